@@ -1,0 +1,173 @@
+"""Evaluation: ELBO terms, importance-weighted log-likelihood, bits/dim, per-pixel maps, active units, sigma
+statistics and the Frechet distance. Everything takes model-form inputs x (N, 1, 28, 28) (see data.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .data import nats_offset_per_dim
+from .likelihoods import decoder_sigma
+from .model import VAE
+
+NUM_DIMS = 784
+
+
+def _batches(x: Tensor, batch_size: int):
+    for i in range(0, len(x), batch_size):
+        yield x[i:i + batch_size]
+
+
+@torch.no_grad()
+def elbo_terms(model: VAE, x: Tensor, batch_size: int = 500, seed: int = 0) -> dict[str, Tensor]:
+    """Per-image one-sample ELBO, E_q log p(x|z) and KL (each (N,)), with a fixed sampling seed."""
+    model.eval()
+    torch.manual_seed(seed)
+    rec, kl = zip(*(model.elbo_terms(b.to(model.device)) for b in _batches(x, batch_size)))
+    rec, kl = torch.cat(rec).cpu(), torch.cat(kl).cpu()
+    return {"elbo": rec - kl, "rec": rec, "kl": kl}
+
+
+@torch.no_grad()
+def iwae_log_likelihood(model: VAE, x: Tensor, k: int = 1000, batch_size: int = 50, chunk: int = 200,
+                        progress: bool = False, seed: int = 0) -> Tensor:
+    """log p(x) >= log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) (Burda et al. 2016), per image (N,).
+
+    Images go in batches and samples in chunks with a running log-sum-exp: memory O(chunk x batch) for any k.
+    """
+    model.eval()
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    prior, out = model.prior(), []
+    for xb in tqdm(list(_batches(x, batch_size)), desc=f"IWAE k={k}", disable=not progress, leave=False):
+        xb = xb.to(model.device)  # (B, 1, 28, 28)
+        qz = model.encode(xb)  # batch (B,), event (L,)
+        acc = torch.full((len(xb),), -math.inf, device=model.device)
+        for start in range(0, k, chunk):
+            n = min(chunk, k - start)
+            z = qz.base_dist.loc + qz.base_dist.scale * torch.randn(n, *qz.batch_shape, model.config.latent_dim,
+                                                                     generator=gen).to(model.device)  # (n, B, L)
+            px = model.decode(z.flatten(0, 1))  # batch (n*B,)
+            log_px = px.log_prob(xb.repeat(n, 1, 1, 1)).view(n, -1)  # (n, B)
+            log_w = log_px + prior.log_prob(z) - qz.log_prob(z)  # (n, B)
+            acc = torch.logaddexp(acc, torch.logsumexp(log_w, 0))
+        out.append(acc - math.log(k))
+    return torch.cat(out).cpu()
+
+
+def mean_and_stderr(values: Tensor) -> tuple[float, float]:
+    v = values.double()
+    return float(v.mean()), float(v.std(unbiased=True) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def bits_per_dim(log_likelihood_nats: float, data_kind: str, num_dims: int = NUM_DIMS) -> float:
+    """-log2 p per dimension, shifted for dequantized densities: bpd = -(log p(y) - D log 256) / (D log 2)
+    (Theis et al. 2016). For binarized data it is bits per *binary* pixel: not comparable with 8-bit results."""
+    return -(log_likelihood_nats / num_dims + nats_offset_per_dim(data_kind)) / math.log(2)
+
+
+@torch.no_grad()
+def pixel_log_likelihood(model: VAE, x: Tensor, use_mean_z: bool = True) -> Tensor:
+    """Per-pixel log p(x_ij | z) at z = E_q[z] (or one sample): (B, 1, 28, 28) in nats."""
+    model.eval()
+    qz = model.encode(x)
+    z = qz.mean if use_mean_z else qz.sample()
+    return model.decode(z).base_dist.log_prob(x)
+
+
+@torch.no_grad()
+def reconstruct(model: VAE, x: Tensor, use_mean_z: bool = True):
+    """q(z|x) then p(x|z) at the posterior mean; returns the decoder distribution."""
+    model.eval()
+    qz = model.encode(x)
+    return model.decode(qz.mean if use_mean_z else qz.sample())
+
+
+@torch.no_grad()
+def posterior_means(model: VAE, x: Tensor, batch_size: int = 1000) -> Tensor:
+    model.eval()
+    return torch.cat([model.encode(b.to(model.device)).mean.cpu() for b in _batches(x, batch_size)])
+
+
+def active_units(mu: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
+    """A_u = Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2016). mu: (N, L) posterior means; returns count, variances."""
+    variances = mu.double().var(0, unbiased=True)
+    return int((variances > threshold).sum()), variances
+
+
+@torch.no_grad()
+def sigma_stats(model: VAE, x: Tensor, batch_size: int = 500) -> dict[str, float] | None:
+    """Decoder sigma over all test pixels at the posterior mean: mean, min, median, fraction below 0.01."""
+    sigmas = []
+    for b in _batches(x, batch_size):
+        s = decoder_sigma(reconstruct(model, b.to(model.device)))
+        if s is None:
+            return None
+        sigmas.append(s.flatten().cpu())
+    s = torch.cat(sigmas).double()
+    return {"mean": float(s.mean()), "min": float(s.min()), "median": float(s.median()),
+            "frac_below_0.01": float((s < 0.01).double().mean())}
+
+
+@torch.no_grad()
+def mse(model: VAE, x: Tensor, batch_size: int = 500) -> float:
+    """Mean squared error of the decoder mean at the posterior mean, on the [0, 1] pixel scale."""
+    errs = [((reconstruct(model, b.to(model.device)).mean - b.to(model.device)) ** 2).mean((1, 2, 3)).cpu()
+            for b in _batches(x, batch_size)]
+    return float(torch.cat(errs).mean())
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between Gaussian fits (Heusel et al. 2017).
+
+    The trace of the matrix square root is computed from the eigenvalues of S_a^(1/2) S_b S_a^(1/2), which
+    are real and non-negative, so no complex sqrtm is needed.
+    """
+    a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(cov_a)
+    sqrt_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    eig = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)
+    tr_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * tr_sqrt)
+
+
+@dataclass
+class Evaluation:
+    """The numbers written to eval.json (see zoo.py); nats per image unless named otherwise."""
+
+    elbo: float
+    elbo_stderr: float
+    rec: float
+    kl: float
+    iwae: float | None
+    iwae_stderr: float | None
+    iwae_k: int | None
+    num_images: int
+    bits_per_dim: float | None
+    data_kind: str
+    mse: float
+    active_units: int
+    sigma: dict | None
+
+
+def evaluate(model: VAE, x: Tensor, iwae_k: int = 0, iwae_images: int | None = None,
+             progress: bool = False) -> Evaluation:
+    """ELBO terms on all of x; IWAE on the first ``iwae_images`` of x when iwae_k > 0."""
+    terms = elbo_terms(model, x)
+    elbo, elbo_se = mean_and_stderr(terms["elbo"])
+    iwae = iwae_se = None
+    if iwae_k > 0:
+        iwae, iwae_se = mean_and_stderr(iwae_log_likelihood(model, x[:iwae_images], k=iwae_k, progress=progress))
+    ll = iwae if iwae is not None else elbo
+    return Evaluation(
+        elbo=elbo, elbo_stderr=elbo_se, rec=float(terms["rec"].mean()), kl=float(terms["kl"].mean()),
+        iwae=iwae, iwae_stderr=iwae_se, iwae_k=iwae_k or None, num_images=len(x),
+        bits_per_dim=bits_per_dim(ll, model.data_kind), data_kind=model.data_kind,
+        mse=mse(model, x), active_units=active_units(posterior_means(model, x))[0], sigma=sigma_stats(model, x),
+    )
