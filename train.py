@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--snapshots", type=_int_list, default=[], help="epochs to keep, e.g. 1,3,10")
     t.add_argument("--snapshot-dtype", choices=("float32", "float16"), default="float32")
     t.add_argument("--max-train-images", type=int, default=None, help="train on the first N images only")
+    t.add_argument("--val-size", type=int, default=TrainConfig.val_size,
+                   help="last training images held out for the validation ELBO")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--no-progress", action="store_true")
     d = p.add_argument_group("data")
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                                  **({"hidden": args.hidden} if args.hidden else {}))
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    snapshots=args.snapshots, snapshot_dtype=args.snapshot_dtype,
-                                   max_train_images=args.max_train_images, progress=not args.no_progress)
+                                   max_train_images=args.max_train_images, val_size=args.val_size,
+                                   progress=not args.no_progress)
         images, _ = load_split(args.dataset, "train", args.data_dir, download=args.download)
         _, state = train(model_config, train_config, images, args.out, resume=args.resume)
         print(json.dumps({"out": args.out, **state}))

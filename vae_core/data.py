@@ -17,6 +17,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
         opener = gzip.open if head == b"\x1f\x8b" else open
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; corrupt deflate data a zlib.error
         raise DataError(f"{path}: cannot decompress ({e})") from e
     if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
         raise DataError(f"{path}: checksum mismatch (sha256 of the decompressed data is "
@@ -227,7 +228,10 @@ def to_model_input(images: torch.Tensor, kind: str, generator: torch.Generator |
     if kind == "binary":
         return torch.bernoulli(x / 255.0, generator=generator)
     if kind == "continuous":
-        return (x + torch.rand(x.shape, generator=generator, device=x.device)) / 256.0
+        # u is kept in [2^-17, 1 - 2^-16]: in float32 a u within 2^-17 of 1 rounds pixel + u up to pixel + 1 (the
+        # next bin; y = 1 for 255) and u = 0 gives y = 0. So y lies in (0, 1) with floor(256 y) == pixel exactly.
+        u = torch.rand(x.shape, generator=generator, device=x.device).clamp_(2.0**-17, 1.0 - 2.0**-16)
+        return (x + u) / 256.0
     if kind == "discrete":
         return x / 255.0
     raise ValueError(f"unknown data kind {kind!r}; choose one of: {', '.join(DATA_KINDS)}")

@@ -52,9 +52,9 @@ class DiscretizedNormal(Distribution):
     def log_prob(self, value: Tensor) -> Tensor:
         bins = self.num_bins - 1
         k = torch.round(value * bins).clamp(0, bins)
-        half = 0.5 / bins
-        lower = (k / bins - half - self.loc) / self.scale
-        upper = (k / bins + half - self.loc) / self.scale
+        # Edges as (k -+ 1/2) / 255: neighbouring bins share the same rounded edge, so the masses telescope to 1.
+        lower = ((k - 0.5) / bins - self.loc) / self.scale
+        upper = ((k + 0.5) / bins - self.loc) / self.scale
         lower = torch.where(k == 0, torch.full_like(lower, -math.inf), lower)
         upper = torch.where(k == bins, torch.full_like(upper, math.inf), upper)
         # log(Phi(u) - Phi(l)); in the upper tail use the mirrored form Phi(-l) - Phi(-u) to avoid cancellation.
@@ -73,7 +73,7 @@ class DiscretizedNormal(Distribution):
         values = torch.arange(self.num_bins, dtype=self.loc.dtype, device=self.loc.device) / (self.num_bins - 1)
         return self.expand_bins().log_prob(values)
 
-    def expand_bins(self) -> "DiscretizedNormal":
+    def expand_bins(self) -> DiscretizedNormal:
         return DiscretizedNormal(self.loc.unsqueeze(-1), self.scale.unsqueeze(-1))
 
     @property
@@ -89,7 +89,7 @@ class DiscretizedNormal(Distribution):
     def stddev(self) -> Tensor:
         return self.scale
 
-    def sample(self, sample_shape=torch.Size()) -> Tensor:
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> Tensor:
         with torch.no_grad():
             y = Normal(self.loc, self.scale).sample(sample_shape)
             return torch.round(y.clamp(0, 1) * (self.num_bins - 1)) / (self.num_bins - 1)

@@ -28,7 +28,7 @@ def elbo_terms(model: VAE, x: Tensor, batch_size: int = 500, seed: int = 0) -> d
     """Per-image one-sample ELBO, E_q log p(x|z) and KL (each (N,)), with a fixed sampling seed."""
     model.eval()
     torch.manual_seed(seed)
-    rec, kl = zip(*(model.elbo_terms(b.to(model.device)) for b in _batches(x, batch_size)))
+    rec, kl = zip(*(model.elbo_terms(b.to(model.device)) for b in _batches(x, batch_size)), strict=True)
     rec, kl = torch.cat(rec).cpu(), torch.cat(kl).cpu()
     return {"elbo": rec - kl, "rec": rec, "kl": kl}
 
@@ -52,7 +52,7 @@ def iwae_log_likelihood(model: VAE, x: Tensor, k: int = 1000, batch_size: int = 
             z = qz.base_dist.loc + qz.base_dist.scale * torch.randn(n, *qz.batch_shape, model.config.latent_dim,
                                                                      generator=gen).to(model.device)  # (n, B, L)
             px = model.decode(z.flatten(0, 1))  # batch (n*B,)
-            log_px = px.log_prob(xb.repeat(n, 1, 1, 1)).view(n, -1)  # (n, B)
+            log_px = px.log_prob(xb.repeat(n, *[1] * (xb.dim() - 1))).view(n, -1)  # (n, B); any event shape
             log_w = log_px + prior.log_prob(z) - qz.log_prob(z)  # (n, B)
             acc = torch.logaddexp(acc, torch.logsumexp(log_w, 0))
         out.append(acc - math.log(k))

@@ -45,7 +45,7 @@ class VAEConfig:
         self.hidden, self.conv_channels = list(self.hidden), list(self.conv_channels)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
+    def from_dict(cls, d: dict) -> VAEConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -55,7 +55,7 @@ class VAEConfig:
 
 def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -149,7 +149,7 @@ class VAE(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, map_location: str | torch.device = "cpu",
-                        weights: str | os.PathLike | None = None) -> "VAE":
+                        weights: str | os.PathLike | None = None) -> VAE:
         """Rebuild from config.json, then load safetensors weights strictly (never unpickles anything)."""
         folder = Path(folder)
         config = load_config(folder)

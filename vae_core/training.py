@@ -7,11 +7,13 @@ import copy
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.distributions import Distribution
 from tqdm.auto import tqdm
 
 from .data import fixed_test_input, to_model_input
@@ -45,6 +47,18 @@ def _state_is_finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
 
 
+@contextmanager
+def _invalid_parameters_give_nan():
+    """Switch off torch.distributions argument checks while fitting: a decoder that emits NaN, or a per-pixel
+    sigma that underflowed to 0, then gives a non-finite loss (handled as divergence) instead of a ValueError."""
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(previous)
+
+
 class Trainer:
     """Trains one VAE into ``out``: config.json, model.safetensors, history.jsonl, snapshots/epoch-NNNN/."""
 
@@ -53,6 +67,8 @@ class Trainer:
         images = torch.from_numpy(np.array(train_images))  # (N, 28, 28) uint8
         if config.max_train_images:
             images = images[: config.max_train_images + config.val_size]
+        if config.val_size < 1:  # images[-0:] would make everything validation and nothing training
+            raise ValueError(f"val_size must be at least 1, got {config.val_size}")
         if len(images) <= config.val_size:
             raise ValueError(f"need more than val_size={config.val_size} training images, got {len(images)}")
         self.train_images, val_images = images[: -config.val_size], images[-config.val_size:]
@@ -96,23 +112,29 @@ class Trainer:
             steps = 0
             bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
                        leave=False, mininterval=0.5)
+            good_optimizer = copy.deepcopy(self.optimizer.state_dict())
             try:
-                for i in bar:
-                    x = to_model_input(self.train_images[order[i:i + cfg.batch_size]], model.data_kind, gen)
-                    rec, kl = model.elbo_terms(x)
-                    loss = (kl - rec).mean()
-                    if not torch.isfinite(loss):
-                        raise NonFiniteLoss(f"loss {loss.item()} at step {steps}")
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                    sums += (loss.item(), rec.mean().item(), kl.mean().item())
-                    steps += 1
-                    if steps % 50 == 0:
-                        bar.set_postfix(loss=f"{sums[0] / steps:.1f}")
+                with _invalid_parameters_give_nan():
+                    for i in bar:
+                        x = to_model_input(self.train_images[order[i:i + cfg.batch_size]], model.data_kind, gen)
+                        rec, kl = model.elbo_terms(x)
+                        loss = (kl - rec).mean()
+                        if not torch.isfinite(loss):
+                            raise NonFiniteLoss(f"loss {loss.item()} at step {steps}")
+                        self.optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        self.optimizer.step()
+                        sums += (loss.item(), rec.mean().item(), kl.mean().item())
+                        steps += 1
+                        if steps % 50 == 0:
+                            bar.set_postfix(loss=f"{sums[0] / steps:.1f}")
+                if not _state_is_finite(model):  # a non-finite gradient in the epoch's last step
+                    raise NonFiniteLoss(f"non-finite weights after step {steps}")
             except NonFiniteLoss as e:
-                if not _state_is_finite(model):
-                    model.load_state_dict(good_state)
+                # The current weights give a non-finite likelihood on training data (or are non-finite): go back
+                # to the epoch's start, the last weights every step of which had a finite loss.
+                model.load_state_dict(good_state)
+                self.optimizer.load_state_dict(good_optimizer)
                 diverged = {"epoch": epoch, "step": steps, "reason": str(e)}
             finally:
                 bar.close()

@@ -71,8 +71,11 @@ def resolve_source(source: str | os.PathLike | None = None, revision: str | None
         return Path(snapshot_download(repo_id=source, revision=revision, repo_type="model",
                                       allow_patterns=["*.json", "*.jsonl", "*.safetensors", "*.md"]))
     except Exception as e:  # network, auth, missing repo or revision: one sentence, whatever the cause
-        raise ZooError(f"could not fetch {source}@{revision or 'main'} from the Hugging Face Hub "
-                       f"({type(e).__name__}); check the repo id and your connection") from None
+        kind = type(e).__name__
+        reason = ("no such repo or revision" if kind in ("RepositoryNotFoundError", "RevisionNotFoundError")
+                  else "the Hub cannot be reached from here")
+        raise ZooError(f"Could not fetch {source}@{revision or 'main'} from the Hugging Face Hub: {reason} "
+                       f"({kind}).") from None
 
 
 def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:

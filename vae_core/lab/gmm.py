@@ -39,6 +39,7 @@ class EMRun:
     params: list[GMMParams]  # theta_0 .. theta_T
     log_liks: np.ndarray  # (T + 1,) mean log-likelihood per point of each theta_t
     converged: bool
+    collapsed: str | None = None  # why EM stopped at a singular covariance, if it did
 
 
 def make_data(n_components: int, n_points: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,17 +129,23 @@ def em_step(x: np.ndarray, params: GMMParams, reg_covar: float = 0.0) -> tuple[G
 
 def run_em(x: np.ndarray, params: GMMParams, max_iter: int = 500, tol: float = 1e-9,
            reg_covar: float = 0.0) -> EMRun:
-    """EM from ``params`` until the mean log-likelihood changes by less than ``tol`` or ``max_iter`` steps."""
+    """EM from ``params`` until the mean log-likelihood changes by less than ``tol`` or ``max_iter`` steps.
+
+    If a component collapses onto too few points (the singularity, met by EM itself) the run stops there
+    and says so in ``collapsed``.
+    """
     history, lls = [params], [log_likelihood(x, params)]
-    converged = False
     for _ in range(max_iter):
-        params, _ = em_step(x, params, reg_covar)
+        try:
+            params, _ = em_step(x, params, reg_covar)
+            ll = log_likelihood(x, params)
+        except SingularComponentError as e:
+            return EMRun(history, np.asarray(lls), False, f"step {len(history)}: {e}")
         history.append(params)
-        lls.append(log_likelihood(x, params))
+        lls.append(ll)
         if abs(lls[-1] - lls[-2]) < tol:
-            converged = True
-            break
-    return EMRun(history, np.asarray(lls), converged)
+            return EMRun(history, np.asarray(lls), True)
+    return EMRun(history, np.asarray(lls), False)
 
 
 def pin_component(params: GMMParams, k: int, point: np.ndarray, sigma: float) -> GMMParams:
@@ -150,11 +157,61 @@ def pin_component(params: GMMParams, k: int, point: np.ndarray, sigma: float) ->
 
 
 def singularity_curve(x: np.ndarray, params: GMMParams, k: int, i: int, sigmas: np.ndarray) -> np.ndarray:
-    """Mean log-likelihood with component k pinned on x_i at each standard deviation in ``sigmas`` (S,).
+    """Total log-likelihood with component k pinned on x_i at each standard deviation in ``sigmas`` (S,).
 
-    As sigma -> 0 the term of x_i behaves like log(w_k / N) - D log sigma: no upper bound. Returns (S,).
+    Every other parameter stays frozen. As sigma -> 0 the term of x_i behaves like log w_k - D log sigma:
+    the sum has no upper bound. Returns (S,), in nats summed over the N points.
     """
-    return np.array([log_likelihood(x, pin_component(params, k, x[i], float(s))) for s in sigmas])
+    return np.array([point_log_lik(x, pin_component(params, k, x[i], float(s))).sum() for s in sigmas])
+
+
+def pinned_em(x: np.ndarray, params: GMMParams, k: int, max_iter: int = 200, tol: float = 1e-10) -> GMMParams:
+    """EM in which component k keeps its mean and covariance; its weight and all other components are fitted.
+
+    A generalized EM (Dempster, Laird & Rubin 1977): the M-step maximises over every free parameter exactly,
+    so the log-likelihood still never decreases.
+    """
+    prev = -np.inf
+    for _ in range(max_iter):
+        resp, ll = e_step(x, params)
+        new = m_step(x, resp)
+        means, covs = new.means.copy(), new.covs.copy()
+        means[k], covs[k] = params.means[k], params.covs[k]
+        params = replace(new, means=means, covs=covs)
+        if abs(ll - prev) < tol:
+            break
+        prev = ll
+    return params
+
+
+def singularity_profile(x: np.ndarray, params: GMMParams, k: int, i: int, sigmas: np.ndarray,
+                        max_iter: int = 200, tol: float = 1e-10) -> tuple[np.ndarray, list[GMMParams]]:
+    """As ``singularity_curve``, but at each sigma the other parameters are re-fitted by ``pinned_em``.
+
+    ``sigmas`` should decrease: each fit starts from the previous one. This is the profile log-likelihood
+    sup_{theta_rest} log p(X; theta) along the collapsing path; once the spike covers x_i alone it rises by
+    D nats per e-fold of sigma, for ever. Returns (S,) nats summed over the N points, and the S fits; both
+    shorter than ``sigmas`` if a second component collapses on the way.
+    """
+    out, fits = [], []
+    current = params
+    for s in sigmas:
+        try:
+            current = pinned_em(x, pin_component(current, k, x[i], float(s)), k, max_iter, tol)
+            out.append(point_log_lik(x, current).sum())
+        except SingularComponentError:
+            break  # another component collapsed as well: the path ends here (shorter than sigmas)
+        fits.append(current)
+    return np.asarray(out), fits
+
+
+def crossing_log10_sigma(sigma_end: float, ll_end: float, target: float, dim: int) -> float:
+    """log10 of the sigma at which a path that rises D nats per e-fold from (sigma_end, ll_end) reaches target.
+
+    Valid once the spike is isolated (its density at every other point underflows), where the path is
+    exactly ll_end - D log(sigma / sigma_end).
+    """
+    return float(np.log10(sigma_end) - max(target - ll_end, 0.0) / (dim * np.log(10.0)))
 
 
 def nearest_neighbour_distance(x: np.ndarray, i: int) -> float:

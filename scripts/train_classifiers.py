@@ -1,0 +1,32 @@
+"""Train the Frechet-distance classifier of each dataset into classifiers/<dataset>/.
+
+    python scripts/train_classifiers.py --data-dir ../shared/datasets [--epochs 4] [--only mnist]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vae_core.classifier import CLASSIFIER_DIR, train_classifier  # noqa: E402
+from vae_core.data import DATASETS, load_split  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--only", choices=sorted(DATASETS))
+    args = p.parse_args()
+    for name in [args.only] if args.only else DATASETS:
+        model, metrics = train_classifier(name, load_split(name, "train", args.data_dir),
+                                          load_split(name, "test", args.data_dir), epochs=args.epochs)
+        model.save(CLASSIFIER_DIR / name, metrics)
+        print(json.dumps(metrics))
+
+
+if __name__ == "__main__":
+    main()

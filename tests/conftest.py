@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests that need the full datasets take ``data_dir`` (or a fixture built on it) and skip without
+$VAE_ZOO_DATA; everything else runs on the sample embedded in the package."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae_core.data import DATA_DIR_ENV, load_split
+
+SKIP_REASON = f"set {DATA_DIR_ENV}=../shared/datasets to run tests on the full datasets"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The folder holding <dataset>/ IDX files, from $VAE_ZOO_DATA; skips the test without it."""
+    value = os.environ.get(DATA_DIR_ENV)
+    if not value:
+        pytest.skip(SKIP_REASON)
+    path = Path(value).expanduser().resolve()
+    if not (path / "mnist").is_dir():
+        pytest.skip(f"{DATA_DIR_ENV}={value} holds no mnist/ folder; {SKIP_REASON}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_train(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Real MNIST training images (60000, 28, 28) uint8 and labels, read (and checksummed) once per session."""
+    return load_split("mnist", "train", data_dir)
+
+
+@pytest.fixture(scope="session")
+def mnist_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Real MNIST test images (10000, 28, 28) uint8 and labels."""
+    return load_split("mnist", "test", data_dir)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_state():
+    """Tests may seed torch or change its thread count; keep that from leaking into the next test."""
+    rng, threads = torch.get_rng_state(), torch.get_num_threads()
+    yield
+    torch.set_rng_state(rng)
+    torch.set_num_threads(threads)

@@ -1,0 +1,182 @@
+"""The zoo loader: local folders, the Hub's offline failure, broken checkpoints, and the shipped checkpoints."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vae_core.data import fixed_test_input, load_sample
+from vae_core.metrics import elbo_terms, mse
+from vae_core.model import VAE, VAEConfig
+from vae_core.zoo import DEFAULT_ZOO, ZooError, load_model, load_snapshot, read_checkpoint, resolve_source, scan
+from vae_core.zoo_spec import read_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _save(folder: Path, **config) -> Path:
+    torch.manual_seed(0)
+    VAE(VAEConfig(**{"hidden": [32], "latent_dim": 4, **config})).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def zoo(tmp_path: Path) -> Path:
+    _save(tmp_path / "mnist-bernoulli", decoder="bernoulli")
+    _save(tmp_path / "mnist-gaussian-pixel", decoder="gaussian-pixel")
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------- sources
+def test_local_folder_resolves_to_itself_and_loads(zoo: Path):
+    root = resolve_source(str(zoo))
+    found, problems = scan(root)
+    assert [c.name for c in found] == ["mnist-bernoulli", "mnist-gaussian-pixel"] and problems == []
+    model = load_model(found[1].path)
+    assert model.config.decoder == "gaussian-pixel" and not model.training
+
+
+def test_missing_local_folder_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ZooError, match="does not exist"):
+        resolve_source(str(tmp_path / "nowhere"))
+
+
+def test_hub_source_offline_fails_with_one_sentence(monkeypatch):
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with pytest.raises(ZooError) as info:
+        resolve_source("someone/vae-decoder-zoo", revision="v1")
+    message = str(info.value)
+    assert "someone/vae-decoder-zoo@v1" in message and "Hugging Face Hub" in message
+    assert "\n" not in message and message.count(". ") == 0 and message.endswith(".")
+
+
+def test_publish_offline_fails_with_one_sentence(zoo: Path):
+    result = subprocess.run([sys.executable, "scripts/publish_to_hub.py", "--repo-id", "someone/vae-decoder-zoo",
+                             str(zoo / "mnist-bernoulli")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("error: could not publish") and result.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------------------- damage
+def _truncate_weights(folder: Path):
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+
+def _remove_config(folder: Path):
+    (folder / "config.json").unlink()
+
+
+def _malform_config(folder: Path):
+    (folder / "config.json").write_text('{"decoder": "bernoulli", ')
+
+
+def _unknown_variant(folder: Path):
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "decoder": "laplace-pixel"}))
+
+
+def _mismatched_shapes(folder: Path):
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "latent_dim": 7}))
+
+
+def _garbage_weights(folder: Path):
+    (folder / "model.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+
+
+DAMAGE = {
+    "truncated weights": (_truncate_weights, "cannot read model.safetensors"),
+    "missing config": (_remove_config, "no config.json"),
+    "malformed config": (_malform_config, "malformed config.json"),
+    "unknown variant": (_unknown_variant, "unknown decoder 'laplace-pixel'"),
+    "mismatched shapes": (_mismatched_shapes, "weights do not match config.json"),
+    "pickle instead of safetensors": (_garbage_weights, "cannot read model.safetensors"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_broken_checkpoint_is_named_and_the_rest_still_loads(zoo: Path, damage: str):
+    break_it, message = DAMAGE[damage]
+    broken = zoo / "mnist-gaussian-pixel"
+    break_it(broken)
+    found, problems = scan(zoo)
+    loaded = {c.name: load_model(c.path) for c in found if c.name != broken.name}
+    assert "mnist-bernoulli" in loaded
+    errors = [msg for _, msg in problems]
+    if broken.name in {c.name for c in found}:  # metadata fine; the weights are what is broken
+        with pytest.raises(ZooError) as info:
+            load_model(broken)
+        errors.append(str(info.value))
+    assert len(errors) == 1 and str(broken) in errors[0] and message in errors[0], errors
+
+
+def test_snapshot_request_for_a_missing_epoch_names_what_exists(zoo: Path):
+    ckpt = read_checkpoint(zoo / "mnist-bernoulli")
+    with pytest.raises(ZooError, match=r"no snapshot for epoch 3 \(have \[\]\)"):
+        load_snapshot(ckpt, 3)
+
+
+def test_zoo_spec_lists_every_variant_on_both_datasets():
+    from vae_core.likelihoods import LIKELIHOODS
+
+    names = {e["name"] for e in read_spec(ROOT / "zoo.toml")}
+    for dataset in ("mnist", "fashion-mnist"):
+        assert {f"{dataset}-{key}" for key in LIKELIHOODS} <= names
+    assert {"mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d", "mnist-bernoulli-burda"} <= names
+
+
+def test_zoo_spec_rejects_unknown_keys(tmp_path: Path):
+    spec = tmp_path / "zoo.toml"
+    spec.write_text('[[model]]\nname = "x"\ndataset = "mnist"\ndecoder = "bernoulli"\nepochz = 3\n')
+    with pytest.raises(ValueError, match="epochz"):
+        read_spec(spec)
+
+
+# ---------------------------------------------------------------------------------------------- shipped zoo
+SHIPPED = sorted(p.parent.name for p in DEFAULT_ZOO.glob("*/eval.json")) if DEFAULT_ZOO.is_dir() else []
+
+
+def test_the_shipped_zoo_is_complete_and_within_budget():
+    if not SHIPPED:
+        pytest.skip("no shipped checkpoints in checkpoints/ yet")
+    expected = {e["name"] for e in read_spec(ROOT / "zoo.toml")}
+    assert set(SHIPPED) == expected
+    found, problems = scan(DEFAULT_ZOO)
+    assert problems == [] and len(found) == len(expected)
+    size = sum(f.stat().st_size for f in DEFAULT_ZOO.rglob("*") if f.is_file())
+    assert size <= 60 * 2**20, f"checkpoints/ is {size / 2**20:.1f} MB"
+
+
+@pytest.mark.parametrize("name", SHIPPED or ["<none>"])
+def test_shipped_checkpoint_matches_its_eval_json(name: str):
+    """Reload the weights and recompute the embedded-sample ELBO and MSE recorded at evaluation time.
+
+    Both are computed with fixed seeds, so the only legitimate difference is float arithmetic order (threads,
+    CPU kernels): 1e-3 relative is far below what a retrained or corrupted model would change (tens of nats).
+    """
+    if name == "<none>":
+        pytest.skip("no shipped checkpoints in checkpoints/ yet")
+    folder = DEFAULT_ZOO / name
+    ev = json.loads((folder / "eval.json").read_text())
+    model = load_model(folder)
+    images, _ = load_sample(model.config.dataset)
+    x = fixed_test_input(images, model.data_kind, seed=0)
+    recorded = ev["embedded_sample"]
+    elbo = float(elbo_terms(model, x)["elbo"].mean())
+    assert math.isclose(elbo, recorded["elbo"], rel_tol=1e-3, abs_tol=0.05)
+    assert math.isclose(mse(model, x), recorded["mse"], rel_tol=1e-3, abs_tol=1e-6)
+    test = ev["test"]
+    # The full-test-set numbers are consistent with each other: ELBO <= IWAE (both are lower bounds on log p,
+    # IWAE the tighter; allow 3 standard errors because they are estimated on different image sets).
+    if test["iwae"] is not None:
+        assert test["iwae"] >= test["elbo"] - 3 * (test["elbo_stderr"] + test["iwae_stderr"])
+    assert ev["decoder"] == model.config.decoder and ev["dataset"] == model.config.dataset
+    for epoch, _ in read_checkpoint(folder).snapshots:
+        snap = load_snapshot(read_checkpoint(folder), epoch)
+        assert all(torch.isfinite(p).all() for p in snap.parameters())
