@@ -108,7 +108,7 @@ def e_step(x: np.ndarray, params: GMMParams) -> tuple[np.ndarray, float]:
 
 
 def m_step(x: np.ndarray, resp: np.ndarray, reg_covar: float = 0.0) -> GMMParams:
-    """The exact maximiser of sum_i E_{r_i}[log p(x_i, z; theta)]: weighted frequencies, means, covariances."""
+    """The exact maximiser of sum_i E_{r_i}[log p(x_i, z; theta)]: weighted counts, means, covariances."""
     n, d = x.shape
     nk = resp.sum(axis=0)  # (K,)
     if np.any(nk <= 0):
@@ -206,7 +206,7 @@ def singularity_profile(x: np.ndarray, params: GMMParams, k: int, i: int, sigmas
 
 
 def crossing_log10_sigma(sigma_end: float, ll_end: float, target: float, dim: int) -> float:
-    """log10 of the sigma at which a path that rises D nats per e-fold from (sigma_end, ll_end) reaches target.
+    """log10 of the sigma where a path rising D nats per e-fold from (sigma_end, ll_end) reaches target.
 
     Valid once the spike is isolated (its density at every other point underflows), where the path is
     exactly ll_end - D log(sigma / sigma_end).

@@ -9,10 +9,10 @@ q(z) = N(0, s^2) (its mean is 0 by symmetry). Then
     KL(q || p(z))     = 1/2 (s^2 - 1 - log s^2)                    = s^2 / 2 - 1/2 - log s
     ELBO(s, tau)      = -lambda' s^2 + log s + D/2 log(tau / 2 pi) + 1/2,     lambda' = lambda + 1/2,
 
-with lambda = tau g^2 / 2 "proportional to the precision". The seed writes +lambda s^2 and lambda' = lambda - 1/2:
-the expected log-likelihood *falls* with s, so the sign is minus and lambda' = lambda + 1/2 > 0 for every
-tau > 0 (the seed's condition lambda > 1/2 is an artefact of the slip). Setting d ELBO / ds = -2 lambda' s + 1/s
-to zero gives the seed's optimum
+with lambda = tau g^2 / 2 "proportional to the precision". The seed writes +lambda s^2 and
+lambda' = lambda - 1/2: but the expected log-likelihood *falls* with s, so the sign is minus and
+lambda' = lambda + 1/2 > 0 for every tau > 0 (the seed's condition lambda > 1/2 is an artefact of the slip).
+Setting d ELBO / ds = -2 lambda' s + 1/s to zero gives the seed's optimum
 
     s* = (2 lambda')^{-1/2} = (1 + tau g^2)^{-1/2},
 
@@ -25,14 +25,15 @@ Growth without bound. For a fixed s and g > 0 the ELBO goes to -infinity as tau 
 "fix sigma, take lambda large" only diverges upwards with the seed's wrong sign). But the encoder follows:
 max_s ELBO = log p(x) = (D - 1)/2 log tau - 1/2 log(g^2 + 1/tau) - D/2 log 2 pi, which
 
-- for D = 1 (the seed's toy) increases to the finite limit -1/2 log(2 pi g^2): the KL term does keep it bounded;
+- for D = 1 (the seed's toy) increases to the finite limit -1/2 log(2 pi g^2): here the KL term does keep
+  it bounded;
 - for D >= 2, i.e. whenever the data has more dimensions than the latent (every image), grows like
   (D - 1)/2 log tau without bound: the point lies on the decoder's one-dimensional manifold, and the marginal
   density there is infinite in the limit (Mattei & Frellsen 2018, sec. 2.1);
 - for a decoder that ignores z near the point (g -> 0) grows like D/2 log tau, even for D = 1.
 
 So the KL term bounds the posterior width, not the likelihood: learned-variance Gaussian decoders are
-ill-posed, as in Gaussian mixtures (Dempster, Laird & Rubin 1977 context; Bishop 2006, 9.2.1).
+ill-posed, like Gaussian mixtures (Bishop 2006, sec. 9.2.1; ``gmm.py``).
 """
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """Probabilistic PCA in closed form, and the linear VAE whose ELBO reaches its likelihood.
 
 pPCA (Tipping & Bishop 1999): z ~ N(0, I_q), x | z ~ N(W z + mu, sigma^2 I_d), so x ~ N(mu, C) with
-C = W W^T + sigma^2 I. With S = U Lambda U^T the sample covariance (1/N) and sigma^2 held fixed, the maximum
-of the log-likelihood is at mu = mean(x), W = U_q (Lambda_q - sigma^2 I)^{1/2} R, where a column whose eigenvalue
-is <= sigma^2 is zero: only the directions with more variance than the noise survive.
+C = W W^T + sigma^2 I. With S = U Lambda U^T the sample covariance (1/N) and sigma^2 held fixed, the
+maximum of the log-likelihood is at mu = mean(x), W = U_q (Lambda_q - sigma^2 I)^{1/2} R, where a column whose
+eigenvalue is <= sigma^2 is zero: only the directions with more variance than the noise survive.
 
-The linear VAE (Lucas et al. 2019, "Don't Blame the ELBO", sec. 4): encoder q(z | x) = N(V (x - mu), D) with D
-diagonal, decoder p(x | z) = N(W z + mu, sigma^2 I). Its ELBO is analytic, and at its global optimum it is
-tight and equals the pPCA maximum log-likelihood; the latent dimensions whose eigenvalue is <= sigma^2 collapse
-(w_j = 0, q(z_j | x) = p(z_j)).
+The linear VAE (Lucas et al. 2019, "Don't Blame the ELBO", sec. 4): encoder q(z | x) = N(V (x - mu), D)
+with D diagonal, decoder p(x | z) = N(W z + mu, sigma^2 I). Its ELBO is analytic, and at its global optimum
+it is tight and equals the pPCA maximum log-likelihood; the latent dimensions whose eigenvalue is <= sigma^2
+collapse (w_j = 0, q(z_j | x) = p(z_j)).
 
 Dimension reduction, exact: the model is rotation-equivariant, so everything is done in the eigenbasis of S,
 where S is diagonal. The ML solution lies in the span of the top min(q, #{lambda > sigma^2}) eigenvectors,
@@ -18,12 +18,13 @@ added back. The optimum, hence the comparison, is the same as on all d pixels, a
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from . import single_thread
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -48,14 +49,14 @@ class LinearVAEFit:
 
 
 def spectrum(x: np.ndarray) -> Spectrum:
-    """Mean and eigen-decomposition of the sample covariance of x (N, d), float64."""
-    x = np.asarray(x, dtype=np.float64)
-    mean = x.mean(axis=0)  # (d,)
-    xc = x - mean
-    s = xc.T @ xc / x.shape[0]  # (d, d)
-    vals, vecs = np.linalg.eigh(s)
-    order = np.argsort(vals)[::-1]
-    return Spectrum(mean, np.clip(vals[order], 0.0, None), vecs[:, order], x.shape[0])
+    """Mean and eigen-decomposition of the sample covariance of x (N, d), float64 (torch, one thread)."""
+    with single_thread():
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        mean = xt.mean(dim=0)  # (d,)
+        xc = xt - mean
+        vals, vecs = torch.linalg.eigh(xc.T @ xc / xt.shape[0])  # ascending
+    vals, vecs = vals.flip(0).numpy(), vecs.flip(1).numpy()
+    return Spectrum(mean.numpy(), np.clip(vals, 0.0, None), np.ascontiguousarray(vecs), xt.shape[0])
 
 
 def n_surviving(eigvals: np.ndarray, sigma2: float, n_latent: int) -> int:
@@ -72,7 +73,7 @@ def ppca_ml_weights(spec: Spectrum, sigma2: float, n_latent: int) -> np.ndarray:
 
 
 def ppca_sigma2_ml(eigvals: np.ndarray, n_latent: int) -> float:
-    """The ML noise variance when it is learned too: the mean of the discarded eigenvalues (Tipping & Bishop)."""
+    """The ML noise variance if learned too: the mean of the discarded eigenvalues (Tipping & Bishop 1999)."""
     return float(np.mean(eigvals[n_latent:]))
 
 
@@ -137,19 +138,58 @@ def exact_log_lik_eigenbasis(lam: torch.Tensor, w: torch.Tensor, sigma2: float) 
     return -0.5 * (k * LOG_2PI + logdet + trace)
 
 
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the setting.
+def lbfgs_ascent(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                 history: int = 20) -> Iterator[torch.Tensor]:
+    """Maximise f from x (flat, float64) by L-BFGS (Nocedal & Wright 2006, alg. 7.4), yielding each iterate.
 
-    The matrices here are at most 64 x 64: threads only add synchronisation, and on a shared 2-core machine
-    that made the L-BFGS loop about ten times slower.
+    Directions from the two-loop recursion over the last ``history`` steps, step sizes by backtracking until
+    Armijo's condition holds; a non-ascent direction restarts from the gradient. Stops (the generator ends)
+    when no step raises f in float64. Written out rather than ``torch.optim.LBFGS`` because constructing any
+    torch optimiser imports torch._dynamo, which costs 2 s on first use.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+
+    def value_grad(z: torch.Tensor) -> tuple[float, torch.Tensor]:
+        z = z.detach().requires_grad_()
+        value = f(z)
+        (grad,) = torch.autograd.grad(value, z)
+        return float(value.detach()), grad
+
+    value, grad = value_grad(x)
+    steps: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / y.s) with y = grad change
+    while True:
+        q = grad.clone()  # ascent: work with g = grad f, H approximates (-hessian)^{-1}
+        alphas = []
+        for s, y, rho in reversed(steps):
+            a = rho * float(s @ q)
+            q -= a * y
+            alphas.append(a)
+        if steps:
+            s, y, _ = steps[-1]
+            q *= float(s @ y) / float(y @ y)
+        else:
+            q /= max(1.0, float(q.norm()))  # a cautious first step
+        for (s, y, rho), a in zip(steps, reversed(alphas), strict=True):
+            q += (a - rho * float(y @ q)) * s
+        slope = float(grad @ q)
+        if slope <= 0.0:  # not an ascent direction: forget the curvature pairs
+            steps.clear()
+            q, slope = grad / max(1.0, float(grad.norm())), float(grad @ grad) / max(1.0, float(grad.norm()))
+        t = 1.0
+        while True:
+            new_x = x + t * q
+            new_value, new_grad = value_grad(new_x)
+            if new_value >= value + 1e-4 * t * slope:
+                break
+            t *= 0.5
+            if t < 1e-12:
+                return  # no further progress possible in float64
+        s, y = new_x - x, grad - new_grad  # y = change of the gradient of -f
+        sy = float(s @ y)
+        if sy > 1e-12 * float(y @ y):
+            steps.append((s, y, 1.0 / sy))
+            del steps[:-history]
+        x, value, grad = new_x, new_value, new_grad
+        yield x
 
 
 def train_linear_vae(spec: Spectrum, sigma2: float, n_latent: int, max_iter: int = 1000, seed: int = 0,
@@ -167,43 +207,47 @@ def train_linear_vae(spec: Spectrum, sigma2: float, n_latent: int, max_iter: int
 
 def _train_linear_vae(spec: Spectrum, sigma2: float, n_latent: int, max_iter: int, seed: int,
                       subspace: int | None, record_every: int, tol: float) -> LinearVAEFit:
-    d = len(spec.eigvals)
-    k = min(d, subspace or n_latent)
-    if k < min(n_latent, d):
-        raise ValueError(f"subspace {k} must be at least the latent dimension {n_latent}")
+    d, q = len(spec.eigvals), n_latent
+    k = min(d, subspace or q)
+    if k < min(q, d):
+        raise ValueError(f"subspace {k} must be at least the latent dimension {q}")
     lam = torch.as_tensor(spec.eigvals[:k], dtype=torch.float64)  # (k,)
     rest = _rest_constant(spec.eigvals, k, sigma2)
     gen = torch.Generator().manual_seed(seed)
-    w = (0.1 * torch.randn(k, n_latent, generator=gen, dtype=torch.float64)).requires_grad_()  # (k, q)
-    v = (0.1 * torch.randn(n_latent, k, generator=gen, dtype=torch.float64)).requires_grad_()  # (q, k)
-    log_d = torch.zeros(n_latent, dtype=torch.float64, requires_grad=True)  # (q,)
-    opt = torch.optim.LBFGS([w, v, log_d], lr=1.0, max_iter=record_every, history_size=50,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+    w0 = 0.1 * torch.randn(k, q, generator=gen, dtype=torch.float64)  # (k, q)
+    v0 = 0.1 * torch.randn(q, k, generator=gen, dtype=torch.float64)  # (q, k)
+    theta = torch.cat([w0.ravel(), v0.ravel(), torch.zeros(q, dtype=torch.float64)])  # (2kq + q,); log D = 0
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = -linear_vae_elbo(lam, w, v, log_d, sigma2)
-        loss.backward()
-        return loss
+    def unpack(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return t[: k * q].view(k, q), t[k * q: 2 * k * q].view(q, k), t[2 * k * q:]
 
-    def record(step: int) -> None:
-        with torch.no_grad():
-            rec_steps.append(step)
-            elbos.append(float(linear_vae_elbo(lam, w, v, log_d, sigma2)) + rest)
-            lls.append(float(exact_log_lik_eigenbasis(lam, w, sigma2)) + rest)
+    def objective(t: torch.Tensor) -> torch.Tensor:
+        return linear_vae_elbo(lam, *unpack(t), sigma2)
 
     rec_steps: list[int] = []
     elbos: list[float] = []
     lls: list[float] = []
-    record(0)
-    for block in range(1, max_iter // record_every + 1):
-        opt.step(closure)
-        record(block * record_every)
-        if abs(elbos[-1] - elbos[-2]) < tol:
+
+    def record(step: int, t: torch.Tensor) -> None:
+        rec_steps.append(step)
+        elbos.append(float(objective(t)) + rest)
+        lls.append(float(exact_log_lik_eigenbasis(lam, unpack(t)[0], sigma2)) + rest)
+
+    record(0, theta)
+    step = 0
+    for step, iterate in enumerate(lbfgs_ascent(objective, theta), start=1):
+        theta = iterate
+        if step % record_every == 0:
+            record(step, theta)
+            if abs(elbos[-1] - elbos[-2]) < tol:
+                break
+        if step >= max_iter:
             break
-    with torch.no_grad():
-        kl = linear_vae_kl_per_dim(lam, v, log_d).numpy()
-    return LinearVAEFit(w.detach().numpy(), v.detach().numpy(), log_d.detach().numpy(), np.asarray(rec_steps),
+    if rec_steps[-1] != step:
+        record(step, theta)
+    w, v, log_d = unpack(theta)
+    kl = linear_vae_kl_per_dim(lam, v, log_d).numpy()
+    return LinearVAEFit(w.numpy().copy(), v.numpy().copy(), log_d.numpy().copy(), np.asarray(rec_steps),
                         np.asarray(elbos), np.asarray(lls), kl)
 
 
