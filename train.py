@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     zoo = p.add_argument_group("zoo")
     zoo.add_argument("--zoo", help="a zoo spec (TOML); trains every entry (or those matching --only)")
-    zoo.add_argument("--only", default="*", help="glob over zoo entry names, e.g. 'mnist-*'")
+    zoo.add_argument("--only", default="*", help="comma-separated globs over zoo entry names, e.g. 'mnist-*'")
     zoo.add_argument("--checkpoints", default="checkpoints", help="where zoo entries are written")
     zoo.add_argument("--skip-eval", action="store_true", help="train the zoo entries without evaluating them")
     one = p.add_argument_group("one model")

@@ -1,6 +1,6 @@
 """Train the Frechet-distance classifier of each dataset into classifiers/<dataset>/.
 
-    python scripts/train_classifiers.py --data-dir ../shared/datasets [--epochs 4] [--only mnist]
+    python scripts/train_classifiers.py --data-dir ../shared/datasets [--epochs 8] [--only mnist]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from vae_core.data import DATASETS, load_split  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--only", choices=sorted(DATASETS))
     args = p.parse_args()
     for name in [args.only] if args.only else DATASETS:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vae_core.data import DATA_DIR_ENV, load_split
 
@@ -38,10 +37,10 @@ def mnist_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return load_split("mnist", "test", data_dir)
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    """Tests may seed torch or change its thread count; keep that from leaking into the next test."""
-    rng, threads = torch.get_rng_state(), torch.get_num_threads()
-    yield
-    torch.set_rng_state(rng)
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="session")
+def tiny_zoo(data_dir: Path, request) -> Path:
+    """A zoo folder with one tiny checkpoint per decoder kind, trained by the real train.py and evaluated into
+    eval.json (see tests/tiny_zoo.py); cached across runs in pytest's cache, keyed by the source code."""
+    from tiny_zoo import build_tiny_zoo
+
+    return build_tiny_zoo(request.config.cache.mkdir("vae-tiny-zoo"), data_dir)

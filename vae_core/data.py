@@ -239,7 +239,8 @@ def to_model_input(images: torch.Tensor, kind: str, generator: torch.Generator |
 
 def fixed_test_input(images: np.ndarray | torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
     """The test set in model form with a fixed-seed binarization/dequantization, so every evaluation agrees."""
-    images = torch.as_tensor(np.asarray(images))
+    if not isinstance(images, torch.Tensor):
+        images = torch.from_numpy(np.array(images))  # a copy: arrays read from IDX files are read-only
     return to_model_input(images, kind, torch.Generator().manual_seed(seed))
 
 

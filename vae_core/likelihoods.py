@@ -7,6 +7,7 @@ The decoder network emits ``num_params`` channels per pixel; ``forward(params, x
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -95,6 +96,43 @@ class DiscretizedNormal(Distribution):
             return torch.round(y.clamp(0, 1) * (self.num_bins - 1)) / (self.num_bins - 1)
 
 
+class LogitContinuousBernoulli(ContinuousBernoulli):
+    """torch's ContinuousBernoulli with its normalizer, mean and inverse CDF computed from the logits lambda.
+
+    torch computes these from probs clamped to [eps, 1 - eps], so for |lambda| > ~16 (float32) its log_prob adds
+    log C(16) to a Bernoulli term at the true lambda: the density no longer integrates to 1, yet decoders trained
+    on dequantized MNIST put many pixels there. Here p(x) = C(lambda) e^(lambda x) / (1 + e^lambda) with
+    C(lambda) = lambda / tanh(lambda / 2) (Loaiza-Ganem & Cunningham 2019), i.e. a truncated exponential on [0, 1].
+    """
+
+    _small = 1e-4  # below this |lambda|, log C = log 2 + lambda^2 / 12 to float64 precision
+
+    def _cont_bern_log_norm(self) -> Tensor:
+        lam = self.logits
+        a = lam.abs()
+        small = a < self._small
+        safe = torch.where(small, torch.ones_like(a), a)  # keeps 0/0 out of the graph
+        return torch.where(small, math.log(2.0) + lam**2 / 12, torch.log(safe / torch.tanh(safe / 2)))
+
+    @property
+    def mean(self) -> Tensor:
+        lam = self.logits
+        small = lam.abs() < 0.3  # 1/(1 - e^-lambda) - 1/lambda cancels near 0: use its series there
+        safe = torch.where(small, torch.ones_like(lam), lam)
+        exact = -1.0 / torch.expm1(-safe) - 1.0 / safe
+        taylor = 0.5 + lam / 12 - lam**3 / 720 + lam**5 / 30240
+        return torch.where(small, taylor, exact)
+
+    def icdf(self, value: Tensor) -> Tensor:
+        """F^-1(u) = log1p(u expm1(lambda)) / lambda for lambda < 0, and 1 - F^-1_{-lambda}(1 - u) for lambda > 0."""
+        lam = self.logits
+        neg = -lam.abs()  # work with the non-positive parameter, where expm1 cannot overflow
+        v = torch.where(lam < 0, value, 1 - value)
+        safe = torch.where(neg == 0, -torch.ones_like(neg), neg)
+        x = torch.where(neg == 0, v, torch.log1p(v * torch.expm1(safe)) / safe)
+        return torch.where(lam < 0, x, 1 - x).clamp(0, 1)
+
+
 class DecoderLikelihood(nn.Module):
     """Base class: maps decoder outputs (B, num_params, 28, 28) to p(x|z) over (B, 1, 28, 28)."""
 
@@ -130,7 +168,7 @@ class ContinuousBernoulliLikelihood(DecoderLikelihood):
     description = "Continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): a normalized density on [0, 1]."
 
     def base(self, params, x):
-        return ContinuousBernoulli(logits=params[:, :1])
+        return LogitContinuousBernoulli(logits=params[:, :1])
 
 
 class GaussianFixed(DecoderLikelihood):
@@ -158,6 +196,8 @@ class GaussianShared(DecoderLikelihood):
 
     def __init__(self, init_sigma: float = 0.1):
         super().__init__()
+        if not init_sigma > 0:
+            raise ValueError(f"gaussian-shared needs init_sigma > 0, got {init_sigma}")
         self.log_sigma = nn.Parameter(torch.tensor(math.log(init_sigma)))
 
     def base(self, params, x):
@@ -178,6 +218,9 @@ class GaussianOptimal(DecoderLikelihood):
 
     def __init__(self, init_sigma: float = 0.1, momentum: float = 0.01, min_sigma: float = 1e-4):
         super().__init__()
+        if not (init_sigma > 0 and min_sigma > 0 and 0 < momentum <= 1):
+            raise ValueError(f"gaussian-optimal needs init_sigma > 0, min_sigma > 0 and 0 < momentum <= 1, got "
+                             f"{init_sigma}, {min_sigma}, {momentum}")
         self.momentum, self.min_sigma = momentum, min_sigma
         self.register_buffer("log_sigma", torch.tensor(math.log(init_sigma)))
 
@@ -245,6 +288,12 @@ def make_likelihood(key: str, **settings) -> DecoderLikelihood:
     """Build a registered likelihood; unknown keys or settings raise a ValueError that lists what exists."""
     if key not in LIKELIHOODS:
         raise ValueError(f"unknown decoder {key!r}; choose one of: {', '.join(LIKELIHOODS)}")
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    valid = [n for n, p in inspect.signature(LIKELIHOODS[key]).parameters.items() if p.kind in named]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for decoder {key!r}; "
+                         f"valid settings: {', '.join(valid) or 'none'}")
     try:
         return LIKELIHOODS[key](**settings)
     except TypeError as e:

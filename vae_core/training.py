@@ -145,8 +145,7 @@ class Trainer:
                 record["diverged"] = True
             self.history.append(record)
             self._save(epoch, diverged)
-            if cfg.progress:
-                tqdm.write(_format_record(record))
+            tqdm.write(_format_record(record))
             if diverged:
                 tqdm.write(f"stopped: non-finite loss in epoch {epoch} ({diverged['reason']}); "
                            f"kept the last finite weights")

@@ -17,7 +17,7 @@ import torch
 from .classifier import load_classifier
 from .data import fixed_test_input, load_sample, load_split
 from .metrics import elbo_terms, evaluate, frechet_distance, mse
-from .model import VAE, VAEConfig, atomic_write
+from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
 from .training import OPTIMIZER_NAME, STATE_NAME, TrainConfig, train
 from .zoo import read_history
 
@@ -52,7 +52,8 @@ def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
 def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "checkpoints", data_dir=None,
               download: bool = False, evaluate: bool = True, progress: bool = True) -> None:
     """Train (resuming finished or partial runs) and evaluate every entry whose name matches ``only``."""
-    entries = [e for e in read_spec(spec) if fnmatch.fnmatch(e["name"], only)]
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    entries = [e for e in read_spec(spec) if any(fnmatch.fnmatch(e["name"], p) for p in patterns)]
     if not entries:
         raise ValueError(f"no zoo entry matches {only!r}")
     for entry in entries:
@@ -67,7 +68,8 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
             images, _ = load_split(model_cfg.dataset, "train", data_dir, download=download)
             train(model_cfg, train_cfg, images, out, resume=True)
             (out / OPTIMIZER_NAME).unlink(missing_ok=True)  # shipped checkpoints are for use, not resumption
-        if evaluate:
+        evaluated = out / "eval.json"
+        if evaluate and not (evaluated.is_file() and evaluated.stat().st_mtime >= (out / WEIGHTS_NAME).stat().st_mtime):
             print(f"== evaluating {entry['name']}", flush=True)
             evaluate_checkpoint(out, data_dir, progress=progress, **eval_cfg)
     if evaluate:
@@ -150,6 +152,8 @@ def write_index(checkpoints: str | Path) -> Path:
                        "bits_per_dim": ev["test"]["bits_per_dim"],
                        "frechet_samples": (ev.get("frechet") or {}).get("samples"),
                        "frechet_reconstructions": (ev.get("frechet") or {}).get("reconstructions"),
+                       "frechet_sample_means": (ev.get("frechet") or {}).get("sample_means"),
+                       "frechet_reconstruction_means": (ev.get("frechet") or {}).get("reconstruction_means"),
                        "sigma_min": (ev.get("sigma") or {}).get("min"),
                        "active_units": ev["test"]["active_units"]})
     out = root / "index.json"

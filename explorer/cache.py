@@ -1,0 +1,119 @@
+"""Cached loaders: the zoo source and scan, models (``st.cache_resource``, keyed by source, name, revision,
+device and the weights' modification time) and derived arrays (``st.cache_data``; the model is an
+underscore-prefixed argument, identified by its key)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae_core import latent
+from vae_core.data import load_sample
+from vae_core.model import VAE
+from vae_core.zoo import DEFAULT_ZOO, Checkpoint, ZooError, load_model, load_snapshot, resolve_source, scan
+
+ModelKey = tuple  # (source root, name, revision, device, weights mtime)
+LOCAL_ZOO = DEFAULT_ZOO  # the fallback when a Hub source cannot be reached (tests point it elsewhere)
+
+
+@st.cache_resource(ttl=120, show_spinner="Resolving the zoo source ...")
+def resolve(source: str, revision: str | None) -> tuple[str | None, str | None]:
+    """(folder, None) when the source resolves; else (the local zoo or None, one sentence on what went wrong)."""
+    try:
+        return str(resolve_source(source, revision or None)), None
+    except ZooError as e:
+        message = str(e)[0].upper() + str(e)[1:].rstrip(".") + "."
+    local = Path(LOCAL_ZOO)
+    if Path(source).expanduser().resolve() != local.resolve() and local.is_dir():
+        return str(local), f"{message} Showing the local zoo in `{local}` instead."
+    return None, message
+
+
+def zoo_signature(root: str) -> tuple:
+    """Cheap stat()s that change when a checkpoint is added, retrained, evaluated or removed."""
+    sig = []
+    for folder in sorted(Path(root).iterdir()):
+        if folder.is_dir():
+            stamps = []
+            for name in ("config.json", "model.safetensors", "eval.json", "history.jsonl", "snapshots"):
+                p = folder / name
+                stamps.append(p.stat().st_mtime_ns if p.exists() else 0)
+            sig.append((folder.name, *stamps))
+    return tuple(sig)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def scan_zoo(root: str, signature: tuple) -> tuple[list[Checkpoint], list[tuple[str, str]]]:
+    return scan(root)
+
+
+def weights_stamp(ckpt: Checkpoint) -> int:
+    p = ckpt.path / "model.safetensors"
+    return p.stat().st_mtime_ns if p.exists() else 0
+
+
+def model_key(root: str, ckpt: Checkpoint, revision: str | None, device: str) -> ModelKey:
+    return (root, ckpt.name, revision, device, weights_stamp(ckpt))
+
+
+@st.cache_resource(max_entries=64, show_spinner="Loading the model ...")
+def model(root: str, name: str, revision: str | None, device: str, stamp: int) -> VAE:
+    return load_model(Path(root) / name, device)
+
+
+@st.cache_resource(max_entries=64, show_spinner="Loading a snapshot ...")
+def snapshot(root: str, name: str, revision: str | None, device: str, stamp: int, _ckpt: Checkpoint,
+             epoch: int) -> VAE:
+    return load_snapshot(_ckpt, epoch, device)
+
+
+def get_model(key: ModelKey) -> VAE:
+    return model(*key)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def sample_set(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The embedded test sample (read-only arrays shared by every session)."""
+    images, labels = load_sample(dataset)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def device_options() -> list[str]:
+    options = ["cpu"]
+    if torch.cuda.is_available():
+        options.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        options.append("mps")
+    return options
+
+
+# ------------------------------------------------------------------------------------------------ derived
+@st.cache_data(max_entries=256, show_spinner=False)
+def reconstruction(_model: VAE, key: ModelKey, images: np.ndarray, seed: int) -> dict:
+    return latent.reconstruct(_model, images, seed=seed)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def prior_samples(_model: VAE, key: ModelKey, n: int, temperature: float, seed: int) -> dict:
+    return latent.prior_samples(_model, n, temperature, seed)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def decode(_model: VAE, key: ModelKey, z: np.ndarray, seed: int) -> dict:
+    return latent.decode(_model, z, seed)
+
+
+@st.cache_data(max_entries=64, show_spinner="Encoding the test sample ...")
+def encode_means(_model: VAE, key: ModelKey, dataset: str, seed: int) -> np.ndarray:
+    return latent.encode_means(_model, sample_set(dataset)[0], seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> np.ndarray | None:
+    """Decoder sigma at the posterior mean over every pixel of the first ``num_images`` sample images."""
+    sigma = latent.sigma_at_means(_model, sample_set(dataset)[0][:num_images])
+    return None if sigma is None else sigma.ravel()

@@ -1,0 +1,196 @@
+"""The shared sidebar (zoo source, dataset, models, device, seed) and the ``Context`` it hands to every page.
+
+The state that matters lives in the URL: widgets bound with ``bind="query-params"`` (dataset, models, seed, and
+each page's own image index, temperature, view), so a presenter can bookmark and share a view.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from vae_core.data import DATASETS
+from vae_core.model import VAE
+from vae_core.zoo import DEFAULT_ZOO, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
+
+from . import cache
+
+REVISION_ENV = "VAE_ZOO_REVISION"
+STORY = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the default selection tells the story in three models
+_this_run = threading.local()  # the context of the script run in this thread, and whether it was rerouted
+
+
+@dataclass
+class Context:
+    source: str                      # what was asked for: a folder or a Hub repo id
+    revision: str | None
+    root: str | None                 # the folder actually read (a Hub snapshot is a folder too)
+    notes: list[str] = field(default_factory=list)        # e.g. the Hub fallback, one sentence each
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    dataset: str | None = None
+    selected: list[Checkpoint] = field(default_factory=list)
+    device: str = "cpu"
+    seed: int = 0
+
+    def for_dataset(self, dataset: str | None = None) -> list[Checkpoint]:
+        return [c for c in self.checkpoints if c.dataset == (dataset or self.dataset)]
+
+    def key(self, ckpt: Checkpoint) -> cache.ModelKey:
+        return cache.model_key(self.root or "", ckpt, self.revision, self.device)
+
+    def model(self, ckpt: Checkpoint) -> VAE:
+        return cache.get_model(self.key(ckpt))
+
+
+def default_models(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
+    names = [c.name for c in checkpoints if c.dataset == dataset]
+    chosen = []
+    for decoder in STORY:
+        exact = f"{dataset}-{decoder}"
+        match = exact if exact in names else next((c.name for c in checkpoints if c.dataset == dataset
+                                                    and c.decoder == decoder), None)
+        if match and match not in chosen:
+            chosen.append(match)
+    return chosen or names[:3]
+
+
+def sidebar() -> Context:
+    """Draw the sidebar and store the context for this run's page (see ``get``)."""
+    sb = st.sidebar
+    sb.header("Zoo")
+    env_source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)
+    source = sb.text_input("Source", value=env_source, key="zoo_source",
+                           help="A local folder of checkpoints, or a Hugging Face Hub repo id (owner/name). "
+                                f"Default: ${ZOO_ENV}, else `{DEFAULT_ZOO.name}/` next to app.py.").strip()
+    revision = None
+    if is_hub_repo_id(source):
+        revision = sb.text_input("Revision", value=os.environ.get(REVISION_ENV, ""), key="zoo_revision",
+                                 placeholder="main", help="A branch, tag or commit of the Hub repo.").strip() or None
+    root, note = cache.resolve(source or str(cache.LOCAL_ZOO), revision)
+    ctx = Context(source=source, revision=revision, root=root, notes=[note] if note else [])
+    if root is not None:
+        ctx.checkpoints, ctx.problems = cache.scan_zoo(root, cache.zoo_signature(root))
+    if ctx.problems:
+        with sb.expander(f"{len(ctx.problems)} folder(s) could not be read"):
+            for folder, message in ctx.problems:
+                st.caption(f"`{Path(folder).name}`: {message}")
+
+    datasets = sorted({c.dataset for c in ctx.checkpoints}, key=lambda d: (list(DATASETS).index(d)
+                                                                           if d in DATASETS else 99, d))
+    _follow_link(datasets)
+    if datasets:
+        ctx.dataset = sb.selectbox("Dataset", datasets, key="dataset", bind="query-params",
+                                   on_change=_reset_models, args=(ctx.checkpoints,))
+        names = [c.name for c in ctx.for_dataset()]
+        # The default must stay the same from run to run: a bound widget leaves its default out of the URL.
+        # (Links and a change of dataset set the selection through session_state; Streamlit logs a note.)
+        chosen = sb.multiselect("Models", names, default=default_models(ctx.checkpoints, ctx.dataset),
+                                key="models", bind="query-params", help="Every page shows these side by side.")
+        by_name = {c.name: c for c in ctx.checkpoints}
+        ctx.selected = [by_name[n] for n in chosen if n in by_name]
+    sb.header("Run")
+    ctx.device = sb.selectbox("Device", cache.device_options(), key="device",
+                              help="Models run on the CPU unless a GPU is present and chosen here.")
+    ctx.seed = int(sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",  # starts at 0
+                                   bind="query-params", help="Seeds every sample drawn on every page."))
+    _this_run.context = ctx
+    return ctx
+
+
+OPEN = "open"  # marks a link that sets the selection (see ``link_params``)
+
+
+def link_params(ckpt: Checkpoint) -> dict[str, str]:
+    """Query parameters of a link that opens a page with just this model selected."""
+    return {"dataset": ckpt.dataset, "models": ckpt.name, OPEN: "1"}
+
+
+def _follow_link(datasets: list[str]) -> None:
+    """Widgets bound to the URL take it only when a session starts; a link within the app (``link_params``) says
+    explicitly that its dataset and models replace the current selection."""
+    if st.query_params.get(OPEN) is None:
+        return
+    dataset = st.query_params.get("dataset")
+    if dataset in datasets:
+        st.session_state["dataset"] = dataset
+    st.session_state["models"] = st.query_params.get_all("models")
+    del st.query_params[OPEN]
+
+
+def _reset_models(checkpoints: list[Checkpoint]) -> None:
+    """A new dataset has other models: start from its default selection rather than an empty one."""
+    st.session_state["models"] = default_models(checkpoints, st.session_state["dataset"])
+
+
+def get() -> Context:
+    """The context app.py's sidebar built in this run; shows its notes (such as the Hub fallback) on the page."""
+    ctx = getattr(_this_run, "context", None)
+    ctx = ctx if isinstance(ctx, Context) else _without_app()
+    for note in ctx.notes:
+        st.warning(note, icon=":material/cloud_off:")
+    return ctx
+
+
+def forget() -> None:
+    """Called by app.py after the page ran: a page never sees the context of an earlier run."""
+    _this_run.context = None
+    _this_run.rerouted = False
+
+
+def _without_app() -> Context:
+    """A page ran without app.py. Streamlit treats a folder named pages/ as a legacy multipage app until the
+    first st.navigation call, so a server's first request for a deep link (or AppTest's switch_page) runs the
+    page file alone. Rerun once through app.py; a page started on its own (streamlit run pages/x.py) draws the
+    sidebar itself."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if not getattr(_this_run, "rerouted", False):
+        _this_run.rerouted = True
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    return sidebar()
+
+
+def instructions(ctx: Context) -> str:
+    where = f"`{ctx.root}`" if ctx.root else f"`{ctx.source}`"
+    return (f"No checkpoints could be loaded from {where}. To get a zoo, either train it: "
+            f"`python train.py --zoo zoo.toml --checkpoints checkpoints --download` (or `--data-dir` for a local "
+            f"copy of the datasets), or point the app at one: set the source in the sidebar, or start it with "
+            f"`{ZOO_ENV}=/path/to/checkpoints streamlit run app.py` (a Hub repo id `owner/name` works too, with "
+            f"`{REVISION_ENV}` for a revision).")
+
+
+def require_models(ctx: Context, at_least: int = 1) -> list[Checkpoint]:
+    """The selected checkpoints, or a plain message and a stop when there are none."""
+    if not ctx.checkpoints:
+        st.error(instructions(ctx), icon=":material/folder_off:")
+        _show_problems(ctx)
+        st.stop()
+    if len(ctx.selected) < at_least:
+        st.info("Choose at least one model in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    return ctx.selected
+
+
+def load_models(ctx: Context, checkpoints: list[Checkpoint]) -> list[tuple[Checkpoint, VAE]]:
+    """(checkpoint, model) for each that loads; a plain error for each that does not (the rest still show)."""
+    loaded = []
+    for ckpt in checkpoints:
+        try:
+            loaded.append((ckpt, ctx.model(ckpt)))
+        except ZooError as e:
+            st.error(f"`{ckpt.name}` cannot be loaded: {e}", icon=":material/error:")
+    if not loaded:
+        st.stop()
+    return loaded
+
+
+def _show_problems(ctx: Context) -> None:
+    if ctx.problems:
+        st.markdown("**These folders were found but could not be read:**")
+        for folder, message in ctx.problems:
+            st.markdown(f"- `{Path(folder).name}`: {message}")

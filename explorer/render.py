@@ -1,0 +1,74 @@
+"""Showing arrays: crisp enlarged 28x28 pictures, grids, colour maps with their colour bars, and the plain
+"does not apply" notes. Display only: every number shown here was computed in ``vae_core``."""
+from __future__ import annotations
+
+import numpy as np
+
+from vae_core.images import ColorScale, colorbar, image_grid, to_uint8, upscale
+from vae_core.likelihoods import LIKELIHOODS
+from vae_core.zoo import Checkpoint
+
+SCALE = 5  # 28 px -> 140 px: sharp on a projector
+DATA_KIND_NAMES = {"binary": "binarized pixels", "continuous": "dequantized 8-bit pixels",
+                   "discrete": "8-bit pixels"}
+
+
+def picture(x: np.ndarray, scale: int = SCALE) -> np.ndarray:
+    """(28, 28) values in [0, 1] (clipped) or uint8, or (28, 28, 3) RGB -> an enlarged uint8 picture."""
+    img = x if x.dtype == np.uint8 else to_uint8(x)
+    return upscale(img, scale)
+
+
+def grid(images: np.ndarray, ncols: int = 8, scale: int = 3) -> np.ndarray:
+    """(N, 28, 28) values in [0, 1] -> one enlarged grid picture."""
+    return upscale(image_grid(to_uint8(images), ncols=ncols, pad=1, pad_value=255), scale)
+
+
+def colored(values: np.ndarray, scale: ColorScale, factor: int = SCALE) -> np.ndarray:
+    return upscale(scale(values), factor)
+
+
+def show_colorbar(where, scale: ColorScale, label: str) -> None:
+    where.image(colorbar(scale, label=label), width="stretch")
+
+
+def not_applicable(where, text: str) -> None:
+    where.markdown(f"<div style='color:#777;font-style:italic;padding:2em 0.2em'>{text}</div>",
+                   unsafe_allow_html=True)
+
+
+def title(ckpt: Checkpoint) -> str:
+    cfg = ckpt.config
+    settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in cfg.decoder_settings.items())
+    return (f"**{ckpt.name}** · `{cfg.decoder}`{f' ({settings})' if settings else ''} · "
+            f"{DATA_KIND_NAMES.get(data_kind(ckpt), '?')} · latent {cfg.latent_dim}")
+
+
+def data_kind(ckpt: Checkpoint) -> str | None:
+    cls = LIKELIHOODS.get(ckpt.decoder)
+    return cls.data_kind if cls else None
+
+
+def no_sigma_text(ckpt: Checkpoint) -> str:
+    return f"No decoder sigma: `{ckpt.decoder}` has no scale parameter, so there is nothing to collapse."
+
+
+def fmt(value, spec: str = ".2f", missing: str = "n/a") -> str:
+    try:
+        return missing if value is None or not np.isfinite(value) else format(value, spec)
+    except (TypeError, ValueError):
+        return missing
+
+
+def sample_note(samples: np.ndarray) -> str:
+    """How much of a Gaussian sample fell outside [0, 1] and was clipped for display."""
+    outside = float(((samples < 0) | (samples > 1)).mean())
+    return f"{outside:.0%} of the sampled pixels fell outside [0, 1] and are clipped for display" if outside else ""
+
+
+def show_html_table(where, rows: list[tuple[str, str]]) -> None:
+    body = "".join(f"<tr><td style='padding:2px 8px 2px 0'>{k}</td><td style='text-align:right'>{v}</td></tr>"
+                   for k, v in rows)
+    where.markdown(f"<table style='font-size:0.95rem;border:none'>{body}</table>", unsafe_allow_html=True)
+

@@ -1,0 +1,114 @@
+"""Decoder sigma: how it moves during training, where it ends up on test pixels, and what that does to samples."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import cache, charts, context, render
+from vae_core.zoo import ZooError
+
+ctx = context.get()
+st.title("Decoder sigma")
+st.caption("A learned per-pixel sigma(z) can shrink without bound: each halving adds log 2 nats per pixel to the "
+           "likelihood of a pixel it reconstructs well. Follow it here through training, over the test pixels, and "
+           "in samples from the snapshots saved along the way.")
+selected = context.require_models(ctx)
+every = st.toggle("All models of this dataset, not just the selection", key="sigma_all")
+models = ctx.for_dataset() if every else selected
+no_sigma = [c.name for c in models if c.history and "sigma_mean" not in c.history[-1]]
+no_history = [c.name for c in models if not c.history]
+
+# ------------------------------------------------------------------------------------------------ curves
+st.header("Training curves")
+rows = [{"model": c.name, "decoder": c.decoder, **{k: r.get(k) for k in ("epoch", "sigma_mean", "sigma_min",
+                                                                          "val_elbo", "rec", "kl")}}
+        for c in models for r in c.history if isinstance(r, dict) and "epoch" in r]
+if no_history:
+    st.info(f"No history.jsonl for {', '.join(no_history)}.")
+if rows:
+    hist = pd.DataFrame(rows)
+    left, right = st.columns(2)
+    sig = (hist.melt(id_vars=["model", "epoch"], value_vars=["sigma_mean", "sigma_min"], var_name="statistic",
+                     value_name="sigma").dropna(subset=["sigma"]))
+    sig = sig[sig["sigma"] > 0]
+    if sig.empty:
+        render.not_applicable(left, "None of these models has a decoder sigma (Bernoulli-type likelihoods).")
+    else:
+        left.markdown("**Decoder sigma on a fixed validation batch** (log scale; solid: mean, dashed: min)")
+        left.vega_lite_chart(charts.curve(sig, "sigma", "sigma", log=True, dash="statistic", height=300),
+                             width="stretch")
+        if no_sigma:
+            left.caption(f"No sigma to plot for {', '.join(no_sigma)}: their likelihood has no scale parameter.")
+    right.markdown("**Validation ELBO** (nats per image, higher is better)")
+    right.vega_lite_chart(charts.curve(hist.dropna(subset=["val_elbo"]), "val_elbo", "ELBO", height=300),
+                          width="stretch")
+    left, right = st.columns(2)
+    for col, field_, label in ((left, "rec", "Reconstruction term E log p(x|z) (training, nats)"),
+                               (right, "kl", "KL(q(z|x) || p(z)) (training, nats)")):
+        col.markdown(f"**{label}**")
+        col.vega_lite_chart(charts.curve(hist.dropna(subset=[field_]), field_, field_), width="stretch")
+
+# ------------------------------------------------------------------------------------------------ histogram
+st.header("Sigma over test pixels")
+n_images = 200
+values = {c.name: cache.sigma_values(model, ctx.key(c), ctx.dataset, n_images)
+          for c, model in context.load_models(ctx, models)}
+values = {k: v for k, v in values.items() if v is not None}
+if not values:
+    render.not_applicable(st, "None of these models has a decoder sigma: Bernoulli and continuous Bernoulli "
+                              "likelihoods have no scale parameter, so there is nothing to histogram.")
+else:
+    edges = np.linspace(-5, 1, 61)  # log10 sigma
+    bars = pd.concat([pd.DataFrame({"model": name, "log10 sigma": edges[:-1],
+                                    "fraction": np.histogram(np.log10(np.clip(v, 1e-5, 10)), edges)[0] / v.size})
+                      for name, v in values.items()])
+    left, right = st.columns([3, 2])
+    left.vega_lite_chart(charts.histogram(bars, n_images), width="stretch")
+    stats = pd.DataFrame([{"model": k, "mean": v.mean(), "median": np.median(v), "min": v.min(),
+                           "below 0.01": (v < 0.01).mean()} for k, v in values.items()])
+    right.dataframe(stats, hide_index=True, column_config={
+        "mean": st.column_config.NumberColumn(format="%.4f"), "median": st.column_config.NumberColumn(format="%.4f"),
+        "min": st.column_config.NumberColumn(format="%.1e"),
+        "below 0.01": st.column_config.NumberColumn(help="fraction of pixels with sigma < 0.01", format="%.3f")})
+    right.caption("At the posterior mean of each image. A pixel with sigma = 0.01 has a density of up to 40 at "
+                  "its mean; a fixed sigma (gaussian-fixed) is a single spike.")
+    missing = [c.name for c in models if c.name not in values]
+    if missing:
+        right.caption(f"Not shown (no sigma): {', '.join(missing)}.")
+
+# ------------------------------------------------------------------------------------------------ snapshots
+st.header("Snapshots: samples as sigma collapses")
+with_snaps = [c for c in models if c.snapshots]
+if not with_snaps:
+    st.info("None of these models kept snapshots (train.py --snapshots 1,3,10). In the shipped zoo the per-pixel, "
+            "shared and fixed Gaussians have them; add one in the sidebar or switch on 'All models'.")
+    st.stop()
+names = [c.name for c in with_snaps]
+name = st.selectbox("Model with snapshots", names, key="snapshot_model")
+ckpt = next(c for c in with_snaps if c.name == name)
+history = {r.get("epoch"): r for r in ckpt.history if isinstance(r, dict)}
+final_epoch = max(history) if history else None
+epochs = [(e, f"epoch {e}") for e, _ in ckpt.snapshots]
+if final_epoch is not None and final_epoch not in dict(ckpt.snapshots):
+    epochs.append((final_epoch, f"epoch {final_epoch} (final)"))
+n = st.select_slider("Samples per snapshot", [8, 16, 32], value=16, key="snapshot_n")
+key = ctx.key(ckpt)
+for epoch, label in epochs:
+    c0, c1, c2 = st.columns([1, 3, 3])
+    try:
+        model = (ctx.model(ckpt) if epoch == final_epoch and epoch not in dict(ckpt.snapshots)
+                 else cache.snapshot(*key, ckpt, epoch))
+    except ZooError as e:
+        st.error(f"{label} cannot be loaded: {e}")
+        continue
+    out = cache.prior_samples(model, (*key, epoch), n, 1.0, ctx.seed)
+    rec = history.get(epoch, {})
+    c0.markdown(f"**{label}**")
+    render.show_html_table(c0, [("sigma mean", render.fmt(rec.get("sigma_mean"), ".4f")),
+                                ("sigma min", render.fmt(rec.get("sigma_min"), ".1e")),
+                                ("val ELBO", render.fmt(rec.get("val_elbo"), ".1f"))])
+    c1.image(render.grid(out["mean"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
+             caption="decoder mean")
+    c2.image(render.grid(out["sample"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
+             caption="full sample x ~ p(x|z)")

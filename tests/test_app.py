@@ -1,0 +1,308 @@
+"""The explorer, run as Streamlit runs it (AppTest): every page with every kind of model, the interactions, the
+URL state, bad uploads, a broken or missing zoo, and the Hub-offline fallback. Uses the tiny zoo of conftest."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the explorer package sits next to app.py
+
+from tiny_zoo import TINY_MODELS  # noqa: E402
+
+from explorer import cache  # noqa: E402
+from vae_core import latent  # noqa: E402
+from vae_core.data import load_sample  # noqa: E402
+from vae_core.zoo import load_model  # noqa: E402
+
+APP = str(ROOT / "app.py")
+PAGES = {"reconstruct": "pages/2_reconstruct.py", "sample": "pages/3_sample.py", "latent": "pages/4_latent.py",
+         "sigma": "pages/5_sigma.py"}
+MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
+NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli", "fashion-mnist-bernoulli"}
+
+
+@pytest.fixture
+def zoo(tiny_zoo: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
+    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
+    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
+    cache.resolve.clear()
+    return tiny_zoo
+
+
+def run(page: str | None = None, timeout: float = 90, **params) -> AppTest:
+    """Run app.py (with query parameters), then switch to ``page``; fail on any exception element."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(PAGES[page]).run()
+    assert_ok(at)
+    return at
+
+
+def assert_ok(at: AppTest) -> None:
+    assert not at.exception, "\n".join(str(e.value) for e in at.exception)
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+                     + [w.value for w in at.warning] + [i.value for i in at.info])
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [u for img in at.image for u in img.value]
+
+
+def charts(at: AppTest) -> list:
+    return list(at.get("vega_lite_chart"))
+
+
+# ------------------------------------------------------------------------------------------------ pages
+def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
+    at = run()
+    assert at.title[0].value == "VAE Decoder Zoo"
+    assert len(at.dataframe) == 2  # mnist and fashion-mnist
+    board = at.dataframe[0].value
+    assert sorted(board["model"]) == MNIST
+    ev = json.loads((zoo / "mnist-gaussian-pixel" / "eval.json").read_text())
+    row = board[board["model"] == "mnist-gaussian-pixel"].iloc[0]
+    assert row["bits/dim"] == pytest.approx(ev["test"]["bits_per_dim"]) and row["log-lik"] == pytest.approx(
+        ev["test"]["iwae"])
+    assert list(at.dataframe[1].value["model"]) == ["fashion-mnist-bernoulli"]
+    (chart,) = charts(at)
+    spec = json.loads(chart.proto.spec)
+    assert spec["facet"]["column"]["field"] == "group"  # binarized and 8-bit models never share an axis
+    body = texts(at)
+    assert "Each point is one checkpoint" in body and "not comparable" in body
+    links = at.get("page_link")
+    assert len(links) == 4 * len(MNIST)
+    assert {link.proto.query_string for link in links} == {f"dataset=mnist&models={n}&open=1" for n in MNIST}
+
+
+def test_a_link_replaces_the_selection_of_a_running_session(zoo):
+    at = run("sample", models=["mnist-gaussian-pixel", "mnist-bernoulli-2d"])
+    at.query_params.update({"models": "mnist-gaussian-fixed", "dataset": "mnist", "open": "1"})
+    at.run()
+    assert_ok(at)
+    assert at.sidebar.multiselect(key="models").value == ["mnist-gaussian-fixed"] and len(at.image) == 2
+    assert "open" not in at.query_params
+
+
+@pytest.mark.parametrize("page", ["reconstruct", "sample", "sigma"])
+def test_every_page_with_every_kind_of_model(zoo, page):
+    at = run(page, models=MNIST)
+    body = texts(at)
+    for name in MNIST:
+        assert name in body or page == "sigma"  # the sigma page names models in its charts and table
+    if page == "reconstruct":
+        # input, mean, sample, log-lik per model; a sigma map for models with sigma; two colour bars
+        with_sigma = [n for n in MNIST if n not in NO_SIGMA]
+        assert len(at.image) == 4 * len(MNIST) + len(with_sigma) + 2
+        assert body.count("No decoder sigma") == len([n for n in MNIST if n in NO_SIGMA])
+        assert body.count(">ELBO<") == len(MNIST)
+    elif page == "sample":
+        assert len(at.image) == 2 * len(MNIST)
+    else:
+        assert len(charts(at)) == 5  # sigma, val ELBO, rec, KL, histogram
+        assert sorted(at.dataframe[0].value["model"]) == sorted(set(MNIST) - NO_SIGMA)  # sigma statistics
+        assert "Not shown (no sigma): mnist-bernoulli-2d, mnist-continuous-bernoulli" in body
+        assert "epoch 1" in body and "epoch 2" in body and len(at.image) == 4  # snapshots: mean and sample
+
+
+def test_reconstruct_shows_the_numbers_vae_core_computes(zoo):
+    at = run("reconstruct", models=["mnist-gaussian-pixel"], idx="5", seed="3")
+    assert "test image #5" in "\n".join(h.value for h in at.subheader)
+    images, _ = load_sample("mnist")
+    out = latent.reconstruct(load_model(zoo / "mnist-gaussian-pixel"), images[5:6], seed=3)
+    body = texts(at)
+    for value in (out["elbo"][0], out["rec"][0]):
+        assert f">{value:.1f}<" in body
+    assert f"{out['kl'][0]:.2f}" in body
+
+
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
+def test_latent_page_for_each_model(zoo, name):
+    dataset = "fashion-mnist" if name.startswith("fashion") else "mnist"
+    at = run("latent", models=[name], dataset=dataset)
+    (cfg,) = [json.loads((zoo / name / "config.json").read_text())]
+    assert len(at.slider) == cfg["latent_dim"] + 1  # one per dimension, and the interpolation steps
+    spec = json.dumps(json.loads(charts(at)[0].proto.spec))
+    assert ("z1" in spec) if cfg["latent_dim"] == 2 else ("PC 1" in spec)
+    assert len(at.image) >= 5
+    if name in NO_SIGMA:
+        assert "No decoder sigma" in texts(at)
+
+
+def test_sigma_page_says_when_no_model_has_sigma(zoo):
+    at = run("sigma", models=["mnist-bernoulli-2d"])
+    body = texts(at)
+    assert "None of these models has a decoder sigma" in body and "kept snapshots" in body
+
+
+# ------------------------------------------------------------------------------------------------ interactions
+def test_models_seed_temperature_and_view(zoo):
+    at = run("sample", models=["mnist-gaussian-pixel", "mnist-bernoulli-2d"])
+    assert len(at.image) == 4
+    first = image_urls(at)
+    at.sidebar.multiselect(key="models").set_value(["mnist-gaussian-fixed"]).run()
+    assert_ok(at)
+    assert len(at.image) == 2 and "mnist-gaussian-fixed" in texts(at)
+    fixed = image_urls(at)
+    at.sidebar.number_input(key="seed").set_value(1).run()
+    assert_ok(at)
+    assert image_urls(at) != fixed
+    at.sidebar.number_input(key="seed").set_value(0).run()
+    assert image_urls(at) == fixed  # the seed makes samples reproducible
+    at.button[0].click().run()  # new samples: the next seed
+    assert at.sidebar.number_input(key="seed").value == 1 and image_urls(at) != fixed
+    at.sidebar.number_input(key="seed").set_value(0).run()
+    at.slider(key="temperature").set_value(0.0).run()
+    assert_ok(at)
+    assert image_urls(at) != fixed
+    at.button_group(key="view").set_value("Gap view").run()
+    assert_ok(at)
+    assert len(at.image) == 2 and "reconstructions" in " ".join(c for img in at.image for c in img.captions)
+    assert first
+
+
+def test_url_parameters_restore_a_view(zoo):
+    at = run("reconstruct", models=["mnist-gaussian-fixed", "mnist-discretized-gaussian"], seed="7", idx="42")
+    assert at.sidebar.multiselect(key="models").value == ["mnist-gaussian-fixed", "mnist-discretized-gaussian"]
+    assert at.sidebar.number_input(key="seed").value == 7
+    assert at.number_input(key="idx").value == 42
+    assert "test image #42" in at.subheader[0].value
+
+
+def test_picking_images_by_class_and_next(zoo):
+    at = run("reconstruct", models=["mnist-bernoulli-2d"], idx="0")
+    _, labels = load_sample("mnist")
+    at.selectbox(key="pick_class").set_value("3").run()
+    assert_ok(at)
+    idx = at.number_input(key="idx").value
+    assert labels[idx] == 3 and idx == int(np.flatnonzero(labels == 3)[0])
+    at.button[0].click().run()  # next of this class
+    assert at.number_input(key="idx").value == int(np.flatnonzero(labels == 3)[1])
+
+
+def test_dataset_switch_selects_that_datasets_models(zoo):
+    at = run("sample")
+    at.sidebar.selectbox(key="dataset").set_value("fashion-mnist").run()
+    assert_ok(at)
+    assert at.sidebar.multiselect(key="models").value == ["fashion-mnist-bernoulli"]
+    assert len(at.image) == 2
+
+
+def test_latent_typed_point_and_sliders(zoo):
+    at = run("latent", models=["mnist-bernoulli-2d"])
+    before = image_urls(at)
+    at.number_input(key="plane_x").set_value(1.5)
+    at.number_input(key="plane_y").set_value(-1.0)
+    at.button[0].click().run()
+    assert_ok(at)
+    assert "the typed point (1.50, -1.00)" in texts(at)
+    assert at.slider(key="zd0").value == pytest.approx(1.5) and at.slider(key="zd1").value == pytest.approx(-1.0)
+    after = image_urls(at)
+    assert after != before
+    at.slider(key="zd1").set_value(2.0).run()
+    assert_ok(at)
+    assert "from the sliders" in texts(at)
+
+
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_uploads_good_and_bad(zoo):
+    at = run("reconstruct", models=["mnist-gaussian-pixel", "mnist-bernoulli-2d"], image_source="Upload")
+    assert "Upload a picture" in texts(at)
+    images, _ = load_sample("mnist")
+    digit = Image.fromarray(255 - images[0]).resize((300, 240)).convert("RGB")  # dark ink on white, not square
+    good = _png(digit, "JPEG")
+    bad = {
+        "notes.txt": b"this is not an image",
+        "empty.png": b"",
+        "truncated.png": _png(digit)[:300],
+        "bomb.png": _png(Image.new("1", (6000, 6000))),
+    }
+    for name, data in bad.items():
+        at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+        assert_ok(at)
+        assert len(at.error) == 1 and name in at.error[0].value, name
+    at.file_uploader(key="upload").set_value(("digit.jpg", good, "image/jpeg")).run()
+    assert_ok(at)
+    assert not at.error
+    body = texts(at)
+    assert "Preprocessing" in body and "inverted" in body and "upload digit.jpg" in at.subheader[0].value
+    steps = [c for img in at.image for c in img.captions][:5]
+    assert steps == ["uploaded", "grey", "inverted", "cropped to the ink", "28 x 28, centred"]
+
+
+# ------------------------------------------------------------------------------------------------ faults
+def test_hub_source_offline_falls_back_to_the_local_zoo(zoo, monkeypatch):
+    monkeypatch.setenv("VAE_ZOO_SOURCE", "someone/vae-zoo")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    at = run()
+    (warning,) = at.warning
+    assert "someone/vae-zoo" in warning.value and "Showing the local zoo" in warning.value
+    assert warning.value.count(". ") <= 1  # one sentence, then where it fell back to
+    assert sorted(at.dataframe[0].value["model"]) == MNIST
+    assert at.sidebar.text_input(key="zoo_revision")  # a Hub id gets a revision box
+
+
+def test_hub_offline_without_a_local_zoo_gives_instructions(zoo, monkeypatch, tmp_path):
+    monkeypatch.setenv("VAE_ZOO_SOURCE", "someone/vae-zoo")
+    monkeypatch.setattr(cache, "LOCAL_ZOO", tmp_path / "absent")
+    for page in (None, "reconstruct"):
+        at = run(page)
+        assert "could not fetch someone/vae-zoo" in texts(at).lower()
+        assert "train.py --zoo zoo.toml" in at.error[0].value
+
+
+def test_empty_zoo_gives_instructions_on_every_page(zoo, monkeypatch, tmp_path):
+    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tmp_path))
+    for page in (None, *PAGES):
+        at = run(page)
+        assert "No checkpoints could be loaded" in at.error[0].value
+
+
+def test_partly_broken_zoo_shows_what_loaded(zoo, monkeypatch, tmp_path):
+    for name in ("mnist-gaussian-pixel", "mnist-bernoulli-2d"):
+        shutil.copytree(zoo / name, tmp_path / name)
+    (tmp_path / "no-weights").mkdir()
+    shutil.copy(zoo / "mnist-bernoulli-2d" / "config.json", tmp_path / "no-weights")
+    (tmp_path / "bad-config").mkdir()
+    (tmp_path / "bad-config" / "config.json").write_text("{not json")
+    (tmp_path / "bad-config" / "model.safetensors").write_bytes(b"x")
+    shutil.copytree(zoo / "mnist-gaussian-fixed", tmp_path / "corrupt-weights")
+    (tmp_path / "corrupt-weights" / "model.safetensors").write_bytes(b"\x00" * 64)
+    (tmp_path / "mnist-gaussian-pixel" / "eval.json").write_text("{broken")  # unreadable evaluation: n/a
+    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tmp_path))
+    at = run()
+    assert "2 folder(s)" in at.warning[0].value
+    assert sorted(at.dataframe[0].value["model"]) == ["corrupt-weights", "mnist-bernoulli-2d", "mnist-gaussian-pixel"]
+    at = run("reconstruct", models=["corrupt-weights", "mnist-gaussian-pixel"])
+    assert "`corrupt-weights` cannot be loaded" in at.error[0].value
+    assert "mnist-gaussian-pixel" in texts(at) and len(at.image) >= 5
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Each test sees its own zoo folder: keep one test's scan or resolution from answering the next."""
+    cache.resolve.clear()
+    cache.scan_zoo.clear()
+    yield
+    st.cache_data.clear()

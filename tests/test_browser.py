@@ -1,0 +1,132 @@
+"""End to end in a real browser: `streamlit run app.py` on loopback, Debian's Chromium through Playwright. Every
+page renders without an exception element, with its pictures and charts; an upload goes through the
+Reconstruct page (good and bad files); links and widgets keep the view in the URL. Screenshots go to
+$VAE_ZOO_SCREENSHOTS (default: a temporary folder)."""
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_browser import CHROMIUM, ROOT, chromium, counts, screenshot, streamlit_server, wait_idle
+from PIL import Image
+from tiny_zoo import TINY_MODELS
+
+from vae_core.data import load_sample
+
+pytestmark = pytest.mark.browser
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser "
+                f"tests", allow_module_level=True)
+pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
+ALL = "&".join(f"models={n}" for n in MNIST)
+PAGES = [("overview", ""), ("reconstruct", "reconstruct"), ("sample", "sample"), ("latent", "latent"),
+         ("sigma", "sigma")] + ([("lab", "lab")] if (ROOT / "pages" / "6_likelihood_lab.py").is_file() else [])
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return Path(os.environ.get("VAE_ZOO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+
+
+@pytest.fixture(scope="module")
+def app(tiny_zoo):
+    with streamlit_server(tiny_zoo) as (url, _), chromium() as page:
+        yield url, page
+
+
+def visit(page, url: str, timeout: float = 90) -> dict[str, int]:
+    page.goto(url)
+    wait_idle(page, timeout)
+    found = counts(page)
+    assert found["exceptions"] == 0, page.locator('[data-testid="stException"]').first.inner_text()
+    return found
+
+
+def test_a_deep_link_on_a_fresh_server_runs_through_app_py(app):
+    url, page = app
+    found = visit(page, f"{url}/reconstruct?models=mnist-gaussian-pixel&models=mnist-bernoulli-2d&idx=3")
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Overview" in nav and "Latent space" in nav and "app" not in nav.split()  # st.navigation's menu
+    assert page.locator("h1").first.inner_text() == "Reconstruct"
+    assert "test image #3" in page.locator('[data-testid="stMain"]').inner_text()
+    assert found["images"] >= 2 * 4 + 1 + 2  # input, mean, sample, log p per model; one sigma map; two bars
+
+
+@pytest.mark.parametrize("name,path", PAGES)
+def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
+    url, page = app
+    found = visit(page, f"{url}/{path}?{ALL}")
+    expect_images = {"overview": 0, "reconstruct": 4 * len(MNIST), "sample": 2 * len(MNIST), "latent": 5,
+                     "sigma": 4}.get(name, 0)
+    expect_charts = {"overview": 1, "latent": 1, "sigma": 5}.get(name, 0)
+    assert found["images"] >= expect_images, found
+    assert found["charts"] >= expect_charts and found["drawn charts"] >= expect_charts, found
+    if name == "overview":
+        assert found["tables"] >= 1
+    screenshot(page, shots / f"{name}.png")
+
+
+def _digit_on_paper() -> bytes:
+    images, labels = load_sample("mnist")
+    digit = images[int(np.flatnonzero(labels == 4)[0])]
+    buf = io.BytesIO()
+    Image.fromarray(255 - digit).resize((320, 260), Image.BILINEAR).convert("RGB").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_upload_on_the_reconstruct_page(app, shots, tmp_path):
+    url, page = app
+    visit(page, f"{url}/reconstruct?models=mnist-gaussian-pixel&models=mnist-bernoulli-2d&image_source=Upload")
+    good, bad = tmp_path / "four.jpg", tmp_path / "notes.png"
+    good.write_bytes(_digit_on_paper())
+    bad.write_bytes(b"a text file that claims to be a PNG")
+    upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    upload.set_input_files(str(good))
+    wait_idle(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert "Preprocessing" in main.inner_text() and "upload four.jpg" in main.inner_text()
+    found = counts(page)
+    assert found["exceptions"] == 0 and found["errors"] == 0 and found["images"] >= 5 + 2 * 4 + 1
+    screenshot(page, shots / "upload.png")
+    upload.set_input_files(str(bad))
+    wait_idle(page)
+    found = counts(page)
+    assert found["exceptions"] == 0 and found["errors"] == 1
+    assert "notes.png" in page.locator('[data-testid="stAlertContentError"]').inner_text()
+    upload.set_input_files(str(good))  # and the app keeps working
+    wait_idle(page)
+    assert counts(page)["errors"] == 0 and "Preprocessing" in main.inner_text()
+
+
+def test_overview_links_open_a_model_and_widgets_write_the_url(app):
+    url, page = app
+    visit(page, f"{url}/")
+    target = MNIST[0]
+    page.locator('[data-testid="stPageLink"] a', has_text="Sample").first.click()
+    wait_idle(page)
+    assert re.search(rf"/sample\?.*models={target}", page.url), page.url
+    assert page.locator("h1").first.inner_text() == "Sample"
+    assert counts(page)["images"] == 2
+    page.locator('[data-testid="stSidebar"] [data-testid="stNumberInputStepUp"]').last.click()  # the seed
+    wait_idle(page)
+    assert "seed=1" in page.url
+    reloaded = visit(page, page.url)  # a bookmark restores the same view
+    assert reloaded["images"] == 2 and "seed=1" in page.url
+    value = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInputField"]').last.input_value()
+    assert value == "1"
+
+
+def test_clicking_the_latent_chart_keeps_the_app_working(app):
+    url, page = app
+    visit(page, f"{url}/latent?models=mnist-bernoulli-2d")
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    wait_idle(page)
+    assert counts(page)["exceptions"] == 0 and "Decoded z" in page.locator('[data-testid="stMain"]').inner_text()

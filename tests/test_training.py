@@ -1,0 +1,276 @@
+"""Training: the real train.py in a subprocess (files, errors, resume, divergence) and, in process, the seeds'
+claim in miniature on real MNIST: an unbounded per-pixel sigma collapses while a floored one never does."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vae_core.data import fixed_test_input, load_sample
+from vae_core.likelihoods import decoder_sigma
+from vae_core.metrics import sigma_stats
+from vae_core.model import VAE, VAEConfig, atomic_write
+from vae_core.training import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+# 1000 training images (8 steps of 128) and 300 for validation: about a second per epoch
+QUICK = ["--dataset", "mnist", "--decoder", "gaussian-pixel", "--max-train-images", "1000", "--val-size", "300",
+         "--snapshots", "1", "--snapshot-dtype", "float16", "--no-progress"]
+HISTORY_KEYS = {"epoch", "loss", "rec", "kl", "steps", "val_elbo", "seconds"}
+SIGMA_KEYS = {"sigma_mean", "sigma_min"}
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), *args]
+
+
+def _start(*args: str, data_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "VAE_ZOO_DATA": str(data_dir)}
+    return subprocess.Popen(_cmd(*args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _history(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / HISTORY_NAME).read_text().splitlines()]
+
+
+def _final_json(done: subprocess.CompletedProcess) -> dict:
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
+
+
+# ------------------------------------------------------------------------------------- one epoch by the CLI
+@pytest.fixture(scope="module")
+def first_epoch(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    done = _finish(_start(*QUICK, "--epochs", "1", "--out", str(out), data_dir=data_dir))
+    return done, out
+
+
+def test_cli_writes_a_complete_checkpoint(first_epoch, mnist_test):
+    done, out = first_epoch
+    assert _final_json(done) == {"out": str(out), "epoch": 1, "diverged": None}
+    for name in ("config.json", "model.safetensors", HISTORY_NAME, STATE_NAME, OPTIMIZER_NAME,
+                 "snapshots/epoch-0001/config.json", "snapshots/epoch-0001/model.safetensors"):
+        assert (out / name).is_file(), name
+    assert _leftovers(out) == []  # every file was written atomically
+
+    (record,) = _history(out)
+    assert set(record) == HISTORY_KEYS | SIGMA_KEYS
+    assert record["epoch"] == 1 and record["steps"] == math.ceil(1000 / 128)
+    assert all(math.isfinite(v) for v in record.values())
+    assert record["loss"] == pytest.approx(record["kl"] - record["rec"], rel=1e-6, abs=1e-3)
+    assert 0 < record["sigma_min"] <= record["sigma_mean"] and record["seconds"] > 0
+
+    state = json.loads((out / STATE_NAME).read_text())
+    assert state["epoch"] == 1 and state["diverged"] is None and state["train_config"]["val_size"] == 300
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["decoder"] == "gaussian-pixel" and config["dataset"] == "mnist"
+    model = VAE.from_pretrained(out)
+    snapshot = load_file(str(out / "snapshots/epoch-0001/model.safetensors"))
+    assert all(t.dtype == torch.float16 for t in snapshot.values())
+    assert VAE.from_pretrained(out / "snapshots/epoch-0001").config == model.config
+    x = fixed_test_input(mnist_test[0][:100], model.data_kind)
+    with torch.no_grad():
+        assert torch.isfinite(model.elbo(x)).all()
+
+
+# ------------------------------------------------------------------------------------- bad command lines
+ERROR_CASES = {  # name -> (arguments, words the error must hold)
+    "unknown dataset": (["--dataset", "cifar10", "--decoder", "bernoulli", "--out", "x"],
+                        ["invalid choice: 'cifar10'", "fashion-mnist"]),
+    "unknown decoder": (["--dataset", "mnist", "--decoder", "gaussian-perpixel", "--out", "x"],
+                        ["invalid choice: 'gaussian-perpixel'", "gaussian-pixel-floor"]),
+    "unknown flag": (["--dataset", "mnist", "--decoder", "bernoulli", "--beta", "4", "--out", "x"],
+                     ["unrecognized arguments: --beta"]),
+    "bad setting": (["--dataset", "mnist", "--decoder", "gaussian-fixed", "--setting", "sigma_min=0.1",
+                     "--out", "x"], ["error:", "sigma_min", "valid settings: sigma"]),
+    "missing data": (["--dataset", "mnist", "--decoder", "bernoulli", "--data-dir", "/nonexistent/zoo-data",
+                      "--out", "x"], ["error:", "/nonexistent/zoo-data/mnist/train-images-idx3-ubyte.gz",
+                                      "--download"]),
+}
+
+
+@pytest.fixture(scope="module")
+def error_runs(tmp_path_factory, data_dir):
+    """Every bad command line, started at once (each is mostly Python and torch start-up)."""
+    cwd = tmp_path_factory.mktemp("errors")
+    procs = {name: _start(*args[:-1], str(cwd / args[-1]), data_dir=data_dir)
+             for name, (args, _) in ERROR_CASES.items()}
+    return {name: _finish(p) for name, p in procs.items()}, cwd
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_cli_rejects_bad_input_with_a_clear_message(error_runs, case):
+    results, cwd = error_runs
+    done = results[case]
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    for words in ERROR_CASES[case][1]:
+        assert words in done.stderr
+    assert not (cwd / "x").exists() or not any((cwd / "x").iterdir())
+
+
+# ------------------------------------------------------------------------------------- resume and divergence
+@pytest.fixture(scope="module")
+def resumed_and_uninterrupted(first_epoch, tmp_path_factory, data_dir):
+    _, run1 = first_epoch
+    base = tmp_path_factory.mktemp("resume")
+    straight, resumed = base / "straight", base / "resumed"
+    shutil.copytree(run1, resumed)
+    procs = [_start(*QUICK, "--epochs", "2", "--out", str(straight), data_dir=data_dir),
+             _start(*QUICK, "--epochs", "2", "--resume", "--out", str(resumed), data_dir=data_dir)]
+    done = [_finish(p) for p in procs]
+    return done, straight, resumed
+
+
+def _without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(first_epoch, resumed_and_uninterrupted):
+    (straight_done, resumed_done), straight, resumed = resumed_and_uninterrupted
+    assert _final_json(straight_done)["epoch"] == 2 and _final_json(resumed_done)["epoch"] == 2
+    resumed_history = _history(resumed)
+    assert [r["epoch"] for r in resumed_history] == [1, 2]  # epoch 1 kept from the first run, not redone
+    assert resumed_history[0] == _history(first_epoch[1])[0]
+    # bit-for-bit: same data order, noise, sampling and optimizer state as the run that never stopped
+    assert _without_time(resumed_history) == _without_time(_history(straight))
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _leftovers(resumed) == [] and _leftovers(straight) == []
+
+
+def test_divergence_stops_cleanly_and_keeps_the_last_finite_weights(resumed_and_uninterrupted, tmp_path,
+                                                                    data_dir, mnist_test):
+    """Continue the 2-epoch run with a learning rate of 1: the per-pixel Gaussian blows up in epoch 3."""
+    _, straight, _ = resumed_and_uninterrupted
+    folder = tmp_path / "diverging"
+    shutil.copytree(straight, folder)
+    epoch2 = load_file(str(folder / "model.safetensors"))
+    done = _finish(_start(*QUICK, "--epochs", "5", "--lr", "1.0", "--resume", "--out", str(folder),
+                          data_dir=data_dir))
+    final = _final_json(done)  # exit status 0: a divergence is an outcome, not a crash
+    assert "Traceback" not in done.stderr
+    assert final["epoch"] == 3 and final["diverged"]["epoch"] == 3
+    assert "stopped: non-finite loss in epoch 3" in done.stdout + done.stderr
+
+    history = _history(folder)
+    assert [r["epoch"] for r in history] == [1, 2, 3]  # stopped: epochs 4 and 5 never ran
+    assert history[2]["diverged"] is True and "diverged" not in history[1]
+    assert all(math.isfinite(v) for r in history for k, v in r.items() if k != "diverged")
+    state = json.loads((folder / STATE_NAME).read_text())
+    assert state["epoch"] == 3 and state["diverged"]["epoch"] == 3 and "nan" in state["diverged"]["reason"]
+
+    saved = load_file(str(folder / "model.safetensors"))
+    assert all(torch.equal(saved[k], epoch2[k]) for k in epoch2)  # back to the last weights with finite losses
+    optimizer = load_file(str(folder / OPTIMIZER_NAME))
+    assert all(torch.isfinite(t).all() for t in optimizer.values())
+    model = VAE.from_pretrained(folder)
+    x = fixed_test_input(mnist_test[0][:200], model.data_kind)
+    with torch.no_grad():
+        px = model.decode(model.encode(x).mean)
+        assert torch.isfinite(px.mean).all() and torch.isfinite(px.log_prob(x)).all()
+        assert torch.isfinite(model.elbo(x)).all()
+    assert _leftovers(folder) == []
+
+
+def test_divergence_in_the_first_epoch_keeps_the_initial_weights(tmp_path):
+    torch.manual_seed(0)
+    init = VAE(VAEConfig(decoder="gaussian-pixel")).state_dict()
+    model, state = train(VAEConfig(decoder="gaussian-pixel"),
+                         TrainConfig(epochs=3, lr=1.0, val_size=200, progress=False),
+                         load_sample("mnist")[0], tmp_path)  # the 1000 embedded test images: no data folder needed
+    assert state["epoch"] == 1 and state["diverged"]["epoch"] == 1
+    (record,) = _history(tmp_path)
+    assert record["diverged"] is True and math.isfinite(record["val_elbo"])
+    reloaded = VAE.from_pretrained(tmp_path)
+    assert all(torch.equal(reloaded.state_dict()[k], init[k]) for k in init)
+
+
+# ------------------------------------------------------------------------------------- smaller checks
+def test_history_has_no_sigma_for_a_bernoulli_decoder(tmp_path):
+    train(VAEConfig(decoder="bernoulli", hidden=[64, 32]),
+          TrainConfig(epochs=1, val_size=200, progress=False), load_sample("mnist")[0], tmp_path)
+    (record,) = _history(tmp_path)
+    assert set(record) == HISTORY_KEYS and record["val_elbo"] < 0  # log-probabilities of binary data
+
+
+@pytest.mark.parametrize(("config", "words"), [
+    (TrainConfig(val_size=0), "val_size must be at least 1"),
+    (TrainConfig(val_size=5000, max_train_images=None), "need more than val_size"),
+])
+def test_train_config_is_checked(tmp_path, config, words):
+    with pytest.raises(ValueError, match=words):
+        train(VAEConfig(hidden=[8]), config, np.zeros((5000, 28, 28), np.uint8), tmp_path)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "history.jsonl"
+    target.write_text("old\n")
+
+    def half_then_fail(tmp):
+        Path(tmp).write_text("new but incomplete")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_then_fail)
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["history.jsonl"]
+    atomic_write(target, lambda tmp: Path(tmp).write_text("new\n"))
+    assert target.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["history.jsonl"]
+
+
+# ------------------------------------------------------------------------------------- the seeds' claim
+@pytest.mark.slow
+def test_unbounded_sigma_collapses_while_the_likelihood_rises(tmp_path, mnist_train, mnist_test):
+    """gaussian-pixel, default network, 3 epochs on 6000 real MNIST images: from the first epoch to the last the
+    smallest decoder sigma falls and the validation ELBO rises. (Epoch to epoch neither is monotone in so short
+    a run: the minimum over pixels is a noisy statistic and the mean ELBO is pulled around by the few
+    held-out pixels where a tiny sigma meets a wrong mean.)"""
+    model, state = train(VAEConfig(decoder="gaussian-pixel"),
+                         TrainConfig(epochs=3, max_train_images=6000, val_size=1000, progress=False),
+                         mnist_train[0], tmp_path)
+    history = _history(tmp_path)
+    assert state["diverged"] is None and len(history) == 3
+    assert history[-1]["sigma_min"] < history[0]["sigma_min"]
+    assert history[-1]["val_elbo"] > history[0]["val_elbo"]
+    assert history[-1]["loss"] < history[0]["loss"]  # the training ELBO rises too
+
+
+@pytest.mark.slow
+def test_floored_sigma_never_goes_under_its_floor(tmp_path, mnist_train, mnist_test):
+    sigma_min = 0.05
+    model, state = train(VAEConfig(decoder="gaussian-pixel-floor", decoder_settings={"sigma_min": sigma_min}),
+                         TrainConfig(epochs=2, max_train_images=4000, val_size=1000, progress=False),
+                         mnist_train[0], tmp_path)
+    history = _history(tmp_path)
+    assert all(r["sigma_min"] >= sigma_min for r in history)
+    assert history[-1]["sigma_min"] == pytest.approx(sigma_min, rel=1e-3)  # pressed against the floor
+    bound = 784 * (-math.log(sigma_min) - 0.5 * math.log(2 * math.pi))  # the density's ceiling per image
+    assert all(r["val_elbo"] < bound for r in history)
+
+    x = fixed_test_input(mnist_test[0][:1000], model.data_kind)  # a sigma map on real test images
+    stats = sigma_stats(model, x)
+    assert stats["min"] >= sigma_min and stats["frac_below_0.01"] == 0
+    with torch.no_grad():
+        sigma = decoder_sigma(model.decode(model.encode(x[:64]).mean))
+    assert sigma.shape == (64, 1, 28, 28) and float(sigma.min()) >= sigma_min

@@ -1,0 +1,109 @@
+"""A tiny zoo for the app tests: one checkpoint per decoder kind, trained by the real ``train.py`` (a subprocess
+per model, a few seconds each) and evaluated on the embedded test sample with the real metrics into eval.json.
+
+Built once per source version: the folder is keyed by a hash of train.py, vae_core/ and this file, so a rerun of
+the tests reuses it (pytest's cache) and any change to the training or evaluation code rebuilds it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMON = ["--max-train-images", "1000", "--epochs", "1", "--hidden", "64,32", "--latent-dim", "4", "--no-progress"]
+
+# name -> extra train.py arguments (later flags override COMMON)
+TINY_MODELS: dict[str, list[str]] = {
+    "mnist-bernoulli-2d": ["--dataset", "mnist", "--decoder", "bernoulli", "--latent-dim", "2"],
+    "mnist-gaussian-pixel": ["--dataset", "mnist", "--decoder", "gaussian-pixel", "--epochs", "2",
+                             "--snapshots", "1,2"],
+    "mnist-gaussian-fixed": ["--dataset", "mnist", "--decoder", "gaussian-fixed", "--setting", "sigma=0.1"],
+    "mnist-gaussian-shared": ["--dataset", "mnist", "--decoder", "gaussian-shared"],
+    "mnist-gaussian-optimal": ["--dataset", "mnist", "--decoder", "gaussian-optimal"],
+    "mnist-gaussian-pixel-floor": ["--dataset", "mnist", "--decoder", "gaussian-pixel-floor",
+                                   "--setting", "sigma_min=0.01"],
+    "mnist-discretized-gaussian": ["--dataset", "mnist", "--decoder", "discretized-gaussian"],
+    "mnist-continuous-bernoulli": ["--dataset", "mnist", "--decoder", "continuous-bernoulli"],
+    "fashion-mnist-bernoulli": ["--dataset", "fashion-mnist", "--decoder", "bernoulli"],
+}
+
+
+def source_hash() -> str:
+    h = hashlib.sha256()
+    display_only = {"images.py", "latent.py"}  # the explorer's helpers do not change what is trained
+    sources = [p for p in (ROOT / "vae_core").glob("*.py") if p.name not in display_only]
+    for path in sorted([ROOT / "train.py", Path(__file__), *sources]):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _train(name: str, out: Path, data_dir: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_ZOO_DATA": str(data_dir)}
+    cmd = [sys.executable, str(ROOT / "train.py"), *COMMON, *TINY_MODELS[name], "--out", str(out / name)]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"train.py failed for {name}:\n{done.stderr[-2000:]}")
+
+
+def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images: int = 50) -> dict:
+    """eval.json in the zoo's schema, computed with vae_core.metrics on the embedded test sample."""
+    from vae_core.data import fixed_test_input, load_sample
+    from vae_core.metrics import evaluate
+    from vae_core.zoo import load_model, read_history
+    from vae_core.zoo_spec import frechet
+
+    model = load_model(folder)
+    images, _ = load_sample(model.config.dataset)
+    x = fixed_test_input(images[:num_images], model.data_kind, seed=0)
+    ev = evaluate(model, x, iwae_k=iwae_k, iwae_images=iwae_images)
+    test = {k: getattr(ev, k) for k in ("num_images", "elbo", "elbo_stderr", "rec", "kl", "mse", "active_units",
+                                        "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
+    test["iwae_images"] = iwae_images
+    history = read_history(folder / "history.jsonl")
+    state = json.loads((folder / "training_state.json").read_text())
+    result = {"name": folder.name, "dataset": model.config.dataset, "decoder": model.config.decoder,
+              "latent_dim": model.config.latent_dim, "data_kind": model.data_kind, "test": test, "sigma": ev.sigma,
+              "frechet": frechet(model, x),  # None where the dataset has no classifier yet
+              "training": {"epochs": len(history), "seconds": sum(r.get("seconds", 0) for r in history),
+                           "diverged_at_epoch": (state.get("diverged") or {}).get("epoch")}}
+    (folder / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def build_tiny_zoo(cache: Path, data_dir: Path) -> Path:
+    """The zoo folder for this source version, trained and evaluated if it is not there yet."""
+    root = cache / f"zoo-{source_hash()}"
+    if (root / ".complete").is_file():
+        return root
+    for old in [*cache.glob("zoo-*"), *cache.glob("building-*")]:  # stale versions; a day's grace for runs in flight
+        if time.time() - old.stat().st_mtime > 86400:
+            shutil.rmtree(old, ignore_errors=True)
+    work = cache / f"building-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda name: _train(name, work, data_dir), TINY_MODELS))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name in TINY_MODELS:
+            # the discretized Gaussian's mean sums over 256 bins per pixel: fewer images keep this quick
+            write_eval(work / name, num_images=100 if "discretized" in name else 200)
+            (work / name / "optimizer.safetensors").unlink(missing_ok=True)
+    finally:
+        torch.set_num_threads(threads)
+    (work / ".complete").write_text(source_hash())
+    try:
+        work.rename(root)
+    except OSError:  # another test run finished the same version first
+        shutil.rmtree(work, ignore_errors=True)
+    return root
