@@ -285,7 +285,7 @@ def test_binarization_is_reproducible_for_a_seed(sample_images):
     assert (a[sample_images.unsqueeze(1) == 0] == 0).all() and (a[sample_images.unsqueeze(1) == 255] == 1).all()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_dequantization_stays_inside_each_pixel_bin(mnist_test, seed):
     images = torch.from_numpy(np.array(mnist_test[0]))  # all 10000 test images: 7.8M draws
     y = to_model_input(images, "continuous", torch.Generator().manual_seed(seed))
