@@ -113,6 +113,14 @@ def encode_means(_model: VAE, key: ModelKey, dataset: str, seed: int) -> np.ndar
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def plane(_model: VAE, key: ModelKey, dataset: str, seed: int) -> tuple[latent.Projection, np.ndarray]:
+    """The plane of the sample's posterior means (exact or PCA) and their coordinates in it (N, 2)."""
+    means = encode_means(_model, key, dataset, seed)
+    proj = latent.fit_projection(means)
+    return proj, latent.project(proj, means)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> np.ndarray | None:
     """Decoder sigma at the posterior mean over every pixel of the first ``num_images`` sample images."""
     sigma = latent.sigma_at_means(_model, sample_set(dataset)[0][:num_images])

@@ -3,7 +3,6 @@ dimension, and interpolation between two test images."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from explorer import cache, charts, context, render
@@ -23,8 +22,7 @@ dim = ckpt.config.latent_dim
 images, labels = cache.sample_set(ctx.dataset)
 classes = dataset_info(ctx.dataset).classes
 means = cache.encode_means(model, key, ctx.dataset, ctx.seed)  # (N, L)
-proj = latent.fit_projection(means)
-xy = latent.project(proj, means)
+proj, xy = cache.plane(model, key, ctx.dataset, ctx.seed)
 ax, ay = proj.axis_names
 st.markdown(render.title(ckpt))
 
@@ -69,12 +67,10 @@ with interp_box:  # read first: the path is drawn on the chart
 
 with top:
     left, right = st.columns([3, 2])
-    frame = pd.DataFrame({ax: xy[:, 0], ay: xy[:, 1], "class": [classes[i] for i in labels], "index": range(len(xy))})
-    rings = pd.DataFrame(latent.prior_contours(proj)).rename(columns={"x": ax, "y": ay})
-    current = pd.DataFrame(latent.project(proj, st.session_state["lat_z"][None]), columns=[ax, ay])
-    path = pd.DataFrame(path_xy, columns=[ax, ay]).assign(step=range(steps))
+    current = tuple(latent.project(proj, st.session_state["lat_z"][None])[0].round(6))
     with left:
-        spec = charts.latent_plane(frame, rings, path, current, (ax, ay), tuple(classes))
+        spec = charts.latent_plane(xy, labels, latent.prior_contours(proj), (key, ctx.dataset, ctx.seed), (ax, ay),
+                                   tuple(classes), tuple(map(tuple, path_xy.round(6))), current)
         event = st.vega_lite_chart(spec, on_select="rerun", selection_mode="pick", key="latent_chart",
                                    width="stretch")
         if proj.exact:

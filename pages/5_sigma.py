@@ -26,6 +26,7 @@ rows = [{"model": c.name, "decoder": c.decoder, **{k: r.get(k) for k in ("epoch"
         for c in models for r in c.history if isinstance(r, dict) and "epoch" in r]
 if no_history:
     st.info(f"No history.jsonl for {', '.join(no_history)}.")
+domain = tuple(c.name for c in models)  # one colour per model across the charts
 if rows:
     hist = pd.DataFrame(rows)
     left, right = st.columns(2)
@@ -36,18 +37,18 @@ if rows:
         render.not_applicable(left, "None of these models has a decoder sigma (Bernoulli-type likelihoods).")
     else:
         left.markdown("**Decoder sigma on a fixed validation batch** (log scale; solid: mean, dashed: min)")
-        left.vega_lite_chart(charts.curve(sig, "sigma", "sigma", log=True, dash="statistic", height=300),
+        left.vega_lite_chart(charts.curve(sig, "sigma", "sigma", domain, log=True, dash="statistic", height=300),
                              width="stretch")
         if no_sigma:
             left.caption(f"No sigma to plot for {', '.join(no_sigma)}: their likelihood has no scale parameter.")
     right.markdown("**Validation ELBO** (nats per image, higher is better)")
-    right.vega_lite_chart(charts.curve(hist.dropna(subset=["val_elbo"]), "val_elbo", "ELBO", height=300),
+    right.vega_lite_chart(charts.curve(hist.dropna(subset=["val_elbo"]), "val_elbo", "ELBO", domain, height=300),
                           width="stretch")
     left, right = st.columns(2)
     for col, field_, label in ((left, "rec", "Reconstruction term E log p(x|z) (training, nats)"),
                                (right, "kl", "KL(q(z|x) || p(z)) (training, nats)")):
         col.markdown(f"**{label}**")
-        col.vega_lite_chart(charts.curve(hist.dropna(subset=[field_]), field_, field_), width="stretch")
+        col.vega_lite_chart(charts.curve(hist.dropna(subset=[field_]), field_, field_, domain), width="stretch")
 
 # ------------------------------------------------------------------------------------------------ histogram
 st.header("Sigma over test pixels")
@@ -63,8 +64,8 @@ else:
     bars = pd.concat([pd.DataFrame({"model": name, "log10 sigma": edges[:-1],
                                     "fraction": np.histogram(np.log10(np.clip(v, 1e-5, 10)), edges)[0] / v.size})
                       for name, v in values.items()])
-    left, right = st.columns([3, 2])
-    left.vega_lite_chart(charts.histogram(bars, n_images), width="stretch")
+    left, right = st.columns([1, 1])
+    left.vega_lite_chart(charts.histogram(bars, n_images, domain), width="stretch")
     stats = pd.DataFrame([{"model": k, "mean": v.mean(), "median": np.median(v), "min": v.min(),
                            "below 0.01": (v < 0.01).mean()} for k, v in values.items()])
     right.dataframe(stats, hide_index=True, column_config={

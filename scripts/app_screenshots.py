@@ -1,4 +1,4 @@
-"""Screenshots of the explorer for the README: each page in Chromium, saved as small palette PNGs.
+"""Screenshots of the explorer for the README: each page in Chromium, as small palette PNGs (1100 px, 256 colours).
 
     python scripts/app_screenshots.py                                # ./checkpoints -> docs/screenshots/
     python scripts/app_screenshots.py --zoo runs/zoo --out /tmp/shots
@@ -28,12 +28,12 @@ VIEWS = {  # file name -> URL path and query
 }
 
 
-def shrink(path: Path, width: int = 1400) -> None:
-    """Scale to ``width`` and store with a 256-colour palette: a fraction of the bytes, still sharp text."""
+def shrink(path: Path, width: int = 1100) -> None:
+    """Scale to ``width`` and store with a 256-colour palette: a fraction of the bytes, still readable."""
     img = Image.open(path).convert("RGB")
     if img.width > width:
         img = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
-    img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,10 +68,39 @@ _WATCH = """() => { window.__ran = false; window.__done = false;
   .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }"""
 
 
-def bench_browser(zoo: str, runs: int) -> tuple[float, dict[str, dict], dict[str, float], dict]:
-    """Cold start to first render, warm reruns in the browser per page, and memory with every model shown."""
+def _browser_reruns(page, runs: int) -> list[float]:
+    """Seconds from pressing "r" (rerun) to the app reporting the script done, ``runs`` times."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    times: list[float] = []
+    while len(times) < runs:
+        page.evaluate(_WATCH)
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.mouse.click(5, 400)  # the empty left edge: focus on no input, so "r" means rerun
+        t = time.perf_counter()
+        page.keyboard.press("r")
+        try:
+            page.wait_for_function("() => window.__done === true", timeout=20_000)
+        except PlaywrightTimeout:  # the key went elsewhere: try again
+            continue
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def bench_floor(runs: int, tmp: Path) -> dict[str, float]:
+    """The same rerun measured on a one-line app: what any Streamlit page costs in this browser on this machine."""
+    script = tmp / "floor_app.py"
+    script.write_text('import streamlit as st\n\nst.title("floor")\n')
+    with chromium() as page, streamlit_server("", script=script) as (url, _):
+        page.goto(url)
+        wait_idle(page)
+        out = _stats(_browser_reruns(page, runs))
+    print(f"browser floor        median {out['median']:7.1f} ms", flush=True)
+    return out
+
+
+def bench_browser(zoo: str, runs: int) -> tuple[float, dict[str, dict], dict[str, float], dict]:
+    """Cold start to first render, warm reruns in the browser per page, and memory with every model shown."""
     with chromium() as page:
         t0 = time.perf_counter()
         with streamlit_server(zoo) as (url, proc):
@@ -84,19 +114,7 @@ def bench_browser(zoo: str, runs: int) -> tuple[float, dict[str, dict], dict[str
             for name, (_, path) in PAGES.items():
                 page.goto(f"{url}/{path}")
                 wait_idle(page, 300)
-                times = []
-                while len(times) < runs:
-                    page.evaluate(_WATCH)
-                    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-                    page.mouse.click(5, 400)  # the empty left edge: focus on no input, so "r" means rerun
-                    t = time.perf_counter()
-                    page.keyboard.press("r")
-                    try:
-                        page.wait_for_function("() => window.__done === true", timeout=20_000)
-                    except PlaywrightTimeout:  # the key went elsewhere: try again
-                        continue
-                    times.append(time.perf_counter() - t)
-                warm[name] = _stats(times)
+                warm[name] = _stats(_browser_reruns(page, runs))
                 print(f"browser {name:12s} median {warm[name]['median']:7.1f} ms", flush=True)
             before = _memory(proc.pid)
             names = _all_models(zoo)
@@ -137,7 +155,8 @@ def _all_models(zoo: str) -> dict[str, list[str]]:
     return out
 
 
-def report(zoo: str, runs: int, script: dict, cold: float, warm: dict, memory: dict, names: dict) -> str:
+def report(zoo: str, runs: int, script: dict, cold: float, warm: dict, memory: dict, names: dict,
+           floor: dict) -> str:
     load = os.getloadavg()
     lines = [
         "# Explorer benchmark",
@@ -160,6 +179,7 @@ def report(zoo: str, runs: int, script: dict, cold: float, warm: dict, memory: d
         ok = "yes" if b and b["median"] < 300 else "no"
         lines.append(f"| {name} | {s['median']:.0f} | {s['p90']:.0f} | {b['median']:.0f} | {b['p90']:.0f} | {ok} |")
     lines += [
+        f"| *a one-line app (`st.title`), for scale* | | | {floor['median']:.0f} | {floor['p90']:.0f} | |",
         "",
         "Script only: `AppTest.run()` of app.py and the page (sidebar, cached loaders, the page's elements). "
         "In the browser: from pressing `r` in Chromium to the app reporting the script done, so it includes the "
@@ -198,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         args.zoo = str(Path(args.zoo).expanduser().resolve())
     script = bench_script(args.zoo, args.runs)
     cold, warm, memory, names = bench_browser(args.zoo, args.runs)
-    text = report(args.zoo, args.runs, script, cold, warm, memory, names)
+    with tempfile.TemporaryDirectory() as tmp:
+        floor = bench_floor(args.runs, Path(tmp))
+    text = report(args.zoo, args.runs, script, cold, warm, memory, names, floor)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)

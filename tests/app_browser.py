@@ -26,10 +26,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(zoo: str | os.PathLike, port: int | None = None, timeout: float = 60.0, env: dict | None = None):
-    """Start the app on 127.0.0.1 and yield (base url, process); stop it (and only it) afterwards."""
+def streamlit_server(zoo: str | os.PathLike, port: int | None = None, timeout: float = 60.0, env: dict | None = None,
+                     script: str | os.PathLike = ROOT / "app.py"):
+    """Start the app (or another ``script``) on 127.0.0.1 and yield (base url, process); stop it (and only it)
+    afterwards."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     full_env = {**os.environ, "VAE_ZOO_SOURCE": str(zoo), "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(env or {})}

@@ -29,20 +29,32 @@ def model_input(model: VAE, images: np.ndarray, seed: int = 0) -> torch.Tensor:
     return fixed_test_input(np.array(images, np.uint8).reshape(-1, 28, 28), model.data_kind, seed)
 
 
+CHUNK = 16  # images decoded at a time: the discretized Gaussian's mean sums 256 bins per pixel
+
+
 @torch.no_grad()
-def decode(model: VAE, z: np.ndarray | torch.Tensor, seed: int = 0) -> dict[str, np.ndarray | None]:
-    """p(x|z) for each row of z (n, L): decoder mean, one full sample x ~ p(x|z) (not clipped), sigma or None."""
+def decode(model: VAE, z: np.ndarray | torch.Tensor, seed: int = 0, x: torch.Tensor | None = None
+           ) -> dict[str, np.ndarray | None]:
+    """p(x|z) for each row of z (n, L): decoder mean, one full sample x ~ p(x|z) (not clipped), sigma or None,
+    and with ``x`` (n, 1, 28, 28) the per-pixel log p(x_ij | z) in nats ("pixel_log_prob")."""
     model.eval()
     z = z.float() if isinstance(z, torch.Tensor) else torch.as_tensor(np.asarray(z, np.float32))
-    return _describe(model.decode(z.reshape(-1, model.config.latent_dim).to(model.device)), seed)
-
-
-def _describe(px, seed: int) -> dict[str, np.ndarray | None]:
+    z = z.reshape(-1, model.config.latent_dim).to(model.device)
+    parts: dict[str, list] = {"mean": [], "sample": [], "sigma": [], "pixel_log_prob": []}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        sample = px.sample()
-    sigma = decoder_sigma(px)
-    return {"mean": _images(px.mean), "sample": _images(sample), "sigma": None if sigma is None else _images(sigma)}
+        for i in range(0, len(z), CHUNK):
+            px = model.decode(z[i:i + CHUNK])
+            parts["sample"].append(_images(px.sample()))
+            parts["mean"].append(_images(px.mean))
+            sigma = decoder_sigma(px)
+            parts["sigma"].append(None if sigma is None else _images(sigma))
+            if x is not None:
+                parts["pixel_log_prob"].append(_images(px.base_dist.log_prob(x[i:i + CHUNK])))
+    out = {k: None if not v or v[0] is None else np.concatenate(v) for k, v in parts.items()}
+    if x is None:
+        del out["pixel_log_prob"]
+    return out
 
 
 @torch.no_grad()
@@ -61,10 +73,8 @@ def reconstruct(model: VAE, images: np.ndarray, seed: int = 0, elbo_samples: int
     model.eval()
     x = model_input(model, images, seed).to(model.device)  # (N, 1, 28, 28)
     qz = model.encode(x)
-    px_mean = model.decode(qz.mean)
-    out = _describe(px_mean, seed)
+    out = decode(model, qz.mean, seed, x=x)  # p(x|z) at z = E_q[z], with log p(x_ij | z) per pixel
     out["input"] = _images(x)
-    out["pixel_log_prob"] = _images(px_mean.base_dist.log_prob(x))  # log p(x_ij | E_q[z]), nats
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         z = qz.rsample((elbo_samples,))  # (S, N, L)
