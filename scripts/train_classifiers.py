@@ -1,6 +1,10 @@
 """Train the Frechet-distance classifier of each dataset into classifiers/<dataset>/.
 
     python scripts/train_classifiers.py --data-dir ../shared/datasets [--epochs 8] [--only mnist]
+
+The shipped classifiers were trained with:
+    --only mnist --epochs 8 --kind-mix continuous,discrete,binary          (99.21% test accuracy)
+    --only fashion-mnist --epochs 16                                        (91.29%)
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae_core.classifier import CLASSIFIER_DIR, train_classifier  # noqa: E402
+from vae_core.classifier import CLASSIFIER_DIR, KIND_MIX, train_classifier  # noqa: E402
 from vae_core.data import DATASETS, load_split  # noqa: E402
 
 
@@ -20,10 +24,13 @@ def main() -> None:
     p.add_argument("--data-dir")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--only", choices=sorted(DATASETS))
+    p.add_argument("--kind-mix", default=",".join(KIND_MIX),
+                   help="data kinds drawn per batch, repeats weight them (default: %(default)s)")
     args = p.parse_args()
     for name in [args.only] if args.only else DATASETS:
         model, metrics = train_classifier(name, load_split(name, "train", args.data_dir),
-                                          load_split(name, "test", args.data_dir), epochs=args.epochs)
+                                          load_split(name, "test", args.data_dir), epochs=args.epochs,
+                                        kind_mix=tuple(args.kind_mix.split(",")))
         model.save(CLASSIFIER_DIR / name, metrics)
         print(json.dumps(metrics))
 

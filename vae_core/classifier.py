@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .data import DATA_KINDS, to_model_input
 from .model import atomic_write
 
-KIND_MIX = ("continuous", "continuous", "discrete", "discrete", "binary")  # binarized inputs 1 batch in 5
+KIND_MIX = ("continuous", "continuous", "discrete", "discrete", "binary")  # default: binarized 1 batch in 5
 CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "classifiers"
 
 
@@ -81,6 +81,7 @@ def random_shift(x: Tensor, gen: torch.Generator, max_shift: int = 2) -> Tensor:
 
 def train_classifier(dataset: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                      epochs: int = 8, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     kind_mix: tuple[str, ...] = KIND_MIX,
                      progress: bool = True) -> tuple[Classifier, dict]:
     """Adam on cross-entropy; each batch is transformed to a random data kind. Returns the model and metrics."""
     torch.manual_seed(seed)
@@ -96,7 +97,7 @@ def train_classifier(dataset: str, train: tuple[np.ndarray, np.ndarray], test: t
         for i in tqdm(range(0, len(images), batch_size), desc=f"classifier epoch {epoch + 1}", disable=not progress,
                       leave=False, mininterval=5):
             idx = order[i:i + batch_size]
-            kind = KIND_MIX[int(torch.randint(len(KIND_MIX), (1,), generator=gen))]
+            kind = kind_mix[int(torch.randint(len(kind_mix), (1,), generator=gen))]
             x = random_shift(to_model_input(images[idx], kind, gen), gen)
             loss = F.cross_entropy(model(x), labels[idx])
             opt.zero_grad(set_to_none=True)
@@ -111,5 +112,5 @@ def train_classifier(dataset: str, train: tuple[np.ndarray, np.ndarray], test: t
             pred = torch.cat([model(b).argmax(1) for b in x.split(1000)])
             accuracy[kind] = float((pred == torch.from_numpy(test[1])).double().mean())
     metrics = {"dataset": dataset, "test_accuracy": accuracy["discrete"], "test_accuracy_by_data_kind": accuracy,
-               "epochs": epochs, "seconds": time.perf_counter() - t0}
+               "epochs": epochs, "kind_mix": list(kind_mix), "seconds": time.perf_counter() - t0}
     return model, metrics
