@@ -128,7 +128,8 @@ def test_zoo_spec_lists_every_variant_on_both_datasets():
     names = {e["name"] for e in read_spec(ROOT / "zoo.toml")}
     for dataset in ("mnist", "fashion-mnist"):
         assert {f"{dataset}-{key}" for key in LIKELIHOODS} <= names
-    assert {"mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d", "mnist-bernoulli-burda"} <= names
+    extras = {"mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d", "mnist-bernoulli-burda"}
+    assert extras <= names
 
 
 def test_zoo_spec_rejects_unknown_keys(tmp_path: Path):
