@@ -197,3 +197,46 @@ def test_shipped_classifier_matches_its_recorded_accuracy(dataset: str):
         accuracy = float((load_classifier(dataset)(x).argmax(1) == torch.from_numpy(labels)).double().mean())
     stderr = math.sqrt(recorded * (1 - recorded) / len(labels))
     assert abs(accuracy - recorded) < 4 * stderr + 1e-3, (accuracy, recorded)
+
+
+def test_train_zoo_cli_trains_evaluates_and_resumes(tmp_path: Path, data_dir: Path):
+    """The zoo command end to end on a tiny spec: checkpoint, eval.json, model card, index; a rerun does nothing."""
+    spec = tmp_path / "zoo.toml"
+    spec.write_text("""
+[defaults]
+hidden = [32]
+latent_dim = 4
+epochs = 1
+max_train_images = 500
+val_size = 100
+iwae_k = 10
+iwae_images = 20
+frechet_images = 200
+
+[[model]]
+name = "tiny-pixel"
+dataset = "mnist"
+decoder = "gaussian-pixel"
+snapshots = [1]
+
+[[model]]
+name = "tiny-bernoulli"
+dataset = "mnist"
+decoder = "bernoulli"
+""")
+    out = tmp_path / "zoo"
+    cmd = [sys.executable, "train.py", "--zoo", str(spec), "--only", "tiny-*", "--checkpoints", str(out),
+           "--data-dir", str(data_dir), "--no-progress"]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stdout.count("== training") == 2 and first.stdout.count("== evaluating") == 2
+    for name in ("tiny-pixel", "tiny-bernoulli"):
+        ev = json.loads((out / name / "eval.json").read_text())
+        assert ev["test"]["num_images"] == 10000 and ev["test"]["iwae_k"] == 10 and ev["frechet"]["num_images"] == 200
+        assert (out / name / "README.md").read_text().startswith("---\n")
+        assert not (out / name / "optimizer.safetensors").exists()
+    assert {m["name"] for m in json.loads((out / "index.json").read_text())["models"]} == {"tiny-pixel",
+                                                                                         "tiny-bernoulli"}
+    assert read_checkpoint(out / "tiny-pixel").snapshots[0][0] == 1
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "== training" not in again.stdout and "== evaluating" not in again.stdout

@@ -60,9 +60,8 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         model_cfg, train_cfg, eval_cfg = split_entry(entry)
         train_cfg.progress = progress
         out = Path(checkpoints) / entry["name"]
-        state_file = out / STATE_NAME
-        done = state_file.is_file() and (json.loads(state_file.read_text())["epoch"] >= train_cfg.epochs
-                                         or json.loads(state_file.read_text())["diverged"])
+        state = json.loads((out / STATE_NAME).read_text()) if (out / STATE_NAME).is_file() else None
+        done = state is not None and (state["epoch"] >= train_cfg.epochs or state["diverged"])
         if not done:
             print(f"== training {entry['name']}", flush=True)
             images, _ = load_split(model_cfg.dataset, "train", data_dir, download=download)
