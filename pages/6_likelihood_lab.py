@@ -87,7 +87,8 @@ def _mixture_view(x: np.ndarray, params: gmm.GMMParams, pinned: tuple[int, int] 
         hist, edges = np.histogram(x[:, 0], bins=40, density=True)
         bins = pd.DataFrame({"left": edges[:-1], "right": edges[1:], "density": hist, "zero": 0.0})
         bars = alt.Chart(bins).mark_rect(color="#cccccc").encode(
-            x=alt.X("left:Q", title="x"), x2="right:Q", y=alt.Y("density:Q", title="density"), y2="zero:Q")
+            x=alt.X("left:Q", title="x"), x2=alt.X2("right:Q"), y=alt.Y("density:Q", title="density"),
+            y2=alt.Y2("zero:Q"))
         grid = np.linspace(x.min() - 1.0, x.max() + 1.0, 400)
         parts = gmm.mixture_pdf_1d(grid, params)  # (G, K)
         if pinned is not None:
@@ -99,14 +100,15 @@ def _mixture_view(x: np.ndarray, params: gmm.GMMParams, pinned: tuple[int, int] 
             df = df[df["curve"] != comp[pinned[0]]]
         ymax = 1.3 * float(max(hist.max(), parts.sum(1).max()))
         lines = alt.Chart(df).mark_line().encode(
-            x="x:Q", y=alt.Y("density:Q", scale=alt.Scale(domain=[0, ymax], clamp=True)), color="curve:N")
+            x=alt.X("x:Q"), y=alt.Y("density:Q", scale=alt.Scale(domain=[0, ymax], clamp=True)),
+            color=alt.Color("curve:N"))
         chart = bars + lines
         if pinned is not None:
             chart += alt.Chart(pd.DataFrame({"x": [x[pinned[1], 0]]})).mark_rule(color="red", size=2).encode(
-                x="x:Q")
+                x=alt.X("x:Q"))
         return chart
     pts = alt.Chart(pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1]})).mark_circle(
-        size=12, color="#999999").encode(x="x1:Q", y="x2:Q")
+        size=12, color="#999999").encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"))
     rows = []
     for k in range(params.n_components):
         if pinned is not None and k == pinned[0]:
@@ -116,11 +118,12 @@ def _mixture_view(x: np.ndarray, params: gmm.GMMParams, pinned: tuple[int, int] 
                                   "curve": comp[k]}))
     chart = pts
     if rows:
-        chart += alt.Chart(pd.concat(rows)).mark_line().encode(x="x1:Q", y="x2:Q", order="order:Q",
-                                                              color="curve:N")
+        chart += alt.Chart(pd.concat(rows)).mark_line().encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"),
+                                                               order=alt.Order("order:Q"),
+                                                              color=alt.Color("curve:N"))
     if pinned is not None:
         chart += alt.Chart(pd.DataFrame({"x1": [x[pinned[1], 0]], "x2": [x[pinned[1], 1]]})).mark_point(
-            shape="cross", size=300, color="red", filled=True).encode(x="x1:Q", y="x2:Q")
+            shape="cross", size=300, color="red", filled=True).encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"))
     return chart
 
 
@@ -168,7 +171,7 @@ with tab_em:
         st.markdown("**Log-likelihood per point (nats)**")
         df = pd.DataFrame({"EM step": np.arange(len(lls)), "log-likelihood": lls})
         _chart(alt.Chart(df).mark_line(point=len(lls) < 60).encode(
-            x="EM step:Q", y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False))))
+            x=alt.X("EM step:Q"), y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False))))
         if len(lls) > 1:
             status = " Converged." if state.get("converged") else ""
             st.caption(f"now {lls[-1]:.6f}; smallest change between two steps {np.diff(lls).min():+.2e} "
@@ -206,9 +209,9 @@ with tab_em:
                 x=alt.X("log10 sigma:Q", scale=alt.Scale(reverse=True), title="log10 sigma (shrinking ->)"),
                 y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False), title="log-likelihood (sum, nats)"))
             here = alt.Chart(df.iloc[[j]]).mark_point(color="red", size=120, filled=True).encode(
-                x="log10 sigma:Q", y="log-likelihood:Q")
+                x=alt.X("log10 sigma:Q"), y=alt.Y("log-likelihood:Q"))
             level = alt.Chart(pd.DataFrame({"y": [ll_fit]})).mark_rule(
-                strokeDash=[4, 4], color="gray").encode(y="y:Q")
+                strokeDash=[4, 4], color="gray").encode(y=alt.Y("y:Q"))
             _chart(base + here + level)
         with right:
             _chart(_mixture_view(x, fits[j], (k_pin, i_pin)))
@@ -277,9 +280,9 @@ with tab_ppca:
         colours = alt.Scale(domain=["survives", "beyond q latents", "collapsed: lambda <= sigma^2"],
                             range=["#1f77b4", "#ff7f0e", "#bbbbbb"])
         _chart(alt.Chart(df).mark_circle(size=30).encode(
-            x="index:Q", y=alt.Y("eigenvalue:Q", scale=alt.Scale(type="log")),
+            x=alt.X("index:Q"), y=alt.Y("eigenvalue:Q", scale=alt.Scale(type="log")),
             color=alt.Color("direction:N", scale=colours))
-            + alt.Chart(pd.DataFrame({"y": [sigma2]})).mark_rule(strokeDash=[4, 4]).encode(y="y:Q"))
+            + alt.Chart(pd.DataFrame({"y": [sigma2]})).mark_rule(strokeDash=[4, 4]).encode(y=alt.Y("y:Q")))
     with right:
         st.markdown("**Training: distance to the exact maximum (nats / image, log scale)**")
         gap = pd.DataFrame({
@@ -287,7 +290,7 @@ with tab_ppca:
             "gap": np.concatenate([ml - fit.elbo, ml - fit.log_lik]).clip(1e-12, None),
             "curve": np.repeat(["max log p - ELBO", "max log p - log p(X; W_t)"], len(fit.steps))})
         _chart(alt.Chart(gap).mark_line().encode(
-            x="L-BFGS iteration:Q", y=alt.Y("gap:Q", scale=alt.Scale(type="log")), color="curve:N"))
+            x=alt.X("L-BFGS iteration:Q"), y=alt.Y("gap:Q", scale=alt.Scale(type="log")), color=alt.Color("curve:N")))
     left, right = st.columns(2)
     with left:
         st.markdown("**Per latent: the VAE's KL to the prior against theory** 1/2 log(lambda_j / sigma^2)+")
@@ -295,8 +298,9 @@ with tab_ppca:
         df = pd.DataFrame({"latent (sorted)": np.tile(np.arange(1, q + 1), 2),
                            "KL (nats)": np.concatenate([np.sort(fit.kl_per_dim)[::-1], theory]),
                            "source": np.repeat(["linear VAE (trained)", "pPCA optimum (closed form)"], q)})
-        _chart(alt.Chart(df).mark_line(point=True).encode(x="latent (sorted):Q", y="KL (nats):Q",
-                                                          color="source:N", strokeDash="source:N"))
+        _chart(alt.Chart(df).mark_line(point=True).encode(
+            x=alt.X("latent (sorted):Q"), y=alt.Y("KL (nats):Q"), color=alt.Color("source:N"),
+            strokeDash=alt.StrokeDash("source:N")))
     with right:
         st.markdown("**The mean image and the first surviving directions** (columns of the ML W)")
         tiles = [spec.mean.reshape(28, 28)]
@@ -330,16 +334,16 @@ with tab_point:
         st.markdown("**ELBO over (s, tau)** minus its maximum over s (clipped at -10 nats); s*(tau) in white")
         grid = _one_point_grid(int(d_obs), float(gain))
         heat = alt.Chart(grid).mark_rect().encode(
-            x=alt.X("s0:Q", title="log10 s", scale=alt.Scale(domain=[-3, 1], nice=False)), x2="s1:Q",
-            y=alt.Y("t0:Q", title="log10 tau", scale=alt.Scale(domain=[-2, 6], nice=False)), y2="t1:Q",
+            x=alt.X("s0:Q", title="log10 s", scale=alt.Scale(domain=[-3, 1], nice=False)), x2=alt.X2("s1:Q"),
+            y=alt.Y("t0:Q", title="log10 tau", scale=alt.Scale(domain=[-2, 6], nice=False)), y2=alt.Y2("t1:Q"),
             color=alt.Color("ELBO - max:Q", scale=alt.Scale(scheme="viridis")))
         ts = np.linspace(-2.0, 6.0, 81)
         ridge = pd.DataFrame({"log10 s": np.log10(one_point.sigma_star(10.0**ts, gain)), "log10 tau": ts})
         ridge = ridge[ridge["log10 s"] >= -3.0]
         here = pd.DataFrame({"log10 s": [np.log10(s_star)], "log10 tau": [log_tau]})
-        _chart(heat + alt.Chart(ridge).mark_line(color="white").encode(x="log10 s:Q", y="log10 tau:Q")
-               + alt.Chart(here).mark_point(color="red", size=100, filled=True).encode(x="log10 s:Q",
-                                                                                      y="log10 tau:Q"))
+        _chart(heat + alt.Chart(ridge).mark_line(color="white").encode(x=alt.X("log10 s:Q"), y=alt.Y("log10 tau:Q"))
+               + alt.Chart(here).mark_point(color="red", size=100, filled=True).encode(x=alt.X("log10 s:Q"),
+                                                                                      y=alt.Y("log10 tau:Q")))
     with right:
         st.markdown(f"**ELBO against s at tau = {tau:.3g}**, s* = {s_star:.4g} marked")
         log_s = np.linspace(-3.0, 1.0, 400)
@@ -347,10 +351,10 @@ with tab_point:
         best = pd.DataFrame({"log10 s": [np.log10(s_star)],
                              "ELBO": [float(one_point.elbo(s_star, tau, int(d_obs), gain))]})
         df = df[df["ELBO"] > best["ELBO"][0] - 15.0]  # the interesting part: within 15 nats of the optimum
-        line = alt.Chart(df).mark_line().encode(x="log10 s:Q", y=alt.Y("ELBO:Q", scale=alt.Scale(zero=False)))
-        _chart(line + alt.Chart(best).mark_rule(color="red").encode(x="log10 s:Q")
-               + alt.Chart(best).mark_point(color="red", size=100, filled=True).encode(x="log10 s:Q",
-                                                                                      y="ELBO:Q"))
+        line = alt.Chart(df).mark_line().encode(x=alt.X("log10 s:Q"), y=alt.Y("ELBO:Q", scale=alt.Scale(zero=False)))
+        _chart(line + alt.Chart(best).mark_rule(color="red").encode(x=alt.X("log10 s:Q"))
+               + alt.Chart(best).mark_point(color="red", size=100, filled=True).encode(x=alt.X("log10 s:Q"),
+                                                                                      y=alt.Y("ELBO:Q")))
     st.markdown("**max over s of the ELBO (= log p(x)) as the precision grows**")
     ts = np.linspace(-2.0, 12.0, 141)
     curves = {f"D = 1, g = {gain:g}": one_point.max_elbo(10.0**ts, 1, gain),
@@ -358,7 +362,7 @@ with tab_point:
               "D = 1, g = 0 (decoder ignores z)": one_point.max_elbo(10.0**ts, 1, 0.0)}
     df = pd.concat([pd.DataFrame({"log10 tau": ts, "max ELBO": v, "case": k}) for k, v in curves.items()])
     _chart(alt.Chart(df.drop_duplicates(["case", "log10 tau"])).mark_line().encode(
-        x="log10 tau:Q", y="max ELBO:Q", color="case:N"))
+        x=alt.X("log10 tau:Q"), y=alt.Y("max ELBO:Q"), color=alt.Color("case:N")))
     limit = one_point.bounded_limit(1, gain)
     st.caption(f"D = 1 with g = {gain:g} levels off at {limit:.3f} (= -1/2 log 2 pi g^2); the other curves "
                "rise like (D - 1)/2 log tau or 1/2 log tau, without bound. The KL term bounds the posterior "
@@ -391,7 +395,7 @@ with tab_pixel:
         color=alt.Color("curve:N", scale=colours))
     rules = alt.Chart(pd.DataFrame({"y": [0.0, pixel_bounds.ceiling(float(sigma_min))],
                                     "line": ["0 = log 1", "ceiling of the floor"]})).mark_rule(
-        strokeDash=[4, 4]).encode(y="y:Q", color=alt.value("gray"))
+        strokeDash=[4, 4]).encode(y=alt.Y("y:Q"), color=alt.value("gray"))
     _chart(chart + rules)
     m1, m2, m3 = st.columns(3)
     m1.metric("Gaussian at sigma = 1e-8", f"{cv['gaussian'][-1]:.2f} nats")
