@@ -17,10 +17,6 @@ st.title("Likelihood lab")
 st.caption("Small models whose likelihood can be computed exactly: the arguments behind the zoo, live. "
            "Everything on this page is exact arithmetic (float64), nothing is sampled.")
 
-tab_em, tab_ppca, tab_point, tab_pixel = st.tabs(
-    ["EM and the singularity", "Linear VAE = pPCA", "One data point", "One pixel"])
-
-
 # -------------------------------------------------------------------------------- cached maths
 @st.cache_data(max_entries=32, show_spinner=False)
 def _gmm_data(n_true: int, n_points: int, dim: int, seed: int) -> np.ndarray:
@@ -127,7 +123,8 @@ def _mixture_view(x: np.ndarray, params: gmm.GMMParams, pinned: tuple[int, int] 
     return chart
 
 
-with tab_em:
+def _em_tab() -> None:
+    """EM on a Gaussian mixture, and the singularity of a collapsing component."""
     st.markdown(
         "A Gaussian mixture has no closed-form maximum-likelihood fit, but **EM** (Dempster, Laird & "
         "Rubin 1977) climbs to a local maximum: the E-step makes the ELBO tight, the M-step maximises it, so "
@@ -238,7 +235,8 @@ with tab_em:
 
 
 # -------------------------------------------------------------------------------- 2. pPCA
-with tab_ppca:
+def _ppca_tab() -> None:
+    """Probabilistic PCA in closed form against a linear VAE trained on its ELBO."""
     st.markdown(
         "A VAE with a linear decoder N(Wz + mu, sigma^2 I) is probabilistic PCA, whose likelihood is exact "
         "(Tipping & Bishop 1999). With sigma^2 fixed, only the principal directions whose variance exceeds "
@@ -315,7 +313,8 @@ with tab_ppca:
 
 
 # -------------------------------------------------------------------------------- 3. one point
-with tab_point:
+def _one_point_tab() -> None:
+    """The one-datapoint ELBO over posterior sigma and decoder precision."""
     st.markdown(
         "The Q&A seed's toy: one data point, a one-dimensional latent with prior N(0, 1), an encoder "
         "N(0, s^2) and a decoder of precision tau whose mean passes through the point with slope g. The ELBO "
@@ -370,7 +369,8 @@ with tab_point:
 
 
 # -------------------------------------------------------------------------------- 4. one pixel
-with tab_pixel:
+def _one_pixel_tab() -> None:
+    """One pixel's Gaussian, floored and discretized log-likelihoods against sigma."""
     st.markdown(
         "One perfectly reconstructed pixel (decoder mean = pixel value). As the decoder's sigma shrinks, the "
         "Gaussian log **density** grows without bound: this is what a learned per-pixel variance exploits. "
@@ -404,3 +404,13 @@ with tab_pixel:
     st.caption("With an error e > 0 the density peaks at sigma = e and then falls: only a perfect "
                "reconstruction can ride sigma to zero. The naive log(density x bin width) exceeds 0 once "
                "sigma < 1/(255 sqrt(2 pi)): a density is not a probability.")
+
+
+# -------------------------------------------------------------------------------- the tabs
+# Bound to the URL (?lab_tab=...) so a view can be shared, and tracked, so only the open tab's maths and charts run.
+TABS = {"EM and the singularity": _em_tab, "Linear VAE = pPCA": _ppca_tab, "One data point": _one_point_tab,
+        "One pixel": _one_pixel_tab}
+for tab, draw in zip(st.tabs(list(TABS), key="lab_tab", bind="query-params"), TABS.values(), strict=True):
+    if tab.open:
+        with tab:
+            draw()

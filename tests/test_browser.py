@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_browser import CHROMIUM, ROOT, chromium, counts, screenshot, streamlit_server, wait_idle
+from app_browser import CHROMIUM, chromium, counts, screenshot, streamlit_server, wait_idle
 from PIL import Image
 from tiny_zoo import TINY_MODELS
 
@@ -26,7 +26,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright Python package
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 ALL = "&".join(f"models={n}" for n in MNIST)
 PAGES = [("overview", ""), ("reconstruct", "reconstruct"), ("sample", "sample"), ("latent", "latent"),
-         ("sigma", "sigma")] + ([("lab", "lab")] if (ROOT / "pages" / "6_likelihood_lab.py").is_file() else [])
+         ("sigma", "sigma"), ("lab", "lab"), ("lab-pixel", "lab?lab_tab=One+pixel")]
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,17 @@ def test_a_deep_link_on_a_fresh_server_runs_through_app_py(app):
 @pytest.mark.parametrize("name,path", PAGES)
 def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
     url, page = app
-    found = visit(page, f"{url}/{path}?{ALL}")
+    found = visit(page, f"{url}/{path}{'&' if '?' in path else '?'}{ALL}")
     expect_images = {"overview": 0, "reconstruct": 4 * len(MNIST), "sample": 2 * len(MNIST), "latent": 5,
                      "sigma": 4}.get(name, 0)
-    expect_charts = {"overview": 1, "latent": 1, "sigma": 5}.get(name, 0)
+    expect_charts = {"overview": 1, "latent": 1, "sigma": 5, "lab": 2, "lab-pixel": 1}.get(name, 0)
     assert found["images"] >= expect_images, found
     assert found["charts"] >= expect_charts and found["drawn charts"] >= expect_charts, found
     if name == "overview":
         assert found["tables"] >= 1
+    if name == "lab-pixel":  # the link opened its tab, and only that tab was drawn
+        assert "perfectly reconstructed pixel" in page.locator('[data-testid="stMain"]').inner_text()
+        assert "Gaussian mixture" not in page.locator('[data-testid="stMain"]').inner_text()
     screenshot(page, shots / f"{name}.png")
 
 
