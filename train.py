@@ -31,10 +31,12 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def _setting(text: str) -> tuple[str, float | str]:
+def _setting(text: str) -> tuple[str, bool | float | str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
     try:
         return key, float(value)
     except ValueError:

@@ -316,6 +316,28 @@ def test_discretized_gaussian_concentrates_on_its_bin_for_tiny_sigma():
     assert float(dist.log_prob(x).min()) > -1e-6  # probability ~1, not a density that soars
 
 
+def test_discretized_gaussian_free_mean_reaches_the_edge_bins_at_a_moderate_sigma():
+    """With free_mean the raw output is the mean: beyond 0 it puts ~all mass on the open-ended bin 0 at sigma 0.05,
+    where the sigmoid mean (at most 0 from above) leaves half the mass in the interior."""
+    params = torch.zeros(1, 2, 28, 28)
+    params[:, 0], params[:, 1] = -0.5, math.log(0.05)  # raw mean -0.5, sigma 0.05
+    x = torch.zeros(1, 1, 28, 28)  # every pixel black
+    free = make_likelihood("discretized-gaussian", free_mean=True)
+    squashed = make_likelihood("discretized-gaussian")
+    assert float(free(params).base_dist.loc.max()) == -0.5
+    assert float(free(params).log_prob(x)) > -784 * 1e-6  # P(x) ~ 1
+    assert float(squashed(params).log_prob(x)) < 784 * math.log(0.5)  # sigmoid(-0.5) = 0.38, 7 sigma off bin 0
+    params.requires_grad_(True)
+    free(params).log_prob(x).sum().backward()
+    assert torch.isfinite(params.grad).all() and params.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bad", ["yes", 2.0, None])
+def test_discretized_gaussian_free_mean_must_be_a_boolean(bad):
+    with pytest.raises(ValueError, match="free_mean true or false"):
+        make_likelihood("discretized-gaussian", free_mean=bad)
+
+
 # ------------------------------------------------------------------------------------- continuous Bernoulli
 CB_LOGITS = [-400.0, -40.0, -8.0, -1.0, -0.31, -0.29, -0.01, -0.004, -1e-4, -5e-5, 0.0, 1e-3, 0.0039, 0.0041, 0.5,
              3.0, 25.0, 90.0, 400.0]

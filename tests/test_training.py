@@ -104,10 +104,20 @@ ERROR_CASES = {  # name -> (arguments, words the error must hold)
                      ["unrecognized arguments: --beta"]),
     "bad setting": (["--dataset", "mnist", "--decoder", "gaussian-fixed", "--setting", "sigma_min=0.1",
                      "--out", "x"], ["error:", "sigma_min", "valid settings: sigma"]),
+    "bad boolean setting": (["--dataset", "mnist", "--decoder", "discretized-gaussian", "--setting",
+                             "free_mean=maybe", "--out", "x"], ["error:", "free_mean true or false"]),
     "missing data": (["--dataset", "mnist", "--decoder", "bernoulli", "--data-dir", "/nonexistent/zoo-data",
                       "--out", "x"], ["error:", "/nonexistent/zoo-data/mnist/train-images-idx3-ubyte.gz",
                                       "--download"]),
 }
+
+
+def test_cli_settings_are_numbers_booleans_or_words():
+    from train import _setting
+
+    assert _setting("sigma=0.1") == ("sigma", 0.1)
+    assert _setting("free_mean=true") == ("free_mean", True) and _setting("free_mean=False") == ("free_mean", False)
+    assert _setting("mode=wide") == ("mode", "wide")
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +223,17 @@ def test_history_has_no_sigma_for_a_bernoulli_decoder(tmp_path):
           TrainConfig(epochs=1, val_size=200, progress=False), load_sample("mnist")[0], tmp_path)
     (record,) = _history(tmp_path)
     assert set(record) == HISTORY_KEYS and record["val_elbo"] < 0  # log-probabilities of binary data
+
+
+def test_resume_refuses_a_folder_trained_as_another_model(tmp_path):
+    images = load_sample("mnist")[0]
+    first = VAEConfig(decoder="discretized-gaussian", hidden=[16])
+    train(first, TrainConfig(epochs=1, val_size=200, progress=False), images, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    other = VAEConfig(decoder="discretized-gaussian", decoder_settings={"free_mean": True}, hidden=[16])
+    with pytest.raises(ValueError, match=r"another model \(decoder_settings: \{\} there, \{'free_mean': True\} asked"):
+        train(other, TrainConfig(epochs=2, val_size=200, progress=False), images, tmp_path, resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing touched
 
 
 @pytest.mark.parametrize(("config", "words"), [

@@ -240,3 +240,7 @@ decoder = "bernoulli"
     assert read_checkpoint(out / "tiny-pixel").snapshots[0][0] == 1
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "== training" not in again.stdout and "== evaluating" not in again.stdout
+    spec.write_text(spec.read_text().replace('decoder = "bernoulli"', 'decoder = "bernoulli"\nlatent_dim = 2'))
+    changed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)  # the spec moved on
+    assert changed.returncode == 2 and "tiny-bernoulli holds a run of another model (latent_dim: 4 there, 2 " \
+        "asked for)" in changed.stderr, changed.stderr[-2000:]

@@ -276,9 +276,20 @@ class DiscretizedGaussianLikelihood(DecoderLikelihood):
     key, data_kind, num_params = "discretized-gaussian", "discrete", 2
     description = "Normal integrated over each 8-bit pixel bin: a probability, bounded, true bits/dim."
 
+    def __init__(self, free_mean: bool = False):
+        """``free_mean``: use the decoder's raw output as the mean instead of squashing it into [0, 1] with a
+        sigmoid. The edge bins are open-ended, so a mean beyond 0 or 1 at a moderate sigma puts nearly all mass on
+        them, as the unconstrained means of PixelCNN++'s discretized logistic do (Salimans et al. 2017); a
+        squashed mean can only get there with a saturated sigmoid or a very small sigma."""
+        super().__init__()
+        if free_mean not in (True, False):  # 1 and 0 (and 1.0, 0.0) compare equal to True and False
+            raise ValueError(f"discretized-gaussian needs free_mean true or false, got {free_mean!r}")
+        self.free_mean = bool(free_mean)
+
     def base(self, params, x):
+        mu = params[:, :1] if self.free_mean else torch.sigmoid(params[:, :1])
         # log sigma clamped for numerical safety only: at sigma = e^-9 a bin of width 1/255 holds ~all mass.
-        return DiscretizedNormal(torch.sigmoid(params[:, :1]), torch.exp(params[:, 1:2].clamp(min=-9.0)))
+        return DiscretizedNormal(mu, torch.exp(params[:, 1:2].clamp(min=-9.0)))
 
 
 LIKELIHOODS: dict[str, type[DecoderLikelihood]] = {

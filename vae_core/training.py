@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .data import fixed_test_input, to_model_input
 from .likelihoods import decoder_sigma
-from .model import VAE, VAEConfig, atomic_write
+from .model import VAE, VAEConfig, atomic_write, load_config
 
 HISTORY_NAME = "history.jsonl"
 STATE_NAME = "training_state.json"
@@ -59,6 +59,17 @@ def _invalid_parameters_give_nan():
         Distribution.set_default_validate_args(previous)
 
 
+def check_same_model(out: str | os.PathLike, config: VAEConfig) -> None:
+    """A run resumes only as the model it was started as: a folder trained with another config is an error that
+    says what differs, never a silent mix of the two."""
+    saved = load_config(out)
+    if saved != config:
+        diff = "; ".join(f"{f}: {getattr(saved, f)!r} there, {getattr(config, f)!r} asked for"
+                         for f in asdict(config) if getattr(saved, f) != getattr(config, f))
+        raise ValueError(f"{out} holds a run of another model ({diff}); delete the folder or choose another "
+                         f"output folder to train this one")
+
+
 class Trainer:
     """Trains one VAE into ``out``: config.json, model.safetensors, history.jsonl, snapshots/epoch-NNNN/."""
 
@@ -84,6 +95,7 @@ class Trainer:
         """Continue from the weights, optimizer state and history in ``out`` (written by an earlier run)."""
         from safetensors.torch import load_file
 
+        check_same_model(self.out, self.model.config)
         state = json.loads((self.out / STATE_NAME).read_text())
         loaded = VAE.from_pretrained(self.out)
         self.model.load_state_dict(loaded.state_dict())

@@ -18,7 +18,7 @@ from .classifier import load_classifier
 from .data import fixed_test_input, load_sample, load_split
 from .metrics import elbo_terms, evaluate, frechet_distance, mse
 from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
-from .training import OPTIMIZER_NAME, STATE_NAME, TrainConfig, train
+from .training import OPTIMIZER_NAME, STATE_NAME, TrainConfig, check_same_model, train
 from .zoo import read_history
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
@@ -60,7 +60,10 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         model_cfg, train_cfg, eval_cfg = split_entry(entry)
         train_cfg.progress = progress
         out = Path(checkpoints) / entry["name"]
-        state = json.loads((out / STATE_NAME).read_text()) if (out / STATE_NAME).is_file() else None
+        state = None
+        if (out / STATE_NAME).is_file():
+            check_same_model(out, model_cfg)  # the spec changed since this folder was trained: say so
+            state = json.loads((out / STATE_NAME).read_text())
         done = state is not None and (state["epoch"] >= train_cfg.epochs or state["diverged"])
         if not done:
             print(f"== training {entry['name']}", flush=True)
