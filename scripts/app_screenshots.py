@@ -25,6 +25,7 @@ VIEWS = {  # file name -> URL path and query
     "latent": "latent?models=mnist-bernoulli-2d&models=mnist-gaussian-pixel",
     "sigma": "sigma?models=mnist-gaussian-pixel&models=mnist-gaussian-pixel-floor&models=mnist-gaussian-shared"
              "&models=mnist-gaussian-fixed",
+    "lab": "lab?lab_tab=One+pixel",
 }
 
 

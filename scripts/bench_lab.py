@@ -88,15 +88,15 @@ LAB_TABS = ["EM and the singularity", "Linear VAE = pPCA", "One data point", "On
 
 
 def page_times() -> list[tuple[str, float]]:
-    """Per tab (the page runs only the open one): its first opening (empty caches) and a warm rerun; then a new
-    sigma^2 on the pPCA tab."""
+    """Per tab (the page runs only the open one), opened from a URL naming it: its first opening (empty caches)
+    and a warm rerun; then a new sigma^2 on the pPCA tab."""
     from streamlit.testing.v1 import AppTest
 
     page = ROOT / "pages" / "6_likelihood_lab.py"
-    at = AppTest.from_file(str(page), default_timeout=120)
     rows = []
     for tab in LAB_TABS:
-        at.session_state["lab_tab"] = tab
+        at = AppTest.from_file(str(page), default_timeout=120)
+        at.query_params["lab_tab"] = tab
         t0 = time.perf_counter()
         at.run()
         rows.append((f"page, {tab} tab, first opening (empty caches; torch and numpy already imported)",
@@ -108,12 +108,12 @@ def page_times() -> list[tuple[str, float]]:
             at.run()
             warm.append(time.perf_counter() - t0)
         rows.append((f"page, {tab} tab, rerun with warm caches", statistics.median(warm)))
-    at.session_state["lab_tab"] = LAB_TABS[1]
-    at.run()
-    t0 = time.perf_counter()
-    at.select_slider(key="lab_ppca_sigma2").set_value(1.0).run()
-    rows.append(("page, pPCA tab, rerun after changing sigma^2 (retrains the linear VAE)", time.perf_counter() - t0))
-    assert not at.exception, at.exception
+        if tab == "Linear VAE = pPCA":
+            t0 = time.perf_counter()
+            at.select_slider(key="lab_ppca_sigma2").set_value(1.0).run()
+            rows.append(("page, pPCA tab, rerun after changing sigma^2 (retrains the linear VAE)",
+                         time.perf_counter() - t0))
+            assert not at.exception, at.exception
     return rows
 
 

@@ -8,6 +8,7 @@ import io
 import os
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -73,6 +74,26 @@ def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
         assert "perfectly reconstructed pixel" in page.locator('[data-testid="stMain"]').inner_text()
         assert "Gaussian mixture" not in page.locator('[data-testid="stMain"]').inner_text()
     screenshot(page, shots / f"{name}.png")
+
+
+LAB_TAB_TEXT = {"EM and the singularity": "Gaussian mixture", "Linear VAE = pPCA": "probabilistic PCA",
+                "One data point": "one data point", "One pixel": "perfectly reconstructed pixel"}
+
+
+def test_lab_tabs_switch_by_click_and_run_one_at_a_time(app):
+    url, page = app
+    visit(page, f"{url}/lab")
+    main = page.locator('[data-testid="stMain"]')
+    for label, text in [*list(LAB_TAB_TEXT.items())[1:], next(iter(LAB_TAB_TEXT.items()))]:  # round and back
+        page.get_by_role("tab", name=label).click()
+        wait_idle(page, 90)
+        shown = main.inner_text()
+        assert counts(page)["exceptions"] == 0
+        assert text in shown and page.get_by_role("tab", name=label).get_attribute("aria-selected") == "true"
+        assert all(other not in shown for other in LAB_TAB_TEXT.values() if other != text), label
+        assert counts(page)["drawn charts"] >= 1
+        default = label == "EM and the singularity"  # the default tab leaves the URL clean
+        assert parse_qs(urlparse(page.url).query).get("lab_tab", []) == ([] if default else [label])
 
 
 def _digit_on_paper() -> bytes:

@@ -322,11 +322,19 @@ def test_imperfect_reconstruction_peaks_at_the_error() -> None:
 
 
 # ------------------------------------------------------------------------------------------ the page
-def test_page_runs_and_reacts() -> None:
+def _lab_page(tab: str | None = None):
+    """The page as opened from a URL naming ``tab`` (the default tab without one)."""
     testing = pytest.importorskip("streamlit.testing.v1")
     at = testing.AppTest.from_file(str(PAGE), default_timeout=60)
+    if tab:
+        at.query_params["lab_tab"] = tab
     at.run()
     assert not at.exception
+    return at
+
+
+def test_page_runs_and_reacts() -> None:
+    at = _lab_page()
     assert len(at.session_state["lab_em"]["lls"]) == 1
     at.button(key="lab_em_step").click().run()
     assert not at.exception
@@ -339,31 +347,21 @@ def test_page_runs_and_reacts() -> None:
     at.radio(key="lab_gmm_dim").set_value(1).run()
     assert not at.exception
 
-    def open_tab(label: str) -> None:
-        at.session_state["lab_tab"] = label
-        at.run()
-        assert not at.exception
-        assert "lab_em_step" not in [b.key for b in at.button]  # the EM tab's widgets are gone
-
-    open_tab("Linear VAE = pPCA")
+    at = _lab_page("Linear VAE = pPCA")
     before = [m.value for m in at.metric]
     at.select_slider(key="lab_ppca_sigma2").set_value(1.0).run()
     assert not at.exception
     assert [m.value for m in at.metric] != before
-    open_tab("One data point")
-    at.select_slider(key="lab_pt_dim").set_value(784).run()
-    open_tab("One pixel")
+    _lab_page("One data point").select_slider(key="lab_pt_dim").set_value(784).run()
+    at = _lab_page("One pixel")
     at.slider(key="lab_px_value").set_value(0).run()
     assert not at.exception
 
 
 def test_only_the_open_tab_runs() -> None:
     """Hidden tabs draw nothing (the page's rerun time is one tab's), and a URL opens the tab it names."""
-    testing = pytest.importorskip("streamlit.testing.v1")
-    at = testing.AppTest.from_file(str(PAGE), default_timeout=60)
-    at.query_params["lab_tab"] = "One pixel"
-    at.run()
-    assert not at.exception
+    at = _lab_page("One pixel")
+    assert at.session_state["lab_tab"] == "One pixel"
     assert [s.key for s in at.slider] == ["lab_px_value", "lab_px_err"]  # only the one-pixel widgets
     assert "lab_em" not in at.session_state  # EM was never run
 
