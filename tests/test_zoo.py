@@ -132,6 +132,15 @@ def test_zoo_spec_lists_every_variant_on_both_datasets():
     assert extras <= names
 
 
+def test_every_shipped_folder_was_trained_as_the_spec_says():
+    """So `train.py --zoo zoo.toml` over the shipped checkpoints resumes them instead of refusing them."""
+    from vae_core.training import check_same_model
+    from vae_core.zoo_spec import split_entry
+
+    for entry in read_spec(ROOT / "zoo.toml"):
+        check_same_model(ROOT / "checkpoints" / entry["name"], split_entry(entry)[0])
+
+
 def test_zoo_spec_rejects_unknown_keys(tmp_path: Path):
     spec = tmp_path / "zoo.toml"
     spec.write_text('[[model]]\nname = "x"\ndataset = "mnist"\ndecoder = "bernoulli"\nepochz = 3\n')
