@@ -24,14 +24,14 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import bench_lab  # noqa: E402  (beside this script: the lab's tab labels)
 from app_browser import IDLE, chromium, counts, streamlit_server, wait_idle  # noqa: E402
 
 PAGES = {"overview": ("pages/1_overview.py", ""), "reconstruct": ("pages/2_reconstruct.py", "reconstruct"),
          "sample": ("pages/3_sample.py", "sample"), "latent": ("pages/4_latent.py", "latent"),
          "sigma": ("pages/5_sigma.py", "sigma")}
 # The lab runs only its open tab (bound to ?lab_tab=): each tab is a page of its own here.
-LAB_TABS = {"lab: EM": "EM and the singularity", "lab: pPCA": "Linear VAE = pPCA",
-            "lab: one point": "One data point", "lab: one pixel": "One pixel"}
+LAB_TABS = {f"lab: {label}": label for label in bench_lab.LAB_TABS}
 for _name, _label in LAB_TABS.items():
     PAGES[_name] = ("pages/6_likelihood_lab.py", "lab?" + urlencode({"lab_tab": _label}))
 
@@ -64,7 +64,7 @@ def bench_script(zoo: str, runs: int) -> dict[str, dict]:
             at.run()
             times.append(time.perf_counter() - t0)
         out[name] = _stats(times)
-        print(f"script  {name:16s} median {out[name]['median']:7.1f} ms", flush=True)
+        print(f"script  {name:30s} median {out[name]['median']:7.1f} ms", flush=True)
     return out
 
 
@@ -122,7 +122,7 @@ def bench_browser(zoo: str, runs: int) -> tuple[float, dict[str, dict], dict[str
                 page.goto(f"{url}/{path}")
                 wait_idle(page, 300)
                 warm[name] = _stats(_browser_reruns(page, runs))
-                print(f"browser {name:16s} median {warm[name]['median']:7.1f} ms", flush=True)
+                print(f"browser {name:30s} median {warm[name]['median']:7.1f} ms", flush=True)
             before = _memory(proc.pid)
             names = _all_models(zoo)
             for dataset, models in names.items():
