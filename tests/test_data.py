@@ -23,8 +23,10 @@ from vae_core.data import (
     dataset_info,
     download_dataset,
     fixed_test_input,
+    is_bounded,
     load_sample,
     load_split,
+    nats_offset_per_dim,
     read_idx,
     resolve_data_dir,
     to_model_input,
@@ -299,6 +301,16 @@ def test_discrete_kind_is_the_8_bit_values(sample_images):
     x = to_model_input(sample_images, "discrete")
     assert torch.equal(torch.round(x * 255), sample_images.unsqueeze(1).float())
     assert torch.equal(x, to_model_input(sample_images.unsqueeze(1), "discrete"))  # (B, 1, 28, 28) accepted
+
+
+def test_raw_kind_is_the_8_bit_values_as_a_density(sample_images):
+    """raw and discrete feed the model the same tensor; only raw is unbounded, so only it has no bits/dim."""
+    assert torch.equal(to_model_input(sample_images, "raw"), to_model_input(sample_images, "discrete"))
+    assert [kind for kind in DATA_KINDS if not is_bounded(kind)] == ["raw"]
+    with pytest.raises(ValueError, match="unbounded"):
+        nats_offset_per_dim("raw")
+    with pytest.raises(ValueError, match="unknown data kind"):
+        is_bounded("dequantized")
 
 
 def test_transform_rejects_bad_input(sample_images):

@@ -36,6 +36,7 @@ def small(**kw) -> VAEConfig:
     ("architecture", "resnet", ["mlp", "conv"]),
     ("activation", "swish", list(ACTIVATIONS)),
     ("latent_dim", 0, [">= 1"]),
+    ("data_kind", "raw", ["binary"]),  # the default decoder (bernoulli) models binarized pixels only
 ])
 def test_config_rejects_unknown_values_naming_the_choices(field, value, choices):
     with pytest.raises(ValueError) as e:

@@ -7,6 +7,8 @@ Images are kept as uint8 arrays of shape (N, 28, 28). A likelihood declares whic
 - ``continuous``: uniform dequantization, y = (pixel + u) / 256, u ~ U[0, 1) (Theis et al. 2016), so a density
   on [0, 1]^D gives a lower bound on the probability of the 8-bit image after subtracting D log 256.
 - ``discrete``: the 8-bit values themselves, pixel / 255, for likelihoods that put mass on each of 256 bins.
+- ``raw``: the same values, pixel / 255, modelled as a *density* with no dequantization (what seed 000 and most
+  tutorials do). Nothing bounds such a density: see ``UNBOUNDED_KINDS``.
 """
 from __future__ import annotations
 
@@ -26,7 +28,13 @@ import torch
 from tqdm.auto import tqdm
 
 DATA_DIR_ENV = "VAE_ZOO_DATA"
-DATA_KINDS = ("binary", "continuous", "discrete")
+DATA_KINDS = ("binary", "continuous", "discrete", "raw")
+# Data kinds on which a model's log-likelihood has no upper bound, so it has no bits/dim and is never ranked
+# with bounded models. The reason, in the one sentence every page and eval.json repeats:
+UNBOUNDED_KINDS = frozenset({"raw"})
+UNBOUNDED_REASON = ("a density on raw pixels (x / 255 without dequantization) is unbounded: most pixels are exactly "
+                    "0, and a decoder sigma shrinking towards 0 there sends log p(x) to infinity, so it has no "
+                    "bits/dim and is not ranked with bounded models")
 SAMPLE_DIR = Path(__file__).parent / "samples"
 SPLITS = ("train", "test")
 
@@ -232,7 +240,7 @@ def to_model_input(images: torch.Tensor, kind: str, generator: torch.Generator |
         # next bin; y = 1 for 255) and u = 0 gives y = 0. So y lies in (0, 1) with floor(256 y) == pixel exactly.
         u = torch.rand(x.shape, generator=generator, device=x.device).clamp_(2.0**-17, 1.0 - 2.0**-16)
         return (x + u) / 256.0
-    if kind == "discrete":
+    if kind in ("discrete", "raw"):  # the same values; they differ in what the likelihood makes of them
         return x / 255.0
     raise ValueError(f"unknown data kind {kind!r}; choose one of: {', '.join(DATA_KINDS)}")
 
@@ -244,6 +252,15 @@ def fixed_test_input(images: np.ndarray | torch.Tensor, kind: str, seed: int = 0
     return to_model_input(images, kind, torch.Generator().manual_seed(seed))
 
 
+def is_bounded(kind: str) -> bool:
+    """Whether a likelihood on this data kind has a maximum (see ``UNBOUNDED_KINDS``)."""
+    if kind not in DATA_KINDS:
+        raise ValueError(f"unknown data kind {kind!r}; choose one of: {', '.join(DATA_KINDS)}")
+    return kind not in UNBOUNDED_KINDS
+
+
 def nats_offset_per_dim(kind: str) -> float:
     """What to add to log p per dimension to compare with 8-bit data: -log 256 for a density on [0,1]."""
+    if not is_bounded(kind):
+        raise ValueError(f"no bits/dim for {kind!r} data: {UNBOUNDED_REASON}")
     return -float(np.log(256.0)) if kind == "continuous" else 0.0

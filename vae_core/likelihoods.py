@@ -141,9 +141,14 @@ class DecoderLikelihood(nn.Module):
     """Base class: maps decoder outputs (B, num_params, 28, 28) to p(x|z) over (B, 1, 28, 28)."""
 
     key: str = ""
-    data_kind: str = "continuous"  # which transform of the data it models: binary | continuous | discrete
+    data_kinds: tuple[str, ...] = ("continuous", "raw")  # the data kinds (data.py) it can model; first = default
+    data_kind: str  # the default, data_kinds[0], set for each subclass below
     num_params: int = 1
     description: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.data_kind = cls.data_kinds[0]
 
     def forward(self, params: Tensor, x: Tensor | None = None) -> Independent:
         return Independent(self.base(params, x), EVENT_DIMS)
@@ -160,7 +165,7 @@ def decoder_sigma(px: Distribution) -> Tensor | None:
 
 
 class BernoulliLikelihood(DecoderLikelihood):
-    key, data_kind = "bernoulli", "binary"
+    key, data_kinds = "bernoulli", ("binary",)
     description = "Bernoulli(logits) on dynamically binarized pixels: log p(x|z) <= 0, well-posed."
 
     def base(self, params, x):
@@ -273,7 +278,7 @@ class GaussianPixelFloor(DecoderLikelihood):
 class DiscretizedGaussianLikelihood(DecoderLikelihood):
     """Per-pixel Normal integrated over 8-bit bins: a probability, bounded by 1, so bits/dim are exact."""
 
-    key, data_kind, num_params = "discretized-gaussian", "discrete", 2
+    key, data_kinds, num_params = "discretized-gaussian", ("discrete",), 2
     description = "Normal integrated over each 8-bit pixel bin: a probability, bounded, true bits/dim."
 
     def __init__(self, free_mean: bool = False):

@@ -32,6 +32,7 @@ class VAEConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 256])  # MLP widths (encoder; decoder mirrored)
     activation: str = "relu"          # relu | tanh | gelu
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths at 14x14 and 7x7
+    data_kind: str | None = None      # binary | continuous | discrete | raw (data.py); None: the decoder's default
 
     def __post_init__(self):
         if self.decoder not in LIKELIHOODS:
@@ -40,6 +41,10 @@ class VAEConfig:
             raise ValueError(f"unknown architecture {self.architecture!r}; choose mlp or conv")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
+        kinds = LIKELIHOODS[self.decoder].data_kinds
+        if self.data_kind is not None and self.data_kind not in kinds:
+            raise ValueError(f"decoder {self.decoder!r} cannot model {self.data_kind!r} data; choose one of: "
+                             f"{', '.join(kinds)}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         self.hidden, self.conv_channels = list(self.hidden), list(self.conv_channels)
@@ -100,7 +105,7 @@ class VAE(nn.Module):
 
     @property
     def data_kind(self) -> str:
-        return self.likelihood.data_kind
+        return self.config.data_kind or self.likelihood.data_kind
 
     @property
     def device(self) -> torch.device:
