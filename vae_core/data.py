@@ -32,9 +32,9 @@ DATA_KINDS = ("binary", "continuous", "discrete", "raw")
 # Data kinds on which a model's log-likelihood has no upper bound, so it has no bits/dim and is never ranked
 # with bounded models. The reason, in the one sentence every page and eval.json repeats:
 UNBOUNDED_KINDS = frozenset({"raw"})
-UNBOUNDED_REASON = ("a density on raw pixels (x / 255 without dequantization) is unbounded: most pixels are exactly "
-                    "0, and a decoder sigma shrinking towards 0 there sends log p(x) to infinity, so it has no "
-                    "bits/dim and is not ranked with bounded models")
+UNBOUNDED_REASON = ("a density on raw pixels (x / 255 without dequantization) is not a probability of the 8-bit "
+                    "image and grows without bound as a learned sigma shrinks on the many pixels that are exactly 0, "
+                    "so it has no bits/dim and is not ranked with bounded models")
 SAMPLE_DIR = Path(__file__).parent / "samples"
 SPLITS = ("train", "test")
 
