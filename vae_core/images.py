@@ -1,23 +1,18 @@
-"""Pictures for the explorer: colour maps from small tables, colour bars with tick labels, image grids, and the
-preprocessing of uploaded images to the 28x28 grey format of the datasets. numpy and Pillow only (no matplotlib).
-
-Uploads are untrusted: ``prepare_upload`` caps the bytes and the pixel count (decompression bombs), decodes
-inside a guard, and raises ``UploadError`` with one sentence for anything it cannot use.
+"""Pictures for the explorer: colour maps from small tables, colour bars with tick labels and image grids. numpy
+and Pillow only (no matplotlib). The preprocessing of uploads lives in ``vae_core.uploads`` and is re-exported
+here, where the pages have always imported it from.
 """
 from __future__ import annotations
 
-import io
 import math
-import struct
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
-MAX_PIXELS = 4096 * 4096            # larger images are refused before they are decoded
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard: a warning above this, DecompressionBombError above 2x
+from vae_core.uploads import MAX_PIXELS, MAX_UPLOAD_BYTES, PreparedImage, UploadError, prepare_upload
+
+__all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "PreparedImage", "UploadError", "prepare_upload"]  # re-exported
 
 # ------------------------------------------------------------------------------------------------ colour maps
 # Control points sampled from matplotlib's viridis and magma and ColorBrewer's RdBu (reversed); interpolated
@@ -173,156 +168,3 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2, pad_v
         r, c = divmod(i, ncols)
         grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = images[i]
     return grid
-
-
-# ------------------------------------------------------------------------------------------------ uploads
-class UploadError(ValueError):
-    """An upload that cannot be used as an image; the message is one sentence for the page."""
-
-
-@dataclass
-class PreparedImage:
-    image: np.ndarray                                   # (28, 28) uint8, light ink on dark like MNIST
-    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (caption, picture) in order
-    notes: list[str] = field(default_factory=list)
-    source: str = ""                                    # e.g. "PNG, 640 x 480, RGBA"
-
-
-def prepare_upload(data: bytes, invert: str = "auto", fit: str = "mnist", max_bytes: int = MAX_UPLOAD_BYTES,
-                   max_pixels: int = MAX_PIXELS) -> PreparedImage:
-    """Decode any common image and turn it into a 28x28 grey digit-style image, keeping every step to show.
-
-    ``invert``: "auto" (invert when the border is light, as MNIST is light ink on a dark ground), "yes", "no".
-    ``fit``: "mnist" (crop to the ink, scale into 20x20, centre by centre of mass, as LeCun et al. prepared
-    MNIST) or "stretch" (resize the whole picture to 28x28).
-    """
-    if invert not in ("auto", "yes", "no") or fit not in ("mnist", "stretch"):
-        raise ValueError(f"invert must be auto|yes|no and fit mnist|stretch, got {invert!r}, {fit!r}")
-    if not data:
-        raise UploadError("The file is empty.")
-    if len(data) > max_bytes:
-        raise UploadError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
-    img = _decode(data, max_pixels)
-    source = f"{img.format or 'image'}, {img.width} x {img.height}, {img.mode}"
-    steps: list[tuple[str, np.ndarray]] = [("uploaded", _thumbnail(img))]
-    notes: list[str] = []
-    grey = _to_grey(img, notes)  # (H, W) float64 in 0..255
-    steps.append(("grey", grey.round().astype(np.uint8)))
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if invert == "yes" or (invert == "auto" and np.median(border) > 127):
-        grey = 255.0 - grey
-        border = 255.0 - border
-        notes.append("inverted: MNIST digits are light on a dark background")
-        steps.append(("inverted", grey.round().astype(np.uint8)))
-    if fit == "stretch":
-        small = np.asarray(Image.fromarray(grey.round().astype(np.uint8)).resize((28, 28), Image.LANCZOS))
-        steps.append(("28 x 28", small))
-        return PreparedImage(small.astype(np.uint8), steps, notes, source)
-    ink = np.clip(grey - np.median(border), 0, None)
-    if ink.max() <= 8:
-        notes.append("the picture is one flat colour: nothing to centre, shown as a blank 28 x 28 image")
-        blank = np.zeros((28, 28), np.uint8)
-        steps.append(("28 x 28", blank))
-        return PreparedImage(blank, steps, notes, source)
-    ink = ink * (255.0 / ink.max())  # stretch the contrast
-    rows, cols = np.nonzero(ink > 0.2 * 255)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    steps.append(("cropped to the ink", crop.round().astype(np.uint8)))
-    image = _center_in_28(crop)
-    steps.append(("28 x 28, centred", image))
-    return PreparedImage(image, steps, notes, source)
-
-
-_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
-
-
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            if img.width * img.height > max_pixels:
-                raise UploadError(f"The image is {img.width} x {img.height} pixels; the limit is "
-                                  f"{max_pixels / 1e6:.0f} megapixels.")
-            if img.width < 1 or img.height < 1:
-                raise UploadError("The image has no pixels.")
-            img.seek(0)  # the first frame of an animation
-            img.load()
-            try:
-                img = ImageOps.exif_transpose(img)
-            except Exception:  # noqa: BLE001 - a broken EXIF block is no reason to refuse the picture
-                pass
-            return img
-    except UploadError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadError(f"The image is too large to decode safely (limit {max_pixels / 1e6:.0f} megapixels)."
-                          ) from None
-    except UnidentifiedImageError:
-        if data.startswith(_SIGNATURES):
-            raise UploadError("The image data is corrupt or truncated (its header cannot be read).") from None
-        raise UploadError("This file is not an image Pillow can read (it reads PNG, JPEG, GIF, BMP, TIFF, WebP "
-                          "and more).") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error) as e:
-        raise UploadError(f"The image data is corrupt or truncated ({type(e).__name__}).") from None
-
-
-def _thumbnail(img: Image.Image, size: int = 256) -> np.ndarray:
-    thumb = img.copy()
-    if thumb.mode not in ("RGB", "RGBA", "L", "LA"):
-        thumb = _to_grey_image(thumb) if thumb.mode.startswith(("I", "F")) else thumb.convert("RGBA")
-    thumb.thumbnail((size, size))
-    if thumb.mode in ("RGBA", "LA"):
-        thumb = _flatten_alpha(thumb)
-    return np.asarray(thumb.convert("RGB"))
-
-
-def _flatten_alpha(img: Image.Image) -> Image.Image:
-    rgba = img.convert("RGBA")
-    ground = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(ground, rgba).convert("RGB")
-
-
-def _to_grey_image(img: Image.Image) -> Image.Image:
-    return Image.fromarray(_high_depth_to_grey(img).round().astype(np.uint8))
-
-
-def _high_depth_to_grey(img: Image.Image) -> np.ndarray:
-    a = np.asarray(img, np.float64)
-    if a.ndim == 3:
-        a = a.mean(-1)
-    if img.mode.startswith("I;16") or (img.mode == "I" and a.max() > 255):
-        return np.clip(a / 257.0, 0, 255) if a.max() <= 65535 else _minmax(a)
-    return _minmax(a) if img.mode == "F" or a.max() > 255 or a.min() < 0 else a
-
-
-def _minmax(a: np.ndarray) -> np.ndarray:
-    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-    return np.zeros_like(a) if hi - lo < 1e-12 else (a - lo) * (255.0 / (hi - lo))
-
-
-def _to_grey(img: Image.Image, notes: list[str]) -> np.ndarray:
-    """Any mode -> (H, W) float64 luminance 0..255; transparent areas are composited on white."""
-    if img.mode.startswith(("I", "F")):
-        notes.append(f"{img.mode} pixels rescaled to 8 bits")
-        return _high_depth_to_grey(img)
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-    if has_alpha:
-        notes.append("transparent areas composited on white")
-        img = _flatten_alpha(img)
-    return np.asarray(img.convert("L"), np.float64)
-
-
-def _center_in_28(crop: np.ndarray) -> np.ndarray:
-    """Scale the longer side to 20 pixels (aspect kept) and place it so its centre of mass is at (14, 14)."""
-    h, w = crop.shape
-    s = 20.0 / max(h, w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = np.asarray(Image.fromarray(crop.round().astype(np.uint8)).resize((nw, nh), Image.LANCZOS), np.float64)
-    total = max(small.sum(), 1e-9)
-    cy, cx = (np.arange(nh) @ small.sum(1)) / total, (np.arange(nw) @ small.sum(0)) / total
-    top = int(np.clip(round(14 - cy), 0, 28 - nh))
-    left = int(np.clip(round(14 - cx), 0, 28 - nw))
-    out = np.zeros((28, 28), np.float64)
-    out[top:top + nh, left:left + nw] = small
-    return np.clip(out, 0, 255).round().astype(np.uint8)
