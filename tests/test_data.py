@@ -307,7 +307,7 @@ def test_raw_kind_is_the_8_bit_values_as_a_density(sample_images):
     """raw and discrete feed the model the same tensor; only raw is unbounded, so only it has no bits/dim."""
     assert torch.equal(to_model_input(sample_images, "raw"), to_model_input(sample_images, "discrete"))
     assert [kind for kind in DATA_KINDS if not is_bounded(kind)] == ["raw"]
-    with pytest.raises(ValueError, match="unbounded"):
+    with pytest.raises(ValueError, match="no bits/dim for 'raw' data"):
         nats_offset_per_dim("raw")
     with pytest.raises(ValueError, match="unknown data kind"):
         is_bounded("dequantized")

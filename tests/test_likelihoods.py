@@ -161,6 +161,10 @@ def test_unknown_decoder_names_the_valid_choices():
     ("gaussian-shared", {"init_sigma": 0.0}, "init_sigma > 0"),
     ("gaussian-optimal", {"momentum": 0.0}, "momentum"),
     ("gaussian-pixel-floor", {"sigma_min": 0.0}, "sigma_min > 0"),
+    *[(key, {name: value}, f"finite {name} > 0") for key, name in [
+        ("gaussian-fixed", "sigma"), ("gaussian-shared", "init_sigma"), ("gaussian-pixel-floor", "sigma_min")]
+      for value in (math.inf, -math.inf, math.nan)],
+    ("gaussian-optimal", {"min_sigma": math.inf}, "min_sigma"),
 ])
 def test_bad_setting_values_are_value_errors(key, settings, words):
     with pytest.raises(ValueError, match=words):

@@ -35,13 +35,28 @@ def small(**kw) -> VAEConfig:
     ("decoder", "gaussian-perpixel", list(LIKELIHOODS)),
     ("architecture", "resnet", ["mlp", "conv"]),
     ("activation", "swish", list(ACTIVATIONS)),
-    ("latent_dim", 0, [">= 1"]),
+    ("latent_dim", 0, ["latent_dim", "from 1"]),
     ("data_kind", "raw", ["binary"]),  # the default decoder (bernoulli) models binarized pixels only
 ])
 def test_config_rejects_unknown_values_naming_the_choices(field, value, choices):
     with pytest.raises(ValueError) as e:
         VAEConfig(**{field: value})
     assert str(value) in str(e.value) and all(c in str(e.value) for c in choices)
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("latent_dim", 1e400, "latent_dim must be an integer"),
+    ("latent_dim", 2.5, "latent_dim must be an integer"),
+    ("hidden", [256, 0], "hidden must be an integer from 1"),
+    ("hidden", [], "hidden needs at least one value"),
+    ("conv_channels", [32], "conv_channels must be two widths"),
+    ("conv_channels", [32, 64, 128], "conv_channels must be two widths"),
+    ("conv_channels", [32, -64], "conv_channels must be an integer from 1"),
+])
+def test_config_rejects_network_sizes_out_of_range(field, value, words):
+    """Refused when the config is built, so a zoo entry or config.json never reaches training with them."""
+    with pytest.raises(ValueError, match=words):
+        VAEConfig(**{field: value})
 
 
 def test_config_from_dict_rejects_unknown_keys():

@@ -188,8 +188,8 @@ class GaussianFixed(DecoderLikelihood):
 
     def __init__(self, sigma: float = 0.1):
         super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"gaussian-fixed needs sigma > 0, got {sigma}")
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"gaussian-fixed needs a finite sigma > 0, got {sigma}")
         self.register_buffer("log_sigma", torch.tensor(math.log(sigma)))
 
     def base(self, params, x):
@@ -205,8 +205,8 @@ class GaussianShared(DecoderLikelihood):
 
     def __init__(self, init_sigma: float = 0.1):
         super().__init__()
-        if not init_sigma > 0:
-            raise ValueError(f"gaussian-shared needs init_sigma > 0, got {init_sigma}")
+        if not (math.isfinite(init_sigma) and init_sigma > 0):
+            raise ValueError(f"gaussian-shared needs a finite init_sigma > 0, got {init_sigma}")
         self.log_sigma = nn.Parameter(torch.tensor(math.log(init_sigma)))
 
     def base(self, params, x):
@@ -227,7 +227,8 @@ class GaussianOptimal(DecoderLikelihood):
 
     def __init__(self, init_sigma: float = 0.1, momentum: float = 0.01, min_sigma: float = 1e-4):
         super().__init__()
-        if not (init_sigma > 0 and min_sigma > 0 and 0 < momentum <= 1):
+        if not (math.isfinite(init_sigma) and init_sigma > 0 and math.isfinite(min_sigma) and min_sigma > 0
+                and 0 < momentum <= 1):
             raise ValueError(f"gaussian-optimal needs init_sigma > 0, min_sigma > 0 and 0 < momentum <= 1, got "
                              f"{init_sigma}, {min_sigma}, {momentum}")
         self.momentum, self.min_sigma = momentum, min_sigma
@@ -267,8 +268,8 @@ class GaussianPixelFloor(DecoderLikelihood):
 
     def __init__(self, sigma_min: float = 0.01):
         super().__init__()
-        if not sigma_min > 0:
-            raise ValueError(f"gaussian-pixel-floor needs sigma_min > 0, got {sigma_min}")
+        if not (math.isfinite(sigma_min) and sigma_min > 0):
+            raise ValueError(f"gaussian-pixel-floor needs a finite sigma_min > 0, got {sigma_min}")
         self.sigma_min = sigma_min
 
     def base(self, params, x):

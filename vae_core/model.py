@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from .likelihoods import LIKELIHOODS, DecoderLikelihood, make_likelihood
+from .limits import check_setting
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -45,9 +46,11 @@ class VAEConfig:
         if self.data_kind is not None and self.data_kind not in kinds:
             raise ValueError(f"decoder {self.decoder!r} cannot model {self.data_kind!r} data; choose one of: "
                              f"{', '.join(kinds)}")
-        if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
-        self.hidden, self.conv_channels = list(self.hidden), list(self.conv_channels)
+        check_setting("latent_dim", self.latent_dim)
+        self.hidden = check_setting("hidden", list(self.hidden))
+        self.conv_channels = check_setting("conv_channels", list(self.conv_channels))
+        if len(self.conv_channels) != 2:  # the conv net has two stride-2 stages (28 -> 14 -> 7)
+            raise ValueError(f"conv_channels must be two widths (at 14x14 and 7x7), got {self.conv_channels}")
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
