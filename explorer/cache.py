@@ -12,13 +12,28 @@ import torch
 from vae_core import latent
 from vae_core.data import load_sample
 from vae_core.model import VAE
-from vae_core.zoo import DEFAULT_ZOO, Checkpoint, ZooError, load_model, load_snapshot, resolve_source, scan
+from vae_core.zoo import (
+    CHECKPOINT_FILES,
+    DEFAULT_ZOO,
+    Checkpoint,
+    ZooError,
+    load_model,
+    load_snapshot,
+    resolve_source,
+    scan,
+    zoo_folders,
+)
 
 ModelKey = tuple  # (source root, name, revision, device, weights mtime)
 LOCAL_ZOO = DEFAULT_ZOO  # the fallback when a Hub source cannot be reached (tests point it elsewhere)
+# Bounds that give a public server's memory a ceiling (docs/soak.md): models are a few MB each, so MODELS_KEPT
+# covers a whole zoo and its snapshots; one derived entry is at most 64 images x a few arrays (about 1 MB).
+MODELS_KEPT = 48
+ARRAYS_KEPT = 128
+ARRAYS_TTL = 3600  # seconds; an idle server lets its derived arrays go
 
 
-@st.cache_resource(ttl=120, show_spinner="Resolving the zoo source ...")
+@st.cache_resource(ttl=120, max_entries=16, show_spinner="Resolving the zoo source ...")
 def resolve(source: str, revision: str | None) -> tuple[str | None, str | None]:
     """(folder, None) when the source resolves; else (the local zoo or None, one sentence on what went wrong)."""
     try:
@@ -26,21 +41,28 @@ def resolve(source: str, revision: str | None) -> tuple[str | None, str | None]:
     except ZooError as e:
         message = str(e)[0].upper() + str(e)[1:].rstrip(".") + "."
     local = Path(LOCAL_ZOO)
-    if Path(source).expanduser().resolve() != local.resolve() and local.is_dir():
+    if not _same_folder(source, local) and local.is_dir():
         return str(local), f"{message} Showing the local zoo in `{local}` instead."
     return None, message
 
 
+def _same_folder(source: str, folder: Path) -> bool:
+    try:
+        return Path(source).expanduser().resolve() == folder.resolve()
+    except (OSError, RuntimeError, ValueError):  # NUL bytes, an unknown ~user, a name too long
+        return False
+
+
 def zoo_signature(root: str) -> tuple:
-    """Cheap stat()s that change when a checkpoint is added, retrained, evaluated or removed."""
+    """Cheap stat()s that change when a checkpoint is added, retrained, evaluated or removed (a ZooError for a
+    folder that is not a zoo)."""
     sig = []
-    for folder in sorted(Path(root).iterdir()):
-        if folder.is_dir():
-            stamps = []
-            for name in ("config.json", "model.safetensors", "eval.json", "history.jsonl", "snapshots"):
-                p = folder / name
-                stamps.append(p.stat().st_mtime_ns if p.exists() else 0)
-            sig.append((folder.name, *stamps))
+    for folder in zoo_folders(root):
+        stamps = []
+        for name in CHECKPOINT_FILES:
+            p = folder / name
+            stamps.append(p.stat().st_mtime_ns if p.exists() else 0)
+        sig.append((folder.name, *stamps))
     return tuple(sig)
 
 
@@ -58,12 +80,12 @@ def model_key(root: str, ckpt: Checkpoint, revision: str | None, device: str) ->
     return (root, ckpt.name, revision, device, weights_stamp(ckpt))
 
 
-@st.cache_resource(max_entries=64, show_spinner="Loading the model ...")
+@st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading the model ...")
 def model(root: str, name: str, revision: str | None, device: str, stamp: int) -> VAE:
     return load_model(Path(root) / name, device)
 
 
-@st.cache_resource(max_entries=64, show_spinner="Loading a snapshot ...")
+@st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading a snapshot ...")
 def snapshot(root: str, name: str, revision: str | None, device: str, stamp: int, _ckpt: Checkpoint,
              epoch: int) -> VAE:
     return load_snapshot(_ckpt, epoch, device)
@@ -92,27 +114,27 @@ def device_options() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ derived
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def reconstruction(_model: VAE, key: ModelKey, images: np.ndarray, seed: int) -> dict:
     return latent.reconstruct(_model, images, seed=seed)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def prior_samples(_model: VAE, key: ModelKey, n: int, temperature: float, seed: int) -> dict:
     return latent.prior_samples(_model, n, temperature, seed)
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def decode(_model: VAE, key: ModelKey, z: np.ndarray, seed: int) -> dict:
     return latent.decode(_model, z, seed)
 
 
-@st.cache_data(max_entries=64, show_spinner="Encoding the test sample ...")
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner="Encoding the test sample ...")
 def encode_means(_model: VAE, key: ModelKey, dataset: str, seed: int) -> np.ndarray:
     return latent.encode_means(_model, sample_set(dataset)[0], seed)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def plane(_model: VAE, key: ModelKey, dataset: str, seed: int) -> tuple[latent.Projection, np.ndarray]:
     """The plane of the sample's posterior means (exact or PCA) and their coordinates in it (N, 2)."""
     means = encode_means(_model, key, dataset, seed)
@@ -120,7 +142,7 @@ def plane(_model: VAE, key: ModelKey, dataset: str, seed: int) -> tuple[latent.P
     return proj, latent.project(proj, means)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> np.ndarray | None:
     """Decoder sigma at the posterior mean over every pixel of the first ``num_images`` sample images."""
     sigma = latent.sigma_at_means(_model, sample_set(dataset)[0][:num_images])

@@ -14,11 +14,12 @@ import streamlit as st
 
 from vae_core.data import DATASETS
 from vae_core.model import VAE
-from vae_core.zoo import DEFAULT_ZOO, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
+from vae_core.zoo import DEFAULT_ZOO, MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
-from . import cache
+from . import access, cache, links
 
 REVISION_ENV = "VAE_ZOO_REVISION"
+MAX_SEED = 2**31 - 1
 STORY = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the default selection tells the story in three models
 _this_run = threading.local()  # the context of the script run in this thread, and whether it was rerouted
 
@@ -35,6 +36,17 @@ class Context:
     selected: list[Checkpoint] = field(default_factory=list)
     device: str = "cpu"
     seed: int = 0
+    locked: bool = False             # a public deployment: no source box, no server paths shown
+
+    def public(self, text: str) -> str:
+        """A message as a visitor may see it: checkpoint folders named from the zoo, not from the server's disk (in
+        locked mode, no server path at all)."""
+        folders = {self.root, str(cache.LOCAL_ZOO)} | ({self.source} if self.locked else set())
+        for folder in sorted(folders - {None, ""}, key=len, reverse=True):  # the longest first: nested folders
+            text = text.replace(f"{folder}/", "")
+            if self.locked:
+                text = text.replace(folder, Path(folder).name)
+        return text
 
     def for_dataset(self, dataset: str | None = None) -> list[Checkpoint]:
         return [c for c in self.checkpoints if c.dataset == (dataset or self.dataset)]
@@ -59,28 +71,54 @@ def default_models(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
 
 
 def sidebar() -> Context:
-    """Draw the sidebar and store the context for this run's page (see ``get``)."""
+    """Draw the sidebar and store the context for this run's page (see ``get``). Every query parameter it reads is
+    checked first (``links``); notes on dropped ones, and on damaged checkpoints, go to the top of the page."""
     sb = st.sidebar
     sb.header("Zoo")
+    locked = access.is_locked()
+    links.refuse_sources(locked)
+    links.show_notes()
     env_source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)
-    source = sb.text_input("Source", value=env_source, key="zoo_source",
-                           help="A local folder of checkpoints, or a Hugging Face Hub repo id (owner/name). "
-                                f"Default: ${ZOO_ENV}, else `{DEFAULT_ZOO.name}/` next to app.py.").strip()
     revision = None
-    if is_hub_repo_id(source):
-        revision = sb.text_input("Revision", value=os.environ.get(REVISION_ENV, ""), key="zoo_revision",
-                                 placeholder="main", help="A branch, tag or commit of the Hub repo.").strip() or None
+    if locked:  # the deployment's own zoo; a visitor can neither type a source nor see where it lives
+        source = env_source
+        revision = os.environ.get(REVISION_ENV) or None
+        sb.caption("This server shows its own zoo of checkpoints.")
+    else:
+        source = sb.text_input("Source", value=env_source, key="zoo_source", max_chars=MAX_SOURCE_CHARS,
+                               help="A local folder of checkpoints, or a Hugging Face Hub repo id (owner/name). "
+                                    f"Default: ${ZOO_ENV}, else `{DEFAULT_ZOO.name}/` next to app.py.").strip()
+        if is_hub_repo_id(source):
+            revision = sb.text_input("Revision", value=os.environ.get(REVISION_ENV, ""), key="zoo_revision",
+                                     placeholder="main", max_chars=200,
+                                     help="A branch, tag or commit of the Hub repo.").strip() or None
     root, note = cache.resolve(source or str(cache.LOCAL_ZOO), revision)
-    ctx = Context(source=source, revision=revision, root=root, notes=[note] if note else [])
+    ctx = Context(source=source, revision=revision, root=root, notes=[note] if note else [], locked=locked)
     if root is not None:
-        ctx.checkpoints, ctx.problems = cache.scan_zoo(root, cache.zoo_signature(root))
+        try:
+            ctx.checkpoints, ctx.problems = cache.scan_zoo(root, cache.zoo_signature(root))
+        except ZooError as e:
+            ctx.notes.append(str(e))
+    if locked:  # what went wrong, without the advice to the operator (train, set a source) a visitor cannot take
+        ctx.notes = [n.split(";")[0].rstrip(".") + "." for n in ctx.notes]
+    ctx.notes = [ctx.public(n) for n in ctx.notes]
     if ctx.problems:
         with sb.expander(f"{len(ctx.problems)} folder(s) could not be read"):
-            for folder, message in ctx.problems:
-                st.caption(f"`{Path(folder).name}`: {message}")
+            for _, message in ctx.problems:
+                st.caption(ctx.public(message))
+    damaged = [n for c in ctx.checkpoints for n in c.notes]
+    if damaged:
+        with sb.expander(f"{len(damaged)} note(s) on damaged files"):
+            for message in damaged:
+                st.caption(ctx.public(message))
 
     datasets = sorted({c.dataset for c in ctx.checkpoints}, key=lambda d: (list(DATASETS).index(d)
                                                                            if d in DATASETS else 99, d))
+    links.choice("dataset", datasets)
+    if datasets:
+        dataset = st.query_params.get("dataset") or st.session_state.get("dataset") or datasets[0]
+        links.choices("models", [c.name for c in ctx.checkpoints if c.dataset == dataset],
+                      f"checkpoint of {dataset}")
     _follow_link(datasets)
     if datasets:
         ctx.dataset = sb.selectbox("Dataset", datasets, key="dataset", bind="query-params",
@@ -95,7 +133,8 @@ def sidebar() -> Context:
     sb.header("Run")
     ctx.device = sb.selectbox("Device", cache.device_options(), key="device",
                               help="Models run on the CPU unless a GPU is present and chosen here.")
-    ctx.seed = int(sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",  # starts at 0
+    links.integer("seed", 0, MAX_SEED)
+    ctx.seed = int(sb.number_input("Seed", min_value=0, max_value=MAX_SEED, step=1, key="seed",  # starts at 0
                                    bind="query-params", help="Seeds every sample drawn on every page."))
     _this_run.context = ctx
     return ctx
@@ -156,7 +195,9 @@ def _without_app() -> Context:
 
 
 def instructions(ctx: Context) -> str:
-    where = f"`{ctx.root}`" if ctx.root else f"`{ctx.source}`"
+    if ctx.locked:
+        return "This server has no checkpoints to show at the moment; the folders it found are listed below."
+    where = f"`{ctx.root}`" if ctx.root else f"`{links.shown([ctx.source], 200)}`"
     return (f"No checkpoints could be loaded from {where}. To get a zoo, either train it: "
             f"`python train.py --zoo zoo.toml --checkpoints checkpoints --download` (or `--data-dir` for a local "
             f"copy of the datasets), or point the app at one: set the source in the sidebar, or start it with "
@@ -183,7 +224,7 @@ def load_models(ctx: Context, checkpoints: list[Checkpoint]) -> list[tuple[Check
         try:
             loaded.append((ckpt, ctx.model(ckpt)))
         except ZooError as e:
-            st.error(f"`{ckpt.name}` cannot be loaded: {e}", icon=":material/error:")
+            st.error(f"`{ckpt.name}` cannot be loaded: {ctx.public(str(e))}", icon=":material/error:")
     if not loaded:
         st.stop()
     return loaded
@@ -192,5 +233,5 @@ def load_models(ctx: Context, checkpoints: list[Checkpoint]) -> list[tuple[Check
 def _show_problems(ctx: Context) -> None:
     if ctx.problems:
         st.markdown("**These folders were found but could not be read:**")
-        for folder, message in ctx.problems:
-            st.markdown(f"- `{Path(folder).name}`: {message}")
+        for _, message in ctx.problems:
+            st.markdown(f"- {ctx.public(message)}")

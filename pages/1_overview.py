@@ -11,9 +11,11 @@ st.markdown("One VAE per decoder likelihood p(x|z), trained by maximum likelihoo
             "Gaussian whose sigma is learned drives sigma towards zero: its likelihood soars while its samples "
             "get worse. The pages on the left show why, model by model.")
 context.require_models(ctx, at_least=0)
-if ctx.problems:
-    st.warning(f"{len(ctx.problems)} folder(s) in the zoo could not be read (listed in the sidebar); "
-               f"the {len(ctx.checkpoints)} below loaded.", icon=":material/warning:")
+damaged = sum(len(c.notes) for c in ctx.checkpoints)
+if ctx.problems or damaged:
+    st.warning(f"{len(ctx.problems)} folder(s) in the zoo could not be read and {damaged} file(s) of the "
+               f"{len(ctx.checkpoints)} checkpoints below are damaged (both listed in the sidebar).",
+               icon=":material/warning:")
 
 frame = tables.leaderboard(ctx.checkpoints)
 datasets = [ctx.dataset] + sorted({c.dataset for c in ctx.checkpoints} - {ctx.dataset})

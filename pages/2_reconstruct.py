@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import cache, context, render
+from explorer import cache, context, links, render
 from vae_core.data import dataset_info
-from vae_core.images import UploadError, centered_scale, log_scale, prepare_upload
+from vae_core.images import centered_scale, log_scale
+from vae_core.uploads import UploadError, prepare_upload
 
 ctx = context.get()
 st.title("Reconstruct")
@@ -33,10 +34,13 @@ def _random() -> None:
     st.session_state["idx"] = int(np.random.default_rng([ctx.seed, draws]).integers(len(images)))
 
 
-source = st.segmented_control("Image", ["Test sample", "Upload"], default="Test sample", key="image_source",
+IMAGE_SOURCES = ["Test sample", "Upload"]
+links.choice("image_source", IMAGE_SOURCES)
+source = st.segmented_control("Image", IMAGE_SOURCES, default="Test sample", key="image_source",
                               bind="query-params") or "Test sample"
 image, caption = None, ""
 if source == "Test sample":
+    links.integer("idx", 0, len(images) - 1)
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
     idx = c1.number_input(f"Index in the embedded test sample (0-{len(images) - 1})", 0, len(images) - 1,
                           key="idx", bind="query-params")  # starts at the minimum, 0; buttons below set it
@@ -50,9 +54,11 @@ else:
     upload = c1.file_uploader("Upload any image (PNG, JPEG, GIF, BMP, TIFF, WebP; up to 5 MB)", key="upload",
                               help="It is converted to 28x28 grey, light ink on a dark ground, like the datasets.")
     invert = c2.radio("Invert", ["auto", "yes", "no"], horizontal=True, key="upload_invert",
-                      help="auto: invert when the border is light (MNIST digits are light on dark)")
+                      help="auto: the ink is whichever side of the background's tone stands out more; yes: dark ink "
+                           "on a light ground; no: light ink on a dark ground (MNIST is light on dark)")
     fit = c3.radio("Fit", ["mnist", "stretch"], horizontal=True, key="upload_fit",
-                   help="mnist: crop to the ink, scale into 20x20 and centre by mass; stretch: resize everything")
+                   help="mnist: find the sheet and the mark with the most ink, crop to it, scale into 20x20 and "
+                        "centre by mass; stretch: resize everything")
     if upload is None:
         st.info("Upload a picture to see it through the models: a digit on paper, a clothing photo, anything.")
         st.stop()

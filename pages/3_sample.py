@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import cache, context, render
+from explorer import cache, context, links, render
 
 ctx = context.get()
 st.title("Sample")
@@ -17,11 +17,16 @@ def _new_seed() -> None:
     st.session_state["seed"] = ctx.seed + 1
 
 
+SIZES = [8, 16, 32, 64]  # images per model
+VIEWS = ["Samples", "Gap view"]
+links.number("temperature", 0.0, 2.0)
+links.choice("n_samples", SIZES)
+links.choice("view", VIEWS)
 c1, c2, c3, c4 = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
 temperature = c1.slider("Temperature T (scales z)", 0.0, 2.0, 1.0, 0.05, key="temperature", bind="query-params")
-n = c2.select_slider("Images per model", [8, 16, 32, 64], value=16, key="n_samples", bind="query-params")
+n = c2.select_slider("Images per model", SIZES, value=16, key="n_samples", bind="query-params")
 c3.button("New samples", on_click=_new_seed, icon=":material/casino:", help="The next seed (sidebar)")
-view = c4.segmented_control("View", ["Samples", "Gap view"], default="Samples", key="view", bind="query-params",
+view = c4.segmented_control("View", VIEWS, default="Samples", key="view", bind="query-params",
                             help="Gap view: a row of reconstructions above a row of samples, for every model.")
 view = view or "Samples"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import cache, charts, context, render
+from explorer import cache, charts, context, links, render
 from vae_core import latent
 from vae_core.data import dataset_info
 from vae_core.images import log_scale
@@ -14,6 +14,7 @@ ctx = context.get()
 st.title("Latent space")
 models = context.require_models(ctx)
 by_name = {c.name: c for c in models}
+links.choice("latent_model", list(by_name))
 name = st.selectbox("Model", list(by_name), key="latent_model", bind="query-params")
 ckpt = by_name.get(name, models[0])
 [(ckpt, model)] = context.load_models(ctx, [ckpt])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer import links
 from vae_core.data import load_sample
 from vae_core.lab import gmm, one_point, pixel_bounds, ppca
 
@@ -410,6 +411,7 @@ def _one_pixel_tab() -> None:
 # Bound to the URL (?lab_tab=...) so a view can be shared, and tracked, so only the open tab's maths and charts run.
 TABS = {"EM and the singularity": _em_tab, "Linear VAE = pPCA": _ppca_tab, "One data point": _one_point_tab,
         "One pixel": _one_pixel_tab}
+links.choice("lab_tab", list(TABS))
 for tab, draw in zip(st.tabs(list(TABS), key="lab_tab", bind="query-params"), TABS.values(), strict=True):
     if tab.open:
         with tab:

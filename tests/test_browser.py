@@ -146,6 +146,39 @@ def test_overview_links_open_a_model_and_widgets_write_the_url(app):
     assert value == "1"
 
 
+def _sidebar_state(page) -> tuple[str, str]:
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    return (sidebar.locator('[data-testid="stNumberInputField"]').last.input_value(),
+            sidebar.locator('[data-testid="stMultiSelect"]').inner_text())
+
+
+@pytest.mark.parametrize("start", ["", "sample"])
+def test_a_shared_link_survives_the_first_click_on_a_fresh_server(app, tiny_zoo, start):
+    """Test that the first session of a new server keeps a link's models and seed through the navigation."""
+    _, page = app  # the module's browser; a server of its own, started for this test
+    with streamlit_server(tiny_zoo) as (url, _):
+        visit(page, f"{url}/{start}?models=mnist-gaussian-fixed&seed=5")
+        for entry in ("Decoder sigma", "Reconstruct", "Overview"):
+            page.locator('[data-testid="stSidebarNav"] a', has_text=entry).first.click()
+            wait_idle(page)
+            query = parse_qs(urlparse(page.url).query)
+            assert query.get("models") == ["mnist-gaussian-fixed"] and query.get("seed") == ["5"], (entry, page.url)
+            seed, models = _sidebar_state(page)
+            assert seed == "5" and "mnist-gaussian-fixed" in models and "mnist-bernoulli-2d" not in models, entry
+
+
+def test_a_bad_link_gets_a_note_and_keeps_the_navigation(app):
+    """Test that seed=inf (and an unknown page) leave a working page with its navigation, not a blank screen."""
+    url, page = app
+    visit(page, f"{url}/sample?seed=inf&temperature=nan&view=%3Cb%3E")
+    notes = page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts()
+    assert any("seed=inf" in n for n in notes) and any("temperature=nan" in n for n in notes), notes
+    assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert page.locator("h1").first.inner_text() == "Sample"
+    visit(page, f"{url}/no-such-page?models=mnist-gaussian-fixed")
+    assert page.locator("h1").first.count() and "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+
+
 def test_clicking_the_latent_chart_keeps_the_app_working(app):
     url, page = app
     visit(page, f"{url}/latent?models=mnist-bernoulli-2d")

@@ -7,23 +7,41 @@
     <root>/<name>/eval.json                 the evaluation (see scripts/evaluate_zoo.py)
     <root>/<name>/snapshots/epoch-NNNN/     config.json + model.safetensors from earlier epochs
 
-A broken folder never stops the rest of the zoo from loading: ``scan`` returns it among its problems.
+A broken folder never stops the rest of the zoo from loading: ``scan`` returns it among its problems. Every file
+is read as untrusted: damage is a ZooError (fatal for that checkpoint: config.json, model.safetensors) or a note
+on the checkpoint (eval.json, history.jsonl, snapshots/), one sentence naming the file and what is wrong.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
-from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config
+from .data import DATASETS
+from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
 
 DEFAULT_ZOO = Path(__file__).resolve().parent.parent / "checkpoints"
 ZOO_ENV = "VAE_ZOO_SOURCE"
-HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+EVAL_NAME = "eval.json"
+HISTORY_NAME = "history.jsonl"
+SNAPSHOTS_DIR = "snapshots"
+INDEX_NAME = "index.json"
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, EVAL_NAME, HISTORY_NAME, SNAPSHOTS_DIR)  # a folder with none: not ours
+MAX_SOURCE_CHARS = 1024       # a zoo source is a path or a repo id, never a document
+MAX_ZOO_ENTRIES = 2000        # more entries than this: not a zoo folder (e.g. / or /proc), refused without a listing
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+# eval.json fields that readers use as numbers (None, or missing, means "not computed")
+EVAL_NUMBERS = {"test": ("elbo", "iwae", "iwae_k", "bits_per_dim", "kl", "mse", "active_units"),
+                "sigma": ("min", "mean", "median", "frac_below_0.01"),
+                "frechet": ("samples", "sample_means", "reconstructions"),
+                "training": ("epochs", "diverged_at_epoch")}
+# history.jsonl fields that readers use as numbers; every line must be a JSON object with an integer epoch
+HISTORY_NUMBERS = ("loss", "rec", "kl", "steps", "val_elbo", "sigma_mean", "sigma_min", "seconds")
 
 
 class ZooError(RuntimeError):
@@ -38,6 +56,7 @@ class Checkpoint:
     evaluation: dict | None = None
     history: list[dict] = field(default_factory=list)
     snapshots: list[tuple[int, Path]] = field(default_factory=list)  # (epoch, folder), ascending
+    notes: list[str] = field(default_factory=list)  # damage that leaves the checkpoint usable, one sentence each
 
     @property
     def dataset(self) -> str:
@@ -48,8 +67,28 @@ class Checkpoint:
         return self.config.decoder
 
 
+# ---------------------------------------------------------------------------------------------- sources
+def check_source(source: str) -> str:
+    """The source string itself, or a ZooError saying what a source may be (before it touches the disk)."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise ZooError(f"A zoo source is a folder path or a Hub repo id (owner/name) of at most {MAX_SOURCE_CHARS} "
+                       f"characters; this one has {len(source)}.")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in source if ord(ch) < 32 or ord(ch) == 127})
+    if bad:
+        raise ZooError(f"A zoo source is a folder path or a Hub repo id (owner/name) without control characters; "
+                       f"this one contains {', '.join(bad[:3])}.")
+    return source
+
+
 def is_hub_repo_id(source: str) -> bool:
-    return bool(HUB_REPO_ID.match(source)) and not Path(source).exists()
+    """owner/name as the Hub spells repo ids (no '..' or '--', no leading or trailing '.' or '-' in the name), and
+    not an existing local path."""
+    if not HUB_REPO_ID.match(source) or ".." in source or "--" in source or source[-1] in ".-":
+        return False
+    try:
+        return not Path(source).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_source(source: str | os.PathLike | None = None, revision: str | None = None) -> Path:
@@ -58,11 +97,16 @@ def resolve_source(source: str | os.PathLike | None = None, revision: str | None
     The Hub path is only this function: everything downstream sees a folder. Offline it raises a ZooError with
     one sentence.
     """
-    source = str(source or os.environ.get(ZOO_ENV) or DEFAULT_ZOO)
+    source = check_source(str(source or os.environ.get(ZOO_ENV) or DEFAULT_ZOO))
     if not is_hub_repo_id(source):
-        path = Path(source).expanduser()
-        if not path.is_dir():
-            raise ZooError(f"zoo folder {path} does not exist; train checkpoints with train.py --zoo zoo.toml "
+        try:
+            path = Path(source).expanduser()
+            exists = path.is_dir()
+        except (OSError, RuntimeError, ValueError):  # an unknown ~user, a name too long for the file system
+            path, exists = Path(source), False
+        if not exists:
+            shown = str(path) if len(str(path)) <= 160 else f"{str(path)[:160]}… ({len(str(path))} characters)"
+            raise ZooError(f"zoo folder {shown} does not exist; train checkpoints with train.py --zoo zoo.toml "
                            f"or point the app at a Hub repo id")
         return path
     try:
@@ -78,51 +122,279 @@ def resolve_source(source: str | os.PathLike | None = None, revision: str | None
                        f"({kind}).") from None
 
 
+# ---------------------------------------------------------------------------------------------- config
+def _type_name(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a ValueError naming what is wrong with it."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None
+    except OSError as e:
+        raise ValueError(f"cannot be read ({e.strerror or type(e).__name__})") from None
+    if not text.strip():
+        raise ValueError("is empty")
+    return text
+
+
+def _read_object(path: Path) -> dict:
+    """A JSON object from ``path``; a ValueError naming what is wrong with it."""
+    text = _read_text(path)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"holds {_type_name(value)} where a JSON object is expected")
+    return value
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _config_problem(d: dict) -> str | None:
+    """What is wrong with the types or sizes of a config.json object, before a model is built from it."""
+    defaults = {f.name: (f.default_factory() if callable(f.default_factory) else f.default) for f in fields(VAEConfig)}
+    for key, value in d.items():
+        default = defaults.get(key)
+        if key not in defaults:
+            return f"unknown config keys: {key}"
+        if isinstance(default, list):
+            if not isinstance(value, list) or not value or not all(_is_int(v) and v > 0 for v in value):
+                return f"{key} must be a list of positive integers, got {json.dumps(value)[:80]}"
+        elif _is_int(default) and not (_is_int(value) and value > 0):
+            return f"{key} must be a positive integer, got {json.dumps(value)[:80]}"
+        elif isinstance(default, str) and not isinstance(value, str):
+            return f"{key} must be a string, got {_type_name(value)}"
+        elif isinstance(default, dict):
+            if not isinstance(value, dict):
+                return f"{key} must be an object, got {_type_name(value)}"
+            odd = [k for k, v in value.items() if not (isinstance(v, bool) or (_is_number(v) and math.isfinite(v)))]
+            if odd:
+                return f"{key}.{odd[0]} must be a finite number or a boolean"
+    if d.get("dataset", defaults["dataset"]) not in DATASETS:
+        return (f"unknown dataset {d['dataset']!r}; this version knows {', '.join(DATASETS)}")
+    return None
+
+
+def read_config(folder: Path) -> VAEConfig:
+    """config.json as a VAEConfig whose model can be built; a ZooError naming the folder and the fault."""
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise ZooError(f"{folder}: no {CONFIG_NAME}")
+    try:
+        d = _read_object(path)
+    except ValueError as e:
+        raise ZooError(f"{folder}: malformed {CONFIG_NAME} (it {e})") from None
+    problem = _config_problem(d)
+    if problem is None:
+        try:
+            config = VAEConfig.from_dict(d)
+            with torch.device("meta"):  # builds the layers without allocating: catches bad settings and sizes
+                VAE(config)
+            return config
+        except (TypeError, ValueError, RuntimeError) as e:
+            problem = str(e).splitlines()[0][:200]
+    raise ZooError(f"{folder}: malformed {CONFIG_NAME} ({problem})")
+
+
+# ---------------------------------------------------------------------------------------------- other files
+def read_evaluation(path: Path) -> tuple[dict | None, list[str]]:
+    """eval.json with every number that readers use checked: (the evaluation or None, notes on what was wrong)."""
+    if not path.exists():
+        return None, []
+    where = f"{path.parent.name}/{path.name}"
+    try:
+        ev = _read_object(path)
+    except ValueError as e:
+        return None, [f"{where} {e}; its numbers are shown as n/a."]
+    notes = []
+    for section, keys in EVAL_NUMBERS.items():
+        part = ev.get(section)
+        if part is not None and not isinstance(part, dict):
+            notes.append(f"{where}: '{section}' is {_type_name(part)}, not an object; its numbers are shown as n/a.")
+            ev[section] = None
+            continue
+        for key in keys:
+            value = (part or {}).get(key)
+            if value is not None and not _is_number(value):
+                notes.append(f"{where}: {section}.{key} is {_type_name(value)}, not a number; shown as n/a.")
+                part[key] = None
+    if ev.get("data_kind") is not None and not isinstance(ev["data_kind"], str):
+        notes.append(f"{where}: data_kind is {_type_name(ev['data_kind'])}, not a string; ignored.")
+        ev["data_kind"] = None
+    return ev, notes
+
+
+def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
+    """history.jsonl: one JSON object with an integer epoch per line. Lines that are not are skipped, numbers that
+    are not numbers dropped, non-finite numbers (a diverged epoch) read as missing; the notes say what was skipped."""
+    if not path.exists():
+        return [], []
+    where = f"{path.parent.name}/{path.name}"
+    try:
+        text = _read_text(path)
+    except ValueError as e:
+        return [], [f"{where} {e}; no training curves for this model."]
+    rows, skipped, dropped = [], [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            skipped.append(f"{number} (not JSON)")  # e.g. a partial last line from an interrupted writer
+            continue
+        if not isinstance(row, dict) or not _is_int(row.get("epoch")) or row["epoch"] < 0:
+            skipped.append(f"{number} (not an object with an integer epoch)")
+            continue
+        for key in HISTORY_NUMBERS:
+            value = row.get(key)
+            if value is not None and not _is_number(value):
+                dropped.append(f"{key} on line {number}")
+                row[key] = None
+            elif value is not None and not math.isfinite(value):
+                row[key] = None
+        rows.append(row)
+    notes = []
+    if skipped:
+        notes.append(f"{where}: skipped line {', '.join(skipped[:3])}{' and more' if len(skipped) > 3 else ''}.")
+    if dropped:
+        notes.append(f"{where}: not a number, shown as missing: {', '.join(dropped[:3])}"
+                     f"{' and more' if len(dropped) > 3 else ''}.")
+    return rows, notes
+
+
+def read_history(path: Path) -> list[dict]:
+    return read_history_checked(path)[0]
+
+
+def list_snapshots_checked(folder: Path) -> tuple[list[tuple[int, Path]], list[str]]:
+    """snapshots/epoch-NNNN folders that hold weights, ascending; notes for entries that are not such folders."""
+    snaps, odd = [], []
+    root = folder / SNAPSHOTS_DIR
+    if root.exists() and not root.is_dir():
+        return [], [f"{folder.name}/{SNAPSHOTS_DIR} is a file, not a folder of snapshots; ignored."]
+    for p in sorted(root.iterdir()) if root.is_dir() else []:
+        digits = p.name[6:]
+        if p.name.startswith("epoch-") and digits.isdigit() and digits.isascii() and (p / WEIGHTS_NAME).is_file():
+            snaps.append((int(digits), p))
+        elif not p.name.startswith("."):
+            odd.append(p.name)
+    notes = [f"{folder.name}/{SNAPSHOTS_DIR}: ignored {', '.join(odd[:3])}{' and more' if len(odd) > 3 else ''} "
+             f"(a snapshot is a folder epoch-<number> holding {WEIGHTS_NAME})."] if odd else []
+    return sorted(snaps), notes
+
+
+def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
+    return list_snapshots_checked(folder)[0]
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
 def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint folder's metadata (not its weights). Raises ZooError naming the folder."""
     folder = Path(folder)
-    if not (folder / CONFIG_NAME).is_file():
-        raise ZooError(f"{folder}: no {CONFIG_NAME}")
-    try:
-        config = load_config(folder)
-    except (json.JSONDecodeError, TypeError, ValueError) as e:
-        raise ZooError(f"{folder}: malformed {CONFIG_NAME} ({e})") from None
+    config = read_config(folder)
     if not (folder / WEIGHTS_NAME).is_file():
         raise ZooError(f"{folder}: no {WEIGHTS_NAME}")
-    return Checkpoint(name=folder.name, path=folder, config=config, evaluation=_read_json(folder / "eval.json"),
-                      history=read_history(folder / "history.jsonl"), snapshots=list_snapshots(folder))
+    evaluation, eval_notes = read_evaluation(folder / EVAL_NAME)
+    history, history_notes = read_history_checked(folder / HISTORY_NAME)
+    snapshots, snapshot_notes = list_snapshots_checked(folder)
+    return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history=history,
+                      snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes)
+
+
+def _looks_like_checkpoint(folder: Path) -> bool:
+    return any((folder / name).exists() for name in CHECKPOINT_FILES)
+
+
+def zoo_folders(root: str | os.PathLike) -> list[Path]:
+    """The sub-folders of ``root`` that hold any checkpoint file, sorted; a ZooError for a folder that cannot be
+    listed or is too large to be a zoo. Other entries are not listed anywhere: a zoo source never shows what
+    else is on the disk."""
+    root = Path(root)
+    try:
+        entries = []
+        for entry in root.iterdir():
+            entries.append(entry)
+            if len(entries) > MAX_ZOO_ENTRIES:
+                raise ZooError(f"{root} holds more than {MAX_ZOO_ENTRIES} entries: not a zoo folder.")
+        return sorted(p for p in entries if not p.name.startswith(".") and p.is_dir() and _looks_like_checkpoint(p))
+    except OSError as e:
+        raise ZooError(f"{root} cannot be listed ({e.strerror or type(e).__name__}).") from None
 
 
 def scan(root: str | os.PathLike) -> tuple[list[Checkpoint], list[tuple[str, str]]]:
     """Every readable checkpoint under ``root`` (sorted by name), and (folder, message) for each broken one."""
-    root = Path(root)
     found, problems = [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not any(folder.iterdir()):
-            continue
+    for folder in zoo_folders(root):
         try:
             found.append(read_checkpoint(folder))
         except ZooError as e:
             problems.append((str(folder), str(e)))
+        except OSError as e:  # a file vanished or became unreadable between listing and reading
+            problems.append((str(folder), f"{folder}: cannot be read ({e.strerror or type(e).__name__})"))
     return found, problems
+
+
+def _check_weights(folder: Path, weights: Path) -> None:
+    """The safetensors header against the model that config.json describes, before a byte of weights is loaded."""
+    from safetensors import safe_open
+
+    where = f"{folder}: cannot read {weights.name}"
+    if not weights.is_file():
+        raise ZooError(f"{folder}: no {weights.name}")
+    if weights.stat().st_size < 8:
+        raise ZooError(f"{where} (the file is empty or truncated; expected a safetensors file)")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as e:  # SafetensorError and friends: bad header, truncated, not safetensors at all
+        raise ZooError(f"{where} (not a readable safetensors file: {str(e).splitlines()[0][:160]})") from None
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in VAE(read_config(folder)).state_dict().items()}
+    missing, extra = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    wrong = [f"{k} is {list(shapes[k])}, config.json implies {list(expected[k])}" for k in expected
+             if k in shapes and shapes[k] != expected[k]]
+    if missing or extra or wrong:
+        detail = "; ".join(([f"missing {', '.join(missing[:3])}"] if missing else [])
+                           + ([f"unexpected {', '.join(extra[:3])}"] if extra else []) + wrong[:2])
+        raise ZooError(f"{folder}: weights do not match config.json ({weights.name}: {detail[:300]})")
 
 
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu",
                weights: str | os.PathLike | None = None) -> VAE:
-    """Rebuild the model from config.json and load its safetensors strictly; every failure names the folder."""
+    """Rebuild the model from config.json and load its safetensors strictly; every failure names the folder, and
+    weights that are not finite (NaN or inf) are refused rather than drawn as blank pictures or tracebacks."""
     folder = Path(folder)
     if weights is None:
         read_checkpoint(folder)  # config and file presence, with the folder named
+    path = Path(weights) if weights else folder / WEIGHTS_NAME
+    _check_weights(folder, path)
     try:
-        return VAE.from_pretrained(folder, map_location=device, weights=weights)
+        model = VAE.from_pretrained(folder, map_location=device, weights=weights)
     except ZooError:
         raise
     except RuntimeError as e:  # size mismatch, missing/unexpected keys
         first = str(e).strip().splitlines()
-        raise ZooError(f"{folder}: weights do not match config.json ({' '.join(first[:2])[:300]})") from None
+        raise ZooError(f"{folder}: weights do not match config.json ({path.name}: {' '.join(first[:2])[:300]})"
+                       ) from None
     except Exception as e:  # truncated or corrupt safetensors, bad header, unreadable file
-        raise ZooError(f"{folder}: cannot read {Path(weights).name if weights else WEIGHTS_NAME} "
-                       f"({type(e).__name__}: {e})") from None
+        raise ZooError(f"{folder}: cannot read {path.name} ({type(e).__name__}: {e})") from None
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ZooError(f"{folder}: {path.name} holds non-finite weights (NaN or inf) in {', '.join(bad[:3])}"
+                       f"{' and more' if len(bad) > 3 else ''}")
+    return model
 
 
 def load_snapshot(checkpoint: Checkpoint, epoch: int, device: str | torch.device = "cpu") -> VAE:
@@ -132,32 +404,9 @@ def load_snapshot(checkpoint: Checkpoint, epoch: int, device: str | torch.device
     return load_model(folders[epoch], device)
 
 
-def read_history(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a partial last line from an interrupted writer is skipped, not fatal
-    return rows
-
-
-def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
-    snaps = []
-    for p in (folder / "snapshots").glob("epoch-*"):
-        if (p / WEIGHTS_NAME).is_file() and p.name[6:].isdigit():
-            snaps.append((int(p.name[6:]), p))
-    return sorted(snaps)
-
-
 def read_index(root: str | os.PathLike) -> dict | None:
-    return _read_json(Path(root) / "index.json")
-
-
-def _read_json(path: Path) -> dict | None:
+    """index.json, or None when it is missing or is not a JSON object."""
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError:
+        return _read_object(Path(root) / INDEX_NAME) if (Path(root) / INDEX_NAME).is_file() else None
+    except ValueError:
         return None

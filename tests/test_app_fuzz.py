@@ -1,0 +1,405 @@
+"""The explorer under hostile or careless input (issue 10): damaged checkpoints, bad links, odd zoo sources and
+the locked mode. Each family is a table; every case runs the real loader or the real app (AppTest) on copies of
+the tiny zoo's checkpoints, damaged in place."""
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from test_app import APP, PAGES, assert_ok, texts
+
+from explorer import cache, links
+from explorer.access import LOCKED_ENV
+from vae_core.zoo import ZooError, load_model, load_snapshot, read_index, scan
+
+ROOT = Path(__file__).resolve().parent.parent
+VICTIM = "mnist-gaussian-pixel"  # has every artefact: eval.json, history.jsonl with sigma, two snapshots
+INTACT = "mnist-bernoulli-2d"
+PAGE_FILES = {"": "pages/1_overview.py", **PAGES, "lab": "pages/6_likelihood_lab.py"}
+
+
+# ------------------------------------------------------------------------------------------------ damage
+def _write(name: str, data: bytes | str):
+    def damage(folder: Path):
+        path = folder / name
+        path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
+    return damage
+
+
+def _remove(name: str):
+    return lambda folder: (folder / name).unlink()
+
+
+def _truncate(name: str, keep: float = 0.5):
+    def damage(folder: Path):
+        data = (folder / name).read_bytes()
+        (folder / name).write_bytes(data[: int(len(data) * keep)])
+    return damage
+
+
+def _config(**changes):
+    def damage(folder: Path):
+        cfg = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**cfg, **changes}))
+    return damage
+
+
+def _weights(edit, snapshot: str | None = None):
+    """Rewrite a safetensors file through ``edit(tensors)`` (a real, well-formed file with other contents)."""
+    from safetensors.torch import load_file, save_file
+
+    def damage(folder: Path):
+        path = (folder / "snapshots" / snapshot if snapshot else folder) / "model.safetensors"
+        tensors = load_file(str(path))
+        edit(tensors)
+        save_file(tensors, str(path))
+    return damage
+
+
+def _first_weight(tensors, value):
+    key = sorted(k for k in tensors if tensors[k].is_floating_point())[0]
+    tensors[key][0].fill_(value)
+
+
+def _shrink(tensors):
+    key = sorted(tensors)[0]
+    tensors[key] = tensors[key][:1].clone()
+
+
+def _history(*lines: str):
+    def damage(folder: Path):
+        good = (folder / "history.jsonl").read_text().splitlines()
+        (folder / "history.jsonl").write_text("\n".join([good[0], *lines, *good[1:]]) + "\n")
+    return damage
+
+
+def _eval(**changes):
+    def damage(folder: Path):
+        ev = json.loads((folder / "eval.json").read_text())
+        for dotted, value in changes.items():
+            section, _, key = dotted.partition("__")
+            if key:
+                ev[section][key] = value
+            else:
+                ev[section] = value
+        (folder / "eval.json").write_text(json.dumps(ev))
+    return damage
+
+
+def _snapshot_dir_as_file(folder: Path):
+    shutil.rmtree(folder / "snapshots")
+    (folder / "snapshots").write_text("not a folder")
+
+
+# (file, damage) -> (how to damage the victim, where the fault shows: "scan" a problem, "load" a ZooError when the
+# weights load, "snapshot" a ZooError when a snapshot loads, "note" a note on a checkpoint that still loads)
+DAMAGE = {
+    ("config.json", "missing"): (_remove("config.json"), "scan"),
+    ("config.json", "empty"): (_write("config.json", ""), "scan"),
+    ("config.json", "truncated"): (_truncate("config.json"), "scan"),
+    ("config.json", "not JSON"): (_write("config.json", b"\x89PNG\r\n\x1a\n\x00\xff"), "scan"),
+    ("config.json", "a list"): (_write("config.json", "[1, 2]"), "scan"),
+    ("config.json", "a string"): (_write("config.json", '"mnist"'), "scan"),
+    ("config.json", "null"): (_write("config.json", "null"), "scan"),
+    ("config.json", "latent_dim a string"): (_config(latent_dim="four"), "scan"),
+    ("config.json", "latent_dim 0"): (_config(latent_dim=0), "scan"),
+    ("config.json", "latent_dim 2.5"): (_config(latent_dim=2.5), "scan"),
+    ("config.json", "hidden a number"): (_config(hidden=64), "scan"),
+    ("config.json", "hidden negative"): (_config(hidden=[-3]), "scan"),
+    ("config.json", "settings a string"): (_config(decoder_settings="x"), "scan"),
+    ("config.json", "settings unknown key"): (_config(decoder_settings={"foo": 1}), "scan"),
+    ("config.json", "unknown dataset"): (_config(dataset="cifar-10"), "scan"),
+    ("config.json", "unknown decoder"): (_config(decoder="laplace-pixel"), "scan"),
+    ("config.json", "unknown key"): (_config(epochz=3), "scan"),
+    ("config.json", "huge width"): (_config(hidden=[10**9]), "scan"),
+    ("model.safetensors", "missing"): (_remove("model.safetensors"), "scan"),
+    ("model.safetensors", "empty"): (_write("model.safetensors", b""), "load"),
+    ("model.safetensors", "truncated"): (_truncate("model.safetensors"), "load"),
+    ("model.safetensors", "not safetensors"): (_write("model.safetensors", b"\x80\x04pickle, not safetensors"), "load"),
+    ("model.safetensors", "header lies"): (_write("model.safetensors", struct.pack("<Q", 2**40) + b"{}"), "load"),
+    ("model.safetensors", "NaN weights"): (_weights(lambda t: _first_weight(t, float("nan"))), "load"),
+    ("model.safetensors", "inf weights"): (_weights(lambda t: _first_weight(t, float("inf"))), "load"),
+    ("model.safetensors", "wrong shape"): (_weights(_shrink), "load"),
+    ("model.safetensors", "missing tensor"): (_weights(lambda t: t.pop(sorted(t)[0])), "load"),
+    ("eval.json", "empty"): (_write("eval.json", ""), "note"),
+    ("eval.json", "truncated"): (_truncate("eval.json"), "note"),
+    ("eval.json", "not UTF-8"): (_write("eval.json", b"\xff\xfe{"), "note"),
+    ("eval.json", "a list"): (_write("eval.json", "[1, 2]"), "note"),
+    ("eval.json", "a number"): (_write("eval.json", "3.5"), "note"),
+    ("eval.json", "test a list"): (_eval(test=[1, 2]), "note"),
+    ("eval.json", "iwae a string"): (_eval(test__iwae="high"), "note"),
+    ("eval.json", "data_kind a list"): (_eval(data_kind=["continuous"]), "note"),
+    ("history.jsonl", "empty"): (_write("history.jsonl", ""), "note"),
+    ("history.jsonl", "not UTF-8"): (_write("history.jsonl", b"\xff\xfe\x00"), "note"),
+    ("history.jsonl", "partial last line"): (_history('{"epoch": 3, "loss": 1'), "note"),
+    ("history.jsonl", "a list line"): (_history("[1, 2, 3]"), "note"),
+    ("history.jsonl", "a number line"): (_history("42"), "note"),
+    ("history.jsonl", "no epoch"): (_history('{"loss": 1.0}'), "note"),
+    ("history.jsonl", "epoch a string"): (_history('{"epoch": "two"}'), "note"),
+    ("history.jsonl", "sigma a string"): (_history('{"epoch": 2, "sigma_mean": "small"}'), "note"),
+    ("snapshots", "a file"): (_snapshot_dir_as_file, "note"),
+    ("snapshots", "odd folder name"): (lambda f: (f / "snapshots" / "epoch-x").mkdir(), "note"),
+    ("snapshots", "no weights"): (lambda f: (f / "snapshots" / "epoch-0001" / "model.safetensors").unlink(), "note"),
+    ("snapshots", "NaN weights"): (_weights(lambda t: _first_weight(t, float("nan")), "epoch-0001"), "snapshot"),
+    ("snapshots", "config not JSON"): (_write("snapshots/epoch-0001/config.json", "{"), "snapshot"),
+}
+
+
+def _folder_name(case: tuple[str, str]) -> str:
+    return "dmg-" + "-".join(case).replace(".", "-").replace(" ", "-").lower()
+
+
+def _damaged_copy(tiny_zoo: Path, root: Path, case: tuple[str, str]) -> Path:
+    folder = root / _folder_name(case)
+    shutil.copytree(tiny_zoo / VICTIM, folder)
+    DAMAGE[case][0](folder)
+    return folder
+
+
+@pytest.mark.parametrize("case", DAMAGE, ids=[" / ".join(c) for c in DAMAGE])
+def test_a_damaged_file_is_one_sentence_naming_folder_and_file(tiny_zoo, tmp_path, case):
+    folder = _damaged_copy(tiny_zoo, tmp_path, case)
+    shutil.copytree(tiny_zoo / INTACT, tmp_path / INTACT)
+    found, problems = scan(tmp_path)
+    by_name = {c.name: c for c in found}
+    assert load_model(by_name[INTACT].path).config.decoder == "bernoulli"  # the rest of the zoo still loads
+    where = DAMAGE[case][1]
+    if where == "scan":
+        messages = [m for _, m in problems]
+    elif where == "note":
+        messages, ckpt = by_name[folder.name].notes, by_name[folder.name]
+        load_model(ckpt.path)
+        assert all((snap / "model.safetensors").is_file() for _, snap in ckpt.snapshots)
+    else:
+        assert folder.name in by_name and problems == []
+        with pytest.raises(ZooError) as info:
+            if where == "load":
+                load_model(folder)
+            else:
+                load_snapshot(by_name[folder.name], 1)
+        messages = [str(info.value)]
+    file = case[0].split("/")[0]
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert folder.name in message and file in message and "\n" not in message and len(message) < 400, message
+
+
+def test_index_json_that_is_not_an_object_reads_as_absent(tmp_path):
+    for text in ("", "[1]", "{", "null"):
+        (tmp_path / "index.json").write_text(text)
+        assert read_index(tmp_path) is None
+    (tmp_path / "index.json").write_text('{"models": []}')
+    assert read_index(tmp_path) == {"models": []}
+
+
+@pytest.fixture(scope="module")
+def damaged_zoo(tiny_zoo, tmp_path_factory) -> Path:
+    """One zoo holding every damaged copy beside two intact checkpoints."""
+    root = tmp_path_factory.mktemp("damaged-zoo")
+    for case in DAMAGE:
+        _damaged_copy(tiny_zoo, root, case)
+    for name in (INTACT, "mnist-gaussian-fixed"):
+        shutil.copytree(tiny_zoo / name, root / name)
+    return root
+
+
+@pytest.fixture
+def use_zoo(monkeypatch):
+    def use(root: Path):
+        monkeypatch.setenv("VAE_ZOO_SOURCE", str(root))
+        monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
+        monkeypatch.delenv(LOCKED_ENV, raising=False)
+        monkeypatch.setattr(cache, "LOCAL_ZOO", root)
+        return root
+    return use
+
+
+def run_page(page: str = "", params: dict | None = None, timeout: float = 120) -> tuple[AppTest, list[str]]:
+    """app.py with the sidebar's ``params`` in its URL, then ``page`` (a url path of links.PARAMS) with its own;
+    no exception on the way. Returns the app and the notes on dropped parameters that either run showed."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    sidebar = {k: v for k, v in (params or {}).items() if links.PARAMS.get(k, "") == ""}
+    at.query_params.update(sidebar)
+    at.run()
+    assert_ok(at)
+    notes = link_notes(at)
+    if page:
+        at.switch_page(PAGE_FILES[page])
+        at.query_params.update({k: v for k, v in (params or {}).items() if k not in sidebar})
+        at.run()
+        assert_ok(at)
+        notes += link_notes(at)
+    return at, notes
+
+
+def link_notes(at: AppTest) -> list[str]:
+    return [i.value for i in at.info if i.value.startswith("The link's")]
+
+
+def everything_shown(at: AppTest) -> str:
+    return texts(at) + "\n" + "\n".join(c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("page", ["", "reconstruct", "sample", "latent", "sigma"])
+def test_every_page_survives_a_zoo_with_every_damage(damaged_zoo, use_zoo, page):
+    use_zoo(damaged_zoo)
+    usable = sorted(_folder_name(c) for c, (_, where) in DAMAGE.items() if where != "scan")
+    at, _ = run_page(page, {"models": [*usable, INTACT]})
+    shown = everything_shown(at)
+    for case, (_, where) in DAMAGE.items():  # each fault is named where the visitor looks
+        if where in ("scan", "note"):
+            assert _folder_name(case) in shown, case
+    assert str(damaged_zoo) not in shown  # folders are named from the zoo, not from the server's disk
+    errors = "\n".join(e.value for e in at.error)
+    if page in ("reconstruct", "sample"):
+        assert INTACT in shown
+        for case, (_, where) in DAMAGE.items():
+            if where == "load":
+                assert f"`{_folder_name(case)}` cannot be loaded" in errors, case
+    if page == "sigma":  # the "all models" view: a damaged model never hides the others
+        at.toggle(key="sigma_all").set_value(True).run()
+        assert_ok(at)
+        assert "mnist-gaussian-fixed" in json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")])
+        snapshots = [c for c, (_, where) in DAMAGE.items() if where == "snapshot"]
+        for case in snapshots:
+            at.selectbox(key="snapshot_model").set_value(_folder_name(case)).run()
+            assert_ok(at)
+            assert "epoch 1 cannot be loaded" in "\n".join(e.value for e in at.error) and len(at.image) >= 2
+
+
+# ------------------------------------------------------------------------------------------------ links
+BAD_VALUES = {"inf": "inf", "-inf": "-inf", "nan": "nan", "1e400": "1e400", "huge": "99999999999999999999",
+              "negative": "-3", "non-numeric": "abc", "empty": "", "too long": "7" * 5000, "two values": ["1", "2"]}
+PAGE_PARAMS = {page: [p for p, where in links.PARAMS.items() if where in ("", page) and p != "open"]
+               for page in ("reconstruct", "sample", "latent", "lab")}
+
+
+def test_every_bound_widget_is_a_checked_parameter():
+    """A widget bound to the URL that links.PARAMS does not list would read an unchecked value."""
+    import re
+
+    bound = set()
+    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("explorer/*.py")]:
+        bound |= set(re.findall(r'key="(\w+)",[^)]*?bind="query-params"', path.read_text(), flags=re.S))
+    assert bound and bound <= set(links.PARAMS), bound - set(links.PARAMS)
+
+
+@pytest.mark.parametrize("page", PAGE_PARAMS)
+@pytest.mark.parametrize("kind", BAD_VALUES)
+def test_every_parameter_with_a_bad_value_falls_back_with_a_note(zoo_env, page, kind):
+    params = {p: BAD_VALUES[kind] for p in PAGE_PARAMS[page]}
+    if page == "latent":
+        params["models"] = ["mnist-gaussian-fixed", INTACT]  # an unknown latent_model among known models
+    at, notes = run_page(page, params)
+    for name in params:
+        if name != "models" or page != "latent":
+            assert any(f"`{name}=" in n for n in notes), (name, notes)
+    assert all(n.count(". ") == 0 and len(n) < 400 for n in notes), notes  # one sentence, value quoted short
+    assert at.sidebar.number_input(key="seed").value == 0 and at.title  # the sidebar and the page both drew
+    assert not [k for k in params if k in at.query_params and k != "models"]  # the bad values left the URL
+    at.run()  # the next interaction starts clean
+    assert not link_notes(at)
+
+
+def test_a_link_with_some_unknown_models_keeps_the_known_ones(zoo_env):
+    at, notes = run_page("sample", {"models": ["mnist-gaussian-fixed", "../../etc/passwd"]})
+    assert at.sidebar.multiselect(key="models").value == ["mnist-gaussian-fixed"]
+    assert any("`models=../../etc/passwd`" in n for n in notes) and len(at.image) == 2
+
+
+def test_good_links_pass_untouched(zoo_env):
+    at, notes = run_page("sample", {"seed": "7", "temperature": "0.5", "n_samples": "8", "view": "Gap view",
+                             "models": ["mnist-gaussian-fixed"], "dataset": "mnist"})
+    assert not notes
+    assert at.sidebar.number_input(key="seed").value == 7 and at.slider(key="temperature").value == 0.5
+
+
+# ------------------------------------------------------------------------------------------------ sources
+BAD_SOURCES = {"root": "/", "etc": "/etc", "proc": "/proc", "10k characters": "x" * 10_000, "NUL byte": "a\x00b",
+               "newline": "checkpoints\n/etc", "parent": "..", "parents": "../../..", "unknown user": "~nobody-xyz/zoo",
+               "repo with ..": "owner/..", "missing folder": "/no/such/zoo"}
+SERVER_FOLDERS = ("bin", "usr", "passwd", "self", "cpuinfo", "sys")
+
+
+@pytest.mark.parametrize("name", BAD_SOURCES)
+def test_a_bad_source_is_a_message_and_lists_no_server_folder(zoo_env, name):
+    at, _ = run_page()
+    at.sidebar.text_input(key="zoo_source").set_value(BAD_SOURCES[name]).run()
+    assert_ok(at)
+    assert at.error or at.warning  # a message: instructions, or the fallback note
+    assert not [e for e in at.sidebar.expander if "could not be read" in e.label]
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert not any(f"`{folder}`" in captions or f"{folder}:" in captions for folder in SERVER_FOLDERS)
+    assert all(len(m.value) < 1200 for m in [*at.error, *at.warning]), [m.value[:300] for m in [*at.error, *at.warning]]
+
+
+# ------------------------------------------------------------------------------------------------ memory
+def test_every_cache_of_the_app_has_a_bound():
+    """A public server's memory has a ceiling only if no st.cache_* can grow without limit (docs/soak.md)."""
+    import re
+
+    decorators = []
+    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("explorer/*.py")]:
+        found = re.findall(r"@st\.cache_(?:data|resource)(?:\([^)]*\))?", path.read_text())
+        decorators += [(path.name, d) for d in found]
+    assert len(decorators) >= 10
+    assert [d for d in decorators if "max_entries=" not in d[1]] == []
+
+
+# ------------------------------------------------------------------------------------------------ locked mode
+@pytest.fixture
+def zoo_env(tiny_zoo, use_zoo):
+    return use_zoo(tiny_zoo)
+
+
+@pytest.mark.parametrize("switch", ["env", "secret"])
+def test_locked_mode_hides_the_source_and_the_servers_paths(damaged_zoo, use_zoo, monkeypatch, switch):
+    use_zoo(damaged_zoo)
+    at = AppTest.from_file(APP, default_timeout=120)
+    if switch == "env":
+        monkeypatch.setenv(LOCKED_ENV, "1")
+    else:
+        at.secrets["locked"] = True
+    at.query_params.update({"source": "/etc", "zoo_source": "someone/repo", "path": "/proc"})
+    at.run()
+    assert_ok(at)
+    assert not at.sidebar.text_input  # no Source box, no Revision box
+    shown = everything_shown(at) + "\n".join(e.value for e in at.error)
+    notes = [i.value for i in at.info]
+    for name in ("source", "zoo_source", "path"):
+        assert any(f"`{name}=" in n and "only its own zoo" in n for n in notes), (name, notes)
+    assert str(damaged_zoo) not in shown and "/tmp" not in shown and _folder_name(("config.json", "empty")) in shown
+
+
+@pytest.mark.parametrize("folder", ["empty", "missing"])
+def test_locked_mode_without_checkpoints_names_no_path(tmp_path, use_zoo, monkeypatch, folder):
+    use_zoo(tmp_path)
+    if folder == "missing":
+        monkeypatch.setenv("VAE_ZOO_SOURCE", str(tmp_path / "missing"))
+        monkeypatch.setattr(cache, "LOCAL_ZOO", tmp_path / "also-missing")
+    monkeypatch.setenv(LOCKED_ENV, "yes")
+    at, _ = run_page("reconstruct")
+    shown = everything_shown(at) + "\n".join(e.value for e in at.error)
+    assert "no checkpoints to show" in shown and str(tmp_path) not in shown and "train.py" not in shown
+
+
+@pytest.mark.parametrize("value,locked", [("1", True), ("true", True), ("ture", True), ("0", False), ("", False),
+                                          ("off", False)])
+def test_the_lock_fails_closed(monkeypatch, value, locked):
+    from explorer.access import is_locked
+
+    monkeypatch.setenv(LOCKED_ENV, value)
+    assert is_locked() is locked
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    cache.resolve.clear()
+    cache.scan_zoo.clear()
+    yield
+    st.cache_data.clear()
