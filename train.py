@@ -7,7 +7,15 @@ Examples:
     python train.py --dataset fashion-mnist --decoder gaussian-pixel-floor --setting sigma_min=0.01 \\
         --snapshots 1,3,10 --out runs/floor
     python train.py --dataset mnist --decoder bernoulli --latent-dim 2 --out runs/bern2d
+    python train.py --dataset mnist --decoder gaussian-pixel --data-kind raw --out runs/raw  # x / 255, no noise
     python train.py --resume --dataset mnist --decoder bernoulli --epochs 40 --out runs/bern2d   # continue
+    # Burda et al. 2016's recipe (3^i epochs at 1e-3 * 10^(-i/7); its first 7 stages are 1,093 epochs), on a GPU
+    python train.py --dataset mnist --decoder bernoulli --latent-dim 50 --hidden 200,200 --activation tanh \
+        --batch-size 20 --adam-eps 1e-4 --lr-schedule burda --epochs 1093 --val-size 1 --device cuda --out runs/burda
+
+    # --out must be new or empty; --resume needs a committed epoch there and the same model, seed, batch size,
+    # --val-size and --max-train-images (it then ends bit-identical to a run that never stopped, on the same
+    # machine and thread count). Every flag is checked before any data is read or anything is written.
 
     # the zoo (zoo.toml), all or a glob of names; trained and then evaluated into eval.json
     python train.py --zoo zoo.toml --only 'mnist-*' --checkpoints checkpoints
@@ -16,12 +24,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from pathlib import Path
 
-from vae_core.data import DATASETS, DataError, load_split
-from vae_core.likelihoods import LIKELIHOODS
+from vae_core.data import DATA_KINDS, DATASETS, DataError, load_split
+from vae_core.devices import DEVICES
+from vae_core.likelihoods import LIKELIHOODS, make_likelihood
+from vae_core.limits import LIMITS
 from vae_core.model import ACTIVATIONS, VAEConfig
-from vae_core.training import TrainConfig, train
+from vae_core.schedules import SCHEDULES
+from vae_core.training import SNAPSHOT_DTYPES, TrainConfig, check_output_folder, check_snapshots, train
+
+# flag -> the setting whose range (vae_core.limits) it must lie in
+NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr", "--seed": "seed",
+                 "--val-size": "val_size", "--max-train-images": "max_train_images", "--latent-dim": "latent_dim",
+                 "--adam-eps": "adam_eps"}
+# flags that set one model's training; with --zoo the spec sets them for each entry
+ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_dim", "hidden", "architecture",
+                   "activation",
+                   "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
+                   "val_size", "lr_schedule", "adam_eps", "device", "resume")
+
+
+def _number(flag: str):
+    limit = LIMITS[NUMERIC_FLAGS[flag]]
+
+    def parse(text: str):
+        try:
+            return limit.parse("", text)  # argparse's message names the flag: "argument --epochs: must be ..."
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
 
 
 def _int_list(text: str) -> list[int]:
@@ -31,6 +65,15 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _widths(text: str) -> list[int]:
+    limit = LIMITS["hidden"]
+    try:
+        return [limit.parse("", v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 512,256, each "
+                                         f"{limit.describe()}, got {text!r}") from None
+
+
 def _setting(text: str) -> tuple[str, bool | float | str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -38,9 +81,12 @@ def _setting(text: str) -> tuple[str, bool | float | str]:
     if value.lower() in ("true", "false"):
         return key, value.lower() == "true"
     try:
-        return key, float(value)
+        number = float(value)
     except ValueError:
         return key, value
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{key} must be a finite number, got {value!r}")
+    return key, number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,29 +99,53 @@ def build_parser() -> argparse.ArgumentParser:
     one = p.add_argument_group("one model")
     one.add_argument("--dataset", choices=sorted(DATASETS))
     one.add_argument("--decoder", choices=list(LIKELIHOODS))
+    one.add_argument("--data-kind", choices=DATA_KINDS, default=None,
+                     help="what the pixels are modelled as (vae_core/data.py); default: the decoder's own, e.g. "
+                          "continuous (dequantized) for the Gaussians; raw = x / 255 as a density, unbounded")
     one.add_argument("--setting", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a decoder setting, e.g. sigma=0.1 (gaussian-fixed) or sigma_min=0.01 (floor)")
-    one.add_argument("--out", help="the checkpoint folder to write")
-    one.add_argument("--latent-dim", type=int, default=VAEConfig.latent_dim)
-    one.add_argument("--hidden", type=_int_list, default=None, help="MLP widths, e.g. 512,256")
+    one.add_argument("--out", help="the checkpoint folder to write (new or empty; with --resume, the run's)")
+    one.add_argument("--latent-dim", type=_number("--latent-dim"), default=VAEConfig.latent_dim)
+    one.add_argument("--hidden", type=_widths, default=None, help="MLP widths, e.g. 512,256")
     one.add_argument("--architecture", choices=("mlp", "conv"), default="mlp")
     one.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    t.add_argument("--lr", type=float, default=TrainConfig.lr)
-    t.add_argument("--seed", type=int, default=TrainConfig.seed)
+    t.add_argument("--epochs", type=_number("--epochs"), default=TrainConfig.epochs)
+    t.add_argument("--batch-size", type=_number("--batch-size"), default=TrainConfig.batch_size)
+    t.add_argument("--lr", type=_number("--lr"), default=TrainConfig.lr)
+    t.add_argument("--lr-schedule", choices=list(SCHEDULES), default=TrainConfig.lr_schedule,
+                   help="learning rate per epoch from --lr: " + "; ".join(f"{k}: {v.description}"
+                                                                          for k, v in SCHEDULES.items()))
+    t.add_argument("--adam-eps", type=_number("--adam-eps"), default=TrainConfig.adam_eps, help="Adam's epsilon")
+    t.add_argument("--seed", type=_number("--seed"), default=TrainConfig.seed)
+    t.add_argument("--device", choices=DEVICES, default=TrainConfig.device,
+                   help="where to train (default cpu); auto takes a CUDA or MPS GPU when there is one; the data moves "
+                        "there once")
     t.add_argument("--snapshots", type=_int_list, default=[], help="epochs to keep, e.g. 1,3,10")
-    t.add_argument("--snapshot-dtype", choices=("float32", "float16"), default="float32")
-    t.add_argument("--max-train-images", type=int, default=None, help="train on the first N images only")
-    t.add_argument("--val-size", type=int, default=TrainConfig.val_size,
+    t.add_argument("--snapshot-dtype", choices=SNAPSHOT_DTYPES, default="float32")
+    t.add_argument("--max-train-images", type=_number("--max-train-images"), default=None,
+                   help="train on the first N images only")
+    t.add_argument("--val-size", type=_number("--val-size"), default=TrainConfig.val_size,
                    help="last training images held out for the validation ELBO")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out (it must hold one)")
     t.add_argument("--no-progress", action="store_true")
     d = p.add_argument_group("data")
     d.add_argument("--data-dir", help="folder holding <dataset>/ IDX files (default $VAE_ZOO_DATA or ./data)")
     d.add_argument("--download", action="store_true", help="download the dataset if it is missing")
     return p
+
+
+def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    defaults = parser.parse_args([])
+    ignored = [f"--{n.replace('_', '-')}" for n in ONE_MODEL_FLAGS if getattr(args, n) != getattr(defaults, n)]
+    if ignored:
+        parser.error(f"{', '.join(ignored)} set one model's training and have no effect with --zoo (the spec sets "
+                     f"every entry's); drop them or edit the spec")
+    if not Path(args.zoo).is_file():
+        parser.error(f"--zoo {args.zoo}: no such file; give the path of a zoo spec such as zoo.toml")
+    checkpoints = Path(args.checkpoints)
+    if checkpoints.exists() and not checkpoints.is_dir():
+        parser.error(f"--checkpoints {args.checkpoints} is a file; give a folder for the zoo's checkpoints")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,20 +155,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.zoo:
             from vae_core.zoo_spec import train_zoo
 
+            _check_zoo_paths(parser, args)
             train_zoo(args.zoo, args.only, args.checkpoints, data_dir=args.data_dir, download=args.download,
                       evaluate=not args.skip_eval, progress=not args.no_progress)
             return 0
         missing = [f"--{n}" for n in ("dataset", "decoder", "out") if getattr(args, n) is None]
         if missing:
             parser.error(f"the following arguments are required without --zoo: {', '.join(missing)}")
-        model_config = VAEConfig(dataset=args.dataset, decoder=args.decoder, decoder_settings=dict(args.setting),
+        try:
+            args.snapshots = check_snapshots(args.snapshots, args.epochs, "--snapshots")
+        except ValueError as e:
+            parser.error(str(e))
+        settings = dict(args.setting)
+        make_likelihood(args.decoder, **settings)  # a bad setting is an error now, not after the data has loaded
+        model_config = VAEConfig(dataset=args.dataset, decoder=args.decoder, decoder_settings=settings,
+                                 data_kind=args.data_kind,
                                  latent_dim=args.latent_dim, architecture=args.architecture,
                                  activation=args.activation,
                                  **({"hidden": args.hidden} if args.hidden else {}))
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    snapshots=args.snapshots, snapshot_dtype=args.snapshot_dtype,
                                    max_train_images=args.max_train_images, val_size=args.val_size,
+                                   lr_schedule=args.lr_schedule, adam_eps=args.adam_eps, device=args.device,
                                    progress=not args.no_progress)
+        check_output_folder(args.out, model_config, train_config, args.resume)  # before the data is read
         images, _ = load_split(args.dataset, "train", args.data_dir, download=args.download)
         _, state = train(model_config, train_config, images, args.out, resume=args.resume)
         print(json.dumps({"out": args.out, **state}))

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vae_core import latent
+from vae_core import latent, posterior_view
 from vae_core.data import load_sample
 from vae_core.model import VAE
 from vae_core.zoo import (
@@ -31,6 +31,7 @@ LOCAL_ZOO = DEFAULT_ZOO  # the fallback when a Hub source cannot be reached (tes
 MODELS_KEPT = 48
 ARRAYS_KEPT = 128
 ARRAYS_TTL = 3600  # seconds; an idle server lets its derived arrays go
+POSTERIORS_KEPT = 64  # one entry per (model, image, seed): a 101 x 101 grid and a few numbers (about 45 kB)
 
 
 @st.cache_resource(ttl=120, max_entries=16, show_spinner="Resolving the zoo source ...")
@@ -147,3 +148,16 @@ def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> n
     """Decoder sigma at the posterior mean over every pixel of the first ``num_images`` sample images."""
     sigma = latent.sigma_at_means(_model, sample_set(dataset)[0][:num_images])
     return None if sigma is None else sigma.ravel()
+
+
+@st.cache_data(max_entries=POSTERIORS_KEPT, ttl=ARRAYS_TTL,
+               show_spinner="Integrating p(x|z) p(z) over the latent plane ...")
+def posterior(_model: VAE, key: ModelKey, dataset: str, index: int, seed: int) -> dict:
+    """The true posterior and the identity's numbers for one embedded test image (vae_core.posterior_view)."""
+    return posterior_view.posterior_view(_model, sample_set(dataset)[0][index], seed)
+
+
+@st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner="Importance sampling ...")
+def image_iwae(_model: VAE, key: ModelKey, dataset: str, index: int, seed: int, k: int) -> tuple[float, float]:
+    """IWAE_k of one embedded test image: mean and standard error over independent runs."""
+    return posterior_view.iwae_for_image(_model, sample_set(dataset)[0][index], k, seed)

@@ -21,16 +21,20 @@ def _spec(chart) -> dict:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def quality(points: pd.DataFrame) -> dict:
-    """Bits/dim against the Frechet distance of samples, one panel per comparable group (binarized vs 8-bit)."""
+    """Bits/dim against the Frechet distance of samples, one panel per comparable group (binarized vs 8-bit);
+    hollow points stand at an IWAE bound where a model has no best estimate yet."""
     base = alt.Chart(points).encode(
         x=alt.X("FD:Q", scale=alt.Scale(type="log", zero=False),
                 title="Frechet distance of samples (lower: closer to the data)"),
         y=alt.Y("bits/dim:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f"),
                 title="bits/dim (lower: higher likelihood)"),
         color=alt.Color("decoder:N", legend=alt.Legend(orient="bottom", columns=4)),
-        tooltip=["model", "decoder", alt.Tooltip("bits/dim:Q", format=".3f"), alt.Tooltip("FD:Q", format=".1f")],
+        tooltip=["model", "decoder", "estimate", alt.Tooltip("bits/dim:Q", format=".3f"),
+                 alt.Tooltip("FD:Q", format=".1f")],
     )
-    layered = alt.layer(base.mark_circle(size=160, opacity=0.9),
+    # filled: the best estimate; hollow: only the IWAE bound (explorer.tables.quality_points)
+    fill = alt.condition(alt.datum.estimate == "best estimate", alt.value(0.9), alt.value(0.0))
+    layered = alt.layer(base.mark_point(size=160, filled=True, strokeWidth=2, opacity=0.9).encode(fillOpacity=fill),
                         base.mark_text(align="left", dx=9, fontSize=13).encode(text="decoder:N"))
     return _spec(layered.properties(width=460, height=340)
                  .facet(column=alt.Column("group:N", title=None, header=alt.Header(labelFontSize=14)))
@@ -95,3 +99,57 @@ def histogram(bars: pd.DataFrame, num_images: int, domain: tuple[str, ...]) -> d
         y=alt.Y("fraction:Q", stack=None, title=f"fraction of pixels ({num_images} test images)"),
         color=_models(domain),
         tooltip=["model", "log10 sigma", alt.Tooltip("fraction:Q", format=".3f")]).properties(height=300))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def posterior(_view: dict, view_key: tuple, floor: float = 20.0, radii: tuple[float, ...] = (1.0, 2.0)) -> dict:
+    """The true posterior p(z|x) as a heat map (log density relative to its peak, cells within ``floor`` nats of
+    it) under the ellipses of q(z|x) at ``radii`` standard deviations, q's mean and the posterior's peak.
+    ``view_key`` identifies the underscored view (model, image, seed)."""
+    z1, z2, log_density = _view["z1"], _view["z2"], _view["log_density"]  # (n1,), (n2,), (n1, n2)
+    rel = log_density - log_density.max()
+    d1, d2 = (z1[1] - z1[0]) / 2, (z2[1] - z2[0]) / 2
+    i, j = np.nonzero(rel >= -floor)
+    cells = pd.DataFrame({"z1": z1[i] - d1, "z1 end": z1[i] + d1, "z2": z2[j] - d2, "z2 end": z2[j] + d2,
+                          "log p(z|x) - peak": rel[i, j]})
+    mu, sd = _view["q_mean"], _view["q_std"]
+    t = np.linspace(0, 2 * np.pi, 121)
+    rings = pd.concat([pd.DataFrame({"z1": mu[0] + r * sd[0] * np.cos(t), "z2": mu[1] + r * sd[1] * np.sin(t),
+                                     "order": np.arange(len(t)), "q(z|x)": f"{r:g} sd"}) for r in radii])
+    marks = pd.DataFrame({"z1": [mu[0], _view["mode"][0]], "z2": [mu[1], _view["mode"][1]],
+                          "point": ["q's mean", "p(z|x)'s peak"]})
+    lo1 = min(cells["z1"].min(), rings["z1"].min())
+    hi1 = max(cells["z1 end"].max(), rings["z1"].max())
+    lo2 = min(cells["z2"].min(), rings["z2"].min())
+    hi2 = max(cells["z2 end"].max(), rings["z2"].max())
+    pad1, pad2 = 0.05 * (hi1 - lo1), 0.05 * (hi2 - lo2)
+    x = alt.X("z1:Q", title="z1", scale=alt.Scale(domain=[lo1 - pad1, hi1 + pad1], nice=False, zero=False))
+    y = alt.Y("z2:Q", title="z2", scale=alt.Scale(domain=[lo2 - pad2, hi2 + pad2], nice=False, zero=False))
+    chart = alt.layer(
+        alt.Chart(cells).mark_rect().encode(
+            x=x, x2="z1 end:Q", y=y, y2="z2 end:Q",
+            color=alt.Color("log p(z|x) - peak:Q", scale=alt.Scale(scheme="viridis", domain=[-floor, 0]),
+                            legend=alt.Legend(title="log p(z|x) - peak", orient="right")),
+            tooltip=[alt.Tooltip("z1:Q", format=".3f"), alt.Tooltip("z2:Q", format=".3f"),
+                     alt.Tooltip("log p(z|x) - peak:Q", format=".2f")]),
+        alt.Chart(rings).mark_line(color="#e4572e", strokeWidth=2).encode(
+            x=x, y=y, order="order:Q", strokeDash=alt.StrokeDash("q(z|x):N", legend=alt.Legend(orient="bottom"))),
+        alt.Chart(marks).mark_point(filled=True, size=160, strokeWidth=2).encode(
+            x=x, y=y, shape=alt.Shape("point:N", legend=alt.Legend(orient="bottom", title=None)),
+            color=alt.value("#e4572e")),
+    ).properties(height=460)
+    return _spec(chart)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def run_curve(frame: pd.DataFrame, x: str, field: str, title: str, domain: tuple[str, ...], scale: str = "linear",
+              height: int = 260) -> dict:
+    """One line per model of ``field`` against ``x`` (epoch or step); ``scale``: linear, log, or symlog (a loss
+    or ELBO that swings across orders of magnitude and signs)."""
+    y_scale = alt.Scale(type=scale) if scale != "linear" else alt.Scale(zero=False)
+    return _spec(alt.Chart(frame).mark_line(point=x == "epoch").encode(
+        x=alt.X(f"{x}:Q", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y(f"{field}:Q", title=title, scale=y_scale),
+        color=_models(domain),
+        tooltip=["model", "epoch", *(["step"] if x == "step" else []), alt.Tooltip(f"{field}:Q", format=".3g")],
+    ).properties(height=height))

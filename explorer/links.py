@@ -14,7 +14,7 @@ PARAMS: dict[str, str] = {
     "dataset": "", "models": "", "seed": "", "open": "",
     "image_source": "reconstruct", "idx": "reconstruct",
     "temperature": "sample", "n_samples": "sample", "view": "sample",
-    "latent_model": "latent",
+    "latent_model": "latent", "post_idx": "latent", "iwae_k": "latent",
     "lab_tab": "lab",
 }
 # Parameters that would name a folder or Hub repo for the zoo: a link never sets the source.

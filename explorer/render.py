@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from vae_core.data import DATA_KINDS, is_bounded
 from vae_core.images import ColorScale, colorbar, image_grid, to_uint8, upscale
 from vae_core.likelihoods import LIKELIHOODS
 from vae_core.zoo import Checkpoint
 
 SCALE = 5  # 28 px -> 140 px: sharp on a projector
 DATA_KIND_NAMES = {"binary": "binarized pixels", "continuous": "dequantized 8-bit pixels",
-                   "discrete": "8-bit pixels"}
+                   "discrete": "8-bit pixels", "raw": "raw pixels (x / 255, no dequantization)"}
 
 
 def picture(x: np.ndarray, scale: int = SCALE) -> np.ndarray:
@@ -46,8 +47,9 @@ def title(ckpt: Checkpoint) -> str:
 
 
 def data_kind(ckpt: Checkpoint) -> str | None:
+    """The data the model was trained on: its config's choice, else its likelihood's default."""
     cls = LIKELIHOODS.get(ckpt.decoder)
-    return cls.data_kind if cls else None
+    return ckpt.config.data_kind or (cls.data_kind if cls else None)
 
 
 def no_sigma_text(ckpt: Checkpoint) -> str:
@@ -65,6 +67,14 @@ def sample_note(samples: np.ndarray) -> str:
     """How much of a Gaussian sample fell outside [0, 1] and was clipped for display."""
     outside = float(((samples < 0) | (samples > 1)).mean())
     return f"{outside:.0%} of the sampled pixels fell outside [0, 1] and are clipped for display" if outside else ""
+
+
+def elbo_bits_row(kind: str, bits: float) -> tuple[str, str]:
+    """The bits/dim row of an image's ELBO table: named as the bound it is, and absent for unbounded data."""
+    if kind is not None and kind in DATA_KINDS and not is_bounded(kind):
+        return ("bits/dim", "none (raw pixels)")
+    unit = "binary" if kind == "binary" else "8-bit"
+    return (f"bits/dim of the ELBO ({unit}; an upper bound)", fmt(bits, ".3f"))
 
 
 def show_html_table(where, rows: list[tuple[str, str]]) -> None:

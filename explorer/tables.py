@@ -5,12 +5,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vae_core.best_likelihood import AIS, QUADRATURE
+from vae_core.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
 from vae_core.zoo import Checkpoint
 
 from .render import DATA_KIND_NAMES, data_kind
 
 GROUPS = {"binary": "binarized pixels (bits per binary pixel)", "continuous": "8-bit pixels (bits per 8-bit pixel)",
           "discrete": "8-bit pixels (bits per 8-bit pixel)"}
+RAW_GROUP = "raw pixels (an unbounded density: not ranked)"  # every unbounded data kind (vae_core.data)
+METHODS = {QUADRATURE: "exact (quadrature)", AIS: "AIS (stochastic lower bound)"}
+BEST = "best estimate"
+IWAE_BOUND = "IWAE (a lower bound)"
 
 
 def _get(d, *keys):
@@ -22,25 +28,65 @@ def _get(d, *keys):
 
 
 def _num(v) -> float:
+    if isinstance(v, bool):
+        return np.nan
     try:
         return float(v) if v is not None else np.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return np.nan
 
 
+def _kind(c: Checkpoint) -> str | None:
+    """The model's data kind (its config, trusted over eval.json's copy); None when unknown."""
+    kind = data_kind(c) or c.evaluation and c.evaluation.get("data_kind")
+    return kind if kind in DATA_KINDS else None
+
+
+def bounded(c: Checkpoint) -> bool:
+    kind = _kind(c)
+    return kind is None or is_bounded(kind)
+
+
+def _best(ev: dict) -> dict | None:
+    """eval.json's best-estimate block when it names a known method and a finite estimate (read as untrusted)."""
+    block = _get(ev, "log_likelihood")
+    if not isinstance(block, dict) or block.get("method") not in METHODS:
+        return None
+    return block if np.isfinite(_num(block.get("estimate"))) else None
+
+
 def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
+    """One row per checkpoint: the best log p(x) it has (exact or AIS, with its standard error and number of
+    images), else its IWAE or ELBO named as the lower bound it is; the old IWAE beside it and best - IWAE; bits/dim
+    from the best estimate only, and none for unbounded (raw) data."""
     rows = []
     for c in checkpoints:
         ev = c.evaluation or {}
-        kind = ev.get("data_kind") or data_kind(c)
-        iwae = _num(_get(ev, "test", "iwae"))
-        k = _get(ev, "test", "iwae_k")
+        kind = _kind(c)
+        is_raw = not bounded(c)
+        best = _best(ev)
+        iwae, elbo = _num(_get(ev, "test", "iwae")), _num(_get(ev, "test", "elbo"))
+        k = _num(_get(ev, "test", "iwae_k"))
+        if best is not None:
+            loglik, stderr = _num(best.get("estimate")), _num(best.get("estimate_stderr"))
+            method, images = METHODS[best["method"]], _num(best.get("num_images"))
+        elif np.isfinite(iwae):
+            loglik, stderr, images = iwae, _num(_get(ev, "test", "iwae_stderr")), _num(_get(ev, "test", "iwae_images"))
+            method = f"IWAE k={k:.0f} (lower bound)" if np.isfinite(k) else "IWAE (lower bound)"
+        else:
+            loglik, stderr, images = elbo, _num(_get(ev, "test", "elbo_stderr")), _num(_get(ev, "test", "num_images"))
+            method = "ELBO (lower bound)" if ev else "not evaluated"
         rows.append({
-            "dataset": c.dataset, "group": GROUPS.get(kind, "other"), "model": c.name, "decoder": c.decoder,
-            "data": DATA_KIND_NAMES.get(kind, kind or "?"), "latent": c.config.latent_dim,
-            "log-lik": iwae if np.isfinite(iwae) else _num(_get(ev, "test", "elbo")),
-            "bound": (f"IWAE k={k}" if np.isfinite(iwae) else "ELBO") if ev else "not evaluated",
-            "ELBO": _num(_get(ev, "test", "elbo")), "bits/dim": _num(_get(ev, "test", "bits_per_dim")),
+            "dataset": c.dataset, "group": RAW_GROUP if is_raw else GROUPS.get(kind, "other"), "model": c.name,
+            "decoder": c.decoder, "data": DATA_KIND_NAMES.get(kind, kind or "?"), "latent": c.config.latent_dim,
+            "log-lik": loglik, "± se": stderr, "estimate": method, "images": images,
+            # on the images of log p(x) where a best estimate exists, so the three read side by side
+            "ELBO": _num(best.get("elbo")) if best else elbo, "IWAE": _num(best.get("iwae")) if best else iwae,
+            "IWAE (test set)": iwae,
+            "best - IWAE": _num(best.get("best_minus_iwae")) if best else np.nan,
+            "± (best - IWAE)": _num(best.get("best_minus_iwae_stderr")) if best else np.nan,
+            "bits/dim": np.nan if is_raw or best is None else _num(best.get("bits_per_dim")),
+            "bits/dim (IWAE bound)": np.nan if is_raw else _num(_get(ev, "test", "bits_per_dim")),
             "KL": _num(_get(ev, "test", "kl")), "MSE": _num(_get(ev, "test", "mse")),
             "active units": _num(_get(ev, "test", "active_units")),
             "sigma min": _num(_get(ev, "sigma", "min")), "sigma < 0.01": _num(_get(ev, "sigma", "frac_below_0.01")),
@@ -53,16 +99,30 @@ def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    return frame.sort_values(["dataset", "group", "bits/dim", "model"], ascending=[True, False, True, True],
-                             na_position="last").reset_index(drop=True)
+    return frame.sort_values(["dataset", "group", "bits/dim", "bits/dim (IWAE bound)", "model"],
+                             ascending=[True, False, True, True, True], na_position="last").reset_index(drop=True)
 
 
 COLUMNS = {
-    "log-lik": st.column_config.NumberColumn("log p(x)", help="nats per image (higher is better)", format="%.1f"),
-    "bound": st.column_config.TextColumn("estimate"),
-    "ELBO": st.column_config.NumberColumn(format="%.1f"),
-    "bits/dim": st.column_config.NumberColumn(help="lower is better; binarized and 8-bit are not comparable",
-                                              format="%.3f"),
+    "log-lik": st.column_config.NumberColumn("log p(x)", help="nats per image (higher is better): the best estimate "
+                                             "this model has, or the lower bound the next column names",
+                                             format="%.1f"),
+    "± se": st.column_config.NumberColumn(help="standard error over the test images", format="%.2f"),
+    "estimate": st.column_config.TextColumn(help="how log p(x) was computed: exact for 2-D latents, AIS otherwise; "
+                                                 "IWAE or ELBO (lower bounds) where no better estimate exists yet"),
+    "images": st.column_config.NumberColumn(help="test images the estimate averages", format="%d"),
+    "ELBO": st.column_config.NumberColumn(help="a lower bound, on the same images as log p(x)", format="%.1f"),
+    "IWAE": st.column_config.NumberColumn(help="the importance-weighted lower bound, on the same images as log p(x)",
+                                          format="%.1f"),
+    "IWAE (test set)": st.column_config.NumberColumn(help="the IWAE bound the leaderboard used to show, on the "
+                                                          "test images eval.json names", format="%.1f"),
+    "best - IWAE": st.column_config.NumberColumn(help="how far IWAE fell below the best estimate, on the same images",
+                                                 format="%.2f"),
+    "± (best - IWAE)": st.column_config.NumberColumn(help="standard error of the paired difference", format="%.2f"),
+    "bits/dim": st.column_config.NumberColumn(help="from the best estimate; lower is better; binarized and 8-bit "
+                                                   "are not comparable", format="%.3f"),
+    "bits/dim (IWAE bound)": st.column_config.NumberColumn(help="from the IWAE bound: an upper bound on bits/dim",
+                                                           format="%.3f"),
     "KL": st.column_config.NumberColumn(format="%.1f"),
     "MSE": st.column_config.NumberColumn(format="%.4f"),
     "active units": st.column_config.NumberColumn(format="%d"),
@@ -79,27 +139,61 @@ COLUMNS = {
 
 
 def quality_points(frame: pd.DataFrame, means: bool = False) -> pd.DataFrame:
+    """Bounded models with a Frechet distance, at the bits/dim of their best estimate, else of their IWAE bound
+    (the "estimate" column says which). Raw-pixel models have no bits/dim and are left out."""
     if frame.empty:
         return frame
     fd = "FD sample means" if means else "FD samples"
-    points = frame[["model", "decoder", "group", "bits/dim", fd]].rename(columns={fd: "FD"})
+    points = frame[frame["group"] != RAW_GROUP][["model", "decoder", "group", "bits/dim", "bits/dim (IWAE bound)", fd]]
+    has_best = np.isfinite(points["bits/dim"])
+    points = points.assign(estimate=np.where(has_best, BEST, IWAE_BOUND),
+                           **{"bits/dim": points["bits/dim"].where(has_best, points["bits/dim (IWAE bound)"])})
+    points = points.drop(columns=["bits/dim (IWAE bound)"]).rename(columns={fd: "FD"})
     return points[np.isfinite(points["bits/dim"]) & np.isfinite(points["FD"]) & (points["FD"] > 0)]
 
 
+def raw_sentence(frame: pd.DataFrame) -> str | None:
+    """Why the raw-pixel models of ``frame`` are neither ranked nor charted, or None when there are none."""
+    raw = frame[frame["group"] == RAW_GROUP]["model"].tolist() if not frame.empty else []
+    if not raw:
+        return None
+    return f"{', '.join(raw)} {'is' if len(raw) == 1 else 'are'} left out: {UNBOUNDED_REASON}."
+
+
+def short_of_iwae(frame: pd.DataFrame) -> str | None:
+    """A sentence naming the models whose best estimate lies below their own IWAE on the same images, or None.
+    Both are lower bounds (exact ones aside), so there the AIS run fell short on some image: read it with care."""
+    if frame.empty:
+        return None
+    short = frame[frame["best - IWAE"] < 0]
+    if short.empty:
+        return None
+    named = ", ".join(f"{r['model']} ({r['best - IWAE']:.3g} ± {r['± (best - IWAE)']:.3g} nats)"
+                      for _, r in short.iterrows())
+    return (f"Best estimate below the IWAE bound on the same images: {named}. AIS is a stochastic lower bound like "
+            f"IWAE, so there it fell short on some image (too few intermediate distributions or a stuck chain); "
+            f"such a row's log p(x) and bits/dim are not to be trusted over its IWAE.")
+
+
 def quality_sentences(points: pd.DataFrame) -> list[str]:
-    """Three sentences on what the chart shows, the middle one computed from this zoo's numbers."""
+    """Sentences on what the chart shows, the middle one computed from this zoo's numbers."""
     out = ["Each point is one checkpoint: lower means a higher test likelihood, further left means prior samples "
            "closer to the test set."]
+    bounds = points[points["estimate"] == IWAE_BOUND]["model"].tolist()
+    if bounds:
+        out.append(f"Hollow points ({', '.join(bounds)}) have no best estimate yet: they sit at the bits/dim of "
+                   f"their IWAE lower bound, an upper bound on bits/dim.")
     eight = points[points["group"] != GROUPS["binary"]]
     if len(eight) >= 2:
         best = eight.loc[eight["bits/dim"].idxmin()]
         rank = int((eight["FD"] < best["FD"]).sum()) + 1
         best_fd = eight.loc[eight["FD"].idxmin()]
+        what = "" if best["estimate"] == BEST else " (by its IWAE bound)"
         if rank == 1:
-            out.append(f"Among the 8-bit models here, {best['model']} has both the best likelihood "
+            out.append(f"Among the 8-bit models here, {best['model']} has both the best likelihood{what} "
                        f"({best['bits/dim']:.3f} bits/dim) and the best samples (FD {best['FD']:.1f}).")
         else:
-            out.append(f"Among the 8-bit models here, {best['model']} has the best likelihood "
+            out.append(f"Among the 8-bit models here, {best['model']} has the best likelihood{what} "
                        f"({best['bits/dim']:.3f} bits/dim) yet ranks {rank} of {len(eight)} on samples "
                        f"(FD {best['FD']:.1f}, against {best_fd['FD']:.1f} for {best_fd['model']}): a better "
                        f"likelihood did not buy better samples.")

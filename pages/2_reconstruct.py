@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import cache, context, links, render
-from vae_core.data import dataset_info
+from vae_core.data import UNBOUNDED_REASON, dataset_info
 from vae_core.images import centered_scale, log_scale
 from vae_core.uploads import UploadError, prepare_upload
 
@@ -98,7 +98,7 @@ head[5].markdown("**ELBO terms** (nats; 16 draws of z)")
 for ckpt, out in zip(models, outputs, strict=True):
     st.markdown(render.title(ckpt))
     cols = st.columns(widths)
-    cols[0].image(render.picture(out["input"][0]), caption=render.DATA_KIND_NAMES[out["data_kind"]])
+    cols[0].image(render.picture(out["input"][0]), caption=render.DATA_KIND_NAMES.get(out["data_kind"], "?"))
     cols[1].image(render.picture(out["mean"][0]), caption="E[x | z]")
     cols[2].image(render.picture(out["sample"][0]), caption=render.sample_note(out["sample"][0]) or "sample")
     if out["sigma"] is None:
@@ -112,10 +112,10 @@ for ckpt, out in zip(models, outputs, strict=True):
         ("ELBO", render.fmt(out["elbo"][0], ".1f")),
         ("E log p(x|z)", render.fmt(out["rec"][0], ".1f")),
         ("KL(q || p)", render.fmt(out["kl"][0], ".2f")),
-        (f"bits/dim ({'binary' if out['data_kind'] == 'binary' else '8-bit'})",
-         render.fmt(out["bits_per_dim"][0], ".3f")),
+        render.elbo_bits_row(out["data_kind"], out["bits_per_dim"][0]),
     ])
 st.caption("The log-likelihood map uses one colour scale for all models: blue pixels are improbable, white is "
            "log p = 0, red pixels have a density above 1, which only a decoder with a small sigma can give. "
            "Pixel values below the 1st percentile are clipped to the darkest blue. Bernoulli log-probabilities "
-           "are of binarized pixels and never exceed 0.")
+           "are of binarized pixels and never exceed 0. The ELBO is a lower bound on log p(x), so the bits/dim "
+           "computed from it are an upper bound; raw-pixel models get none: " + UNBOUNDED_REASON + ".")

@@ -1,11 +1,11 @@
-"""Latent space: posterior means in a plane, the prior's contours, decoding a chosen point, one slider per latent
-dimension, and interpolation between two test images."""
+"""Latent space: posterior means in a plane, the prior's contours, decoding a chosen point, the true posterior
+against q(z|x) for a 2-D model, one slider per latent dimension, and interpolation between two test images."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from explorer import cache, charts, context, links, render
+from explorer import cache, charts, context, links, posterior, render
 from vae_core import latent
 from vae_core.data import dataset_info
 from vae_core.images import log_scale
@@ -22,6 +22,7 @@ key = ctx.key(ckpt)
 dim = ckpt.config.latent_dim
 images, labels = cache.sample_set(ctx.dataset)
 classes = dataset_info(ctx.dataset).classes
+posterior.check_links(len(images))
 means = cache.encode_means(model, key, ctx.dataset, ctx.seed)  # (N, L)
 proj, xy = cache.plane(model, key, ctx.dataset, ctx.seed)
 ax, ay = proj.axis_names
@@ -52,7 +53,7 @@ if st.session_state.get("lat_for") != key or len(st.session_state.get("lat_z", [
     st.session_state.pop("lat_pick", None)
     set_z(means[start], f"test image #{start}")
 
-top, sliders_box, interp_box = st.container(), st.container(), st.container()
+top, posterior_box, sliders_box, interp_box = st.container(), st.container(), st.container(), st.container()
 
 with interp_box:  # read first: the path is drawn on the chart
     st.subheader("Interpolation")
@@ -88,6 +89,8 @@ with top:
         i = int(picked[0]["index"])
         st.session_state["lat_pick"] = i
         set_z(means[i], f"test image #{i} ({classes[labels[i]]})")
+        if proj.exact:
+            posterior.pick(i)
     with right:
         st.markdown("**Or type a point of the plane**")
         c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
@@ -113,6 +116,9 @@ with top:
             plane = cache.decode(model, key, latent.plane_grid(3.0, 12), ctx.seed)["mean"]
             st.image(render.grid(plane, ncols=12, scale=1), width=420,
                      caption="The decoded plane: decoder means on a grid over [-3, 3]² (z2 up)")
+
+with posterior_box:
+    posterior.show(ckpt, model, key, ctx.dataset, ctx.seed, images, labels, classes)
 
 with sliders_box:
     st.subheader(f"One slider per latent dimension ({dim})")

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import cache, charts, context, render
+from explorer import cache, charts, context, raw_runs, render
+from vae_core.data import UNBOUNDED_REASON
 from vae_core.zoo import ZooError
 
 ctx = context.get()
@@ -49,6 +50,55 @@ if rows:
                                (right, "kl", "KL(q(z|x) || p(z)) (training, nats)")):
         col.markdown(f"**{label}**")
         col.vega_lite_chart(charts.curve(hist.dropna(subset=[field_]), field_, field_, domain), width="stretch")
+
+# ------------------------------------------------------------------------------------------------ raw pixels
+st.header("Raw pixels against dequantized")
+raws = [c for c in ctx.for_dataset() if raw_runs.is_raw(c)]
+if not raws:
+    st.info("This zoo has no raw-pixel run of this dataset (a model trained on x / 255 with no dequantization: "
+            "train.py --data-kind raw).")
+else:
+    names = {c.name for c in models}
+    chosen = ([c.name for c in raws if c.name in names] or [c.name for c in raws if c.decoder == "gaussian-pixel"]
+              or [c.name for c in raws])
+    picked = {c.name: c for c in raws}
+    raw = picked[st.selectbox("Raw-pixel run", list(picked), index=list(picked).index(chosen[0]), key="raw_model")]
+    pair = [raw] + [c for c in [raw_runs.partner(raw, ctx.checkpoints)] if c is not None]
+    st.markdown(" ".join(raw_runs.stopped(c) for c in pair) +
+                ("" if len(pair) == 2 else " No dequantized run of the same dataset, decoder and network is in the "
+                                           "zoo to compare with."))
+    st.caption(f"Raw pixels: {UNBOUNDED_REASON}. Dequantized pixels ((x + u) / 256) bound the density, so the "
+               f"partner's sigma stops falling.")
+    pair_domain = tuple(c.name for c in pair)
+    per_epoch = pd.concat([raw_runs.epochs(c) for c in pair])
+    left, right = st.columns(2)
+    sig = per_epoch.dropna(subset=["sigma_min"])
+    sig = sig[sig["sigma_min"] > 0]
+    if sig.empty:
+        render.not_applicable(left, f"`{raw.decoder}` has no learned sigma to follow.")
+    else:
+        left.markdown("**Smallest decoder sigma, per epoch** (validation batch, log scale)")
+        left.vega_lite_chart(charts.run_curve(sig, "epoch", "sigma_min", "sigma min", pair_domain, "log"),
+                             width="stretch")
+    right.markdown("**Validation ELBO, per epoch** (symmetric log scale: it swings by orders of magnitude)")
+    right.vega_lite_chart(charts.run_curve(per_epoch.dropna(subset=["val_elbo"]), "epoch", "val_elbo", "ELBO",
+                                           pair_domain, "symlog"), width="stretch")
+    steps = pd.concat([raw_runs.trace(c) for c in pair])
+    if steps.empty:
+        st.caption("No step trace in these histories (trained before history lines carried one).")
+    else:
+        left, right = st.columns(2)
+        step_sig = steps.dropna(subset=["sigma_min"])
+        step_sig = step_sig[step_sig["sigma_min"] > 0]
+        if not step_sig.empty:
+            left.markdown("**Smallest sigma on the training batch, step by step** (log scale)")
+            left.vega_lite_chart(charts.run_curve(step_sig, "step", "sigma_min", "sigma min", pair_domain, "log"),
+                                 width="stretch")
+        right.markdown("**Training loss on the batch, step by step** (symmetric log scale)")
+        right.vega_lite_chart(charts.run_curve(steps.dropna(subset=["loss"]), "step", "loss", "loss", pair_domain,
+                                               "symlog"), width="stretch")
+        st.caption("The trace keeps every 25th step and the step a run stopped at, counted from the start of "
+                   "training; the loss is the negative ELBO of that batch.")
 
 # ------------------------------------------------------------------------------------------------ histogram
 st.header("Sigma over test pixels")

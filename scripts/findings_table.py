@@ -1,4 +1,6 @@
-"""Print the README's findings tables (one per dataset) from the checkpoints' eval.json files.
+"""Print the README's findings tables (one per dataset) from the checkpoints' eval.json files, then the
+log-likelihood tables: the best estimate each model has (exact quadrature for 2-D latents, AIS otherwise; see
+scripts/evaluate_likelihoods.py), its method and images, and how far IWAE on the same images lies below it.
 
     python scripts/findings_table.py [checkpoints]
 """
@@ -10,6 +12,9 @@ from pathlib import Path
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",
            "FD recons", "MSE", "sigma min", "sigma<0.01", "active", "diverged")
+LIKELIHOOD_COLUMNS = ("model", "data", "log p (IWAE, 2000 img)", "best log p", "method", "images",
+                      "IWAE same images", "best − IWAE", "ELBO same images", "bits/dim (IWAE)", "bits/dim (best)")
+METHOD_NAMES = {"quadrature": "exact (quadrature)", "ais": "AIS (lower bound)"}
 
 
 def fmt(v, spec=".1f") -> str:
@@ -26,17 +31,39 @@ def row(ev: dict) -> list[str]:
             f"{t['active_units']}/{ev['latent_dim']}", str(tr["diverged_at_epoch"] or "–")]
 
 
+def likelihood_row(ev: dict) -> list[str]:
+    t, b = ev["test"], ev.get("log_likelihood") or {}
+    if not b:
+        return [ev["name"], ev["data_kind"], fmt(t["iwae"])] + ["–"] * 6 + [fmt(t["bits_per_dim"], ".3f"), "–"]
+
+    def pm(key: str) -> str:
+        return f"{fmt(b.get(key), '.2f')} ± {fmt(b.get(key + '_stderr'), '.2f')}"
+
+    images = f"{b['num_images']}" + (f" ({b['excluded_images']} flagged)" if b.get("excluded_images") else "")
+    if b.get("warning"):  # AIS far below IWAE on some images: not converged there (vae_core.best_likelihood)
+        images += f", AIS < IWAE - 5 on {b['images_far_below_iwae']}"
+
+    return [ev["name"], ev["data_kind"], fmt(t["iwae"]), pm("estimate"), METHOD_NAMES.get(b["method"], b["method"]),
+            images, pm("iwae"), pm("best_minus_iwae"), fmt(b.get("elbo")), fmt(t["bits_per_dim"], ".3f"),
+            fmt(b.get("bits_per_dim"), ".3f")]
+
+
+def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> None:
+    print(f"\n**{title}**\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for r in rows:
+        print("| " + " | ".join(r + ["–"] * (len(columns) - len(r))) + " |")
+
+
 def main(root: str = "checkpoints") -> None:
     evals = [json.loads(p.read_text()) for p in sorted(Path(root).glob("*/eval.json"))]
-    for dataset in ("mnist", "fashion-mnist"):
-        rows = [row(ev) for ev in evals if ev["dataset"] == dataset]
-        if not rows:
-            continue
-        print(f"\n**{dataset}**\n")
-        print("| " + " | ".join(COLUMNS) + " |")
-        print("|" + "---|" * len(COLUMNS))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
+    datasets = [d for d in ("mnist", "fashion-mnist") if any(ev["dataset"] == d for ev in evals)]
+    for dataset in datasets:
+        print_table(dataset, COLUMNS, [row(ev) for ev in evals if ev["dataset"] == dataset])
+    for dataset in datasets:
+        print_table(f"{dataset}: log-likelihood, best estimate against IWAE", LIKELIHOOD_COLUMNS,
+                    [likelihood_row(ev) for ev in evals if ev["dataset"] == dataset])
 
 
 if __name__ == "__main__":

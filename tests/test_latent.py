@@ -107,3 +107,11 @@ def test_encode_means_and_sigma_maps(decoder, images):
     assert mu.shape == (6, 2)
     sigma = latent.sigma_at_means(model, images)
     assert (sigma is None) == (decoder in SIGMA_FREE) and (sigma is None or (sigma > 0).all())
+
+
+def test_raw_pixels_get_an_elbo_but_no_bits_per_dim(images):
+    """A density on raw pixels is unbounded (vae_core.data.UNBOUNDED_REASON): bits/dim would be meaningless."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(decoder="gaussian-pixel", latent_dim=3, hidden=[16], data_kind="raw")).eval()
+    out = latent.reconstruct(model, images, seed=0, elbo_samples=2)
+    assert out["data_kind"] == "raw" and np.isfinite(out["elbo"]).all() and np.isnan(out["bits_per_dim"]).all()

@@ -267,3 +267,54 @@ def test_evaluate_reports_consistent_numbers(decoder):
     assert (ev.sigma is None) == (decoder == "bernoulli")
     if decoder == "gaussian-fixed":
         assert ev.sigma["min"] == pytest.approx(0.1) and ev.sigma["mean"] == pytest.approx(0.1)
+
+
+# ------------------------------------------------------------------------------------- the best estimate
+@pytest.mark.parametrize(("latent_dim", "method"), [(2, "quadrature"), (4, "ais")])
+def test_best_log_likelihood_pairs_the_best_estimate_with_iwae_on_the_same_images(latent_dim, method):
+    from vae_core.best_likelihood import best_log_likelihood
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(decoder="bernoulli", latent_dim=latent_dim, hidden=[32])).eval()
+    images, _ = load_sample("mnist")
+    x = to_model_input(torch.from_numpy(images[:6]), "binary", torch.Generator().manual_seed(0))
+    settings = None if method == "quadrature" else {"num_steps": 30, "leapfrog_steps": 3, "chains": 2, "seed": 0}
+    block = best_log_likelihood(model, x, settings=settings, iwae_k=50)
+    assert block["method"] == method and block["num_images"] + block["excluded_images"] == 6
+    iwae = iwae_log_likelihood(model, x, k=50, seed=0).double()
+    assert block["iwae"] == pytest.approx(float(iwae.mean()))  # the same images, the same seed
+    assert block["best_minus_iwae"] == pytest.approx(block["estimate"] - block["iwae"])
+    assert block["bits_per_dim"] == pytest.approx(bits_per_dim(block["estimate"], "binary"))
+    assert block["elbo"] <= block["iwae"] + 3 * block["iwae_stderr"]
+    if method == "quadrature":  # exact: above IWAE on average, whatever the (untrained) model
+        assert block["best_minus_iwae"] > -3 * block["best_minus_iwae_stderr"]
+        assert block["numerical_error_max"] < 0.05
+
+
+def test_adding_the_best_estimate_keeps_weights_and_old_numbers_and_resumes(tmp_path, data_dir):
+    import hashlib
+    import json
+
+    from vae_core.zoo_spec import update_best_log_likelihood, write_index
+
+    torch.manual_seed(0)
+    folder = tmp_path / "mnist-tiny-2d"
+    config = VAEConfig(decoder="gaussian-fixed", decoder_settings={"sigma": 0.1}, latent_dim=2, hidden=[32])
+    VAE(config).save_pretrained(folder)
+    test = {"num_images": 10000, "elbo": -2.0, "elbo_stderr": 0.1, "iwae": -1.0, "iwae_stderr": 0.1, "iwae_k": 20,
+            "iwae_images": 2000, "bits_per_dim": 9.0, "mse": 0.1, "active_units": 2}
+    old = {"name": folder.name, "dataset": "mnist", "decoder": "gaussian-fixed", "latent_dim": 2,
+           "data_kind": "continuous", "test": test, "training": {"epochs": 1, "seconds": 1.0,
+                                                                 "diverged_at_epoch": None}}
+    (folder / "eval.json").write_text(json.dumps(old))
+    weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    block = update_best_log_likelihood(folder, data_dir, num_images=3, progress=False)
+    ev = json.loads((folder / "eval.json").read_text())
+    assert ev["test"] == old["test"]  # the old IWAE numbers stay as they were
+    assert ev["log_likelihood"] == block and block["method"] == "quadrature" and block["iwae_k"] == 20
+    assert "best - IWAE" in (folder / "README.md").read_text()
+    assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == weights
+    assert update_best_log_likelihood(folder, data_dir, num_images=3, progress=False) is None  # done: skipped
+    index = json.loads(write_index(tmp_path).read_text())["models"][0]
+    assert index["log_likelihood"] == -1.0 and index["best_log_likelihood"] == block["estimate"]
+    assert index["best_method"] == "quadrature" and index["best_minus_iwae"] == block["best_minus_iwae"]

@@ -19,13 +19,13 @@ from vae_core.data import fixed_test_input, load_sample
 from vae_core.likelihoods import decoder_sigma
 from vae_core.metrics import sigma_stats
 from vae_core.model import VAE, VAEConfig, atomic_write
-from vae_core.training import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME, TrainConfig, train
+from vae_core.training import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME, TrainConfig, drop_optimizer, recover, train
 
 ROOT = Path(__file__).resolve().parents[1]
 # 1000 training images (8 steps of 128) and 300 for validation: about a second per epoch
 QUICK = ["--dataset", "mnist", "--decoder", "gaussian-pixel", "--max-train-images", "1000", "--val-size", "300",
          "--snapshots", "1", "--snapshot-dtype", "float16", "--no-progress"]
-HISTORY_KEYS = {"epoch", "loss", "rec", "kl", "steps", "val_elbo", "seconds"}
+HISTORY_KEYS = {"epoch", "lr", "loss", "loss_max", "rec", "kl", "steps", "val_elbo", "seconds", "trace"}
 SIGMA_KEYS = {"sigma_mean", "sigma_min"}
 
 
@@ -76,7 +76,8 @@ def test_cli_writes_a_complete_checkpoint(first_epoch, mnist_test):
     (record,) = _history(out)
     assert set(record) == HISTORY_KEYS | SIGMA_KEYS
     assert record["epoch"] == 1 and record["steps"] == math.ceil(1000 / 128)
-    assert all(math.isfinite(v) for v in record.values())
+    assert all(math.isfinite(v) for k, v in record.items() if k != "trace")
+    assert [p["step"] for p in record["trace"]] == [0] and record["loss_max"] >= record["loss"]
     assert record["loss"] == pytest.approx(record["kl"] - record["rec"], rel=1e-6, abs=1e-3)
     assert 0 < record["sigma_min"] <= record["sigma_mean"] and record["seconds"] > 0
 
@@ -182,19 +183,26 @@ def test_divergence_stops_cleanly_and_keeps_the_last_finite_weights(resumed_and_
     final = _final_json(done)  # exit status 0: a divergence is an outcome, not a crash
     assert "Traceback" not in done.stderr
     assert final["epoch"] == 3 and final["diverged"]["epoch"] == 3
-    assert "stopped: non-finite loss in epoch 3" in done.stdout + done.stderr
+    step = final["diverged"]["step"]
+    assert f"stopped: non-finite loss in epoch 3 at step {step}" in done.stdout + done.stderr
 
     history = _history(folder)
     assert [r["epoch"] for r in history] == [1, 2, 3]  # stopped: epochs 4 and 5 never ran
     assert history[2]["diverged"] is True and "diverged" not in history[1]
-    assert all(math.isfinite(v) for r in history for k, v in r.items() if k != "diverged")
+    assert history[2]["steps"] == history[2]["diverged_step"] == step  # the batches trained before it stopped
+    kept = final["diverged"]["weights_from_step"]
+    assert history[2]["weights_from_step"] == kept <= step
     state = json.loads((folder / STATE_NAME).read_text())
-    assert state["epoch"] == 3 and state["diverged"]["epoch"] == 3 and "nan" in state["diverged"]["reason"]
+    assert state["epoch"] == 3 and state["diverged"]["epoch"] == 3
+    assert state["diverged"]["reason"].startswith(("loss nan", "loss inf", "gradient norm"))
 
     saved = load_file(str(folder / "model.safetensors"))
-    assert all(torch.equal(saved[k], epoch2[k]) for k in epoch2)  # back to the last weights with finite losses
+    assert all(torch.isfinite(t).all() for t in saved.values())
+    # the kept weights: epoch 2's if they are from the epoch's first step, else moved on from them
+    assert all(torch.equal(saved[k], epoch2[k]) for k in epoch2) == (kept == 0)
     optimizer = load_file(str(folder / OPTIMIZER_NAME))
     assert all(torch.isfinite(t).all() for t in optimizer.values())
+    assert {float(t) for k, t in optimizer.items() if k.endswith(".step")} == {2 * 8 + kept}  # 8 steps an epoch
     model = VAE.from_pretrained(folder)
     x = fixed_test_input(mnist_test[0][:200], model.data_kind)
     with torch.no_grad():
@@ -204,7 +212,39 @@ def test_divergence_stops_cleanly_and_keeps_the_last_finite_weights(resumed_and_
     assert _leftovers(folder) == []
 
 
-def test_divergence_in_the_first_epoch_keeps_the_initial_weights(tmp_path):
+def test_resuming_a_diverged_run_trains_no_further(resumed_and_uninterrupted, tmp_path, data_dir, capsys):
+    """A run that stopped at a non-finite loss stays stopped: a resume reports it and writes nothing, as the run
+    that never stopped would have ended there too."""
+    import train as train_cli
+
+    _, straight, _ = resumed_and_uninterrupted
+    folder = tmp_path / "diverged"
+    shutil.copytree(straight, folder)
+    args = [*QUICK, "--resume", "--out", str(folder), "--data-dir", str(data_dir)]
+    assert train_cli.main([*args, "--epochs", "3", "--lr", "1.0"]) == 0
+    files = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert train_cli.main([*args, "--epochs", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at a non-finite loss in epoch 3; nothing to resume" in out
+    assert json.loads(out.strip().splitlines()[-1])["diverged"]["epoch"] == 3
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+
+
+def test_a_shipped_checkpoint_drops_its_optimizer_and_stays_verifiable(tmp_path):
+    images = load_sample("mnist")[0]
+    config = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
+    train(config, TrainConfig(epochs=1, val_size=200, progress=False), images, tmp_path)
+    drop_optimizer(tmp_path)
+    assert not (tmp_path / OPTIMIZER_NAME).exists()
+    assert sorted(recover(tmp_path)["files"]) == ["config.json", HISTORY_NAME, "model.safetensors"]  # all verified
+    with pytest.raises(ValueError, match="finished without its optimizer state"):
+        train(config, TrainConfig(epochs=2, val_size=200, progress=False), images, tmp_path, resume=True)
+
+
+def test_divergence_in_the_first_epoch_keeps_the_weights_before_the_failing_update(tmp_path):
+    """lr = 1 blows the per-pixel Gaussian up within its first epoch; what is saved is finite and is the state
+    after exactly the updates the history reports (tests/test_divergence.py checks the step against a replay)."""
     torch.manual_seed(0)
     init = VAE(VAEConfig(decoder="gaussian-pixel")).state_dict()
     model, state = train(VAEConfig(decoder="gaussian-pixel"),
@@ -212,9 +252,13 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights(tmp_path):
                          load_sample("mnist")[0], tmp_path)  # the 1000 embedded test images: no data folder needed
     assert state["epoch"] == 1 and state["diverged"]["epoch"] == 1
     (record,) = _history(tmp_path)
-    assert record["diverged"] is True and math.isfinite(record["val_elbo"])
-    reloaded = VAE.from_pretrained(tmp_path)
-    assert all(torch.equal(reloaded.state_dict()[k], init[k]) for k in init)
+    step, kept = state["diverged"]["step"], state["diverged"]["weights_from_step"]
+    assert record["diverged"] is True and record["steps"] == step and record["trace"][-1]["step"] == step
+    reloaded = VAE.from_pretrained(tmp_path).state_dict()
+    assert all(torch.isfinite(t).all() for t in reloaded.values())
+    assert all(torch.equal(reloaded[k], init[k]) for k in init) == (kept == 0)
+    optimizer = load_file(str(tmp_path / OPTIMIZER_NAME))
+    assert {float(t) for k, t in optimizer.items() if k.endswith(".step")} == ({kept} if kept else set())
 
 
 # ------------------------------------------------------------------------------------- smaller checks
@@ -236,13 +280,28 @@ def test_resume_refuses_a_folder_trained_as_another_model(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing touched
 
 
-@pytest.mark.parametrize(("config", "words"), [
-    (TrainConfig(val_size=0), "val_size must be at least 1"),
-    (TrainConfig(val_size=5000, max_train_images=None), "need more than val_size"),
+@pytest.mark.parametrize(("settings", "words"), [
+    ({"val_size": 0}, r"val_size must be an integer from 1 to 1000000, got 0"),
+    ({"epochs": -1}, r"epochs must be an integer from 1 to 10000, got -1"),
+    ({"epochs": 2.5}, r"epochs must be an integer from 1 to 10000, got 2.5"),
+    ({"batch_size": True}, r"batch_size must be an integer from 1 to 65536, got True"),
+    ({"lr": float("nan")}, r"lr must be a finite number greater than 0 and at most 100, got nan"),
+    ({"lr": 0}, r"lr must be a finite number greater than 0"),
+    ({"seed": 2**32}, r"seed must be an integer from 0 to 4294967295"),
+    ({"max_train_images": 0}, r"max_train_images must be an integer from 1 to"),
+    ({"snapshots": [0]}, r"snapshots must be epochs from 1 to 20 \(the number of epochs\), got 0"),
+    ({"epochs": 3, "snapshots": [1, 4]}, r"snapshots must be epochs from 1 to 3"),
+    ({"snapshot_dtype": "int8"}, r"snapshot_dtype must be one of float32, float16, got 'int8'"),
 ])
-def test_train_config_is_checked(tmp_path, config, words):
+def test_train_config_refuses_values_out_of_range(settings, words):
     with pytest.raises(ValueError, match=words):
-        train(VAEConfig(hidden=[8]), config, np.zeros((5000, 28, 28), np.uint8), tmp_path)
+        TrainConfig(**settings)
+
+
+def test_train_needs_more_images_than_the_validation_split(tmp_path):
+    with pytest.raises(ValueError, match="need more than val_size=5000 training images, got 5000"):
+        train(VAEConfig(hidden=[8]), TrainConfig(val_size=5000), np.zeros((5000, 28, 28), np.uint8), tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):

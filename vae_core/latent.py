@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.distributions import kl_divergence
 
-from .data import fixed_test_input
+from .data import fixed_test_input, is_bounded
 from .likelihoods import decoder_sigma
 from .metrics import bits_per_dim, posterior_means
 from .model import VAE
@@ -83,7 +83,8 @@ def reconstruct(model: VAE, images: np.ndarray, seed: int = 0, elbo_samples: int
     kl = kl_divergence(qz, model.prior())  # (N,)
     elbo = rec - kl
     out.update(rec=_np(rec), kl=_np(kl), elbo=_np(elbo), z_mean=_np(qz.mean), z_std=_np(qz.stddev),
-               bits_per_dim=np.array([bits_per_dim(float(e), model.data_kind) for e in elbo]),
+               bits_per_dim=np.array([bits_per_dim(float(e), model.data_kind) if is_bounded(model.data_kind)
+                                      else np.nan for e in elbo]),  # raw pixels: no bits/dim (data.py)
                data_kind=model.data_kind)
     return out
 

@@ -59,6 +59,7 @@ LIMITS: dict[str, Limit] = {
     "seed": Limit(0, 2**32 - 1),  # the per-epoch generator's seed, seed * 100_003 + epoch, stays below 2**64
     "val_size": Limit(1, 1_000_000),
     "max_train_images": Limit(1, 10_000_000),
+    "adam_eps": Limit(0, 1, integer=False, low_open=True),
     # the network (VAEConfig fields)
     "latent_dim": Limit(1, 4096),
     "hidden": Limit(1, 16_384),  # each MLP width

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .data import nats_offset_per_dim
+from .data import is_bounded, nats_offset_per_dim
 from .likelihoods import decoder_sigma
 from .model import VAE
 
@@ -64,9 +64,12 @@ def mean_and_stderr(values: Tensor) -> tuple[float, float]:
     return float(v.mean()), float(v.std(unbiased=True) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def bits_per_dim(log_likelihood_nats: float, data_kind: str, num_dims: int = NUM_DIMS) -> float:
+def bits_per_dim(log_likelihood_nats: float, data_kind: str, num_dims: int = NUM_DIMS) -> float | None:
     """-log2 p per dimension, shifted for dequantized densities: bpd = -(log p(y) - D log 256) / (D log 2)
-    (Theis et al. 2016). For binarized data it is bits per *binary* pixel: not comparable with 8-bit results."""
+    (Theis et al. 2016). For binarized data it is bits per *binary* pixel: not comparable with 8-bit results.
+    None for an unbounded data kind (raw pixels, ``data.UNBOUNDED_REASON``): a density there has no bits/dim."""
+    if not is_bounded(data_kind):
+        return None
     return -(log_likelihood_nats / num_dims + nats_offset_per_dim(data_kind)) / math.log(2)
 
 

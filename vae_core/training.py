@@ -1,11 +1,48 @@
 """The fitting loop: maximise the ELBO with Adam, one history line per epoch, snapshots, resume, and a clean
-stop on a non-finite loss (expected for the unbounded per-pixel Gaussian) that keeps the last finite weights.
+stop at the first step whose loss or gradient is not finite (expected for the unbounded per-pixel Gaussian on
+raw pixels), keeping finite weights and saying at which epoch and step it stopped (``Trainer._epoch``).
+
+Each history line holds the epoch's means (loss, rec, kl), its largest batch loss (``loss_max``), the validation
+ELBO and decoder sigma, and a sparse step ``trace`` (every ``TRACE_EVERY`` steps and the step a run stopped at:
+the batch loss and the batch's smallest decoder sigma), so a run that dies inside its first epoch still shows
+how it collapsed. A diverged epoch's line is marked ``diverged``, with the failing step, the reason and the step
+whose weights were kept (``weights_from_step``); it also records the epoch's learning rate (``lr``, from the
+run's schedule, vae_core/schedules.py). Training runs on ``TrainConfig.device`` (vae_core/devices.py), with
+the images moved there once.
+
+Checkpoints are committed one epoch at a time, as a whole. An epoch writes several files (weights, config,
+optimizer state, history, a snapshot); renaming each into place atomically is not enough, since a SIGKILL
+between two renames leaves one epoch's weights beside another's optimizer and history, and a resumed run would
+silently differ from one that never stopped. So a save is a small write-ahead commit:
+
+1. stage: every file of the epoch is written under ``out/.staging/`` (the same relative paths) and fsynced;
+2. commit: ``training_state.json`` -- the epoch, the RNG state, and the sha256 of every staged file -- is
+   staged too, then renamed over the old one. That one rename is the commit point: before it the folder's
+   epoch is N, after it N + 1;
+3. roll forward: the staged files are renamed into place and the staging folder removed.
+
+``recover`` (run before a resume, a fresh start and the zoo's "is it done" check) finishes step 3 for a
+committed epoch, discards an uncommitted staging folder, and checks that every file the state lists holds the
+recorded sha256: a mismatch is an error naming the file, never a silent mix of epochs. Every file is only ever
+replaced by a rename, so readers that do not recover (the app, ``VAE.from_pretrained``) always find complete
+files; only after a kill inside step 3 may they be one epoch behind the state until the next recover.
+Why not one folder per epoch behind a link: every reader (the app, the zoo, the Hub upload) expects the files
+at the top of the checkpoint folder, and a link is not portable to the Hub.
+
+Test hook: the environment variable ``VAE_ZOO_CRASH_AT`` (unset: no effect) names one crash point -- e.g.
+``2:stage:history``, ``2:commit``, ``2:roll:model.safetensors``, ``2:clean`` (epoch 2's save), or
+``recover:roll:<file>``, ``recover:clean`` -- at which the process SIGKILLs itself (tests/test_resume_kills.py).
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import math
 import os
+import shutil
+import signal
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -17,30 +54,65 @@ from torch.distributions import Distribution
 from tqdm.auto import tqdm
 
 from .data import fixed_test_input, to_model_input
+from .devices import check_device, resolve_device
 from .likelihoods import decoder_sigma
-from .model import VAE, VAEConfig, atomic_write, load_config
+from .limits import check_setting
+from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config
+from .schedules import SCHEDULES, check_schedule
 
 HISTORY_NAME = "history.jsonl"
 STATE_NAME = "training_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 SNAPSHOT_DIR = "snapshots"
+STAGING_DIR = ".staging"
+SNAPSHOT_DTYPES = ("float32", "float16")
+CRASH_ENV = "VAE_ZOO_CRASH_AT"
+STAGE_STEPS = ("model", "optimizer", "history", "snapshot")  # what a save stages, in order (crash points)
+# Settings a resumed run must share with the run it continues: they fix the data and its order (the rest, such
+# as lr or epochs, may change on purpose).
+SAME_DATA_FIELDS = ("seed", "batch_size", "val_size", "max_train_images")
+# ... and the optimizer settings a resumed run must keep (with a schedule other than constant, ``lr`` too: it is
+# the schedule's base rate); a value missing from an older state is the default it was trained with.
+SAME_OPTIMIZER_DEFAULTS = {"lr_schedule": "constant", "adam_eps": 1e-8}
+TRACE_EVERY = 25  # steps between the entries of a history line's step trace (plus the step a run stopped at)
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 20                  # passes over the training split
     batch_size: int = 128
-    lr: float = 1e-3                  # Adam learning rate
+    lr: float = 1e-3                  # Adam learning rate (the schedule's base rate)
     seed: int = 0                     # seeds init, batching, binarization and dequantization
     val_size: int = 5000              # last images of the training split held out for the validation ELBO
     snapshots: list[int] = field(default_factory=list)  # epochs whose weights are kept in snapshots/
     snapshot_dtype: str = "float32"   # float16 halves the size of snapshot files
     max_train_images: int | None = None  # use only the first N training images (quick runs, tests)
+    lr_schedule: str = "constant"     # the learning rate of each epoch (vae_core/schedules.py): constant | burda
+    adam_eps: float = 1e-8            # Adam's epsilon (Burda et al. 2016 use 1e-4)
+    # auto | cpu | cuda | mps (vae_core/devices.py). The CPU by default: a GPU draws other random numbers and sums in
+    # another order, so the zoo's runs (and a resume) reproduce bit for bit only on the device they were trained on
+    device: str = "cpu"
     progress: bool = True
 
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "lr", "seed", "val_size", "adam_eps"):
+            setattr(self, name, check_setting(name, getattr(self, name)))
+        check_schedule(self.lr_schedule, self.epochs)
+        check_device(self.device)
+        if self.max_train_images is not None:
+            self.max_train_images = check_setting("max_train_images", self.max_train_images)
+        self.snapshots = check_snapshots(self.snapshots, self.epochs)
+        if self.snapshot_dtype not in SNAPSHOT_DTYPES:
+            raise ValueError(f"snapshot_dtype must be one of {', '.join(SNAPSHOT_DTYPES)}, "
+                             f"got {self.snapshot_dtype!r}")
 
-class NonFiniteLoss(RuntimeError):
-    pass
+
+def check_snapshots(snapshots, epochs: int, label: str = "snapshots") -> list[int]:
+    """Snapshot epochs, each an integer from 1 to ``epochs``; sorted, without repeats."""
+    bad = [e for e in snapshots if isinstance(e, bool) or not isinstance(e, int) or not 1 <= e <= epochs]
+    if bad:
+        raise ValueError(f"{label} must be epochs from 1 to {epochs} (the number of epochs), got {bad[0]!r}")
+    return sorted(set(snapshots))
 
 
 def _state_is_finite(model: torch.nn.Module) -> bool:
@@ -59,10 +131,59 @@ def _invalid_parameters_give_nan():
         Distribution.set_default_validate_args(previous)
 
 
+class _CheckedCopy:
+    """The weights and Adam state of the last step whose loss and gradient were checked finite, taken every
+    ``TRACE_EVERY`` steps into buffers allocated once (a deep copy each time would cost about as much as a step),
+    and the epoch's start as a deep copy (before the first step Adam may hold no state yet)."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
+        self.model, self.optimizer, self.step = model, optimizer, 0
+        self.start = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
+        self.buffers: list[torch.Tensor] | None = None
+
+    def _live(self) -> list[torch.Tensor]:
+        state = (t for per_param in self.optimizer.state.values() for t in per_param.values())
+        return [*self.model.state_dict().values(), *(t for t in state if isinstance(t, torch.Tensor))]
+
+    @torch.no_grad()
+    def take(self, step: int) -> None:
+        if step == 0:
+            return  # the epoch's start, already copied
+        live = self._live()
+        if self.buffers is None or len(self.buffers) != len(live):
+            self.buffers = [t.clone() for t in live]
+        else:
+            for buffer, t in zip(self.buffers, live, strict=True):
+                buffer.copy_(t)
+        self.step = step
+
+    @torch.no_grad()
+    def restore(self) -> int:
+        """Put the copy back into the model and optimizer; returns the step it was taken at."""
+        if self.step == 0:
+            self.model.load_state_dict(self.start[0])
+            self.optimizer.load_state_dict(self.start[1])
+        else:
+            for buffer, t in zip(self.buffers, self._live(), strict=True):
+                t.copy_(buffer)
+        return self.step
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder whose files do not add up to one committed epoch. The message names the file."""
+
+
 def check_same_model(out: str | os.PathLike, config: VAEConfig) -> None:
     """A run resumes only as the model it was started as: a folder trained with another config is an error that
     says what differs, never a silent mix of the two."""
-    saved = load_config(out)
+    out = Path(out)
+    # after a kill inside the first save's roll forward, config.json may still be staged (module docstring)
+    folder = out if (out / CONFIG_NAME).is_file() else out / STAGING_DIR
+    try:
+        saved = load_config(folder)
+    except (OSError, ValueError) as e:  # missing, not JSON, or not a config
+        raise CheckpointError(f"{out / CONFIG_NAME} cannot be read ({e}); the run in {out} cannot be "
+                              f"continued") from None
     if saved != config:
         diff = "; ".join(f"{f}: {getattr(saved, f)!r} there, {getattr(config, f)!r} asked for"
                          for f in asdict(config) if getattr(saved, f) != getattr(config, f))
@@ -70,107 +191,318 @@ def check_same_model(out: str | os.PathLike, config: VAEConfig) -> None:
                          f"output folder to train this one")
 
 
+# ------------------------------------------------------------------------------------- the commit (module doc)
+def _crash_point(where: str) -> None:
+    if os.environ.get(CRASH_ENV) == where:  # test hook (module docstring); unset in every real run
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename lives in its folder), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_state(out: str | os.PathLike) -> dict | None:
+    """The committed training state of ``out`` (None when it has none); a damaged file is a CheckpointError."""
+    path = Path(out) / STATE_NAME
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is damaged ({e}); the run in {out} cannot be continued") from None
+    if (not isinstance(state, dict) or not isinstance(state.get("epoch"), int)
+            or not isinstance(state.get("files", {}), dict)):
+        raise CheckpointError(f"{path} is damaged (no epoch number or file list); the run in {out} cannot be continued")
+    return state
+
+
+def recover(out: str | os.PathLike, apply: bool = True) -> dict | None:
+    """Bring ``out`` to its committed epoch: roll staged files of a committed save into place, discard an
+    uncommitted one, and check every file the state lists against its sha256. Returns the state (or None).
+    ``apply=False`` only checks (nothing is moved or deleted), so a damaged folder is refused before any work."""
+    out = Path(out)
+    staging = out / STAGING_DIR
+    state = read_state(out)
+    for rel, digest in sorted(((state or {}).get("files") or {}).items()):
+        target, staged = out / rel, staging / rel
+        if target.is_file() and _sha256(target) == digest:
+            continue
+        if not (staged.is_file() and _sha256(staged) == digest):
+            what = "is missing" if not target.exists() else "does not match the sha256 recorded for it"
+            raise CheckpointError(f"{target} {what} in {STATE_NAME} (epoch {state['epoch']}): the folder was "
+                                  f"changed after training wrote it, so it is not one epoch; retrain it in a new "
+                                  f"folder or restore the file")
+        if apply:
+            _crash_point(f"recover:roll:{rel}")
+            _move_into_place(staged, target)
+    if apply and staging.exists():
+        _crash_point("recover:clean")
+        shutil.rmtree(staging)
+        _fsync(out)
+    return state
+
+
+def _move_into_place(staged: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+    _fsync(target.parent)
+
+
+def drop_optimizer(out: str | os.PathLike) -> None:
+    """Delete the optimizer state of a finished run (shipped checkpoints are for use, not resumption). The state
+    stops listing it first, so the folder stays one verifiable epoch whatever instant this is interrupted."""
+    out = Path(out)
+    state = recover(out)
+    if state is not None and OPTIMIZER_NAME in (state.get("files") or {}):
+        files = {k: v for k, v in state["files"].items() if k != OPTIMIZER_NAME}
+        staging = out / STAGING_DIR
+        staging.mkdir(exist_ok=True)
+        _write_synced(staging / STATE_NAME, json.dumps({**state, "files": files}).encode())
+        os.replace(staging / STATE_NAME, out / STATE_NAME)
+        shutil.rmtree(staging)
+        _fsync(out)
+    (out / OPTIMIZER_NAME).unlink(missing_ok=True)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# ------------------------------------------------------------------------------------- the output folder
+def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_config: TrainConfig,
+                        resume: bool) -> None:
+    """Everything about ``out`` that would make a run fail or lie, checked before any data is read or anything
+    written: a folder that cannot be created or written, a resume of nothing or of another run, and a new run
+    over a finished one."""
+    out = Path(out)
+    _check_writable(out)
+    state = read_state(out) if out.is_dir() else None
+    if not resume:
+        if state is not None or (out / WEIGHTS_NAME).exists():
+            epoch = f" (epoch {state['epoch']})" if state else ""
+            raise ValueError(f"{out} already holds a trained model{epoch}; continue it with --resume, or choose a "
+                             f"new or empty output folder")
+        return
+    if state is None:
+        reason = "does not exist" if not out.exists() else f"holds no finished epoch ({STATE_NAME} is missing)"
+        raise ValueError(f"cannot resume: {out} {reason}; start a new run there instead")
+    if "files" not in state:
+        raise ValueError(f"cannot resume {out}: its {STATE_NAME} has no commit record (it was written by an older "
+                         f"version), so its files cannot be shown to belong to one epoch; retrain it in a new folder")
+    if not isinstance(state.get("torch_rng"), list) or not isinstance(state.get("train_config"), dict):
+        raise CheckpointError(f"{out / STATE_NAME} is damaged (no RNG state or training settings); the run in "
+                              f"{out} cannot be continued")
+    if OPTIMIZER_NAME not in state["files"]:
+        raise ValueError(f"cannot resume {out}: it was finished without its optimizer state (the zoo drops it "
+                         f"from shipped checkpoints); retrain it in a new folder to train it longer")
+    check_same_model(out, model_config)
+    recover(out, apply=False)
+    saved = state.get("train_config") or {}
+    diff = [f"{f}: {saved.get(f)!r} there, {getattr(train_config, f)!r} asked for" for f in SAME_DATA_FIELDS
+            if saved.get(f) != getattr(train_config, f)]
+    if diff:
+        raise ValueError(f"cannot resume {out} with other data settings ({'; '.join(diff)}); a resumed run must "
+                         f"see the same images in the same order")
+    fields = {**SAME_OPTIMIZER_DEFAULTS, **({"lr": None} if train_config.lr_schedule != "constant" else {})}
+    diff = [f"{f}: {saved.get(f, default)!r} there, {getattr(train_config, f)!r} asked for"
+            for f, default in fields.items() if saved.get(f, default) != getattr(train_config, f)]
+    if diff:
+        raise ValueError(f"cannot resume {out} with another learning-rate schedule or optimizer setting "
+                         f"({'; '.join(diff)}); a resumed run keeps the ones it was started with, so ask for those "
+                         f"or train in a new folder")
+
+
+def _check_writable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; the output must be a folder (new or empty)")
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"{out} is a broken link; the output must be a folder (new or empty)")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{out} cannot be created: {existing} is a file, not a folder")
+    try:  # a probe that leaves nothing behind: catches read-only file systems, which permission bits do not
+        os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=existing))
+    except OSError as e:
+        raise ValueError(f"{out} cannot be written: {existing} is not writable ({e.strerror})") from None
+
+
 class Trainer:
     """Trains one VAE into ``out``: config.json, model.safetensors, history.jsonl, snapshots/epoch-NNNN/."""
 
     def __init__(self, model: VAE, train_images: np.ndarray, out: str | os.PathLike, config: TrainConfig):
         self.model, self.cfg, self.out = model, config, Path(out)
+        self.device = resolve_device(config.device)
+        model.to(self.device)
         images = torch.from_numpy(np.array(train_images))  # (N, 28, 28) uint8
         if config.max_train_images:
             images = images[: config.max_train_images + config.val_size]
-        if config.val_size < 1:  # images[-0:] would make everything validation and nothing training
-            raise ValueError(f"val_size must be at least 1, got {config.val_size}")
         if len(images) <= config.val_size:
             raise ValueError(f"need more than val_size={config.val_size} training images, got {len(images)}")
-        self.train_images, val_images = images[: -config.val_size], images[-config.val_size:]
-        kind = model.data_kind
-        self.val_x = fixed_test_input(val_images, kind, seed=1)  # (V, 1, 28, 28), fixed noise
+        # moved to the device once: every batch is indexed, binarized or dequantized there
+        self.train_images = images[: -config.val_size].to(self.device)  # (N - V, 28, 28) uint8
+        val_images = images[-config.val_size:]
+        self.val_x = fixed_test_input(val_images, model.data_kind, seed=1).to(self.device)  # (V, 1, 28, 28)
         self.probe_x = self.val_x[:256]  # the fixed batch whose decoder sigma is logged
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps)
         self.start_epoch = 1
         self.history: list[dict] = []
+        self.stopped: dict | None = None  # the divergence a resumed run had already stopped at
 
     # ----------------------------------------------------------------------------------------- resume
     def resume(self) -> None:
-        """Continue from the weights, optimizer state and history in ``out`` (written by an earlier run)."""
+        """Continue from the committed epoch in ``out``: weights, optimizer state, history and RNG state."""
         from safetensors.torch import load_file
 
-        check_same_model(self.out, self.model.config)
-        state = json.loads((self.out / STATE_NAME).read_text())
+        check_output_folder(self.out, self.model.config, self.cfg, resume=True)
+        state = recover(self.out)
         loaded = VAE.from_pretrained(self.out)
         self.model.load_state_dict(loaded.state_dict())
         opt = load_file(str(self.out / OPTIMIZER_NAME))
         self.optimizer.load_state_dict(_unflatten_optimizer(opt, self.optimizer))
         self.history = [json.loads(line) for line in (self.out / HISTORY_NAME).read_text().splitlines() if line]
         self.start_epoch = state["epoch"] + 1
+        self.stopped = state["diverged"]
         torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
+        if state.get("device") == str(self.device) and state.get("device_rng") is not None:
+            _set_device_rng_state(self.device, torch.tensor(state["device_rng"], dtype=torch.uint8))
 
     # ----------------------------------------------------------------------------------------- loop
     def fit(self) -> dict:
         """Run the remaining epochs. Returns the final training state (epoch reached, divergence if any)."""
-        cfg, model = self.cfg, self.model
+        cfg = self.cfg
         if self.start_epoch == 1:
             torch.manual_seed(cfg.seed)
-        self.out.mkdir(parents=True, exist_ok=True)
+            self.out.mkdir(parents=True, exist_ok=True)
+            recover(self.out)  # a new run: drop what an earlier, uncommitted first save left behind
+        if self.stopped:
+            tqdm.write(f"{self.out} stopped at a non-finite loss in epoch {self.stopped['epoch']}; nothing to resume")
+            return {"epoch": self.history[-1]["epoch"], "diverged": self.stopped}
+        if self.start_epoch > cfg.epochs:
+            tqdm.write(f"{self.out} is already trained to epoch {self.start_epoch - 1}; nothing to do")
         diverged = None
-        n = len(self.train_images)
         for epoch in range(self.start_epoch, cfg.epochs + 1):
-            model.train()
-            t0 = time.perf_counter()
-            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)  # per epoch: resume == uninterrupted
-            good_state = copy.deepcopy(model.state_dict())
-            order = torch.randperm(n, generator=gen)
-            sums = np.zeros(3)
-            steps = 0
-            bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
-                       leave=False, mininterval=0.5)
-            good_optimizer = copy.deepcopy(self.optimizer.state_dict())
-            try:
-                with _invalid_parameters_give_nan():
-                    for i in bar:
-                        x = to_model_input(self.train_images[order[i:i + cfg.batch_size]], model.data_kind, gen)
-                        rec, kl = model.elbo_terms(x)
-                        loss = (kl - rec).mean()
-                        if not torch.isfinite(loss):
-                            raise NonFiniteLoss(f"loss {loss.item()} at step {steps}")
-                        self.optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        self.optimizer.step()
-                        sums += (loss.item(), rec.mean().item(), kl.mean().item())
-                        steps += 1
-                        if steps % 50 == 0:
-                            bar.set_postfix(loss=f"{sums[0] / steps:.1f}")
-                if not _state_is_finite(model):  # a non-finite gradient in the epoch's last step
-                    raise NonFiniteLoss(f"non-finite weights after step {steps}")
-            except NonFiniteLoss as e:
-                # The current weights give a non-finite likelihood on training data (or are non-finite): go back
-                # to the epoch's start, the last weights every step of which had a finite loss.
-                model.load_state_dict(good_state)
-                self.optimizer.load_state_dict(good_optimizer)
-                diverged = {"epoch": epoch, "step": steps, "reason": str(e)}
-            finally:
-                bar.close()
-            record = {"epoch": epoch, "loss": sums[0] / max(steps, 1), "rec": sums[1] / max(steps, 1),
-                      "kl": sums[2] / max(steps, 1), "steps": steps, **self._validate(),
-                      "seconds": time.perf_counter() - t0}
-            if diverged:
-                record["diverged"] = True
+            record, diverged = self._epoch(epoch)
             self.history.append(record)
             self._save(epoch, diverged)
             tqdm.write(_format_record(record))
             if diverged:
-                tqdm.write(f"stopped: non-finite loss in epoch {epoch} ({diverged['reason']}); "
-                           f"kept the last finite weights")
+                tqdm.write(f"stopped: non-finite loss in epoch {epoch} at step {diverged['step']} "
+                           f"({diverged['reason']}); kept the weights of step {diverged['weights_from_step']}")
                 break
         return {"epoch": self.history[-1]["epoch"] if self.history else 0, "diverged": diverged}
 
+    def _epoch(self, epoch: int) -> tuple[dict, dict | None]:
+        """One pass over the training images; returns its history line and the divergence that stopped it (or None).
+
+        Before every update the batch loss and the total gradient norm (one fused norm over all gradients) must be
+        finite, so no update ever makes the weights NaN. Two failures, two states kept:
+        - a finite loss whose gradient is not (a per-pixel sigma so small that the gradient overflows): the update
+          is refused and the weights and optimizer state from just before it are kept;
+        - a non-finite loss: the weights themselves give NaN (a sigma that underflowed to 0), so the last checked
+          copy is kept (``_CheckedCopy``: every ``TRACE_EVERY`` steps, of weights whose loss and gradient were
+          finite; a copy every step would cost 5-15 % of a step).
+        ``diverged`` records the step that failed (``step``, counted from 0 in the epoch) and the step whose weights
+        are kept (``weights_from_step``: that many updates of the epoch are in them).
+        """
+        cfg, model = self.cfg, self.model
+        model.train()
+        t0 = time.perf_counter()
+        gen = torch.Generator(self.device).manual_seed(cfg.seed * 100_003 + epoch)  # resume == uninterrupted
+        lr = SCHEDULES[cfg.lr_schedule].lr(cfg.lr, epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        checked = _CheckedCopy(model, self.optimizer)
+        order = torch.randperm(len(self.train_images), generator=gen, device=self.device)
+        sums, steps, loss_max, trace, diverged = np.zeros(3), 0, -math.inf, [], None
+        params = [p for p in model.parameters() if p.requires_grad]
+        # The trace reads the decoder's output of the training forward itself (no second forward pass).
+        decoder_out: list[torch.Tensor] = []
+        hook = model.decoder.register_forward_hook(lambda module, args, out: decoder_out.insert(0, out))
+        bar = tqdm(range(0, len(self.train_images), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
+                   disable=not cfg.progress, leave=False, mininterval=0.5)
+        try:
+            with _invalid_parameters_give_nan():
+                for i in bar:
+                    x = to_model_input(self.train_images[order[i:i + cfg.batch_size]], model.data_kind, gen)
+                    decoder_out.clear()
+                    rec, kl = model.elbo_terms(x)
+                    loss = (kl - rec).mean()
+                    loss_value, reason = loss.item(), None
+                    if math.isfinite(loss_value):
+                        loss_max = max(loss_max, loss_value)
+                        self.optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                        if not torch.isfinite(grad_norm):
+                            reason = f"gradient norm {grad_norm.item()} at a finite loss {loss_value:.6g}"
+                    else:
+                        reason = f"loss {loss_value}"
+                    if steps % TRACE_EVERY == 0 or reason:
+                        trace.append(self._trace_point(steps, loss_value, decoder_out[0], x))
+                    if reason:  # the update is not applied
+                        diverged = {"epoch": epoch, "step": steps, "reason": reason, "weights_from_step": steps}
+                        break
+                    if steps % TRACE_EVERY == 0:
+                        checked.take(steps)
+                    self.optimizer.step()
+                    sums += (loss_value, rec.mean().item(), kl.mean().item())
+                    steps += 1
+                    if steps % 50 == 0:
+                        bar.set_postfix(loss=f"{sums[0] / steps:.1f}")
+        finally:
+            hook.remove()
+            bar.close()
+        if (diverged and diverged["reason"].startswith("loss")) or not _state_is_finite(model):
+            # These weights give a non-finite loss (or, never seen: Adam overflowed on finite gradients): back to
+            # the last copy whose loss and gradient were checked finite.
+            diverged = diverged or {"epoch": epoch, "step": steps, "reason": "non-finite weights after an update"}
+            diverged["weights_from_step"] = checked.restore()
+        record = {"epoch": epoch, "lr": lr, "loss": sums[0] / max(steps, 1), "rec": sums[1] / max(steps, 1),
+                  "kl": sums[2] / max(steps, 1), "loss_max": loss_max if math.isfinite(loss_max) else None,
+                  "steps": steps, **self._validate(), "seconds": time.perf_counter() - t0, "trace": trace}
+        if diverged:
+            record.update(diverged=True, diverged_step=diverged["step"], diverged_reason=diverged["reason"],
+                          weights_from_step=diverged["weights_from_step"])
+        return record, diverged
+
     @torch.no_grad()
+    def _trace_point(self, step: int, loss: float, decoder_out: torch.Tensor, x: torch.Tensor) -> dict:
+        """One entry of the step trace: the batch loss and, where the likelihood has a sigma, the smallest decoder
+        sigma of this batch's training forward pass (at the sampled z)."""
+        point = {"step": step, "loss": loss}
+        sigma = decoder_sigma(self.model.likelihood(decoder_out.detach(), x))
+        if sigma is not None:
+            point["sigma_min"] = float(sigma.min())
+        return point
+
+    @torch.no_grad()
+    @_invalid_parameters_give_nan()
     def _validate(self) -> dict:
         model = self.model.eval()
-        torch_state = torch.get_rng_state()
+        torch_state, device_state = torch.get_rng_state(), _device_rng_state(self.device)
         torch.manual_seed(0)
         elbos = [model.elbo(b) for b in self.val_x.split(1000)]
         torch.set_rng_state(torch_state)
+        if device_state is not None:
+            _set_device_rng_state(self.device, device_state)
         px = model.decode(model.encode(self.probe_x).mean)
         sigma = decoder_sigma(px)
         record = {"val_elbo": float(torch.cat(elbos).mean())}
@@ -179,20 +511,59 @@ class Trainer:
         return record
 
     def _save(self, epoch: int, diverged: dict | None) -> None:
-        """Weights, optimizer, history and state, each written atomically; the state file is written last."""
-        self.model.save_pretrained(self.out)
-        if epoch in self.cfg.snapshots:
-            self.model.save_pretrained(self.out / SNAPSHOT_DIR / f"epoch-{epoch:04d}",
-                                       dtype=getattr(torch, self.cfg.snapshot_dtype))
+        """Commit the epoch as a whole (module docstring): stage and fsync every file, rename the state that
+        lists their sha256 over the old one, then roll the staged files into place."""
         from safetensors.torch import save_file
 
+        out, staging = self.out, self.out / STAGING_DIR
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
         opt = _flatten_optimizer(self.optimizer)
-        atomic_write(self.out / OPTIMIZER_NAME, lambda tmp: save_file(opt, tmp))
         lines = "".join(json.dumps(r) + "\n" for r in self.history)
-        atomic_write(self.out / HISTORY_NAME, lambda tmp: Path(tmp).write_text(lines))
+        writers = {"model": lambda: self.model.save_pretrained(staging),
+                   "optimizer": lambda: save_file(opt, str(staging / OPTIMIZER_NAME)),
+                   "history": lambda: (staging / HISTORY_NAME).write_text(lines),
+                   "snapshot": lambda: self.model.save_pretrained(staging / SNAPSHOT_DIR / f"epoch-{epoch:04d}",
+                                                                  dtype=getattr(torch, self.cfg.snapshot_dtype))}
+        for step in STAGE_STEPS:
+            if step != "snapshot" or epoch in self.cfg.snapshots:
+                _crash_point(f"{epoch}:stage:{step}")
+                writers[step]()
+        files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*")) if p.is_file()}
+        for path in [*files.values(), staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+            _fsync(path)
+        device_rng = _device_rng_state(self.device)
         state = {"epoch": epoch, "train_config": asdict(self.cfg), "diverged": diverged,
-                 "torch_rng": torch.get_rng_state().tolist()}
-        atomic_write(self.out / STATE_NAME, lambda tmp: Path(tmp).write_text(json.dumps(state)))
+                 "torch_rng": torch.get_rng_state().tolist(), "device": str(self.device),
+                 "device_rng": None if device_rng is None else device_rng.tolist(),
+                 "files": {rel: _sha256(path) for rel, path in files.items()}}
+        _write_synced(staging / STATE_NAME, json.dumps(state).encode())
+        _crash_point(f"{epoch}:commit")
+        os.replace(staging / STATE_NAME, out / STATE_NAME)  # the commit point
+        _fsync(out)
+        for rel, path in files.items():
+            _crash_point(f"{epoch}:roll:{rel}")
+            _move_into_place(path, out / rel)
+        _crash_point(f"{epoch}:clean")
+        shutil.rmtree(staging)
+        _fsync(out)
+
+
+def _device_rng_state(device: torch.device) -> torch.Tensor | None:
+    """The global random state of a GPU (None on the CPU, whose state is torch.get_rng_state())."""
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    if device.type == "mps":
+        return torch.mps.get_rng_state()
+    return None
+
+
+def _set_device_rng_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(state)
 
 
 def _format_record(r: dict) -> str:
@@ -222,11 +593,13 @@ def _unflatten_optimizer(flat: dict[str, torch.Tensor], opt: torch.optim.Optimiz
 
 def train(model_config: VAEConfig, train_config: TrainConfig, train_images: np.ndarray, out: str | os.PathLike,
           resume: bool = False) -> tuple[VAE, dict]:
-    """Build (or resume) a model and fit it; returns the model and the final training state."""
+    """Build (or resume) a model and fit it; returns the model and the final training state. ``out`` is checked
+    first (``check_output_folder``): a resume needs a committed epoch there, a new run an empty or new folder."""
+    check_output_folder(out, model_config, train_config, resume)
     torch.manual_seed(train_config.seed)
     model = VAE(model_config)
     trainer = Trainer(model, train_images, out, train_config)
-    if resume and (Path(out) / STATE_NAME).is_file():
+    if resume:
         trainer.resume()
     state = trainer.fit()
     return model, state

@@ -14,16 +14,20 @@ from pathlib import Path
 
 import torch
 
+from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood, default_settings, method_for
 from .classifier import load_classifier
-from .data import fixed_test_input, load_sample, load_split
+from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
+from .likelihoods import make_likelihood
+from .limits import check_setting
 from .metrics import elbo_terms, evaluate, frechet_distance, mse
 from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
-from .training import OPTIMIZER_NAME, STATE_NAME, TrainConfig, check_same_model, train
+from .training import STATE_NAME, TrainConfig, check_same_model, drop_optimizer, recover, train
 from .zoo import read_history
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
-EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "description"}
+EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description"}
+BEST_KEY = "log_likelihood"  # eval.json: the best estimate block (vae_core.best_likelihood)
 
 
 def read_spec(path: str | Path) -> list[dict]:
@@ -44,8 +48,16 @@ def read_spec(path: str | Path) -> list[dict]:
 
 
 def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
-    model = VAEConfig(**{k: v for k, v in entry.items() if k in MODEL_FIELDS})
-    training = TrainConfig(**{k: v for k, v in entry.items() if k in TRAIN_FIELDS})
+    """The entry's model, training and evaluation settings, each checked; a bad value names the entry."""
+    try:
+        for name in ("latent_dim", "hidden", "conv_channels"):
+            if name in entry:
+                check_setting(name, entry[name])
+        model = VAEConfig(**{k: v for k, v in entry.items() if k in MODEL_FIELDS})
+        make_likelihood(model.decoder, **model.decoder_settings)
+        training = TrainConfig(**{k: v for k, v in entry.items() if k in TRAIN_FIELDS})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"zoo entry {entry.get('name')!r}: {e}") from None
     return model, training, {k: v for k, v in entry.items() if k in EVAL_FIELDS}
 
 
@@ -56,20 +68,19 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
     entries = [e for e in read_spec(spec) if any(fnmatch.fnmatch(e["name"], p) for p in patterns)]
     if not entries:
         raise ValueError(f"no zoo entry matches {only!r}")
-    for entry in entries:
-        model_cfg, train_cfg, eval_cfg = split_entry(entry)
+    plans = [(entry, *split_entry(entry)) for entry in entries]  # every entry checked before any is trained
+    for entry, model_cfg, train_cfg, eval_cfg in plans:
         train_cfg.progress = progress
         out = Path(checkpoints) / entry["name"]
-        state = None
-        if (out / STATE_NAME).is_file():
+        state = recover(out) if out.is_dir() else None  # finish or discard a save a kill interrupted
+        if state is not None:
             check_same_model(out, model_cfg)  # the spec changed since this folder was trained: say so
-            state = json.loads((out / STATE_NAME).read_text())
         done = state is not None and (state["epoch"] >= train_cfg.epochs or state["diverged"])
         if not done:
             print(f"== training {entry['name']}", flush=True)
             images, _ = load_split(model_cfg.dataset, "train", data_dir, download=download)
-            train(model_cfg, train_cfg, images, out, resume=True)
-            (out / OPTIMIZER_NAME).unlink(missing_ok=True)  # shipped checkpoints are for use, not resumption
+            train(model_cfg, train_cfg, images, out, resume=state is not None)
+        drop_optimizer(out)  # shipped checkpoints are for use, not resumption
         evaluated = out / "eval.json"
         if evaluate and not (evaluated.is_file() and evaluated.stat().st_mtime >= (out / WEIGHTS_NAME).stat().st_mtime):
             print(f"== evaluating {entry['name']}", flush=True)
@@ -79,8 +90,10 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
 
 
 def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, iwae_images: int = 2000,
-                        frechet_images: int = 10000, description: str = "", progress: bool = True) -> dict:
-    """Write eval.json and README.md (the model card) for a trained checkpoint folder."""
+                        frechet_images: int = 10000, description: str = "", progress: bool = True,
+                        best_images: int | None = None) -> dict:
+    """Write eval.json and README.md (the model card) for a trained checkpoint folder. The best log-likelihood
+    estimate uses ``best_images`` test images (default: its method's budget, at most ``iwae_images``; 0: none)."""
     folder = Path(folder)
     model = VAE.from_pretrained(folder)
     cfg = model.config
@@ -101,13 +114,50 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
         "embedded_sample": sample_check(model),
         "training": {"epochs": len(history), "seconds": sum(r.get("seconds", 0) for r in history),
                      "diverged_at_epoch": (state.get("diverged") or {}).get("epoch"),
+                     "diverged_at_step": (state.get("diverged") or {}).get("step"),
+                     "weights_from_step": (state.get("diverged") or {}).get("weights_from_step"),
                      **{k: state.get("train_config", {}).get(k) for k in ("lr", "batch_size", "seed")}},
         "evaluation_seconds": time.perf_counter() - t0,
     }
+    best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
+    if best_images > 0:
+        result[BEST_KEY] = best_log_likelihood(model, x[:best_images], iwae_k=iwae_k or 1000, progress=progress)
+    write_evaluation(folder, result, cfg)
+    return result
+
+
+def best_images_for(model: VAE) -> int:
+    """How many test images the best estimate uses: all that fit the evaluation budget of its method."""
+    return QUADRATURE_IMAGES if method_for(model) == "quadrature" else AIS_IMAGES
+
+
+def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
     text = json.dumps(result, indent=2) + "\n"
     atomic_write(folder / "eval.json", lambda tmp: Path(tmp).write_text(text))
-    (folder / "README.md").write_text(model_card(result, cfg))
-    return result
+    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(result, cfg)))
+
+
+def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: int | None = None,
+                               iwae_k: int | None = None, progress: bool = True, force: bool = False) -> dict | None:
+    """Add (or redo) the best log-likelihood block of an evaluated checkpoint's eval.json and its model card,
+    without retraining or touching the weights. Returns the block, or None when the folder already has one at
+    the same method, settings, number of images and IWAE k (unless ``force``)."""
+    folder = Path(folder)
+    result = json.loads((folder / "eval.json").read_text())
+    model = VAE.from_pretrained(folder)
+    num_images = num_images or best_images_for(model)
+    iwae_k = iwae_k or result["test"].get("iwae_k") or 1000
+    method = method_for(model)
+    old = result.get(BEST_KEY) or {}
+    same = (old.get("method") == method and old.get("settings") == default_settings(method)
+            and old.get("images", "").startswith(f"the first {num_images} ") and old.get("iwae_k") == iwae_k)
+    if same and not force:
+        return None
+    test_images, _ = load_split(model.config.dataset, "test", data_dir)
+    x = fixed_test_input(test_images, model.data_kind, seed=0)[:num_images]  # the same images as the IWAE above
+    result[BEST_KEY] = best_log_likelihood(model, x, iwae_k=iwae_k, progress=progress)
+    write_evaluation(folder, result, model.config)
+    return result[BEST_KEY]
 
 
 @torch.no_grad()
@@ -157,10 +207,23 @@ def write_index(checkpoints: str | Path) -> Path:
                        "frechet_sample_means": (ev.get("frechet") or {}).get("sample_means"),
                        "frechet_reconstruction_means": (ev.get("frechet") or {}).get("reconstruction_means"),
                        "sigma_min": (ev.get("sigma") or {}).get("min"),
-                       "active_units": ev["test"]["active_units"]})
+                       "active_units": ev["test"]["active_units"], **best_index_fields(ev)})
     out = root / "index.json"
     out.write_text(json.dumps({"models": models}, indent=2) + "\n")
     return out
+
+
+def best_index_fields(ev: dict) -> dict:
+    """index.json keys for the best estimate (None before scripts/evaluate_likelihoods.py has run)."""
+    b = ev.get(BEST_KEY) or {}
+    return {"best_log_likelihood": b.get("estimate"), "best_log_likelihood_stderr": b.get("estimate_stderr"),
+            "best_method": b.get("method"), "best_images": b.get("num_images"),
+            "best_bits_per_dim": b.get("bits_per_dim"), "best_minus_iwae": b.get("best_minus_iwae"),
+            "best_minus_iwae_stderr": b.get("best_minus_iwae_stderr"), "best_warning": b.get("warning")}
+
+
+def unbounded_note(ev: dict) -> str:
+    return "" if is_bounded(ev["data_kind"]) else f"\n\nNo bits/dim and no rank: {UNBOUNDED_REASON}."
 
 
 def model_card(ev: dict, cfg: VAEConfig) -> str:
@@ -182,14 +245,15 @@ A VAE on {cfg.dataset} with the `{cfg.decoder}` decoder likelihood ({ev.get('des
 Latent size {cfg.latent_dim}, {cfg.architecture} {cfg.hidden} ({cfg.activation}); data kind `{ev['data_kind']}`.
 Trained by `train.py --zoo zoo.toml --only '{ev['name']}'` for {ev['training']['epochs']} epochs
 ({num(ev['training']['seconds'] / 60, '.1f')} min on 2 CPU cores){
-    f"; the loss became non-finite in epoch {ev['training']['diverged_at_epoch']} and the last finite weights were kept"
-    if ev['training']['diverged_at_epoch'] else ''}.
+    f"; training stopped at a non-finite loss or gradient in epoch {ev['training']['diverged_at_epoch']}"
+    f" (step {ev['training'].get('diverged_at_step')}) and kept the last finite weights"
+    if ev['training']['diverged_at_epoch'] else ''}.{unbounded_note(ev)}
 
 | test metric | value |
 |---|---|
 | ELBO (nats, {t['num_images']} images) | {num(t['elbo'])} ± {num(t['elbo_stderr'])} |
 | {iwae} | {num(t['iwae'])} ± {num(t['iwae_stderr'])} |
-| bits/dim ({ev['data_kind']} data) | {num(t['bits_per_dim'], '.3f')} |
+| bits/dim ({ev['data_kind']} data, from IWAE) | {num(t['bits_per_dim'], '.3f')} |{best_rows(ev)}
 | reconstruction MSE | {num(t['mse'], '.4f')} |
 | active units | {t['active_units']} / {cfg.latent_dim} |
 | decoder sigma mean / min / frac < 0.01 | {sigma} |
@@ -198,3 +262,23 @@ Trained by `train.py --zoo zoo.toml --only '{ev['name']}'` for {ev['training']['
 Bits/dim of binarized data (Bernoulli) are bits per binary pixel and are not comparable with 8-bit results.
 Load with `vae_core.zoo.load_model(folder)` (config.json + model.safetensors).
 """
+
+
+def best_rows(ev: dict) -> str:
+    """Model-card rows for the best estimate, its bits/dim and the IWAE bias it measures ('' before it exists)."""
+    b = ev.get(BEST_KEY)
+    if not b or b.get("estimate") is None:
+        return ""
+
+    def num(v, fmt=".2f"):
+        return "n/a" if v is None else format(v, fmt)
+
+    what = ("exact, by adaptive quadrature over the latent plane" if b["method"] == "quadrature"
+            else "annealed importance sampling, a stochastic lower bound")
+    n = b["num_images"]
+    return (f"\n| log p(x), best estimate: {what} ({n} images) | {num(b['estimate'])} ± {num(b['estimate_stderr'])} |"
+            f"\n| IWAE (k={b['iwae_k']}) on the same {n} images | {num(b['iwae'])} ± {num(b['iwae_stderr'])} |"
+            f"\n| best - IWAE on the same images (the IWAE bias) | {num(b['best_minus_iwae'])} ± "
+            f"{num(b['best_minus_iwae_stderr'])} |"
+            f"\n| bits/dim from the best estimate | {num(b['bits_per_dim'], '.3f')} |"
+            + (f"\n| warning on the best estimate | {b['warning']} |" if b.get("warning") else ""))

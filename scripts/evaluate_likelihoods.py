@@ -1,0 +1,56 @@
+"""Add the best log-likelihood estimate (exact quadrature for 2-D latents, AIS otherwise) to evaluated checkpoints:
+eval.json gains a "log_likelihood" block, the model card README.md its rows, index.json its keys. Weights are only
+read. Resumable: a checkpoint that already has the block at the same method, settings, images and IWAE k is skipped.
+
+    OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets --only '*-2d'
+    OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets   # all, 2-D first
+    python -m scripts.evaluate_likelihoods --images 50 --force --only mnist-bernoulli      # a quick redo
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import time
+from pathlib import Path
+
+from vae_core.best_likelihood import QUADRATURE
+from vae_core.model import load_config
+from vae_core.quadrature import LATENT_DIM
+from vae_core.zoo_spec import update_best_log_likelihood, write_index
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--data-dir", default=None, help="folder with <dataset>/ IDX files ($VAE_ZOO_DATA)")
+    parser.add_argument("--only", default="*", help="comma-separated name patterns")
+    parser.add_argument("--images", type=int, default=None,
+                        help="test images (default: vae_core.best_likelihood QUADRATURE_IMAGES or AIS_IMAGES)")
+    parser.add_argument("--force", action="store_true", help="redo checkpoints that already have the block")
+    args = parser.parse_args(argv)
+    if args.images is not None and args.images < 1:
+        parser.error(f"--images must be a positive number of test images, got {args.images}")
+    root = Path(args.checkpoints)
+    patterns = [p.strip() for p in args.only.split(",") if p.strip()]
+    folders = [p.parent for p in sorted(root.glob("*/eval.json"))
+               if any(fnmatch.fnmatch(p.parent.name, pat) for pat in patterns)]
+    if not folders:
+        parser.error(f"no evaluated checkpoint under {root} matches {args.only!r}")
+    folders.sort(key=lambda f: load_config(f).latent_dim != LATENT_DIM)  # exact 2-D ones first: they are quick
+    for i, folder in enumerate(folders, 1):
+        start = time.perf_counter()
+        print(f"[{i}/{len(folders)}] {folder.name}", flush=True)
+        block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force)
+        if block is None:
+            print("  already done at these settings; skipped", flush=True)
+            continue
+        label = "exact" if block["method"] == QUADRATURE else "AIS"
+        print(f"  {label} {block['estimate']:.2f} ± {block['estimate_stderr']:.2f} on {block['num_images']} images "
+              f"({block['excluded_images']} flagged); IWAE k={block['iwae_k']} {block['iwae']:.2f}; "
+              f"best - IWAE {block['best_minus_iwae']:.2f} ± {block['best_minus_iwae_stderr']:.2f} "
+              f"[{time.perf_counter() - start:.0f} s]", flush=True)
+        write_index(root)  # after each one, so an interrupted run leaves a consistent index
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Learning-rate schedules, Adam's epsilon and the training device: the rates a schedule gives, settings refused in
+one sentence before any work, a schedule that survives a resume exactly, and a CUDA run where there is a GPU."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import train as train_cli
+from vae_core.data import fixed_test_input, load_sample
+from vae_core.devices import resolve_device
+from vae_core.model import VAE, VAEConfig
+from vae_core.schedules import SCHEDULES
+from vae_core.training import HISTORY_NAME, STATE_NAME, TrainConfig, Trainer, train
+
+NO_GPU = "no CUDA GPU visible to torch on this machine (torch.cuda.is_available() is False)"
+TINY_MODEL = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
+
+
+def _tiny(**settings) -> TrainConfig:
+    return TrainConfig(**{"epochs": 5, "batch_size": 100, "val_size": 200, "max_train_images": 300,
+                          "progress": False, **settings})
+
+
+def _history(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / HISTORY_NAME).read_text().splitlines()]
+
+
+# ------------------------------------------------------------------------------------- the schedules
+DECAY = 10 ** (-1 / 7)
+LR_CASES = [  # (schedule, base lr, epoch, expected lr): Burda et al. 2016, 3^i epochs at lr * 10^(-i/7)
+    ("constant", 1e-3, 1, 1e-3), ("constant", 3e-4, 10_000, 3e-4),
+    ("burda", 1e-3, 1, 1e-3),                                        # stage 0: epoch 1
+    ("burda", 1e-3, 2, 1e-3 * DECAY), ("burda", 1e-3, 4, 1e-3 * DECAY),            # stage 1: epochs 2-4
+    ("burda", 1e-3, 5, 1e-3 * DECAY**2), ("burda", 1e-3, 13, 1e-3 * DECAY**2),      # stage 2: epochs 5-13
+    ("burda", 1e-3, 14, 1e-3 * DECAY**3),
+    ("burda", 1e-3, 1093, 1e-3 * DECAY**6),                          # the end of the first seven stages
+    ("burda", 1e-3, 1094, 1e-3 * DECAY**7), ("burda", 1e-3, 3280, 1e-4),  # the last stage: 2187 epochs at 1e-4
+    ("burda", 2e-3, 2, 2e-3 * DECAY),
+]
+
+
+@pytest.mark.parametrize(("schedule", "base", "epoch", "expected"), LR_CASES)
+def test_each_schedule_gives_the_papers_rate(schedule, base, epoch, expected):
+    assert SCHEDULES[schedule].lr(base, epoch) == pytest.approx(expected, rel=1e-12)
+
+
+def test_burda_is_3280_epochs_in_eight_stages():
+    burda = SCHEDULES["burda"]
+    assert burda.stage_epochs == (1, 3, 9, 27, 81, 243, 729, 2187) and burda.total_epochs == 3280
+    assert sum(burda.stage_epochs[:7]) == 1093  # a third of the passes: the first seven stages
+
+
+# ------------------------------------------------------------------------------------- refusals
+CONFIG_REFUSALS = {  # name -> (TrainConfig settings, words of the one sentence)
+    "unknown schedule": ({"lr_schedule": "cosine"}, "lr_schedule must be one of constant, burda, got 'cosine'"),
+    "schedule shorter than the run": ({"lr_schedule": "burda", "epochs": 3281},
+                                      "ends after 3280 epochs, so epochs = 3281 does not fit it"),
+    "adam eps zero": ({"adam_eps": 0}, "adam_eps must be a finite number greater than 0 and at most 1, got 0"),
+    "adam eps nan": ({"adam_eps": float("nan")}, "adam_eps must be a finite number greater than 0"),
+    "adam eps too large": ({"adam_eps": 2.0}, "adam_eps must be a finite number greater than 0 and at most 1"),
+    "unknown device": ({"device": "tpu"}, "device must be one of auto, cpu, cuda, mps, got 'tpu'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_REFUSALS))
+def test_train_config_refuses_bad_schedules_and_optimizer_settings(case):
+    settings, words = CONFIG_REFUSALS[case]
+    with pytest.raises(ValueError) as error:
+        TrainConfig(**settings)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+FLAG_REFUSALS = {  # name -> (flags, words); every case reads no data and writes nothing
+    "schedule past its end": (["--lr-schedule", "burda", "--epochs", "4000"],
+                              ["error: the burda learning-rate schedule", "ends after 3280 epochs",
+                               "epochs = 4000 does not fit it"]),
+    "unknown schedule": (["--lr-schedule", "cosine"], ["argument --lr-schedule: invalid choice: 'cosine'"]),
+    "adam eps zero": (["--adam-eps", "0"], ["argument --adam-eps: must be a finite number greater than 0"]),
+    "adam eps not a number": (["--adam-eps", "tiny"], ["argument --adam-eps", "'tiny'"]),
+    "unknown device": (["--device", "tpu"], ["argument --device: invalid choice: 'tpu'", "'cuda'"]),
+    "resume with another schedule": (["--resume", "--lr-schedule", "burda"],
+                                     ["cannot resume", "another learning-rate schedule",
+                                      "lr_schedule: 'constant' there, 'burda' asked for"]),
+    "resume with another adam eps": (["--resume", "--adam-eps", "1e-4"],
+                                     ["cannot resume", "adam_eps: 1e-08 there, 0.0001 asked for"]),
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished one-epoch run with the defaults (constant schedule, Adam eps 1e-8)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    train(TINY_MODEL, _tiny(epochs=1), load_sample("mnist")[0], out)
+    return out
+
+
+def _files(folder) -> dict:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", list(FLAG_REFUSALS))
+def test_train_py_refuses_in_one_sentence_before_any_work(case, trained, tmp_path, capsys):
+    flags, words = FLAG_REFUSALS[case]
+    out = trained if "--resume" in flags else tmp_path / "run"
+    before = _files(trained)
+    argv = ["--dataset", "mnist", "--decoder", "bernoulli", "--hidden", "16", "--latent-dim", "2",
+            "--val-size", "200", "--max-train-images", "300", "--batch-size", "100", "--no-progress",
+            "--data-dir", "/nonexistent/vae-zoo-data", "--out", str(out), *flags]
+    try:
+        code = train_cli.main(argv)
+    except SystemExit as e:  # argparse's errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "/nonexistent/vae-zoo-data" not in err
+    for w in words:
+        assert w in err, err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+    assert _files(trained) == before and not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU, so cuda is not refused")
+def test_cuda_without_a_gpu_is_one_sentence(tmp_path, capsys):
+    argv = ["--dataset", "mnist", "--decoder", "bernoulli", "--device", "cuda", "--out", str(tmp_path / "run"),
+            "--data-dir", "/nonexistent/vae-zoo-data"]
+    assert train_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: device cuda was asked for but torch sees no CUDA GPU on this machine")
+    assert err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_zoo_entry_with_a_schedule_that_does_not_fit_is_refused(tmp_path, capsys):
+    spec = tmp_path / "zoo.toml"
+    spec.write_text('[[model]]\nname = "burda-long"\ndataset = "mnist"\ndecoder = "bernoulli"\n'
+                    'lr_schedule = "burda"\nepochs = 5000\n')
+    assert train_cli.main(["--zoo", str(spec), "--checkpoints", str(tmp_path / "zoo")]) == 2
+    err = capsys.readouterr().err
+    assert "zoo entry 'burda-long': the burda learning-rate schedule" in err and "epochs = 5000" in err
+    assert not (tmp_path / "zoo").exists()
+
+
+# ------------------------------------------------------------------------------------- a schedule survives a resume
+def test_the_schedule_and_adam_eps_survive_a_resume_exactly(tmp_path):
+    """Burda's schedule over 5 epochs (stages of 1, 3 and 1 of 9 epochs), stopped after epoch 2 and resumed: the
+    rates, the history and the weights are those of the run that never stopped."""
+    images = load_sample("mnist")[0]
+    settings = {"lr_schedule": "burda", "adam_eps": 1e-4, "lr": 3e-3}
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(TINY_MODEL, _tiny(**settings), images, straight)
+    train(TINY_MODEL, _tiny(**settings, epochs=2), images, resumed)
+    train(TINY_MODEL, _tiny(**settings), images, resumed, resume=True)
+    expected = [3e-3 * DECAY ** i for i in (0, 1, 1, 1, 2)]
+    for folder in (straight, resumed):
+        assert [r["lr"] for r in _history(folder)] == pytest.approx(expected, rel=1e-12)
+        saved = json.loads((folder / STATE_NAME).read_text())["train_config"]
+        assert (saved["lr_schedule"], saved["adam_eps"], saved["lr"]) == ("burda", 1e-4, 3e-3)
+    drop = ("seconds",)
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in _history(resumed)]
+            == [{k: v for k, v in r.items() if k not in drop} for r in _history(straight)])
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_adam_gets_the_configured_epsilon(tmp_path):
+    trainer = Trainer(VAE(TINY_MODEL), load_sample("mnist")[0], tmp_path, _tiny(adam_eps=1e-4))
+    assert [g["eps"] for g in trainer.optimizer.param_groups] == [1e-4]
+
+
+# ------------------------------------------------------------------------------------- the device
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_the_data_is_on_the_training_device_from_the_start(device, tmp_path):
+    """The images move to the device once, when the Trainer is built: batches are cut from tensors already there."""
+    trainer = Trainer(VAE(TINY_MODEL), load_sample("mnist")[0], tmp_path, _tiny(device=device))
+    target = resolve_device(device)
+    assert trainer.train_images.device.type == target.type and trainer.train_images.dtype == torch.uint8
+    assert trainer.val_x.device.type == target.type
+    assert {p.device.type for p in trainer.model.parameters()} == {target.type}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+def test_training_on_cuda_and_evaluating_on_both_devices_agree(tmp_path):
+    """Two epochs on the GPU, a resume included; the saved weights then give the same log p(x|z) at the posterior
+    means on the CPU and on the GPU, up to float32 noise (relative 1e-4): the model's maths is device-independent."""
+    images = load_sample("mnist")[0]
+    config = VAEConfig(decoder="gaussian-pixel", hidden=[64], latent_dim=4)
+    model, state = train(config, _tiny(epochs=1, device="cuda"), images, tmp_path)
+    assert next(model.parameters()).device.type == "cuda" and state["diverged"] is None
+    train(config, _tiny(epochs=2, device="cuda"), images, tmp_path, resume=True)
+    saved = json.loads((tmp_path / STATE_NAME).read_text())
+    assert saved["epoch"] == 2 and saved["device"].startswith("cuda") and saved["device_rng"] is not None
+    assert all(math.isfinite(r["val_elbo"]) for r in _history(tmp_path))
+    x = fixed_test_input(images[:200], "continuous")
+    logp = {}
+    for device in ("cpu", "cuda"):
+        m = VAE.from_pretrained(tmp_path, map_location=device)
+        with torch.no_grad():
+            xd = x.to(device)
+            logp[device] = m.decode(m.encode(xd).mean).log_prob(xd).cpu()
+    assert torch.allclose(logp["cpu"], logp["cuda"], rtol=1e-4, atol=1e-3)
+    shutil.rmtree(tmp_path)

@@ -1,0 +1,56 @@
+"""Learning-rate schedules: the learning rate of each epoch, from the run's base rate ``lr``.
+
+- ``constant``: ``lr`` in every epoch, for any number of epochs.
+- ``burda``: Burda, Grosse & Salakhutdinov (2016), section 5: 3^i epochs at ``lr * 10^(-i/7)`` for i = 0..7,
+  3,280 epochs in all (with their ``lr`` = 1e-3). A run may stop inside the schedule (fewer epochs: the first
+  stages) but not run past its end; the first seven stages are 1,093 epochs, a third of the passes.
+
+A schedule is a pure function of the epoch, so a resumed run gets exactly the rate it would have had.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    description: str
+    stage_epochs: tuple[int, ...] | None = None  # epochs of each stage; None: one stage without end
+    decay: float = 1.0  # stage i runs at lr * decay**i
+
+    @property
+    def total_epochs(self) -> float:
+        return math.inf if self.stage_epochs is None else sum(self.stage_epochs)
+
+    def stage(self, epoch: int) -> int:
+        """The stage (from 0) that epoch ``epoch`` (from 1) falls in."""
+        if self.stage_epochs is None:
+            return 0
+        end = 0
+        for i, length in enumerate(self.stage_epochs):
+            end += length
+            if epoch <= end:
+                return i
+        raise ValueError(f"epoch {epoch} is past the end of the schedule ({end} epochs)")
+
+    def lr(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.decay ** self.stage(epoch)
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "constant": Schedule("the same learning rate in every epoch"),
+    "burda": Schedule("Burda et al. 2016: 3^i epochs at lr * 10^(-i/7), i = 0..7",
+                      stage_epochs=tuple(3**i for i in range(8)), decay=10 ** (-1 / 7)),
+}
+
+
+def check_schedule(name: str, epochs: int) -> str:
+    """``name`` if it is a known schedule that covers ``epochs``; otherwise one sentence saying what is wrong."""
+    if name not in SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {name!r}")
+    total = SCHEDULES[name].total_epochs
+    if epochs > total:
+        raise ValueError(f"the {name} learning-rate schedule ({SCHEDULES[name].description}) ends after {total} "
+                         f"epochs, so epochs = {epochs} does not fit it; train at most {total} epochs with it")
+    return name
