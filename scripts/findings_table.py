@@ -2,13 +2,15 @@
 log-likelihood tables: the best estimate each model has (exact quadrature for 2-D latents, AIS otherwise; see
 scripts/evaluate_likelihoods.py), its method and images, and how far IWAE on the same images lies below it.
 
-    python scripts/findings_table.py [checkpoints]
+    python -m scripts.findings_table [checkpoints]
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+
+from vae_core.data import is_bounded
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",
            "FD recons", "MSE", "sigma min", "sigma<0.01", "active", "diverged")
@@ -58,12 +60,17 @@ def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> 
 
 def main(root: str = "checkpoints") -> None:
     evals = [json.loads(p.read_text()) for p in sorted(Path(root).glob("*/eval.json"))]
+    bounded = [ev for ev in evals if is_bounded(ev["data_kind"])]
+    unbounded = [ev for ev in evals if not is_bounded(ev["data_kind"])]
     datasets = [d for d in ("mnist", "fashion-mnist") if any(ev["dataset"] == d for ev in evals)]
     for dataset in datasets:
-        print_table(dataset, COLUMNS, [row(ev) for ev in evals if ev["dataset"] == dataset])
+        print_table(dataset, COLUMNS, [row(ev) for ev in bounded if ev["dataset"] == dataset])
     for dataset in datasets:
         print_table(f"{dataset}: log-likelihood, best estimate against IWAE", LIKELIHOOD_COLUMNS,
-                    [likelihood_row(ev) for ev in evals if ev["dataset"] == dataset])
+                    [likelihood_row(ev) for ev in bounded if ev["dataset"] == dataset])
+    if unbounded:  # never ranked with the bounded models (vae_core.data.UNBOUNDED_REASON)
+        print_table("raw pixels, not ranked", COLUMNS, [row(ev) for ev in unbounded])
+        print_table("raw pixels: log-likelihood", LIKELIHOOD_COLUMNS, [likelihood_row(ev) for ev in unbounded])
 
 
 if __name__ == "__main__":

@@ -9,9 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
-from test_app import APP, PAGES, assert_ok, texts
+from test_app import APP, PAGES, _fresh_caches, assert_ok, texts  # noqa: F401 (an autouse fixture)
 
 from explorer import cache, links
 from explorer.access import LOCKED_ENV
@@ -397,9 +396,3 @@ def test_the_lock_fails_closed(monkeypatch, value, locked):
     assert is_locked() is locked
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    cache.resolve.clear()
-    cache.scan_zoo.clear()
-    yield
-    st.cache_data.clear()

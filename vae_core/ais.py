@@ -17,13 +17,13 @@ import math
 import numbers
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
 from tqdm.auto import tqdm
+
+from .likelihoods import unvalidated
 
 # Shipped settings, chosen from the convergence curves of scripts/bench_ais.py (README: AIS cost and convergence).
 NUM_STEPS = 300            # intermediate distributions (transitions) between the prior and the posterior
@@ -198,7 +198,7 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
     prior = model.prior()
 
     def log_lik_and_grads(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        with _invalid_parameters_give_nan():
+        with unvalidated():
             return _log_densities_and_grads(model, prior, z, x_rows)
 
     ll, lp, g_ll, g_lp = log_lik_and_grads(z)
@@ -256,17 +256,6 @@ def _log_densities_and_grads(model, prior, z: Tensor, x: Tensor) -> tuple[Tensor
     return ll.detach(), lp.detach(), g_ll, g_lp
 
 
-@contextmanager
-def _invalid_parameters_give_nan():
-    """Switch off torch.distributions argument checks: a diverging leapfrog trajectory reaches z where a per-pixel
-    sigma underflows to 0, and that proposal should get a non-finite energy (and be rejected and counted), not
-    raise a ValueError for the whole batch. (The same switch as training's; it is process-wide while AIS runs.)"""
-    previous = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        Distribution.set_default_validate_args(previous)
 
 
 def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, seed, seconds) -> AISResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -155,6 +156,20 @@ class DecoderLikelihood(nn.Module):
 
     def base(self, params: Tensor, x: Tensor | None) -> Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+@contextmanager
+def unvalidated():
+    """torch.distributions argument checks off (public API, process-wide while the block runs). A collapsed
+    per-pixel sigma underflows to 0 and a diverging decoder emits NaN; with the checks on either raises a ValueError
+    for the whole batch, with them off it gives a non-finite log-likelihood that the caller can see and handle
+    (training stops, AIS rejects the proposal, quadrature and evaluation flag the image)."""
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(previous)
 
 
 def decoder_sigma(px: Distribution) -> Tensor | None:

@@ -18,13 +18,13 @@ the square for outside mass to count. That is checked, not assumed: the outer ri
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
 from tqdm.auto import tqdm
+
+from .likelihoods import unvalidated
 
 LATENT_DIM = 2
 RADIUS = 32.0             # half-width of the scanned square (see the module docstring)
@@ -93,17 +93,6 @@ def _log_joint(model, z: Tensor, x: Tensor) -> Tensor:
     return model.decode(z).log_prob(x).double() + model.prior().log_prob(z).double()
 
 
-@contextmanager
-def _unvalidated():
-    """Distribution argument checks off while the grid runs (public torch API): they cost more than the
-    likelihood itself on broadcast batches, and where they would object (a scale that underflows to 0) the log
-    density comes out NaN instead, which the caller flags."""
-    before = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        Distribution.set_default_validate_args(before)
 
 
 def _segment_logsumexp(values: Tensor, index: Tensor, n: int) -> Tensor:
@@ -132,7 +121,7 @@ def exact_log_likelihood(model, x: Tensor, tol: float = 0.05, radius: float = RA
     """
     check_latent_plane(model)
     _check_settings(tol, radius, coarse_spacing, margin)
-    with _unvalidated():
+    with unvalidated():
         return _integrate(model, x, tol, radius, coarse_spacing, margin, max_halvings, max_evaluations, progress)
 
 
@@ -332,7 +321,7 @@ def posterior_grid(model, x_one: Tensor, points: int = 201, extent: tuple[float,
     z1 = torch.linspace(extent[0], extent[1], points, dtype=torch.float64)
     z2 = torch.linspace(extent[2], extent[3], points, dtype=torch.float64)
     zz = torch.cartesian_prod(z1, z2)  # (points^2, 2), z2 fastest: ij order
-    with torch.no_grad(), _unvalidated():
+    with torch.no_grad(), unvalidated():
         model.eval()
         f = torch.cat([_log_joint(model, zz[s:s + CHUNK].to(model.device), x_one.to(model.device)).cpu()
                        for s in range(0, len(zz), CHUNK)])

@@ -44,18 +44,16 @@ import shutil
 import signal
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.distributions import Distribution
 from tqdm.auto import tqdm
 
 from .data import fixed_test_input, to_model_input
 from .devices import check_device, resolve_device
-from .likelihoods import decoder_sigma
+from .likelihoods import decoder_sigma, unvalidated
 from .limits import check_setting
 from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config
 from .schedules import SCHEDULES, check_schedule
@@ -119,16 +117,6 @@ def _state_is_finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
 
 
-@contextmanager
-def _invalid_parameters_give_nan():
-    """Switch off torch.distributions argument checks while fitting: a decoder that emits NaN, or a per-pixel
-    sigma that underflowed to 0, then gives a non-finite loss (handled as divergence) instead of a ValueError."""
-    previous = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        Distribution.set_default_validate_args(previous)
 
 
 class _CheckedCopy:
@@ -439,7 +427,7 @@ class Trainer:
         bar = tqdm(range(0, len(self.train_images), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
                    disable=not cfg.progress, leave=False, mininterval=0.5)
         try:
-            with _invalid_parameters_give_nan():
+            with unvalidated():
                 for i in bar:
                     x = to_model_input(self.train_images[order[i:i + cfg.batch_size]], model.data_kind, gen)
                     decoder_out.clear()
@@ -494,7 +482,7 @@ class Trainer:
         return point
 
     @torch.no_grad()
-    @_invalid_parameters_give_nan()
+    @unvalidated()
     def _validate(self) -> dict:
         model = self.model.eval()
         torch_state, device_state = torch.get_rng_state(), _device_rng_state(self.device)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import time
 import tomllib
 from dataclasses import fields
@@ -17,7 +18,7 @@ import torch
 from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood, default_settings, method_for
 from .classifier import load_classifier
 from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
-from .likelihoods import make_likelihood
+from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
 from .metrics import elbo_terms, evaluate, frechet_distance, mse
 from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
@@ -101,6 +102,14 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
     test_images, _ = load_split(cfg.dataset, "test", data_dir)
     x = fixed_test_input(test_images, model.data_kind, seed=0)  # (N, 1, 28, 28)
     t0 = time.perf_counter()
+    with unvalidated():  # a collapsed sigma gives non-finite numbers, recorded as such (write_evaluation)
+        return _evaluate_checkpoint(folder, model, x, iwae_k, iwae_images, frechet_images, description, progress,
+                                    best_images, t0)
+
+
+def _evaluate_checkpoint(folder, model, x, iwae_k, iwae_images, frechet_images, description, progress, best_images,
+                         t0) -> dict:
+    cfg = model.config
     ev = evaluate(model, x, iwae_k=iwae_k, iwae_images=iwae_images, progress=progress)
     test = {k: getattr(ev, k) for k in ("num_images", "elbo", "elbo_stderr", "rec", "kl", "mse", "active_units",
                                         "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
@@ -131,8 +140,28 @@ def best_images_for(model: VAE) -> int:
     return QUADRATURE_IMAGES if method_for(model) == "quadrature" else AIS_IMAGES
 
 
+def finite_or_none(value, path: str = "", found: list[str] | None = None):
+    """``value`` with every non-finite float replaced by None (JSON has no inf or NaN); the dotted paths of the
+    replaced ones are appended to ``found``."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v, f"{path}.{k}".lstrip("."), found) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        if found is not None:
+            found.append(f"{path} ({value})")
+        return None
+    return value
+
+
 def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
-    text = json.dumps(result, indent=2) + "\n"
+    """eval.json and the model card. Non-finite numbers (a collapsed sigma's +inf or NaN) become null, and
+    ``nonfinite`` lists them, so the file stays strict JSON and says what happened."""
+    found: list[str] = []
+    result = finite_or_none({k: v for k, v in result.items() if k != "nonfinite"}, found=found)
+    if found:
+        result["nonfinite"] = found
+    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     atomic_write(folder / "eval.json", lambda tmp: Path(tmp).write_text(text))
     atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(result, cfg)))
 
