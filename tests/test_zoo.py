@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from vae_core.data import fixed_test_input, load_sample
+from vae_core.likelihoods import unvalidated
 from vae_core.metrics import elbo_terms, mse
 from vae_core.model import VAE, VAEConfig
 from vae_core.zoo import DEFAULT_ZOO, ZooError, load_model, load_snapshot, read_checkpoint, resolve_source, scan
@@ -178,13 +179,17 @@ def test_shipped_checkpoint_matches_its_eval_json(name: str):
     images, _ = load_sample(model.config.dataset)
     x = fixed_test_input(images, model.data_kind, seed=0)
     recorded = ev["embedded_sample"]
-    elbo = float(elbo_terms(model, x)["elbo"].mean())
-    assert math.isclose(elbo, recorded["elbo"], rel_tol=1e-3, abs_tol=0.05)
+    with unvalidated():  # a collapsed sigma underflows to 0 on some pixels: a non-finite ELBO, not an error
+        elbo = float(elbo_terms(model, x)["elbo"].mean())
+    if recorded["elbo"] is None:  # non-finite at evaluation: written as null and listed (zoo_spec.write_evaluation)
+        assert not math.isfinite(elbo) and any(p.startswith("embedded_sample.elbo ") for p in ev["nonfinite"])
+    else:
+        assert math.isclose(elbo, recorded["elbo"], rel_tol=1e-3, abs_tol=0.05)
     assert math.isclose(mse(model, x), recorded["mse"], rel_tol=1e-3, abs_tol=1e-6)
     test = ev["test"]
     # The full-test-set numbers are consistent with each other: ELBO <= IWAE (both are lower bounds on log p,
     # IWAE the tighter; allow 3 standard errors because they are estimated on different image sets).
-    if test["iwae"] is not None:
+    if test["iwae"] is not None and test["elbo"] is not None:
         assert test["iwae"] >= test["elbo"] - 3 * (test["elbo_stderr"] + test["iwae_stderr"])
     assert ev["decoder"] == model.config.decoder and ev["dataset"] == model.config.dataset
     for epoch, _ in read_checkpoint(folder).snapshots:
