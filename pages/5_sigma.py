@@ -59,10 +59,10 @@ if not raws:
             "train.py --data-kind raw).")
 else:
     names = {c.name for c in models}
-    chosen = ([c.name for c in raws if c.name in names] or [c.name for c in raws if c.decoder == "gaussian-pixel"]
-              or [c.name for c in raws])
+    # the selected raw run first, the collapsing per-pixel Gaussian before its fixed-sigma partner
+    chosen = sorted(raws, key=lambda c: (c.name not in names, c.decoder != "gaussian-pixel"))[0].name
     picked = {c.name: c for c in raws}
-    raw = picked[st.selectbox("Raw-pixel run", list(picked), index=list(picked).index(chosen[0]), key="raw_model")]
+    raw = picked[st.selectbox("Raw-pixel run", list(picked), index=list(picked).index(chosen), key="raw_model")]
     pair = [raw] + [c for c in [raw_runs.partner(raw, ctx.checkpoints)] if c is not None]
     st.markdown(" ".join(raw_runs.stopped(c) for c in pair) +
                 ("" if len(pair) == 2 else " No dequantized run of the same dataset, decoder and network is in the "

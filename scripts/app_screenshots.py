@@ -26,6 +26,7 @@ VIEWS = {  # file name -> URL path and query
     "sigma": "sigma?models=mnist-gaussian-pixel&models=mnist-gaussian-pixel-floor&models=mnist-gaussian-shared"
              "&models=mnist-gaussian-fixed",
     "lab": "lab?lab_tab=One+pixel",
+    "raw": "sigma?models=mnist-gaussian-pixel-raw&models=mnist-gaussian-pixel&models=mnist-gaussian-fixed-raw",
 }
 
 
