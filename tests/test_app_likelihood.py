@@ -205,3 +205,23 @@ def _fresh_caches():
     yield
     st.cache_data.clear()
     np.seterr(all="warn")
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("mnist-gaussian-pixel-2d", "exact"),         # the quadrature's value
+    ("mnist-gaussian-pixel", "AIS"),              # AIS above the IWAE on the same images
+    ("fashion-mnist-gaussian-pixel", "IWAE"),     # AIS far below its own IWAE: the IWAE stands in
+])
+def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(name, shown):
+    from explorer.tables import leaderboard, short_of_iwae
+    from vae_core.zoo import read_checkpoint
+
+    ckpt = read_checkpoint(CHECKPOINTS / name)
+    row = leaderboard([ckpt]).iloc[0]
+    best = ckpt.evaluation["log_likelihood"]
+    assert shown in row["estimate"]
+    if shown == "IWAE":
+        assert best["best_minus_iwae"] < 0 and row["log-lik"] == ckpt.evaluation["test"]["iwae"]
+        assert np.isnan(row["bits/dim"]) and name in short_of_iwae(leaderboard([ckpt]))
+    else:
+        assert row["log-lik"] == best["estimate"] and row["bits/dim"] == best["bits_per_dim"]
