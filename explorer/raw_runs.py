@@ -41,10 +41,11 @@ def _number(value) -> float | None:
 
 
 def epochs(ckpt: Checkpoint) -> pd.DataFrame:
-    """One row per history line: sigma min, validation ELBO, mean and largest batch loss, diverged or not."""
-    return pd.DataFrame([{"model": ckpt.name, "epoch": r["epoch"], "sigma_min": _number(r.get("sigma_min")),
-                          "val_elbo": _number(r.get("val_elbo")), "loss": _number(r.get("loss")),
-                          "loss_max": _number(r.get("loss_max")), "diverged": r.get("diverged") is True}
+    """One row per history line: sigma min, validation ELBO, mean and largest batch loss, diverged or not (the
+    loader, vae_core.zoo.read_history_checked, has already turned odd and non-finite numbers into None)."""
+    return pd.DataFrame([{"model": ckpt.name, "epoch": r["epoch"], "sigma_min": r.get("sigma_min"),
+                          "val_elbo": r.get("val_elbo"), "loss": r.get("loss"),
+                          "loss_max": r.get("loss_max"), "diverged": r.get("diverged") is True}
                          for r in ckpt.history], columns=["model", "epoch", "sigma_min", "val_elbo", "loss",
                                                           "loss_max", "diverged"])
 
@@ -63,7 +64,7 @@ def trace(ckpt: Checkpoint) -> pd.DataFrame:
                 continue
             rows.append({"model": ckpt.name, "epoch": r["epoch"], "step": offset + step,
                          "loss": _number(p.get("loss")), "sigma_min": _number(p.get("sigma_min"))})
-        steps = _number(r.get("steps"))
+        steps = r.get("steps")
         offset += int(steps) if steps is not None and steps >= 0 else 0
     return pd.DataFrame(rows, columns=["model", "epoch", "step", "loss", "sigma_min"])
 
@@ -82,6 +83,6 @@ def stopped(ckpt: Checkpoint) -> str:
             return f"{ckpt.name} stopped in epoch {r['epoch']}{where}{why}{weights}."
     if not ckpt.history:
         return f"{ckpt.name} has no training history to show."
-    worst = max((v for v in (_number(r.get("loss_max")) for r in ckpt.history) if v is not None), default=None)
+    worst = max((r["loss_max"] for r in ckpt.history if r.get("loss_max") is not None), default=None)
     peak = f" (its largest batch loss was {worst:.3g})" if worst is not None else ""
     return f"{ckpt.name} trained {len(ckpt.history)} epochs without a non-finite loss{peak}."

@@ -41,7 +41,7 @@ EVAL_NUMBERS = {"test": ("elbo", "iwae", "iwae_k", "bits_per_dim", "kl", "mse", 
                 "frechet": ("samples", "sample_means", "reconstructions"),
                 "training": ("epochs", "diverged_at_epoch")}
 # history.jsonl fields that readers use as numbers; every line must be a JSON object with an integer epoch
-HISTORY_NUMBERS = ("loss", "rec", "kl", "steps", "val_elbo", "sigma_mean", "sigma_min", "seconds")
+HISTORY_NUMBERS = ("loss", "loss_max", "rec", "kl", "steps", "lr", "val_elbo", "sigma_mean", "sigma_min", "seconds")
 
 
 class ZooError(RuntimeError):

@@ -103,36 +103,30 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
     x = fixed_test_input(test_images, model.data_kind, seed=0)  # (N, 1, 28, 28)
     t0 = time.perf_counter()
     with unvalidated():  # a collapsed sigma gives non-finite numbers, recorded as such (write_evaluation)
-        return _evaluate_checkpoint(folder, model, x, iwae_k, iwae_images, frechet_images, description, progress,
-                                    best_images, t0)
-
-
-def _evaluate_checkpoint(folder, model, x, iwae_k, iwae_images, frechet_images, description, progress, best_images,
-                         t0) -> dict:
-    cfg = model.config
-    ev = evaluate(model, x, iwae_k=iwae_k, iwae_images=iwae_images, progress=progress)
-    test = {k: getattr(ev, k) for k in ("num_images", "elbo", "elbo_stderr", "rec", "kl", "mse", "active_units",
-                                        "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
-    test["iwae_images"] = min(iwae_images, len(x)) if iwae_k else None
-    state = json.loads((folder / STATE_NAME).read_text()) if (folder / STATE_NAME).is_file() else {}
-    history = read_history(folder / "history.jsonl")
-    result = {
-        "name": folder.name, "dataset": cfg.dataset, "decoder": cfg.decoder, "latent_dim": cfg.latent_dim,
-        "data_kind": model.data_kind, "description": description, "test": test, "sigma": ev.sigma,
-        "frechet": frechet(model, x[:frechet_images]),
-        "embedded_sample": sample_check(model),
-        "training": {"epochs": len(history), "seconds": sum(r.get("seconds", 0) for r in history),
-                     "diverged_at_epoch": (state.get("diverged") or {}).get("epoch"),
-                     "diverged_at_step": (state.get("diverged") or {}).get("step"),
-                     "weights_from_step": (state.get("diverged") or {}).get("weights_from_step"),
-                     **{k: state.get("train_config", {}).get(k) for k in ("lr", "batch_size", "seed")}},
-        "evaluation_seconds": time.perf_counter() - t0,
-    }
-    best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
-    if best_images > 0:
-        result[BEST_KEY] = best_log_likelihood(model, x[:best_images], iwae_k=iwae_k or 1000, progress=progress)
-    write_evaluation(folder, result, cfg)
-    return result
+        ev = evaluate(model, x, iwae_k=iwae_k, iwae_images=iwae_images, progress=progress)
+        test = {k: getattr(ev, k) for k in ("num_images", "elbo", "elbo_stderr", "rec", "kl", "mse", "active_units",
+                                            "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
+        test["iwae_images"] = min(iwae_images, len(x)) if iwae_k else None
+        state = json.loads((folder / STATE_NAME).read_text()) if (folder / STATE_NAME).is_file() else {}
+        history = read_history(folder / "history.jsonl")
+        diverged = state.get("diverged") or {}
+        result = {
+            "name": folder.name, "dataset": cfg.dataset, "decoder": cfg.decoder, "latent_dim": cfg.latent_dim,
+            "data_kind": model.data_kind, "description": description, "test": test, "sigma": ev.sigma,
+            "frechet": frechet(model, x[:frechet_images]),
+            "embedded_sample": sample_check(model),
+            "training": {"epochs": len(history), "seconds": sum(r.get("seconds", 0) for r in history),
+                         "diverged_at_epoch": diverged.get("epoch"),
+                         "diverged_at_step": diverged.get("step"),
+                         "weights_from_step": diverged.get("weights_from_step"),
+                         **{k: state.get("train_config", {}).get(k) for k in ("lr", "batch_size", "seed")}},
+            "evaluation_seconds": time.perf_counter() - t0,
+        }
+        best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
+        if best_images > 0:
+            result[BEST_KEY] = best_log_likelihood(model, x[:best_images], iwae_k=iwae_k or 1000, progress=progress)
+        write_evaluation(folder, result, cfg)
+        return result
 
 
 def best_images_for(model: VAE) -> int:
