@@ -1,0 +1,340 @@
+"""The files a checkpoint folder holds beside its weights, as typed records with a version:
+
+    eval.json              Evaluation (test metrics, sigma, Frechet distances, training summary, best log p)
+    history.jsonl          HistoryLine, one JSON object per epoch
+    training_state.json    TrainingState, the commit record of the last saved epoch (vae_core.training)
+
+Writers build a record and call ``to_json``; readers call ``from_json`` (or ``from_dict``), which treats the text
+as untrusted: a value of the wrong type, or a non-finite number, is read as missing (None) and named in a note, a
+section that is not an object likewise, keys this version does not know are kept in ``extra``. JSON has no inf or
+NaN, so a writer's non-finite numbers become null and are listed under ``nonfinite``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+
+SCHEMA_VERSION = 1  # files without the key were written before it existed and read as version 1
+VERSION_KEY = "schema_version"
+
+
+class SchemaError(ValueError):
+    """A file cannot be read as its record at all (not JSON, not an object, no usable key field)."""
+
+
+# ------------------------------------------------------------------------------------------------ records
+@dataclass
+class Metrics:
+    """eval.json "test": the test-set numbers."""
+    num_images: int | None = None
+    elbo: float | None = None             # nats, one-sample ELBO, mean over num_images
+    elbo_stderr: float | None = None
+    rec: float | None = None              # E_q log p(x|z)
+    kl: float | None = None               # KL(q(z|x) || p(z))
+    mse: float | None = None
+    active_units: int | None = None       # Burda et al. 2016: Cov_x E_q[z] > 0.01
+    iwae: float | None = None             # IWAE_k, a lower bound on log p(x) (Burda et al. 2016)
+    iwae_stderr: float | None = None
+    iwae_k: int | None = None
+    iwae_images: int | None = None
+    bits_per_dim: float | None = None     # from IWAE; None for unbounded (raw) data
+
+
+@dataclass
+class SigmaStats:
+    mean: float | None = None
+    min: float | None = None
+    median: float | None = None
+    frac_below_0_01: float | None = field(default=None, metadata={"key": "frac_below_0.01"})
+
+
+@dataclass
+class Frechet:
+    samples: float | None = None
+    sample_means: float | None = None
+    reconstructions: float | None = None
+    reconstruction_means: float | None = None
+    num_images: int | None = None
+    reference: str | None = None
+
+
+@dataclass
+class EmbeddedSample:
+    num_images: int | None = None
+    elbo: float | None = None
+    mse: float | None = None
+
+
+@dataclass
+class TrainingSummary:
+    epochs: int | None = None
+    seconds: float | None = None
+    diverged_at_epoch: int | None = None
+    diverged_at_step: int | None = None
+    weights_from_step: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+
+
+@dataclass
+class BestLogLikelihood:
+    """vae_core.best_likelihood: exact quadrature (2-D) or AIS (a stochastic lower bound), paired with IWAE and
+    the ELBO on the same images."""
+    method: str | None = None
+    bound: str | None = None
+    settings: dict = field(default_factory=dict)
+    num_images: int | None = None
+    excluded_images: int | None = None
+    images: str | None = None
+    estimate: float | None = None
+    estimate_stderr: float | None = None
+    bits_per_dim: float | None = None
+    iwae_k: int | None = None
+    iwae: float | None = None
+    iwae_stderr: float | None = None
+    elbo: float | None = None
+    elbo_stderr: float | None = None
+    best_minus_iwae: float | None = None
+    best_minus_iwae_stderr: float | None = None
+    best_minus_elbo: float | None = None
+    best_minus_elbo_stderr: float | None = None
+    seconds: float | None = None
+    seconds_total: float | None = None
+    warning: str | None = None
+    # quadrature
+    numerical_error_max: float | None = None
+    numerical_error_mean: float | None = None
+    flag_reasons: list = field(default_factory=list)
+    # AIS
+    acceptance: float | None = None
+    images_with_rejected_nonfinite_proposals: int | None = None
+    chain_stderr_mean: float | None = None
+    images_far_below_iwae: int | None = None
+
+
+@dataclass
+class Evaluation:
+    """eval.json."""
+    name: str | None = None
+    dataset: str | None = None
+    decoder: str | None = None
+    latent_dim: int | None = None
+    data_kind: str | None = None
+    description: str | None = None
+    test: Metrics | None = None
+    sigma: SigmaStats | None = None
+    frechet: Frechet | None = None
+    embedded_sample: EmbeddedSample | None = None
+    training: TrainingSummary | None = None
+    evaluation_seconds: float | None = None
+    log_likelihood: BestLogLikelihood | None = None
+    nonfinite: list = field(default_factory=list)   # dotted paths of numbers that were inf or NaN when written
+    schema_version: int = SCHEMA_VERSION
+    extra: dict = field(default_factory=dict)       # keys this version does not know, kept as read
+
+
+@dataclass
+class TracePoint:
+    step: int | None = None
+    loss: float | None = None
+    sigma_min: float | None = None
+
+
+@dataclass
+class HistoryLine:
+    """One line of history.jsonl: the epoch's means, its validation and, if it stopped, where and why."""
+    epoch: int
+    lr: float | None = None
+    loss: float | None = None
+    rec: float | None = None
+    kl: float | None = None
+    loss_max: float | None = None         # the largest batch loss of the epoch
+    steps: int | None = None
+    val_elbo: float | None = None
+    sigma_mean: float | None = None
+    sigma_min: float | None = None
+    seconds: float | None = None
+    trace: list[TracePoint] = field(default_factory=list)  # every TRACE_EVERY steps, and the step it stopped at
+    diverged: bool | None = None
+    diverged_step: int | None = None
+    diverged_reason: str | None = None
+    weights_from_step: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingState:
+    """training_state.json: renamed into place, it commits an epoch (vae_core.training's module docstring)."""
+    epoch: int
+    files: dict = field(default_factory=dict)  # path relative to the folder -> sha256 of every file of the epoch
+    train_config: dict = field(default_factory=dict)
+    diverged: dict | None = None           # epoch, step, reason, weights_from_step of a run that stopped
+    adam: str | None = None                # the Adam implementation the optimizer state belongs to
+    torch_rng: list[int] = field(default_factory=list)
+    device: str | None = None
+    device_rng: list[int] | None = None
+    schema_version: int = SCHEMA_VERSION
+    extra: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def finite_or_none(value, path: str = "", found: list[str] | None = None):
+    """``value`` with every non-finite float replaced by None (JSON has no inf or NaN); the dotted paths of the
+    replaced ones are appended to ``found``."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v, f"{path}.{k}".lstrip("."), found) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        if found is not None:
+            found.append(f"{path} ({value})")
+        return None
+    return value
+
+
+def to_dict(record) -> dict:
+    """The record as the JSON object its file holds: keys as written (``metadata['key']``), ``extra`` merged back,
+    unset optional sections left out."""
+    out = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if f.name == "extra":
+            out.update(value)
+        elif is_dataclass(value):
+            out[_key(f)] = to_dict(value)
+        elif isinstance(value, list):
+            out[_key(f)] = [to_dict(v) if is_dataclass(v) else v for v in value]
+        else:
+            out[_key(f)] = value
+    return out
+
+
+def to_json(record, indent: int | None = 2) -> str:
+    """Strict JSON for the record. Non-finite numbers become null; an Evaluation lists them under ``nonfinite``."""
+    found: list[str] = []
+    d = finite_or_none(to_dict(record), found=found)
+    if found and "nonfinite" in d:
+        d["nonfinite"] = sorted(set(d["nonfinite"]) | set(found))
+    return json.dumps(d, indent=indent, allow_nan=False)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def from_json(cls, text: str, where: str) -> tuple:
+    """(record, notes) from a file's text; SchemaError when it is not a JSON object at all."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SchemaError(f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    return from_dict(cls, value, where)
+
+
+def from_dict(cls, value, where: str) -> tuple:
+    """(record, notes): every field checked against its type. Wrong types and non-finite numbers are read as
+    missing and named in the notes; a required field (no default) that is missing or wrong is a SchemaError."""
+    if not isinstance(value, dict):
+        raise SchemaError(f"{where} holds {_type_name(value)} where a JSON object is expected")
+    notes: list[str] = []
+    record = _parse_record(cls, value, where, "", notes)
+    version = getattr(record, VERSION_KEY, SCHEMA_VERSION)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        notes.append(f"{where} was written by a newer version (schema {version}, this one reads {SCHEMA_VERSION}); "
+                     f"read as far as this version understands it.")
+    return record, notes
+
+
+def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str]):
+    hints = typing.get_type_hints(cls)
+    known = {_key(f): f for f in fields(cls)}
+    kwargs, extra = {}, {}
+    for key, value in d.items():
+        f = known.get(key)
+        if f is None or f.name == "extra":
+            extra[key] = value
+            continue
+        path = f"{prefix}{key}"
+        parsed, ok = _parse_value(hints[f.name], value, where, path, notes)
+        if ok:
+            kwargs[f.name] = parsed
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise SchemaError(f"{where}: {path} is {_describe(value)}, which this field cannot be")
+        else:
+            notes.append(f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}; shown as n/a.")
+    for f in fields(cls):
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in kwargs:
+            raise SchemaError(f"{where}: no {prefix}{_key(f)}")
+    if "extra" in known:
+        kwargs["extra"] = extra
+    return cls(**kwargs)
+
+
+def _parse_value(tp, value, where: str, path: str, notes: list[str]) -> tuple[object, bool]:
+    """(parsed, True) when ``value`` fits type ``tp``; (None, False) otherwise. None fits every optional type."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None, True
+        tp = next(a for a in args if a is not type(None))
+        args = typing.get_args(tp)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            return None, False
+        return _parse_record(tp, value, where, f"{path}.", notes), True
+    if tp is float:
+        ok = _is_number(value) and math.isfinite(value)
+        return (float(value), True) if ok else (None, False)
+    if tp is int:
+        return (value, True) if _is_int(value) else (None, False)
+    if tp is bool:
+        return (value, True) if isinstance(value, bool) else (None, False)
+    if tp is str:
+        return (value, True) if isinstance(value, str) else (None, False)
+    if tp is dict or typing.get_origin(tp) is dict:
+        return (value, True) if isinstance(value, dict) else (None, False)
+    if tp is list or typing.get_origin(tp) is list:
+        if not isinstance(value, list):
+            return None, False
+        if not args:
+            return value, True
+        items = []
+        for i, item in enumerate(value):
+            parsed, ok = _parse_value(args[0], item, where, f"{path}[{i}]", notes)
+            if ok:
+                items.append(parsed)
+            else:
+                notes.append(f"{where}: {path}[{i}] is {_describe(item)}; skipped.")
+        return items, True
+    raise TypeError(f"schema field type {tp} is not supported")  # a programming error, not a bad file
+
+
+def _key(f) -> str:
+    return f.metadata.get("key", f.name)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _type_name(v) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), "a number" if _is_number(v) else type(v).__name__)
+
+
+def _describe(v) -> str:
+    if _is_number(v) and not math.isfinite(v):
+        return f"{v}"
+    return _type_name(v)
+
+
+def _type_label(tp) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    a = args[0]
+    return {float: "a finite number", int: "an integer", str: "a string", bool: "a boolean", dict: "an object"}.get(
+        a, "an object" if is_dataclass(a) else "a list")
