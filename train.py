@@ -9,6 +9,9 @@ Examples:
     python train.py --dataset mnist --decoder bernoulli --latent-dim 2 --out runs/bern2d
     python train.py --dataset mnist --decoder gaussian-pixel --data-kind raw --out runs/raw  # x / 255, no noise
     python train.py --resume --dataset mnist --decoder bernoulli --epochs 40 --out runs/bern2d   # continue
+    # a smoke test with no dataset at all: the test images embedded in the package (not a real model; the
+    # folder is labelled TRAINED_ON_SAMPLE.txt, and the app's tests build their tiny zoo this way)
+    python train.py --train-on-sample --val-size 200 --dataset mnist --decoder bernoulli --epochs 1 --out runs/smoke
     # Burda et al. 2016's recipe (3^i epochs at 1e-3 * 10^(-i/7); its first 7 stages are 1,093 epochs), on a GPU
     python train.py --dataset mnist --decoder bernoulli --latent-dim 50 --hidden 200,200 --activation tanh \
         --batch-size 20 --adam-eps 1e-4 --lr-schedule burda --epochs 1093 --val-size 1 --device cuda --out runs/burda
@@ -28,7 +31,7 @@ import math
 import sys
 from pathlib import Path
 
-from vae_core.data import DATA_KINDS, DATASETS, DataError, load_split
+from vae_core.data import DATA_KINDS, DATASETS, DataError, load_sample, load_split, sample_path
 from vae_core.devices import DEVICES
 from vae_core.likelihoods import LIKELIHOODS, make_likelihood
 from vae_core.limits import LIMITS
@@ -45,6 +48,8 @@ ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_
                    "activation",
                    "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
                    "val_size", "lr_schedule", "adam_eps", "device", "resume")
+# The label of a folder trained by --train-on-sample: its presence is how a resume knows which data the run saw.
+SAMPLE_MARKER = "TRAINED_ON_SAMPLE.txt"
 
 
 def _number(flag: str):
@@ -132,7 +137,57 @@ def build_parser() -> argparse.ArgumentParser:
     d = p.add_argument_group("data")
     d.add_argument("--data-dir", help="folder holding <dataset>/ IDX files (default $VAE_ZOO_DATA or ./data)")
     d.add_argument("--download", action="store_true", help="download the dataset if it is missing")
+    d.add_argument("--train-on-sample", action="store_true",
+                   help="train on the test-set sample embedded in the package (vae_core/samples/) instead of the "
+                        "training split: for smoke tests and the app tests' tiny zoo only, since the model then sees "
+                        "the images the app evaluates it on; needs a --val-size smaller than the sample (e.g. 200); "
+                        "refused with --zoo")
     return p
+
+
+def _check_sample_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--train-on-sample is for one smoke-test model, never for the zoo, and reads no data folder."""
+    if not args.train_on_sample:
+        return
+    if args.zoo:
+        parser.error("--train-on-sample trains on the embedded test sample, for smoke tests only; the zoo is "
+                     "trained on the full training splits, so drop --train-on-sample with --zoo")
+    clash = [flag for flag, given in (("--data-dir", args.data_dir), ("--download", args.download)) if given]
+    if clash:
+        parser.error(f"--train-on-sample reads the sample inside the package, so {' and '.join(clash)} would be "
+                     f"ignored; drop one of them")
+
+
+def _check_sample_run(out: Path, sample: bool, resume: bool, dataset: str) -> None:
+    """A resume continues on the data the run started on: the sample (marker present) or the training split."""
+    if not resume or (out / SAMPLE_MARKER).is_file() == sample:
+        return
+    if sample:
+        raise ValueError(f"cannot resume {out} on the embedded sample: it was trained on the {dataset} training "
+                         f"split; drop --train-on-sample")
+    raise ValueError(f"cannot resume {out} on the {dataset} training split: it was trained on the embedded test "
+                     f"sample ({SAMPLE_MARKER}); resume it with --train-on-sample")
+
+
+def _sample_images(dataset: str, val_size: int):
+    """The embedded sample as training images, if --val-size leaves some of them to train on."""
+    images, _ = load_sample(dataset)
+    if val_size >= len(images):
+        raise ValueError(f"--val-size {val_size} holds out all {len(images)} images of the embedded {dataset} "
+                         f"sample; give --val-size below {len(images)} (e.g. 200) with --train-on-sample")
+    return images
+
+
+def _label_sample_run(out: Path, dataset: str, num_images: int) -> None:
+    """Write (or, for a new run on the training split, remove a stale) TRAINED_ON_SAMPLE.txt in ``out``."""
+    marker = out / SAMPLE_MARKER
+    if num_images == 0:
+        marker.unlink(missing_ok=True)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"Trained by `train.py --train-on-sample` on the {num_images} test-set images of {dataset} "
+                      f"embedded in the package ({sample_path(dataset).name}), not on its training split: a model "
+                      f"for smoke tests, whose scores on that sample are not held-out results.\n")
 
 
 def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -151,6 +206,7 @@ def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_sample_flags(parser, args)
     try:
         if args.zoo:
             from vae_core.zoo_spec import train_zoo
@@ -179,9 +235,18 @@ def main(argv: list[str] | None = None) -> int:
                                    lr_schedule=args.lr_schedule, adam_eps=args.adam_eps, device=args.device,
                                    progress=not args.no_progress)
         check_output_folder(args.out, model_config, train_config, args.resume)  # before the data is read
-        images, _ = load_split(args.dataset, "train", args.data_dir, download=args.download)
+        _check_sample_run(Path(args.out), args.train_on_sample, args.resume, args.dataset)
+        if args.train_on_sample:
+            images = _sample_images(args.dataset, args.val_size)
+            print(f"note: training on the embedded {args.dataset} test sample, for smoke tests only "
+                  f"({Path(args.out) / SAMPLE_MARKER})", file=sys.stderr)
+        else:
+            images, _ = load_split(args.dataset, "train", args.data_dir, download=args.download)
+        if not args.resume:
+            _label_sample_run(Path(args.out), args.dataset, len(images) if args.train_on_sample else 0)
         _, state = train(model_config, train_config, images, args.out, resume=args.resume)
-        print(json.dumps({"out": args.out, **state}))
+        print(json.dumps({"out": args.out, **({"trained_on": "embedded test sample"} if args.train_on_sample
+                                                else {}), **state}))
         return 0
     except (DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Shared fixtures. Tests that need the full datasets take ``data_dir`` (or a fixture built on it) and skip without
-$VAE_ZOO_DATA; everything else runs on the sample embedded in the package."""
+$VAE_ZOO_DATA; everything else, the app tests' tiny zoo included, runs on the sample embedded in the package."""
 from __future__ import annotations
 
 import os
@@ -38,9 +38,10 @@ def mnist_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def tiny_zoo(data_dir: Path, request) -> Path:
-    """A zoo folder with one tiny checkpoint per decoder kind, trained by the real train.py and evaluated into
-    eval.json (see tests/tiny_zoo.py); cached across runs in pytest's cache, keyed by the source code."""
+def tiny_zoo(request) -> Path:
+    """A zoo folder with one tiny checkpoint per decoder kind, trained by the real train.py on the embedded sample
+    and evaluated into eval.json (see tests/tiny_zoo.py); cached across runs in pytest's cache, keyed by the source
+    code. Needs no dataset."""
     from tiny_zoo import build_tiny_zoo
 
-    return build_tiny_zoo(request.config.cache.mkdir("vae-tiny-zoo"), data_dir)
+    return build_tiny_zoo(request.config.cache.mkdir("vae-tiny-zoo"))

@@ -210,11 +210,15 @@ def _download_verified(url: str, target: Path, sha256: str | None, progress: boo
 
 
 # ---------------------------------------------------------------------------------------------- sample
+def sample_path(name: str) -> Path:
+    """The file of the small test-set sample shipped inside the package for dataset ``name``."""
+    dataset_info(name)
+    return SAMPLE_DIR / f"{name}-test-sample.npz"
+
+
 def load_sample(name: str) -> tuple[np.ndarray, np.ndarray]:
     """The small test-set sample shipped inside the package: images (N, 28, 28) uint8, labels (N,) int64."""
-    dataset_info(name)
-    path = SAMPLE_DIR / f"{name}-test-sample.npz"
-    with np.load(path, allow_pickle=False) as f:
+    with np.load(sample_path(name), allow_pickle=False) as f:
         return f["images"], f["labels"].astype(np.int64)
 
 
@@ -222,7 +226,7 @@ def write_sample(name: str, root: str | os.PathLike | None = None, n: int = 1000
     """Rebuild the embedded sample from the first ``n`` test images (used once, by scripts/make_samples.py)."""
     images, labels = load_split(name, "test", root)
     SAMPLE_DIR.mkdir(exist_ok=True)
-    path = SAMPLE_DIR / f"{name}-test-sample.npz"
+    path = sample_path(name)
     np.savez_compressed(path, images=images[:n], labels=labels[:n].astype(np.uint8))
     return path
 
