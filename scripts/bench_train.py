@@ -1,13 +1,13 @@
 """Training throughput of vae_core's Trainer against a bare PyTorch loop over the same network: the floor on cost.
 
-Both train the default MLP (``VAEConfig()`` widths) with the same batch size, Adam and ELBO
-(``model.elbo_terms``) for one epoch on the same MNIST images, in this process, alternating which goes first.
-The bare loop gets its data pre-binarized / pre-dequantized as one float tensor and does nothing per step
+Both train the default MLP (``VAEConfig()`` widths) with the same batch size, Adam (the Trainer's implementation,
+fused) and ELBO (``model.elbo_terms``) for one epoch on the same MNIST images, in this process, alternating which
+goes first. The bare loop gets its data pre-binarized / pre-dequantized as one float tensor and does nothing per step
 beyond indexing, the ELBO, backward and the optimizer step; the Trainer's epoch is timed whole, as a user pays
 for it: per-batch binarization/dequantization, the divergence check, history, validation on ``--val-size``
 images and the atomic checkpoint writes.
 
-    python scripts/bench_train.py --data-dir ../shared/datasets --out docs/bench_train.md
+    python scripts/bench_train.py --data-dir ../shared/datasets --images 10000 --repeats 5 --threads 1
 """
 from __future__ import annotations
 
@@ -27,16 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vae_core.data import load_split, to_model_input  # noqa: E402
 from vae_core.model import VAE, VAEConfig  # noqa: E402
-from vae_core.training import TrainConfig, Trainer  # noqa: E402
+from vae_core.training import ADAM_IMPLS, NEW_RUN_ADAM, TrainConfig, Trainer  # noqa: E402
 
 FULL_EPOCH = 55_000  # training images per epoch with the default 5000 held out
 
 
-def bare_epoch(config: VAEConfig, x: torch.Tensor, batch_size: int, lr: float, seed: int) -> tuple[float, float]:
-    """One epoch of the plainest loop over a ready float tensor x (N, 1, 28, 28); returns (wall, CPU) seconds."""
+def bare_epoch(config: VAEConfig, x: torch.Tensor, batch_size: int, lr: float, seed: int, adam: str = NEW_RUN_ADAM
+               ) -> tuple[float, float]:
+    """One epoch of the plainest loop over a ready float tensor x (N, 1, 28, 28) with Adam implementation ``adam``
+    (vae_core.training.ADAM_IMPLS; by default the Trainer's); returns (wall, CPU) seconds."""
     torch.manual_seed(seed)
     model = VAE(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, **ADAM_IMPLS[adam])
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     validate = Distribution._validate_args
     Distribution.set_default_validate_args(False)  # no argument checks: the floor

@@ -18,7 +18,16 @@ from torch.distributions import Distribution
 
 from vae_core.data import load_sample, to_model_input
 from vae_core.model import VAE, VAEConfig
-from vae_core.training import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME, TRACE_EVERY, TrainConfig, Trainer, train
+from vae_core.training import (
+    HISTORY_NAME,
+    OPTIMIZER_NAME,
+    STATE_NAME,
+    TRACE_EVERY,
+    TrainConfig,
+    Trainer,
+    make_adam,
+    train,
+)
 
 
 def _replay(model: VAE, images: np.ndarray, cfg: TrainConfig) -> tuple[int, int, str, int, dict]:
@@ -27,7 +36,7 @@ def _replay(model: VAE, images: np.ndarray, cfg: TrainConfig) -> tuple[int, int,
     Trainer must keep, those weights): the step itself for a gradient, else the last multiple of TRACE_EVERY
     before it (the Trainer's checked copy)."""
     model = copy.deepcopy(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = make_adam(model.parameters(), cfg)  # the Trainer's optimizer for a new run
     images = torch.from_numpy(np.array(images))
     if cfg.max_train_images:
         images = images[: cfg.max_train_images + cfg.val_size]

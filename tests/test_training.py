@@ -19,7 +19,20 @@ from vae_core.data import fixed_test_input, load_sample
 from vae_core.likelihoods import decoder_sigma
 from vae_core.metrics import sigma_stats
 from vae_core.model import VAE, VAEConfig, atomic_write
-from vae_core.training import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME, TrainConfig, drop_optimizer, recover, train
+from vae_core.training import (
+    ADAM_IMPLS,
+    HISTORY_NAME,
+    LEGACY_ADAM,
+    NEW_RUN_ADAM,
+    OPTIMIZER_NAME,
+    STATE_NAME,
+    CheckpointError,
+    TrainConfig,
+    Trainer,
+    drop_optimizer,
+    recover,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # 1000 training images (8 steps of 128) and 300 for validation: about a second per epoch
@@ -354,3 +367,65 @@ def test_floored_sigma_never_goes_under_its_floor(tmp_path, mnist_train, mnist_t
     with torch.no_grad():
         sigma = decoder_sigma(model.decode(model.encode(x[:64]).mean))
     assert sigma.shape == (64, 1, 28, 28) and float(sigma.min()) >= sigma_min
+
+
+# ------------------------------------------------------------------------------------- Adam's implementation
+ADAM_STATES = {  # what a committed state says -> the implementation its resume must use
+    "a state written before the field": (None, LEGACY_ADAM),
+    **{f"a state naming {impl!r}": (impl, impl) for impl in ADAM_IMPLS},
+}
+
+
+def _tiny_run(out: Path, epochs: int, adam: str) -> Trainer:
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=epochs, batch_size=50, val_size=200, max_train_images=300, progress=False)
+    return Trainer(VAE(VAEConfig(decoder="bernoulli", hidden=[32], latent_dim=4)), load_sample("mnist")[0], out, cfg,
+                   adam=adam)
+
+
+def _rewrite_state(folder: Path, **changes) -> None:
+    state = json.loads((folder / STATE_NAME).read_text())
+    for key, value in changes.items():
+        if value is None:
+            del state[key]
+        else:
+            state[key] = value
+    (folder / STATE_NAME).write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("saved, used", ADAM_STATES.values(), ids=list(ADAM_STATES))
+def test_a_resume_keeps_the_adam_implementation_its_run_was_trained_with(tmp_path, saved, used):
+    """Adam's implementations add in another order, so a resume that switched would end elsewhere than the run
+    that never stopped; a state from before the field was trained with torch's default."""
+    _tiny_run(tmp_path / "straight", 2, used).fit()
+    other = next(impl for impl in ADAM_IMPLS if impl != used)
+    _tiny_run(tmp_path / "other", 2, other).fit()
+    _tiny_run(tmp_path / "resumed", 1, used).fit()
+    assert json.loads((tmp_path / "resumed" / STATE_NAME).read_text())["adam"] == used
+    _rewrite_state(tmp_path / "resumed", adam=saved)
+    resumed = _tiny_run(tmp_path / "resumed", 2, NEW_RUN_ADAM)
+    resumed.resume()
+    resumed.fit()
+    weights = {name: load_file(str(tmp_path / name / "model.safetensors")) for name in ("straight", "other", "resumed")}
+    assert all(torch.equal(weights["resumed"][k], weights["straight"][k]) for k in weights["straight"])
+    # the case can fail: the other implementation does end elsewhere
+    assert not all(torch.equal(weights["other"][k], weights["straight"][k]) for k in weights["straight"])
+
+
+@pytest.mark.parametrize("saved", ["sgd", ["fused"]])
+def test_a_state_naming_an_unknown_adam_is_refused_before_anything_is_written(tmp_path, saved):
+    model_config = VAEConfig(decoder="bernoulli", hidden=[32], latent_dim=4)
+    run = dict(batch_size=50, val_size=200, max_train_images=300, progress=False)
+    train(model_config, TrainConfig(epochs=1, **run), load_sample("mnist")[0], tmp_path)
+    assert json.loads((tmp_path / STATE_NAME).read_text())["adam"] == NEW_RUN_ADAM == "fused"  # the fast one
+    _rewrite_state(tmp_path, adam=saved)
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(CheckpointError, match=f"{STATE_NAME} names an unknown Adam implementation"):
+        train(model_config, TrainConfig(epochs=2, **run), load_sample("mnist")[0], tmp_path, resume=True)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files
+
+
+def test_a_new_run_refuses_an_unknown_adam_implementation(tmp_path):
+    with pytest.raises(ValueError, match="unknown Adam implementation 'sgd'; choose one of: fused, default"):
+        _tiny_run(tmp_path / "run", 1, "sgd")
+    assert not (tmp_path / "run").exists()

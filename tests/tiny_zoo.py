@@ -47,7 +47,7 @@ TINY_MODELS: dict[str, list[str]] = {
 def source_hash() -> str:
     h = hashlib.sha256()
     # the explorer's helpers do not change what is trained
-    display_only = {"images.py", "latent.py", "uploads.py", "posterior_view.py"}
+    display_only = {"images.py", "latent.py", "uploads.py", "posterior_view.py", "instruments.py", "drawing.py"}
     sources = [p for p in (ROOT / "vae_core").glob("*.py") if p.name not in display_only]
     for path in sorted([ROOT / "train.py", Path(__file__), *sources]):
         h.update(path.name.encode() + path.read_bytes())

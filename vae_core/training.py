@@ -8,7 +8,10 @@ the batch loss and the batch's smallest decoder sigma), so a run that dies insid
 how it collapsed. A diverged epoch's line is marked ``diverged``, with the failing step, the reason and the step
 whose weights were kept (``weights_from_step``); it also records the epoch's learning rate (``lr``, from the
 run's schedule, vae_core/schedules.py). Training runs on ``TrainConfig.device`` (vae_core/devices.py), with
-the images moved there once.
+the images moved there once. Adam is torch's fused implementation (``ADAM_IMPLS``; a resume keeps the one its run
+started with); a step reads what it needs from the device once (loss, gradient norm, the ELBO terms), and the
+binarization / dequantization is drawn per batch: drawing the whole epoch at once was measured slower on the CPU
+(a 170 MB tensor that misses the cache; docs/bench_train.md).
 
 Checkpoints are committed one epoch at a time, as a whole. An epoch writes several files (weights, config,
 optimizer state, history, a snapshot); renaming each into place atomically is not enough, since a SIGKILL
@@ -73,6 +76,12 @@ SAME_DATA_FIELDS = ("seed", "batch_size", "val_size", "max_train_images")
 # the schedule's base rate); a value missing from an older state is the default it was trained with.
 SAME_OPTIMIZER_DEFAULTS = {"lr_schedule": "constant", "adam_eps": 1e-8}
 TRACE_EVERY = 25  # steps between the entries of a history line's step trace (plus the step a run stopped at)
+# Adam's implementation, kept in the training state so that a resume repeats the run's own (the two add in another
+# order, so they differ in the last bits): "fused" updates every parameter in one kernel, about 3x faster than
+# torch's default on the CPU (a Python loop over the tensors there; docs/bench_train.md) and the choice of every
+# new run; "default" is torch's own choice, what a state written before the field was trained with.
+ADAM_IMPLS = {"fused": {"fused": True}, "default": {}}
+NEW_RUN_ADAM, LEGACY_ADAM = "fused", "default"
 
 
 @dataclass
@@ -111,6 +120,11 @@ def check_snapshots(snapshots, epochs: int, label: str = "snapshots") -> list[in
     if bad:
         raise ValueError(f"{label} must be epochs from 1 to {epochs} (the number of epochs), got {bad[0]!r}")
     return sorted(set(snapshots))
+
+
+def make_adam(params, config: TrainConfig, impl: str = NEW_RUN_ADAM) -> torch.optim.Adam:
+    """The run's optimizer: Adam with the config's learning rate and epsilon, in implementation ``impl``."""
+    return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, **ADAM_IMPLS[impl])
 
 
 def _state_is_finite(model: torch.nn.Module) -> bool:
@@ -296,6 +310,10 @@ def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_c
     if not isinstance(state.get("torch_rng"), list) or not isinstance(state.get("train_config"), dict):
         raise CheckpointError(f"{out / STATE_NAME} is damaged (no RNG state or training settings); the run in "
                               f"{out} cannot be continued")
+    adam = state.get("adam", LEGACY_ADAM)
+    if not isinstance(adam, str) or adam not in ADAM_IMPLS:
+        raise CheckpointError(f"{out / STATE_NAME} names an unknown Adam implementation {adam!r} (known: "
+                              f"{', '.join(ADAM_IMPLS)}); the run in {out} cannot be continued")
     if OPTIMIZER_NAME not in state["files"]:
         raise ValueError(f"cannot resume {out}: it was finished without its optimizer state (the zoo drops it "
                          f"from shipped checkpoints); retrain it in a new folder to train it longer")
@@ -335,7 +353,11 @@ def _check_writable(out: Path) -> None:
 class Trainer:
     """Trains one VAE into ``out``: config.json, model.safetensors, history.jsonl, snapshots/epoch-NNNN/."""
 
-    def __init__(self, model: VAE, train_images: np.ndarray, out: str | os.PathLike, config: TrainConfig):
+    def __init__(self, model: VAE, train_images: np.ndarray, out: str | os.PathLike, config: TrainConfig,
+                 adam: str = NEW_RUN_ADAM):
+        """``adam``: Adam's implementation for a new run (``ADAM_IMPLS``); a resume uses the one its state names."""
+        if adam not in ADAM_IMPLS:
+            raise ValueError(f"unknown Adam implementation {adam!r}; choose one of: {', '.join(ADAM_IMPLS)}")
         self.model, self.cfg, self.out = model, config, Path(out)
         self.device = resolve_device(config.device)
         model.to(self.device)
@@ -349,7 +371,8 @@ class Trainer:
         val_images = images[-config.val_size:]
         self.val_x = fixed_test_input(val_images, model.data_kind, seed=1).to(self.device)  # (V, 1, 28, 28)
         self.probe_x = self.val_x[:256]  # the fixed batch whose decoder sigma is logged
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps)
+        self.adam_impl = adam
+        self.optimizer = make_adam(model.parameters(), config, self.adam_impl)
         self.start_epoch = 1
         self.history: list[dict] = []
         self.stopped: dict | None = None  # the divergence a resumed run had already stopped at
@@ -363,6 +386,8 @@ class Trainer:
         state = recover(self.out)
         loaded = VAE.from_pretrained(self.out)
         self.model.load_state_dict(loaded.state_dict())
+        self.adam_impl = state.get("adam", LEGACY_ADAM)  # checked by check_output_folder
+        self.optimizer = make_adam(self.model.parameters(), self.cfg, self.adam_impl)
         opt = load_file(str(self.out / OPTIMIZER_NAME))
         self.optimizer.load_state_dict(_unflatten_optimizer(opt, self.optimizer))
         self.history = [json.loads(line) for line in (self.out / HISTORY_NAME).read_text().splitlines() if line]
@@ -431,18 +456,21 @@ class Trainer:
                 for i in bar:
                     x = to_model_input(self.train_images[order[i:i + cfg.batch_size]], model.data_kind, gen)
                     decoder_out.clear()
-                    rec, kl = model.elbo_terms(x)
+                    rec, kl = model.elbo_terms(x)  # (B,) each
                     loss = (kl - rec).mean()
-                    loss_value, reason = loss.item(), None
-                    if math.isfinite(loss_value):
-                        loss_max = max(loss_max, loss_value)
-                        self.optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-                        if not torch.isfinite(grad_norm):
-                            reason = f"gradient norm {grad_norm.item()} at a finite loss {loss_value:.6g}"
-                    else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()  # also for a non-finite loss: the check below then refuses the update
+                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                    # all the step needs on the host in one read: a GPU waits once a step, not four times
+                    loss_value, norm_value, rec_value, kl_value = torch.stack(
+                        [loss.detach(), grad_norm, rec.detach().mean(), kl.detach().mean()]).tolist()
+                    reason = None
+                    if not math.isfinite(loss_value):
                         reason = f"loss {loss_value}"
+                    else:
+                        loss_max = max(loss_max, loss_value)
+                        if not math.isfinite(norm_value):
+                            reason = f"gradient norm {norm_value} at a finite loss {loss_value:.6g}"
                     if steps % TRACE_EVERY == 0 or reason:
                         trace.append(self._trace_point(steps, loss_value, decoder_out[0], x))
                     if reason:  # the update is not applied
@@ -451,7 +479,7 @@ class Trainer:
                     if steps % TRACE_EVERY == 0:
                         checked.take(steps)
                     self.optimizer.step()
-                    sums += (loss_value, rec.mean().item(), kl.mean().item())
+                    sums += (loss_value, rec_value, kl_value)
                     steps += 1
                     if steps % 50 == 0:
                         bar.set_postfix(loss=f"{sums[0] / steps:.1f}")
@@ -523,7 +551,7 @@ class Trainer:
             _fsync(path)
         device_rng = _device_rng_state(self.device)
         state = {"epoch": epoch, "train_config": asdict(self.cfg), "diverged": diverged,
-                 "torch_rng": torch.get_rng_state().tolist(), "device": str(self.device),
+                 "adam": self.adam_impl, "torch_rng": torch.get_rng_state().tolist(), "device": str(self.device),
                  "device_rng": None if device_rng is None else device_rng.tolist(),
                  "files": {rel: _sha256(path) for rel, path in files.items()}}
         _write_synced(staging / STATE_NAME, json.dumps(state).encode())
