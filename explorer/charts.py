@@ -1,7 +1,10 @@
-"""Every chart of the explorer as a Vega-Lite spec, built with Altair once per distinct input and cached: building
-and validating an Altair chart, and turning its data into Arrow, costs tens of milliseconds that a warm rerun
-should not pay again. The specs are shared read-only (``st.cache_resource``: ``st.vega_lite_chart`` copies the
-top level before it changes anything); pages show them with ``st.vega_lite_chart``."""
+"""Every chart of the explorer goes through here, built with Altair. The zoo's pages show charts whose inputs repeat
+from run to run: those are turned into a Vega-Lite spec with its data as Arrow (``spec``) once per distinct input
+and cached, because building and validating an Altair chart and turning its data into Arrow costs tens of
+milliseconds that a warm rerun should not pay again. The specs are shared read-only (``st.cache_resource``:
+``st.vega_lite_chart`` copies the top level before it changes anything). The lab's charts follow its sliders and
+are shown as they are built (``show_panel``, through ``st.altair_chart``, which hands the data frames to Arrow
+without the JSON round trip ``spec`` makes)."""
 from __future__ import annotations
 
 import altair as alt
@@ -11,12 +14,18 @@ import streamlit as st
 from streamlit import dataframe_util
 
 
-def _spec(chart) -> dict:
+def spec(chart) -> dict:
     """The chart's Vega-Lite dict with its inline datasets already as Arrow bytes (what Streamlit sends)."""
-    spec = chart.to_dict()
-    spec["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
-                        for name, rows in spec.get("datasets", {}).items()}
-    return spec
+    out = chart.to_dict()
+    out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
+                       for name, rows in out.get("datasets", {}).items()}
+    return out
+
+
+def show_panel(chart, height: int = 340, where=st) -> None:
+    """A chart of the lab at full width in ``where`` (the page, a column), with the lab's legend below it."""
+    where.altair_chart(chart.properties(height=height).configure_legend(orient="bottom", columns=2, labelLimit=260),
+                       width="stretch")
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -36,7 +45,7 @@ def quality(points: pd.DataFrame) -> dict:
     fill = alt.condition(alt.datum.estimate == "best estimate", alt.value(0.9), alt.value(0.0))
     layered = alt.layer(base.mark_point(size=160, filled=True, strokeWidth=2, opacity=0.9).encode(fillOpacity=fill),
                         base.mark_text(align="left", dx=9, fontSize=13).encode(text="decoder:N"))
-    return _spec(layered.properties(width=460, height=340)
+    return spec(layered.properties(width=460, height=340)
                  .facet(column=alt.Column("group:N", title=None, header=alt.Header(labelFontSize=14)))
                  .resolve_scale(x="independent", y="independent"))
 
@@ -67,7 +76,7 @@ def latent_plane(_xy: np.ndarray, _labels: np.ndarray, _rings: dict, plane_key: 
         alt.Chart(path).mark_line(color="black", strokeWidth=2, point=True).encode(**enc, order="step:Q"),
         alt.Chart(current).mark_point(shape="cross", size=400, color="red", strokeWidth=3, filled=True).encode(**enc),
     ).properties(height=520)
-    return _spec(chart)
+    return spec(chart)
 
 
 def _models(domain: tuple[str, ...]) -> alt.Color:
@@ -88,13 +97,13 @@ def curve(frame: pd.DataFrame, field: str, title: str, domain: tuple[str, ...], 
     }
     if dash:
         enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", legend=None)
-    return _spec(alt.Chart(frame).mark_line(point=True).encode(**enc).properties(height=height))
+    return spec(alt.Chart(frame).mark_line(point=True).encode(**enc).properties(height=height))
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def histogram(bars: pd.DataFrame, num_images: int, domain: tuple[str, ...]) -> dict:
     """Fractions of pixels per log10 sigma bin, one step outline per model."""
-    return _spec(alt.Chart(bars).mark_area(opacity=0.45, interpolate="step-after", line=True).encode(
+    return spec(alt.Chart(bars).mark_area(opacity=0.45, interpolate="step-after", line=True).encode(
         x=alt.X("log10 sigma:Q", title="log10 sigma (the decoder's standard deviation per pixel)"),
         y=alt.Y("fraction:Q", stack=None, title=f"fraction of pixels ({num_images} test images)"),
         color=_models(domain),
@@ -138,7 +147,7 @@ def posterior(_view: dict, view_key: tuple, floor: float = 20.0, radii: tuple[fl
             x=x, y=y, shape=alt.Shape("point:N", legend=alt.Legend(orient="bottom", title=None)),
             color=alt.value("#e4572e")),
     ).properties(height=460)
-    return _spec(chart)
+    return spec(chart)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -147,7 +156,7 @@ def run_curve(frame: pd.DataFrame, x: str, field: str, title: str, domain: tuple
     """One line per model of ``field`` against ``x`` (epoch or step); ``scale``: linear, log, or symlog (a loss
     or ELBO that swings across orders of magnitude and signs)."""
     y_scale = alt.Scale(type=scale) if scale != "linear" else alt.Scale(zero=False)
-    return _spec(alt.Chart(frame).mark_line(point=x == "epoch").encode(
+    return spec(alt.Chart(frame).mark_line(point=x == "epoch").encode(
         x=alt.X(f"{x}:Q", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y(f"{field}:Q", title=title, scale=y_scale),
         color=_models(domain),

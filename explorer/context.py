@@ -1,12 +1,13 @@
 """The shared sidebar (zoo source, dataset, models, device, seed) and the ``Context`` it hands to every page.
 
-The state that matters lives in the URL: widgets bound with ``bind="query-params"`` (dataset, models, seed, and
-each page's own image index, temperature, view), so a presenter can bookmark and share a view.
+app.py draws the sidebar (``sidebar``) before it runs the page; the page takes the context with ``get``. It is
+handed over in ``st.session_state``, replaced on every run. The state that matters lives in the URL: widgets
+bound with ``bind="query-params"`` (dataset, models, seed, and each page's own image index, temperature, view),
+so a presenter can bookmark and share a view.
 """
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from . import access, cache, links
 REVISION_ENV = "VAE_ZOO_REVISION"
 MAX_SEED = 2**31 - 1
 STORY = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the default selection tells the story in three models
-_this_run = threading.local()  # the context of the script run in this thread, and whether it was rerouted
+CONTEXT_KEY = "explorer_context"  # session_state: the Context app.py's sidebar built in this run
 
 
 @dataclass
@@ -71,7 +72,7 @@ def default_models(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
 
 
 def sidebar() -> Context:
-    """Draw the sidebar and store the context for this run's page (see ``get``). Every query parameter it reads is
+    """Draw the sidebar and hand its context to this run's page (see ``get``). Every query parameter it reads is
     checked first (``links``); notes on dropped ones, and on damaged checkpoints, go to the top of the page."""
     sb = st.sidebar
     sb.header("Zoo")
@@ -136,7 +137,7 @@ def sidebar() -> Context:
     links.integer("seed", 0, MAX_SEED)
     ctx.seed = int(sb.number_input("Seed", min_value=0, max_value=MAX_SEED, step=1, key="seed",  # starts at 0
                                    bind="query-params", help="Seeds every sample drawn on every page."))
-    _this_run.context = ctx
+    st.session_state[CONTEXT_KEY] = ctx
     return ctx
 
 
@@ -167,31 +168,18 @@ def _reset_models(checkpoints: list[Checkpoint]) -> None:
 
 def get() -> Context:
     """The context app.py's sidebar built in this run; shows its notes (such as the Hub fallback) on the page."""
-    ctx = getattr(_this_run, "context", None)
-    ctx = ctx if isinstance(ctx, Context) else _without_app()
+    ctx = st.session_state.get(CONTEXT_KEY)
+    if not isinstance(ctx, Context):  # a page script run on its own (streamlit run app_pages/x.py)
+        st.error("This page is part of the explorer: start it with `streamlit run app.py`.", icon=":material/error:")
+        st.stop()
     for note in ctx.notes:
         st.warning(note, icon=":material/cloud_off:")
     return ctx
 
 
 def forget() -> None:
-    """Called by app.py after the page ran: a page never sees the context of an earlier run."""
-    _this_run.context = None
-    _this_run.rerouted = False
-
-
-def _without_app() -> Context:
-    """A page ran without app.py. Streamlit treats a folder named pages/ as a legacy multipage app until the
-    first st.navigation call, so a server's first request for a deep link (or AppTest's switch_page) runs the
-    page file alone. Rerun once through app.py; a page started on its own (streamlit run pages/x.py) draws the
-    sidebar itself."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if not getattr(_this_run, "rerouted", False):
-        _this_run.rerouted = True
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-    return sidebar()
+    """Called by app.py after the page ran: the next run's page never sees this run's context."""
+    st.session_state.pop(CONTEXT_KEY, None)
 
 
 def instructions(ctx: Context) -> str:

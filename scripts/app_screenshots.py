@@ -1,7 +1,7 @@
 """Screenshots of the explorer for the README: each page in Chromium, as small palette PNGs (1100 px, 256 colours).
 
-    python scripts/app_screenshots.py                                # ./checkpoints -> docs/screenshots/
-    python scripts/app_screenshots.py --zoo runs/zoo --out /tmp/shots
+    python -m scripts.app_screenshots                                # ./checkpoints -> docs/screenshots/
+    python -m scripts.app_screenshots --zoo runs/zoo --out /tmp/shots
 """
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from app_browser import chromium, counts, screenshot, streamlit_server, wait_idle  # noqa: E402
+from explorer.browser import chromium, counts, screenshot, streamlit_server, wait_idle
+from explorer.pages import PAGES, ROOT
 
 STORY = "models=mnist-gaussian-pixel&models=mnist-gaussian-fixed&models=mnist-bernoulli"
-VIEWS = {  # file name -> URL path and query
-    "overview": "",
-    "reconstruct": f"reconstruct?{STORY}&idx=3",
-    "gap": f"sample?{STORY}&view=Gap+view",
-    "latent": "latent?models=mnist-bernoulli-2d&models=mnist-gaussian-pixel",
-    "sigma": "sigma?models=mnist-gaussian-pixel&models=mnist-gaussian-pixel-floor&models=mnist-gaussian-shared"
+SHOWN = {  # url path -> the query that makes its picture tell the story (a page not named here: its defaults)
+    "reconstruct": f"{STORY}&idx=3",
+    "latent": "models=mnist-bernoulli-2d&models=mnist-gaussian-pixel",
+    "sigma": "models=mnist-gaussian-pixel&models=mnist-gaussian-pixel-floor&models=mnist-gaussian-shared"
              "&models=mnist-gaussian-fixed",
-    "lab": "lab?lab_tab=One+pixel",
-    "raw": "sigma?models=mnist-gaussian-pixel-raw&models=mnist-gaussian-pixel&models=mnist-gaussian-fixed-raw",
+    "lab": "lab_tab=One+pixel",
 }
+# file name -> URL path and query: every page of the registry, and two more views of two of them
+VIEWS = {p.url_path: ("" if i == 0 else p.url_path) + (f"?{SHOWN[p.url_path]}" if p.url_path in SHOWN else "")
+         for i, p in enumerate(PAGES)}
+VIEWS["gap"] = f"sample?{STORY}&view=Gap+view"
+VIEWS["raw"] = "sigma?models=mnist-gaussian-pixel-raw&models=mnist-gaussian-pixel&models=mnist-gaussian-fixed-raw"
 
 
 def shrink(path: Path, width: int = 1100) -> None:

@@ -1,7 +1,7 @@
-"""Time every computation of the likelihood lab (pages/6_likelihood_lab.py) and print a markdown table.
+"""Time every computation of the likelihood lab (app_pages/lab.py) and print a markdown table.
 
-    .venv/bin/python scripts/bench_lab.py            # median of 5 runs each
-    .venv/bin/python scripts/bench_lab.py --runs 9 --no-page
+    .venv/bin/python -m scripts.bench_lab            # median of 5 runs each
+    .venv/bin/python -m scripts.bench_lab --runs 9 --no-page
 
 Each row is the median wall time of ``--runs`` calls after one warm-up call (the warm-up time is shown too:
 it includes one-off costs such as lazy imports). The page rows drive the real page through Streamlit's
@@ -14,19 +14,16 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from vae_core.data import load_sample  # noqa: E402
-from vae_core.lab import gmm, one_point, pixel_bounds, ppca  # noqa: E402
+from explorer import pages
+from explorer.lab import TABS
+from vae_core.data import load_sample
+from vae_core.lab import gmm, one_point, pixel_bounds, ppca
 
 
 def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -84,17 +81,14 @@ def cases() -> list[tuple[str, Callable[[], object]]]:
     ]
 
 
-LAB_TABS = ["EM and the singularity", "Linear VAE = pPCA", "One data point", "One pixel"]  # the page's tabs
-
-
 def page_times() -> list[tuple[str, float]]:
     """Per tab (the page runs only the open one), opened from a URL naming it: its first opening (empty caches)
     and a warm rerun; then a new sigma^2 on the pPCA tab."""
     from streamlit.testing.v1 import AppTest
 
-    page = ROOT / "pages" / "6_likelihood_lab.py"
+    page = pages.page("lab").path
     rows = []
-    for tab in LAB_TABS:
+    for tab in TABS:
         at = AppTest.from_file(str(page), default_timeout=120)
         at.query_params["lab_tab"] = tab
         t0 = time.perf_counter()

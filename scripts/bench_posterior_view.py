@@ -9,16 +9,16 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from streamlit.testing.v1 import AppTest
 
+from explorer import pages
 from vae_core.data import load_sample
 from vae_core.posterior_view import iwae_for_image, posterior_view
 from vae_core.zoo import load_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = pages.ROOT
 MODELS = ["mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d"]
 
 
@@ -47,10 +47,10 @@ def numbers(num_images: int) -> None:
 def page(num_images: int) -> None:
     os.environ.setdefault("VAE_ZOO_SOURCE", str(ROOT / "checkpoints"))
     for name in MODELS:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at = AppTest.from_file(str(pages.APP), default_timeout=300)
         at.query_params.update({"dataset": "mnist", "models": name})
         at.run()
-        at.switch_page("pages/4_latent.py").run()
+        at.switch_page(pages.page("latent").script).run()
         cold, warm = [], []
         for i in range(1, num_images + 1):
             cold.append(_time(_show, at, i))

@@ -1,7 +1,7 @@
 """Publish checkpoint folders (weights, config, history, eval.json and model card) to a Hugging Face Hub repo.
 
-    python scripts/publish_to_hub.py --repo-id you/vae-decoder-zoo checkpoints/mnist-gaussian-pixel
-    python scripts/publish_to_hub.py --repo-id you/vae-decoder-zoo --all          # the whole zoo + index.json
+    python -m scripts.publish_to_hub --repo-id you/vae-decoder-zoo checkpoints/mnist-gaussian-pixel
+    python -m scripts.publish_to_hub --repo-id you/vae-decoder-zoo --all          # the whole zoo + index.json
 
 The repo then has the same layout as checkpoints/, so the app loads it with the zoo source set to the repo id
 (and a revision). Needs a token (`huggingface-cli login` or $HF_TOKEN) and a connection to the Hub.
@@ -12,9 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vae_core.zoo import DEFAULT_ZOO, ZooError, read_checkpoint  # noqa: E402
+from vae_core.zoo import DEFAULT_ZOO, ZooError, read_checkpoint
 
 IGNORE = ["optimizer.safetensors", "training_state.json", "*.tmp*", ".*"]
 

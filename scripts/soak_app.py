@@ -2,13 +2,13 @@
 resident memory is recorded after each round; then the sessions close and, after Streamlit's disconnected-session
 TTL, one more reading. Loopback only (127.0.0.1), bounded in sessions, rounds and wall time.
 
-    python scripts/soak_app.py                                  # 8 sessions x 6 rounds on ./checkpoints
-    python scripts/soak_app.py --sessions 4 --rounds 10 --deadline 900 --out docs/soak.md
+    python -m scripts.soak_app                                  # 8 sessions x 6 rounds on ./checkpoints
+    python -m scripts.soak_app --sessions 4 --rounds 10 --deadline 900 --out docs/soak.md
 
-Each round every session does the same clicks: Reconstruct (then "Random"), Sample (then "New samples"), Latent
-space, Decoder sigma, Likelihood lab, Overview. "Random" and "New samples" move the seed, so every round asks
-the caches for new entries: memory grows until each cache holds its max_entries, then it must level off. Growth
-that continued past that point, with every cache full, would be a leak.
+Each round every session clicks every page of the navigation (explorer/pages.py) once, starting after the first
+and ending on it, and presses "Random" on Reconstruct and "New samples" on Sample. Those two move the seed, so
+every round asks the caches for new entries: memory grows until each cache holds its max_entries, then it must
+level off. Growth that continued past that point, with every cache full, would be a leak.
 """
 from __future__ import annotations
 
@@ -20,14 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from app_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, streamlit_server  # noqa: E402
+from explorer.browser import CHROMIUM, CHROMIUM_ARGS, IDLE, streamlit_server
+from explorer.pages import PAGES, ROOT
 
 MAX_SESSIONS, MAX_ROUNDS = 16, 100
-CLICKS = [("Reconstruct", "Random"), ("Sample", "New samples"), ("Latent space", None), ("Decoder sigma", None),
-          ("Likelihood lab", None), ("Overview", None)]  # (navigation entry, button clicked on that page)
+BUTTONS = {"reconstruct": "Random", "sample": "New samples"}  # url path -> the button pressed on that page
+CLICKS = [(p.title, BUTTONS.get(p.url_path)) for p in (*PAGES[1:], PAGES[0])]  # (navigation entry, button)
 
 
 def rss_mib(pid: int) -> float:
@@ -132,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ttl:
             time.sleep(args.ttl + 10)  # the TTL, and the server's next cleanup pass
             after = rss_mib(proc.pid)
-    text = (f"`python scripts/soak_app.py --zoo {os.path.relpath(args.zoo, ROOT)} --sessions {args.sessions} "
+    text = (f"`python -m scripts.soak_app --zoo {os.path.relpath(args.zoo, ROOT)} --sessions {args.sessions} "
             f"--rounds {args.rounds} --deadline {args.deadline:g} --ttl {args.ttl} --clicks {args.clicks}`\n\n"
             + report(rows, args, args.ttl, after))
     print(text)

@@ -1,6 +1,6 @@
 """Train the Frechet-distance classifier of each dataset into classifiers/<dataset>/.
 
-    python scripts/train_classifiers.py --data-dir ../shared/datasets [--epochs 8] [--only mnist]
+    python -m scripts.train_classifiers --data-dir ../shared/datasets [--epochs 8] [--only mnist]
 
 The shipped classifiers were trained with:
     --only mnist --epochs 8 --kind-mix continuous,discrete,binary          (99.21% test accuracy)
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vae_core.classifier import CLASSIFIER_DIR, KIND_MIX, train_classifier  # noqa: E402
-from vae_core.data import DATASETS, load_split  # noqa: E402
+from vae_core.classifier import CLASSIFIER_DIR, KIND_MIX, train_classifier
+from vae_core.data import DATASETS, load_split
 
 
 def main() -> None:

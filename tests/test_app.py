@@ -5,28 +5,23 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
 import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from tiny_zoo import TINY_MODELS
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the explorer package sits next to app.py
+from explorer import cache, links, navigation, pages
+from vae_core import latent
+from vae_core.data import load_sample
+from vae_core.zoo import load_model
 
-from tiny_zoo import TINY_MODELS  # noqa: E402
-
-from explorer import cache  # noqa: E402
-from vae_core import latent  # noqa: E402
-from vae_core.data import load_sample  # noqa: E402
-from vae_core.zoo import load_model  # noqa: E402
-
-APP = str(ROOT / "app.py")
-PAGES = {"reconstruct": "pages/2_reconstruct.py", "sample": "pages/3_sample.py", "latent": "pages/4_latent.py",
-         "sigma": "pages/5_sigma.py"}
+APP = str(pages.APP)
+PAGES = ("reconstruct", "sample", "latent", "sigma")  # the pages that show the selected models (url paths)
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli", "fashion-mnist-bernoulli"}
 
@@ -41,13 +36,13 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
 
 
 def run(page: str | None = None, timeout: float = 90, **params) -> AppTest:
-    """Run app.py (with query parameters), then switch to ``page``; fail on any exception element."""
+    """Run app.py (with query parameters), then switch to the page at /``page``; fail on any exception element."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for k, v in params.items():
         at.query_params[k] = v
     at.run()
     if page:
-        at.switch_page(PAGES[page]).run()
+        at.switch_page(pages.page(page).script).run()
     assert_ok(at)
     return at
 
@@ -67,6 +62,32 @@ def image_urls(at: AppTest) -> list[str]:
 
 def charts(at: AppTest) -> list:
     return list(at.get("vega_lite_chart"))
+
+
+# ------------------------------------------------------------------------------------------------ the registry
+def test_the_registry_names_each_page_once_and_its_script_exists():
+    """Test that every page of explorer/pages.py has a script and its own address, and links name only its pages."""
+    addresses = [p.url_path for p in pages.PAGES] + list(pages.old_paths()) + [pages.NOT_FOUND]
+    assert len(addresses) == len(set(addresses)), addresses
+    assert all(p.path.is_file() and p.path.parent == pages.PAGES_DIR for p in pages.PAGES)
+    assert set(links.PARAMS.values()) - {""} <= set(pages.BY_URL)
+
+
+ADDRESSES = [  # (path a browser asks for, whether it names a page)
+    ("/", True), ("", True), ("/overview", True), ("/lab", True), ("/lab/", True), ("/likelihood_lab", True),
+    ("/1_overview", True), (f"/{pages.NOT_FOUND}", True),
+    ("/nope", False), ("/a/b", False), ("/sample/x", False), ("/lab/lab", False), ("/Overview", False),
+    ("/static/x.js", False), ("/" + "x/" * 200, False),
+]
+
+
+@pytest.mark.parametrize("path,known", ADDRESSES)
+def test_an_address_is_a_page_or_goes_to_the_not_found_page(path, known):
+    assert navigation.known_address(path) is known
+    if not known:
+        target = urlparse(navigation.not_found_address(path))
+        assert target.path == f"/{pages.NOT_FOUND}" and navigation.known_address(target.path)
+        assert parse_qs(target.query)[pages.MISSING_PARAM][0] == path[:300]
 
 
 # ------------------------------------------------------------------------------------------------ pages

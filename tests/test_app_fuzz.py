@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, PAGES, _fresh_caches, assert_ok, texts  # noqa: F401 (an autouse fixture)
+from test_app import APP, _fresh_caches, assert_ok, texts  # noqa: F401 (an autouse fixture)
 
-from explorer import cache, links
+from explorer import cache, links, pages
 from explorer.access import LOCKED_ENV
 from vae_core.zoo import ZooError, load_model, load_snapshot, read_index, scan
 
-ROOT = Path(__file__).resolve().parent.parent
 VICTIM = "mnist-gaussian-pixel"  # has every artefact: eval.json, history.jsonl with sigma, two snapshots
 INTACT = "mnist-bernoulli-2d"
-PAGE_FILES = {"": "pages/1_overview.py", **PAGES, "lab": "pages/6_likelihood_lab.py"}
+APP_FILES = [pages.APP, *pages.PAGES_DIR.glob("*.py"), *(pages.ROOT / "explorer").rglob("*.py")]  # the app's code
 
 
 # ------------------------------------------------------------------------------------------------ damage
@@ -228,7 +227,7 @@ def run_page(page: str = "", params: dict | None = None, timeout: float = 120) -
     assert_ok(at)
     notes = link_notes(at)
     if page:
-        at.switch_page(PAGE_FILES[page])
+        at.switch_page(pages.page(page).script)
         at.query_params.update({k: v for k, v in (params or {}).items() if k not in sidebar})
         at.run()
         assert_ok(at)
@@ -283,7 +282,7 @@ def test_every_bound_widget_is_a_checked_parameter():
     import re
 
     bound = set()
-    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("explorer/*.py")]:
+    for path in APP_FILES:
         bound |= set(re.findall(r'key="(\w+)",[^)]*?bind="query-params"', path.read_text(), flags=re.S))
     assert bound and bound <= set(links.PARAMS), bound - set(links.PARAMS)
 
@@ -343,7 +342,7 @@ def test_every_cache_of_the_app_has_a_bound():
     import re
 
     decorators = []
-    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("explorer/*.py")]:
+    for path in APP_FILES:
         found = re.findall(r"@st\.cache_(?:data|resource)(?:\([^)]*\))?", path.read_text())
         decorators += [(path.name, d) for d in found]
     assert len(decorators) >= 10

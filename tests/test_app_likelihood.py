@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,14 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the explorer package sits next to app.py
+from explorer import cache, pages
+from vae_core.data import UNBOUNDED_REASON, fixed_test_input, load_sample
+from vae_core.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
+from vae_core.model import VAE, VAEConfig
 
-from explorer import cache  # noqa: E402
-from vae_core.data import UNBOUNDED_REASON, fixed_test_input, load_sample  # noqa: E402
-from vae_core.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr  # noqa: E402
-from vae_core.model import VAE, VAEConfig  # noqa: E402
-
-APP = str(ROOT / "app.py")
-CHECKPOINTS = ROOT / "checkpoints"
-LATENT, RECONSTRUCT, SIGMA = "pages/4_latent.py", "pages/2_reconstruct.py", "pages/5_sigma.py"
+APP = str(pages.APP)
+CHECKPOINTS = pages.ROOT / "checkpoints"
+LATENT, RECONSTRUCT, SIGMA = (pages.page(p).script for p in ("latent", "reconstruct", "sigma"))
 SHIPPED_2D = ["mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d"]
 WITH_BEST = "mnist-bernoulli-2d"          # keeps its eval.json "log_likelihood" block
 WITHOUT_BEST = "mnist-gaussian-fixed-2d"  # its block removed here: the IWAE must stand in, named a bound

@@ -1,6 +1,7 @@
 """End to end in a real browser: `streamlit run app.py` on loopback, Debian's Chromium through Playwright. Every
 page renders without an exception element, with its pictures and charts; an upload goes through the
-Reconstruct page (good and bad files); links and widgets keep the view in the URL. Screenshots go to
+Reconstruct page (good and bad files); links and widgets keep the view in the URL; an address that names no page,
+or a former one, still leads to a page. The server is what a deployment runs (serve.py). Screenshots go to
 $VAE_ZOO_SCREENSHOTS (default: a temporary folder)."""
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from app_browser import CHROMIUM, chromium, counts, screenshot, streamlit_server, wait_idle
 from PIL import Image
 from tiny_zoo import TINY_MODELS
 
+from explorer import pages
+from explorer.browser import CHROMIUM, chromium, counts, screenshot, streamlit_server, wait_idle
 from vae_core.data import load_sample
 
 pytestmark = pytest.mark.browser
@@ -26,8 +28,8 @@ pytest.importorskip("playwright.sync_api", reason="the playwright Python package
 
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 ALL = "&".join(f"models={n}" for n in MNIST)
-PAGES = [("overview", ""), ("reconstruct", "reconstruct"), ("sample", "sample"), ("latent", "latent"),
-         ("sigma", "sigma"), ("lab", "lab"), ("lab-pixel", "lab?lab_tab=One+pixel")]
+PAGES = [(p.url_path, "" if i == 0 else p.url_path) for i, p in enumerate(pages.PAGES)] + [
+    ("lab-pixel", "lab?lab_tab=One+pixel")]
 
 
 @pytest.fixture(scope="module")
@@ -168,15 +170,43 @@ def test_a_shared_link_survives_the_first_click_on_a_fresh_server(app, tiny_zoo,
 
 
 def test_a_bad_link_gets_a_note_and_keeps_the_navigation(app):
-    """Test that seed=inf (and an unknown page) leave a working page with its navigation, not a blank screen."""
+    """Test that seed=inf leaves a working page with its navigation, not a blank screen."""
     url, page = app
     visit(page, f"{url}/sample?seed=inf&temperature=nan&view=%3Cb%3E")
     notes = page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts()
     assert any("seed=inf" in n for n in notes) and any("temperature=nan" in n for n in notes), notes
     assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert page.locator("h1").first.inner_text() == "Sample"
-    visit(page, f"{url}/no-such-page?models=mnist-gaussian-fixed")
-    assert page.locator("h1").first.count() and "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+
+
+@pytest.mark.parametrize("path", ["no-such-page?models=mnist-gaussian-fixed", "a/b", "sample/x", "lab/", "overview_",
+                                  "static/nothing.html", "%2e%2e/etc/passwd", "sample/" + "x/" * 60])
+def test_an_unknown_address_leads_to_a_page_that_says_so(app, path):
+    """Test that an address naming no page, nested or not, shows a plain message and the navigation."""
+    url, page = app
+    visit(page, f"{url}/{path}")
+    if path == "lab/":  # a known page with a trailing slash is that page
+        assert page.locator("h1").first.inner_text() == "Likelihood lab"
+        return
+    assert urlparse(page.url).path == f"/{pages.NOT_FOUND}", page.url
+    assert page.locator("h1").first.inner_text() == "Page not found"
+    assert "is not a page of this explorer" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+    links = page.locator('[data-testid="stMain"] [data-testid="stPageLink"]').all_inner_texts()
+    assert len(links) == len(pages.PAGES)
+
+
+@pytest.mark.parametrize("old,page_", [(old, p) for old, p in pages.old_paths().items()])
+def test_a_former_address_moves_on_to_its_page_with_the_query(app, old, page_):
+    """Test that a link to an address of the pages/ era opens today's page with the link's parameters."""
+    url, page = app
+    landing = "/" if page_ == pages.PAGES[0] else f"/{page_.url_path}"  # the default page is at /
+    visit(page, f"{url}{landing}")
+    heading = page.locator("h1").first.inner_text()
+    visit(page, f"{url}/{old}?seed=4&models=mnist-gaussian-fixed")
+    query = parse_qs(urlparse(page.url).query)
+    assert urlparse(page.url).path == landing and query["seed"] == ["4"], page.url
+    assert page.locator("h1").first.inner_text() == heading
 
 
 def test_clicking_the_latent_chart_keeps_the_app_working(app):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from explorer import pages
 from vae_core.lab import gmm, one_point, pixel_bounds, ppca
 
-PAGE = Path(__file__).resolve().parents[1] / "pages" / "6_likelihood_lab.py"
+PAGE = pages.page("lab").path  # run on its own: the lab reads nothing from the sidebar
 
 
 # ------------------------------------------------------------------------------------------ EM

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import charts, context, tables
+from explorer import charts, context, pages, tables
 
 ctx = context.get()
 st.title("VAE Decoder Zoo")
@@ -64,12 +64,11 @@ if raw:
     st.caption(f"Not in this chart: {raw}")
 
 st.header("Open a model")
+MODEL_PAGES = {"reconstruct": "Reconstruct", "sample": "Sample", "latent": "Latent", "sigma": "Sigma"}
 st.caption("Each link opens a page with just that model selected (you can add others in the sidebar).")
 for ckpt in ctx.for_dataset():
     cols = st.columns([3, 1, 1, 1, 1])
     cols[0].markdown(f"`{ckpt.name}` · {ckpt.decoder}")
     params = context.link_params(ckpt)
-    for col, (page, label) in zip(cols[1:], [("pages/2_reconstruct.py", "Reconstruct"), ("pages/3_sample.py", "Sample"),
-                                             ("pages/4_latent.py", "Latent"), ("pages/5_sigma.py", "Sigma")],
-                                  strict=True):
-        col.page_link(page, label=label, query_params=params)
+    for col, (url_path, label) in zip(cols[1:], MODEL_PAGES.items(), strict=True):
+        col.page_link(pages.page(url_path).script, label=label, query_params=params)

@@ -1,0 +1,163 @@
+"""The Decoder sigma page's sections (app_pages/sigma.py): training curves, raw against dequantized pixels, sigma
+over test pixels, and samples from snapshots."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import cache, charts, context, raw_runs, render
+from explorer.context import Context
+from vae_core.data import UNBOUNDED_REASON
+from vae_core.zoo import Checkpoint, ZooError
+
+
+def training_curves(models: list[Checkpoint]) -> None:
+    """Sigma, the validation ELBO and the two ELBO terms per epoch, one colour per model (history.jsonl)."""
+    no_sigma = [c.name for c in models if c.history and "sigma_mean" not in c.history[-1]]
+    no_history = [c.name for c in models if not c.history]
+    rows = [{"model": c.name, "decoder": c.decoder, **{k: r.get(k) for k in ("epoch", "sigma_mean", "sigma_min",
+                                                                              "val_elbo", "rec", "kl")}}
+            for c in models for r in c.history if isinstance(r, dict) and "epoch" in r]
+    if no_history:
+        st.info(f"No history.jsonl for {', '.join(no_history)}.")
+    domain = tuple(c.name for c in models)  # one colour per model across the charts
+    if rows:
+        hist = pd.DataFrame(rows)
+        left, right = st.columns(2)
+        sig = (hist.melt(id_vars=["model", "epoch"], value_vars=["sigma_mean", "sigma_min"], var_name="statistic",
+                         value_name="sigma").dropna(subset=["sigma"]))
+        sig = sig[sig["sigma"] > 0]
+        if sig.empty:
+            render.not_applicable(left, "None of these models has a decoder sigma (Bernoulli-type likelihoods).")
+        else:
+            left.markdown("**Decoder sigma on a fixed validation batch** (log scale; solid: mean, dashed: min)")
+            left.vega_lite_chart(charts.curve(sig, "sigma", "sigma", domain, log=True, dash="statistic", height=300),
+                                 width="stretch")
+            if no_sigma:
+                left.caption(f"No sigma to plot for {', '.join(no_sigma)}: their likelihood has no scale parameter.")
+        right.markdown("**Validation ELBO** (nats per image, higher is better)")
+        right.vega_lite_chart(charts.curve(hist.dropna(subset=["val_elbo"]), "val_elbo", "ELBO", domain, height=300),
+                              width="stretch")
+        left, right = st.columns(2)
+        for col, field_, label in ((left, "rec", "Reconstruction term E log p(x|z) (training, nats)"),
+                                   (right, "kl", "KL(q(z|x) || p(z)) (training, nats)")):
+            col.markdown(f"**{label}**")
+            col.vega_lite_chart(charts.curve(hist.dropna(subset=[field_]), field_, field_, domain), width="stretch")
+
+
+def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
+    """A raw-pixel run of this dataset beside its dequantized partner: sigma and the ELBO per epoch and per step."""
+    raws = [c for c in ctx.for_dataset() if raw_runs.is_raw(c)]
+    if not raws:
+        st.info("This zoo has no raw-pixel run of this dataset (a model trained on x / 255 with no dequantization: "
+                "train.py --data-kind raw).")
+    else:
+        names = {c.name for c in models}
+        # the selected raw run first, the collapsing per-pixel Gaussian before its fixed-sigma partner
+        chosen = sorted(raws, key=lambda c: (c.name not in names, c.decoder != "gaussian-pixel"))[0].name
+        picked = {c.name: c for c in raws}
+        raw = picked[st.selectbox("Raw-pixel run", list(picked), index=list(picked).index(chosen), key="raw_model")]
+        pair = [raw] + [c for c in [raw_runs.partner(raw, ctx.checkpoints)] if c is not None]
+        st.markdown(" ".join(raw_runs.stopped(c) for c in pair) +
+                    ("" if len(pair) == 2 else " No dequantized run of the same dataset, decoder and network is in the "
+                                               "zoo to compare with."))
+        st.caption(f"Raw pixels: {UNBOUNDED_REASON}. Dequantized pixels ((x + u) / 256) bound the density, so the "
+                   f"partner's sigma stops falling.")
+        pair_domain = tuple(c.name for c in pair)
+        per_epoch = pd.concat([raw_runs.epochs(c) for c in pair])
+        left, right = st.columns(2)
+        sig = per_epoch.dropna(subset=["sigma_min"])
+        sig = sig[sig["sigma_min"] > 0]
+        if sig.empty:
+            render.not_applicable(left, f"`{raw.decoder}` has no learned sigma to follow.")
+        else:
+            left.markdown("**Smallest decoder sigma, per epoch** (validation batch, log scale)")
+            left.vega_lite_chart(charts.run_curve(sig, "epoch", "sigma_min", "sigma min", pair_domain, "log"),
+                                 width="stretch")
+        right.markdown("**Validation ELBO, per epoch** (symmetric log scale: it swings by orders of magnitude)")
+        right.vega_lite_chart(charts.run_curve(per_epoch.dropna(subset=["val_elbo"]), "epoch", "val_elbo", "ELBO",
+                                               pair_domain, "symlog"), width="stretch")
+        steps = pd.concat([raw_runs.trace(c) for c in pair])
+        if steps.empty:
+            st.caption("No step trace in these histories (trained before history lines carried one).")
+        else:
+            left, right = st.columns(2)
+            step_sig = steps.dropna(subset=["sigma_min"])
+            step_sig = step_sig[step_sig["sigma_min"] > 0]
+            if not step_sig.empty:
+                left.markdown("**Smallest sigma on the training batch, step by step** (log scale)")
+                left.vega_lite_chart(charts.run_curve(step_sig, "step", "sigma_min", "sigma min", pair_domain, "log"),
+                                     width="stretch")
+            right.markdown("**Training loss on the batch, step by step** (symmetric log scale)")
+            right.vega_lite_chart(charts.run_curve(steps.dropna(subset=["loss"]), "step", "loss", "loss", pair_domain,
+                                                   "symlog"), width="stretch")
+            st.caption("The trace keeps every 25th step and the step a run stopped at, counted from the start of "
+                       "training; the loss is the negative ELBO of that batch.")
+
+
+def sigma_histogram(ctx: Context, models: list[Checkpoint], n_images: int = 200) -> None:
+    """Where sigma ends up: its distribution over the pixels of ``n_images`` test images, per model."""
+    domain = tuple(c.name for c in models)  # the same colours as the training curves
+    values = {c.name: cache.sigma_values(model, ctx.key(c), ctx.dataset, n_images)
+              for c, model in context.load_models(ctx, models)}
+    values = {k: v for k, v in values.items() if v is not None}
+    if not values:
+        render.not_applicable(st, "None of these models has a decoder sigma: Bernoulli and continuous Bernoulli "
+                                  "likelihoods have no scale parameter, so there is nothing to histogram.")
+    else:
+        edges = np.linspace(-5, 1, 61)  # log10 sigma
+        bars = pd.concat([pd.DataFrame({"model": name, "log10 sigma": edges[:-1],
+                                        "fraction": np.histogram(np.log10(np.clip(v, 1e-5, 10)), edges)[0] / v.size})
+                          for name, v in values.items()])
+        left, right = st.columns([1, 1])
+        left.vega_lite_chart(charts.histogram(bars, n_images, domain), width="stretch")
+        stats = pd.DataFrame([{"model": k, "mean": v.mean(), "median": np.median(v), "min": v.min(),
+                               "below 0.01": (v < 0.01).mean()} for k, v in values.items()])
+        right.dataframe(stats, hide_index=True, column_config={
+            "mean": st.column_config.NumberColumn(format="%.4f"),
+            "median": st.column_config.NumberColumn(format="%.4f"),
+            "min": st.column_config.NumberColumn(format="%.1e"),
+            "below 0.01": st.column_config.NumberColumn(help="fraction of pixels with sigma < 0.01", format="%.3f")})
+        right.caption("At the posterior mean of each image. A pixel with sigma = 0.01 has a density of up to 40 at "
+                      "its mean; a fixed sigma (gaussian-fixed) is a single spike.")
+        missing = [c.name for c in models if c.name not in values]
+        if missing:
+            right.caption(f"Not shown (no sigma): {', '.join(missing)}.")
+
+
+def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
+    """Samples from the snapshots saved during training, beside the sigma and ELBO of that epoch."""
+    with_snaps = [c for c in models if c.snapshots]
+    if not with_snaps:
+        st.info("None of these models kept snapshots (train.py --snapshots 1,3,10). In the shipped zoo the per-pixel, "
+                "shared and fixed Gaussians have them; add one in the sidebar or switch on 'All models'.")
+        return
+    names = [c.name for c in with_snaps]
+    name = st.selectbox("Model with snapshots", names, key="snapshot_model")
+    ckpt = next(c for c in with_snaps if c.name == name)
+    history = {r.get("epoch"): r for r in ckpt.history if isinstance(r, dict)}
+    final_epoch = max(history) if history else None
+    epochs = [(e, f"epoch {e}") for e, _ in ckpt.snapshots]
+    if final_epoch is not None and final_epoch not in dict(ckpt.snapshots):
+        epochs.append((final_epoch, f"epoch {final_epoch} (final)"))
+    n = st.select_slider("Samples per snapshot", [8, 16, 32], value=16, key="snapshot_n")
+    key = ctx.key(ckpt)
+    for epoch, label in epochs:
+        c0, c1, c2 = st.columns([1, 3, 3])
+        try:
+            model = (ctx.model(ckpt) if epoch == final_epoch and epoch not in dict(ckpt.snapshots)
+                     else cache.snapshot(*key, ckpt, epoch))
+        except ZooError as e:
+            st.error(f"{label} cannot be loaded: {e}")
+            continue
+        out = cache.prior_samples(model, (*key, epoch), n, 1.0, ctx.seed)
+        rec = history.get(epoch, {})
+        c0.markdown(f"**{label}**")
+        render.show_html_table(c0, [("sigma mean", render.fmt(rec.get("sigma_mean"), ".4f")),
+                                    ("sigma min", render.fmt(rec.get("sigma_min"), ".1e")),
+                                    ("val ELBO", render.fmt(rec.get("val_elbo"), ".1f"))])
+        c1.image(render.grid(out["mean"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
+                 caption="decoder mean")
+        c2.image(render.grid(out["sample"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
+                 caption="full sample x ~ p(x|z)")
