@@ -25,6 +25,6 @@ USER user
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health')"
 # XSRF protection and CORS off: the Space shows the app in an iframe on another origin, where uploads fail otherwise.
-CMD ["streamlit", "run", "app.py", "--server.port", "8501", "--server.address", "0.0.0.0", \
+CMD ["streamlit", "run", "serve.py", "--server.port", "8501", "--server.address", "0.0.0.0", \
      "--server.enableXsrfProtection", "false", "--server.enableCORS", "false", "--server.headless", "true", \
      "--server.fileWatcherType", "none", "--client.showErrorDetails", "type"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import cache, context, links, render
+from explorer import cache, canvas, context, instruments, links, render
 from vae_core.data import UNBOUNDED_REASON, dataset_info
 from vae_core.images import centered_scale, log_scale
-from vae_core.uploads import UploadError, prepare_upload
+from vae_core.uploads import UPLOAD_LIMITS, UploadError, prepare_upload
 
 ctx = context.get()
 st.title("Reconstruct")
@@ -34,7 +34,7 @@ def _random() -> None:
     st.session_state["idx"] = int(np.random.default_rng([ctx.seed, draws]).integers(len(images)))
 
 
-IMAGE_SOURCES = ["Test sample", "Upload"]
+IMAGE_SOURCES = ["Test sample", "Upload", "Draw"]
 links.choice("image_source", IMAGE_SOURCES)
 source = st.segmented_control("Image", IMAGE_SOURCES, default="Test sample", key="image_source",
                               bind="query-params") or "Test sample"
@@ -49,9 +49,9 @@ if source == "Test sample":
     c4.button("Random", on_click=_random, icon=":material/shuffle:")
     image = images[idx]
     caption = f"test image #{idx}: {classes[labels[idx]]}"
-else:
+elif source == "Upload":
     c1, c2, c3 = st.columns([2, 1, 1])
-    upload = c1.file_uploader("Upload any image (PNG, JPEG, GIF, BMP, TIFF, WebP; up to 5 MB)", key="upload",
+    upload = c1.file_uploader(f"Upload any image: PNG, JPEG, GIF, BMP, TIFF or WebP, {UPLOAD_LIMITS}", key="upload",
                               help="It is converted to 28x28 grey, light ink on a dark ground, like the datasets.")
     invert = c2.radio("Invert", ["auto", "yes", "no"], horizontal=True, key="upload_invert",
                       help="auto: the ink is whichever side of the background's tone stands out more; yes: dark ink "
@@ -74,6 +74,8 @@ else:
         col.image(pic if pic.shape[0] >= 112 else render.picture(pic, max(1, 140 // pic.shape[0])), caption=label,
                   width=140)
     image, caption = prepared.image, f"upload {upload.name}"
+else:
+    image, caption = canvas.draw_input()
 
 loaded = context.load_models(ctx, models)
 models = [c for c, _ in loaded]
@@ -119,3 +121,7 @@ st.caption("The log-likelihood map uses one colour scale for all models: blue pi
            "Pixel values below the 1st percentile are clipped to the darkest blue. Bernoulli log-probabilities "
            "are of binarized pixels and never exceed 0. The ELBO is a lower bound on log p(x), so the bits/dim "
            "computed from it are an upper bound; raw-pixel models get none: " + UNBOUNDED_REASON + ".")
+if source == "Draw":
+    canvas.draw_verdict(ctx, loaded, image)
+instruments.draw_sigma_floor(ctx, loaded, image)
+instruments.draw_nats_split(models, outputs, image)

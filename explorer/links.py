@@ -16,6 +16,7 @@ PARAMS: dict[str, str] = {
     "temperature": "sample", "n_samples": "sample", "view": "sample",
     "latent_model": "latent", "post_idx": "latent", "iwae_k": "latent",
     "lab_tab": "lab",
+    "board_image": "board", "step": "story",
 }
 # Parameters that would name a folder or Hub repo for the zoo: a link never sets the source.
 SOURCE_PARAMS = ("source", "zoo_source", "revision", "zoo_revision", "repo", "repo_id", "path", "folder", "dir")

@@ -36,6 +36,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("latent", "latent.py", "Latent space", ":material/scatter_plot:", ("4_latent",)),
     PageSpec("sigma", "sigma.py", "Decoder sigma", ":material/trending_down:", ("5_sigma",)),
     PageSpec("lab", "lab.py", "Likelihood lab", ":material/science:", ("6_likelihood_lab", "likelihood_lab")),
+    PageSpec("board", "board.py", "Board", ":material/view_column:"),
+    PageSpec("story", "story.py", "Story", ":material/slideshow:"),
 )
 BY_URL: dict[str, PageSpec] = {p.url_path: p for p in PAGES}
 NOT_FOUND = "not-found"            # the hidden page an unknown address lands on (app.py, serve.py)

@@ -33,6 +33,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 4096 * 4096            # larger images are refused before they are decoded
+UPLOAD_LIMITS = (f"up to {MAX_UPLOAD_BYTES // 2**20} MB and {MAX_PIXELS / 1e6:.1f} megapixels "
+                 f"({math.isqrt(MAX_PIXELS)} x {math.isqrt(MAX_PIXELS)})")  # as the page states them
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard: a warning above this, DecompressionBombError above 2x
 
 WORK_PIXELS = 1024**2  # pictures are area-reduced below this many pixels before analysis: the result has 400

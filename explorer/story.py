@@ -1,0 +1,357 @@
+"""The guided story: seed 000's argument ("Maximum likelihood is meaningless") in six steps on the zoo's own
+checkpoints, each a short caption over one live figure. Every step picks its models from the zoo by dataset,
+decoder and data kind, and says plainly what is missing when the zoo lacks them; the figures come from the
+explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from vae_core.data import DATA_KINDS, is_bounded
+from vae_core.images import image_grid, to_uint8, upscale
+from vae_core.metrics import NUM_DIMS
+from vae_core.zoo import Checkpoint
+
+from . import cache, charts, context, links, raw_runs, render, tables
+
+STEP_KEY = "step"  # the step's slug, bound to the URL: /story?step=sigma
+SHORTCUTS = {"previous": "Left", "next": "Right"}
+
+TWO_D_ORDER = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the largest ELBO gap first (README findings)
+BOUNDED_ORDER = ("gaussian-pixel", "gaussian-pixel-floor", "discretized-gaussian")
+BIAS_ORDER = ("gaussian-fixed", "gaussian-pixel", "bernoulli", "gaussian-shared", "gaussian-optimal",
+              "gaussian-pixel-floor", "discretized-gaussian", "continuous-bernoulli")
+CONV_SUFFIX = "-conv"
+STORY_IMAGE = 0   # the test image of the ELBO step
+GRID_IMAGES = 6   # pictures per row in the sample figures: two figures of 6 side by side fill the page's width
+GRID_SCALE = 3
+FIGURE_HEIGHT = 300  # px: a step (bar, title, caption, figure, caption) fits a 1280x720 screen
+CURVE_HEIGHT = 340   # px: a line chart's height includes its legend and axis titles
+
+
+# ------------------------------------------------------------------------------------------------ choosing models
+def by_name(checkpoints: list[Checkpoint], dataset: str, suffix: str) -> Checkpoint | None:
+    return next((c for c in checkpoints if c.name == f"{dataset}-{suffix}"), None)
+
+
+def two_d_model(checkpoints: list[Checkpoint], dataset: str) -> Checkpoint | None:
+    """A model of ``dataset`` with a 2-D latent space (its posterior can be integrated exactly), by TWO_D_ORDER."""
+    flat = [c for c in checkpoints if c.dataset == dataset and c.config.latent_dim == 2]
+    return min(flat, key=lambda c: (TWO_D_ORDER.index(c.decoder) if c.decoder in TWO_D_ORDER else 99, c.name),
+               default=None)
+
+
+def raw_pair(checkpoints: list[Checkpoint], dataset: str) -> tuple[Checkpoint | None, Checkpoint | None]:
+    """The raw-pixel per-pixel Gaussian of ``dataset`` and its dequantized partner (either may be None)."""
+    raws = [c for c in checkpoints if c.dataset == dataset and raw_runs.is_raw(c) and c.decoder == "gaussian-pixel"]
+    raw = min(raws, key=lambda c: c.name, default=None)
+    if raw is not None:
+        return raw, raw_runs.partner(raw, checkpoints)
+    return None, by_name(checkpoints, dataset, "gaussian-pixel")
+
+
+def is_conv(ckpt: Checkpoint) -> bool:
+    return ckpt.config.architecture == "conv"
+
+
+def conv_pairs(checkpoints: list[Checkpoint], dataset: str) -> list[tuple[Checkpoint, Checkpoint]]:
+    """(MLP, conv) checkpoints of ``dataset`` with the same name but for "-conv", by BIAS_ORDER; evaluated pairs
+    first."""
+    names = {c.name: c for c in checkpoints if c.dataset == dataset}
+    pairs = [(names[c.name.removesuffix(CONV_SUFFIX)], c) for c in names.values()
+             if is_conv(c) and c.name.removesuffix(CONV_SUFFIX) in names
+             and not is_conv(names[c.name.removesuffix(CONV_SUFFIX)])]
+    return sorted(pairs, key=lambda p: (p[1].evaluation is None,
+                                        BIAS_ORDER.index(p[0].decoder) if p[0].decoder in BIAS_ORDER else 99))
+
+
+def conv_status(checkpoints: list[Checkpoint], dataset: str) -> str:
+    """One or two sentences: which MLP models of ``dataset`` have a conv twin, evaluated or not, and which not yet."""
+    mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and not is_conv(c)
+                 and not raw_runs.is_raw(c) and c.config.latent_dim != 2)
+    conv = {c.name: c for c in checkpoints if c.dataset == dataset and is_conv(c)}
+    evaluated = [n for n in mlp if n + CONV_SUFFIX in conv and conv[n + CONV_SUFFIX].evaluation]
+    waiting = [n + CONV_SUFFIX for n in mlp if n + CONV_SUFFIX in conv and not conv[n + CONV_SUFFIX].evaluation]
+    missing = [n for n in mlp if n + CONV_SUFFIX not in conv]
+    parts = [f"Conv twins in this zoo: {len(evaluated) + len(waiting)} of the {len(mlp)} MLP models of {dataset}, "
+             f"{len(evaluated)} evaluated."]
+    if waiting:
+        parts.append(f"Trained, no eval.json yet: {', '.join(waiting)}.")
+    if missing:
+        parts.append(f"No conv twin in the zoo for: {', '.join(n.removeprefix(dataset + '-') for n in missing)}.")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ sentences
+def identity_sentence(view: dict, name: str, index: int) -> str:
+    """log p(x) = ELBO + KL(q || p(z|x)) with the numbers of one image (vae_core.posterior_view)."""
+    return (f"{name}, test image #{index}: log p(x) = {view['log_px']:.1f} nats (exact, by quadrature), the ELBO = "
+            f"{view['elbo']:.1f}, so KL(q(z|x) || p(z|x)) = {view['kl_difference']:.1f}; integrated directly on a "
+            f"grid the KL is {view['kl_grid']:.1f}, within {view['identity_gap']:.1e} nats.")
+
+
+def sigma_ceiling(sigma_min: float) -> float:
+    """The largest log-density a Gaussian with sigma >= sigma_min gives an image of NUM_DIMS pixels, in nats:
+    each pixel at most -log(sigma_min sqrt(2 pi)) (Mattei & Frellsen 2018, sec. 2.1)."""
+    return -NUM_DIMS * math.log(sigma_min * math.sqrt(2 * math.pi))
+
+
+def bound_sentence(ckpt: Checkpoint) -> str | None:
+    """What keeps this model's likelihood finite, or None when nothing does."""
+    kind = render.data_kind(ckpt)
+    floor = ckpt.config.decoder_settings.get("sigma_min")
+    if isinstance(floor, (int, float)) and floor > 0:
+        return (f"{ckpt.name}: sigma >= {floor:g}, so no image can score above {NUM_DIMS} x "
+                f"-log({floor:g} sqrt(2 pi)) = {sigma_ceiling(floor):,.0f} nats.")
+    if ckpt.decoder == "discretized-gaussian":
+        return f"{ckpt.name}: a probability of each 8-bit value, at most 1, so log P(x) <= 0 whatever sigma does."
+    if kind in DATA_KINDS and not is_bounded(kind):
+        return None
+    if kind == "continuous":
+        return (f"{ckpt.name}: dequantized pixels ((x + u) / 256, fresh u each pass) bound it only in expectation "
+                f"over u, by the log-probability of the 8-bit image (Theis et al. 2016).")
+    return None
+
+
+def collapse_sentence(steps: pd.DataFrame, raw: Checkpoint) -> str | None:
+    """How far the smallest sigma fell on the raw run's batches, from its trace."""
+    own = steps[(steps["model"] == raw.name) & (steps["sigma_min"] > 0)].sort_values("step")
+    if len(own) < 2:
+        return None
+    first, last = own.iloc[0], own.iloc[-1]
+    return (f"On raw pixels the smallest sigma fell from {first['sigma_min']:.2g} to {last['sigma_min']:.1e} "
+            f"in {int(last['step'] - first['step'])} steps.")
+
+
+def partner_sentence(partner: Checkpoint, steps: pd.DataFrame) -> str:
+    """The dequantized partner's smallest sigma, from its trace if it has one, else from its per-epoch history."""
+    if (steps["model"] == partner.name).any():
+        return raw_runs.stopped(partner)
+    sig = raw_runs.epochs(partner)["sigma_min"].dropna()
+    if sig.empty:
+        return f"{partner.name} (dequantized) has no step trace or sigma in its history to compare."
+    return (f"{partner.name} (dequantized pixels; its history has no step trace) ended epoch 1 at "
+            f"{sig.iloc[0]:.1e} and epoch {len(sig)} at {sig.iloc[-1]:.1e}.")
+
+
+SEED_PAIR = ("gaussian-pixel", "gaussian-fixed")  # seed 000's pair: the exact-ELBO VAE and the typical beta-VAE
+
+
+def bits(row: pd.Series) -> tuple[float, str]:
+    """bits/dim of a leaderboard row and what it comes from: the best estimate, else the IWAE bound."""
+    if np.isfinite(row["bits/dim"]):
+        return float(row["bits/dim"]), row["estimate"]
+    return float(row["bits/dim (IWAE bound)"]), "from the IWAE bound: an upper bound on bits/dim"
+
+
+def pair_sentence(a: pd.Series, b: pd.Series) -> str:
+    """What the two leaderboard rows say about likelihood against samples, as measured (either way round)."""
+    (bits_a, _), (bits_b, _) = bits(a), bits(b)
+    if not (np.isfinite(bits_a) and np.isfinite(bits_b) and np.isfinite(a["FD samples"])
+            and np.isfinite(b["FD samples"])):
+        return "One of the two lacks a likelihood or a Frechet distance in its eval.json, so they cannot be ranked."
+    high, low = (a, b) if bits_a < bits_b else (b, a)
+    if high["FD samples"] > low["FD samples"]:
+        return (f"{high['model']} has the higher likelihood ({min(bits_a, bits_b):.2f} against "
+                f"{max(bits_a, bits_b):.2f} bits/dim) and the worse samples (FD {high['FD samples']:.0f} against "
+                f"{low['FD samples']:.0f}).")
+    return (f"Here {high['model']} has both the higher likelihood ({min(bits_a, bits_b):.2f} against "
+            f"{max(bits_a, bits_b):.2f} bits/dim) and the better samples (FD {high['FD samples']:.0f} against "
+            f"{low['FD samples']:.0f}): on {high['dataset']} this pair does not show the gap.")
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def picture_rows(*rows: np.ndarray) -> np.ndarray:
+    """Rows of (n, 28, 28) images in [0, 1] -> one enlarged picture, a row each."""
+    tiles = np.concatenate([to_uint8(r[:GRID_IMAGES]) for r in rows])
+    return upscale(image_grid(tiles, ncols=GRID_IMAGES, pad=1, pad_value=255), GRID_SCALE)
+
+
+def side_by_side(pictures: list[np.ndarray], captions: list[str]) -> None:
+    """One figure of pictures in a row, each with its caption."""
+    for col, picture, caption in zip(st.columns(len(pictures)), pictures, captions, strict=True):
+        col.image(picture, caption=caption, width="stretch")
+
+
+def _missing(text: str) -> None:
+    st.info(text, icon=":material/hide_image:")
+
+
+def _model(ctx: context.Context, ckpt: Checkpoint):
+    (_, model), = context.load_models(ctx, [ckpt])
+    return model
+
+
+def step_elbo(ctx: context.Context) -> None:
+    st.caption("Maximum likelihood fits log p(x) = log E_p(z)[p(x|z)]. It is intractable, so a VAE maximises the "
+               "ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)), and log p(x) = ELBO + KL(q(z|x) || p(z|x)): the ELBO "
+               "falls short by exactly how far the encoder misses the true posterior. With a 2-D latent space both "
+               "sides can be computed exactly.")
+    ckpt = two_d_model(ctx.checkpoints, ctx.dataset)
+    if ckpt is None:
+        _missing(f"This step needs a model of {ctx.dataset} with a 2-D latent space (the exact posterior integrates "
+                 f"over the latent plane); the zoo has none. Choose mnist in the sidebar, or train one with "
+                 f"`--latent-dim 2`.")
+        return
+    model = _model(ctx, ckpt)
+    key = ctx.key(ckpt)
+    view = cache.posterior(model, key, ctx.dataset, STORY_IMAGE, ctx.seed)
+    if "problem" in view:
+        st.warning(f"No exact posterior for test image #{STORY_IMAGE} of {ckpt.name}: {view['problem']}.")
+        return
+    st.vega_lite_chart(charts.posterior(view, (key, STORY_IMAGE, ctx.seed)), width="stretch", height=FIGURE_HEIGHT)
+    st.caption(identity_sentence(view, ckpt.name, STORY_IMAGE) + " Colour: the true posterior p(z|x); red: the "
+               "encoder's q(z|x) at 1 and 2 sd.")
+
+
+def step_collapse(ctx: context.Context) -> None:
+    raw, partner = raw_pair(ctx.checkpoints, ctx.dataset)
+    st.caption("Let the decoder learn sigma(z) per pixel, as in the exact-ELBO VAE of seed 000. On raw pixels "
+               "(x / 255) many pixels are exactly 0: a mean of 0 with sigma -> 0 makes their density, and the "
+               "likelihood, grow without bound.")
+    pair = [c for c in (raw, partner) if c is not None]
+    if not pair:
+        _missing(f"The zoo has no per-pixel Gaussian of {ctx.dataset} (gaussian-pixel), raw or dequantized.")
+        return
+    steps = pd.concat([raw_runs.trace(c) for c in pair])
+    steps = steps[steps["sigma_min"] > 0]
+    if raw is not None and not steps.empty:
+        domain = tuple(c.name for c in pair if (steps["model"] == c.name).any())  # runs with a trace
+        st.vega_lite_chart(charts.run_curve(steps, "step", "sigma_min", "sigma min (log)", domain, "log",
+                                            height=CURVE_HEIGHT), width="stretch")
+        said = [collapse_sentence(steps, raw), raw_runs.stopped(raw)]
+        if partner is not None:
+            said.append(partner_sentence(partner, steps))
+        st.caption(" ".join(s for s in said if s) + " Smallest sigma on each training batch, every 25th step.")
+        return
+    per_epoch = pd.concat([raw_runs.epochs(c) for c in pair])
+    per_epoch = per_epoch[per_epoch["sigma_min"].fillna(0) > 0]
+    domain = tuple(c.name for c in pair)
+    if raw is None:
+        _missing(f"This zoo has no raw-pixel run of {ctx.dataset} (train.py --data-kind raw): shown instead, the "
+                 f"per-pixel Gaussian on dequantized pixels, where the noise added to each pixel slows the fall.")
+    if per_epoch.empty:
+        _missing("None of these runs recorded its smallest sigma in its history.")
+        return
+    st.vega_lite_chart(charts.run_curve(per_epoch, "epoch", "sigma_min", "sigma min (log)", domain, "log",
+                                        height=CURVE_HEIGHT), width="stretch")
+    st.caption(" ".join(raw_runs.stopped(c) for c in pair) + " Smallest sigma on a validation batch, per epoch.")
+
+
+def step_samples(ctx: context.Context) -> None:
+    st.caption("Seed 000's pair: the exact-ELBO VAE (sigma(z) learned per pixel) against the typical beta-VAE "
+               "(sigma fixed at 0.1), same data and networks. Top row: reconstructions of test images; bottom row: "
+               "samples x ~ p(x|z), z ~ N(0, I).")
+    pair = [by_name(ctx.checkpoints, ctx.dataset, s) for s in SEED_PAIR]
+    if None in pair:
+        absent = [f"{ctx.dataset}-{s}" for s, c in zip(SEED_PAIR, pair, strict=True) if c is None]
+        _missing(f"This step compares {' and '.join(f'{ctx.dataset}-{s}' for s in SEED_PAIR)}; the zoo lacks "
+                 f"{', '.join(absent)}.")
+        return
+    frame = tables.leaderboard(pair).set_index("model", drop=False)
+    images, _ = cache.sample_set(ctx.dataset)
+    pictures, captions = [], []
+    for ckpt in pair:
+        model, key = _model(ctx, ckpt), ctx.key(ckpt)
+        rec = cache.reconstruction(model, key, images[:GRID_IMAGES], ctx.seed)
+        smp = cache.prior_samples(model, key, GRID_IMAGES, 1.0, ctx.seed)
+        pictures.append(picture_rows(rec["mean"], smp["sample"]))
+        value, how = bits(frame.loc[ckpt.name])
+        fd = frame.loc[ckpt.name, "FD samples"]
+        captions.append(f"{ckpt.name}: {render.fmt(value, '.2f')} bits/dim ({how}), FD {render.fmt(fd, '.0f')}")
+    side_by_side(pictures, captions)
+    st.caption(pair_sentence(*(frame.loc[c.name] for c in pair)) + " bits/dim: lower is a higher likelihood; FD: "
+               "Frechet distance of samples to the test set, lower is closer to the data.")
+
+
+def step_bounded(ctx: context.Context) -> None:
+    st.caption("The likelihood is unbounded (Mattei & Frellsen 2018), like a Gaussian mixture's whose component "
+               "shrinks onto one point. Bound sigma from below, or model the 8-bit values with probabilities, and "
+               "it has a maximum again.")
+    models = [c for c in (by_name(ctx.checkpoints, ctx.dataset, s) for s in BOUNDED_ORDER) if c is not None]
+    frame = pd.concat([raw_runs.epochs(c) for c in models]) if models else pd.DataFrame()
+    frame = frame[frame["sigma_min"].fillna(0) > 0] if not frame.empty else frame
+    if frame.empty:
+        _missing(f"This step needs the per-pixel Gaussians of {ctx.dataset} ({', '.join(BOUNDED_ORDER)}) with "
+                 f"their training history; the zoo has none of them.")
+        return
+    domain = tuple(c.name for c in models)
+    st.vega_lite_chart(charts.run_curve(frame, "epoch", "sigma_min", "sigma min (log)", domain, "log",
+                                        height=CURVE_HEIGHT), width="stretch")
+    said = [s for s in (bound_sentence(c) for c in models) if s]
+    st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
+
+
+def step_bias(ctx: context.Context) -> None:
+    st.caption("If the likelihood only asks for reconstruction, what makes samples good is the inductive bias: the "
+               "same likelihood, data and latent size, with a convolutional network instead of an MLP. Samples "
+               "x ~ p(x|z) of each.")
+    pairs = conv_pairs(ctx.checkpoints, ctx.dataset)
+    status = conv_status(ctx.checkpoints, ctx.dataset)
+    if not pairs:
+        _missing(f"No MLP model of {ctx.dataset} has a convolutional twin (`<name>-conv`) in the zoo yet. {status}")
+        return
+    mlp, conv = pairs[0]
+    pictures, captions = [], []
+    for ckpt in (mlp, conv):
+        model, key = _model(ctx, ckpt), ctx.key(ckpt)
+        smp = cache.prior_samples(model, key, 2 * GRID_IMAGES, 1.0, ctx.seed)
+        pictures.append(picture_rows(smp["sample"][:GRID_IMAGES], smp["sample"][GRID_IMAGES:]))
+        fd = tables.leaderboard([ckpt]).iloc[0]["FD samples"]
+        captions.append(f"{ckpt.config.architecture}: {ckpt.name}, " +
+                        (f"FD {fd:.0f}" if np.isfinite(fd) else "not evaluated yet (no FD)"))
+    side_by_side(pictures, captions)
+    st.caption(status)
+
+
+def step_zoo(ctx: context.Context) -> None:
+    st.caption("Every 8-bit model of the zoo at once (binarized ones are on the Overview): likelihood against sample "
+               "quality. If likelihood decided the samples, the points would fall on a line from top right to bottom "
+               "left.")
+    frame = tables.leaderboard(ctx.for_dataset())
+    points = tables.quality_points(frame)
+    points = points[points["group"] != tables.GROUPS["binary"]] if not points.empty else points
+    if points.empty:
+        _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance in its eval.json.")
+        return
+    spec = charts.quality(points)  # shared and read-only: the story's smaller panel is a copy
+    st.vega_lite_chart({**spec, "spec": {**spec["spec"], "height": FIGURE_HEIGHT - 110, "width": 640}})
+    sentences = tables.quality_sentences(points)
+    st.caption(" ".join(sentences[1:-1]))
+
+
+@dataclass(frozen=True)
+class Step:
+    slug: str     # its address (?step=<slug>) and its name in the step bar: the bound control writes what it shows
+    title: str
+    draw: Callable[[context.Context], None]
+
+
+STEPS: tuple[Step, ...] = (
+    Step("elbo", "1. What a VAE maximises: the ELBO, a bound on log p(x)", step_elbo),
+    Step("sigma", "2. A learned per-pixel sigma collapses", step_collapse),
+    Step("samples", "3. Likelihood up, samples not", step_samples),
+    Step("bounds", "4. A floor or a discrete likelihood restores a maximum", step_bounded),
+    Step("conv", "5. Inductive bias: MLP against conv", step_bias),
+    Step("zoo", "6. The whole zoo: likelihood against samples", step_zoo),
+)
+BY_SLUG = {s.slug: s for s in STEPS}
+
+
+def neighbour(slug: str, move: int) -> str:
+    """The slug ``move`` steps on from ``slug``, stopping at the first and the last step."""
+    at = [s.slug for s in STEPS].index(slug) if slug in BY_SLUG else 0
+    return STEPS[min(max(at + move, 0), len(STEPS) - 1)].slug
+
+
+def go(move: int) -> None:
+    st.session_state[STEP_KEY] = neighbour(st.session_state.get(STEP_KEY) or STEPS[0].slug, move)
+
+
+def check_links() -> None:
+    links.choice(STEP_KEY, list(BY_SLUG))

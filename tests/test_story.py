@@ -1,0 +1,169 @@
+"""The guided story (app_pages/story.py over explorer/story.py), run as Streamlit runs it (AppTest) on the tiny zoo:
+every step draws one figure or says plainly what the zoo lacks, each step has its own address, previous / next
+move through them (by key in Chromium), and bad links get a plain note."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer import cache, links, pages, story
+from vae_core.metrics import NUM_DIMS
+
+HERE = Path(__file__).resolve().parent
+SLUGS = [s.slug for s in story.STEPS]
+
+
+def entry(url_path: str) -> tuple[str, str]:
+    """(app script, page script): app.py once the registry lists the page, else the tests' own frame around it."""
+    if url_path in pages.BY_URL:
+        return str(pages.APP), pages.page(url_path).script
+    return str(HERE / "presenter_app.py"), str(pages.PAGES_DIR / f"{url_path}.py")
+
+
+@pytest.fixture(autouse=True)
+def own_params(monkeypatch):
+    """The page registers its parameter in links.PARAMS when it runs, until that list names it: keep the change
+    to this test (AppTest runs pages in this process)."""
+    monkeypatch.setattr(links, "PARAMS", dict(links.PARAMS))
+
+
+@pytest.fixture
+def zoo(tiny_zoo: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
+    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
+    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
+    cache.resolve.clear()
+    return tiny_zoo
+
+
+def open_story(sidebar: dict | None = None, own: dict | None = None) -> AppTest:
+    """The app with the sidebar's parameters, then the story with its own; no exception on the way. The notes on
+    dropped parameters of both runs are kept in ``link_notes``."""
+    app, script = entry("story")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.query_params.update(sidebar or {})
+    at.run()
+    at.link_notes = notes(at)
+    at.switch_page(script)
+    at.query_params.update(own or {})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.link_notes += "\n" + notes(at)
+    return at
+
+
+def notes(at: AppTest) -> str:
+    return "\n".join(i.value for i in at.info)
+
+
+def figures(at: AppTest) -> int:
+    """Live figures on the page: charts, and pictures (a side-by-side pair is one figure)."""
+    return len(at.get("vega_lite_chart")) + (1 if len(at.image) else 0)
+
+
+# ------------------------------------------------------------------------------------------------ logic
+@pytest.mark.parametrize(("slug", "move", "expected"), [("elbo", 1, "sigma"), ("elbo", -1, "elbo"), ("zoo", 1, "zoo"),
+                                                        ("bounds", -1, "samples"), ("nope", 1, "sigma")])
+def test_previous_and_next_stop_at_the_ends(slug, move, expected):
+    assert story.neighbour(slug, move) == expected
+
+
+def test_a_sigma_floor_caps_the_likelihood_of_an_image():
+    """Each of NUM_DIMS pixels scores at most -log(sigma_min sqrt(2 pi)) nats (Mattei & Frellsen 2018, sec. 2.1)."""
+    assert story.sigma_ceiling(0.05) == pytest.approx(NUM_DIMS * 2.0767, rel=1e-4)
+    assert story.sigma_ceiling(1 / math.sqrt(2 * math.pi)) == pytest.approx(0.0, abs=1e-9)
+
+
+PAIRS = [  # (bits/dim a, FD a, bits/dim b, FD b, what the sentence must say)
+    (3.02, 702.0, 6.66, 447.0, "has the higher likelihood (3.02 against 6.66 bits/dim) and the worse samples"),
+    (6.66, 447.0, 3.02, 702.0, "has the higher likelihood (3.02 against 6.66 bits/dim) and the worse samples"),
+    (4.55, 288.0, 6.80, 365.0, "does not show the gap"),
+    (math.nan, 288.0, 6.80, 365.0, "cannot be ranked"),
+]
+
+
+@pytest.mark.parametrize(("bits_a", "fd_a", "bits_b", "fd_b", "says"), PAIRS)
+def test_the_pair_sentence_says_what_the_numbers_say(bits_a, fd_a, bits_b, fd_b, says):
+    def row(name, bits, fd):
+        return pd.Series({"model": name, "dataset": "mnist", "bits/dim": bits, "estimate": "AIS",
+                          "bits/dim (IWAE bound)": math.nan, "FD samples": fd})
+    assert says in story.pair_sentence(row("a", bits_a, fd_a), row("b", bits_b, fd_b))
+
+
+# ------------------------------------------------------------------------------------------------ the page
+# what each step shows on the tiny zoo: one figure, or a plain note on what is missing
+TINY = {"elbo": "figure", "sigma": "figure and note", "samples": "figure", "bounds": "figure", "conv": "note",
+        "zoo": "figure"}
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_each_step_draws_one_figure_or_names_what_is_missing(zoo, slug):
+    at = open_story({"dataset": "mnist"}, {story.STEP_KEY: slug})
+    step = story.BY_SLUG[slug]
+    assert [s.value for s in at.subheader] == [step.title]
+    assert at.segmented_control(key=story.STEP_KEY).value == slug
+    assert figures(at) == (0 if TINY[slug] == "note" else 1)
+    missing = [i.value for i in at.info if i.icon == ":material/hide_image:"]
+    assert len(missing) == (1 if "note" in TINY[slug] else 0), missing
+    assert len(at.caption) >= 1  # the step's caption
+
+
+def test_the_conv_step_names_what_the_zoo_lacks(zoo):
+    at = open_story({"dataset": "mnist"}, {story.STEP_KEY: "conv"})
+    (note,) = [i.value for i in at.info if i.icon == ":material/hide_image:"]
+    assert "No MLP model of mnist has a convolutional twin" in note and "gaussian-pixel" in note
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_a_dataset_with_one_model_gets_plain_notes_not_errors(zoo, slug):
+    """fashion-mnist in the tiny zoo is a lone Bernoulli model: no 2-D model, no Gaussian, no conv twin."""
+    at = open_story({"dataset": "fashion-mnist"}, {story.STEP_KEY: slug})
+    assert not at.error and [s.value for s in at.subheader] == [story.BY_SLUG[slug].title]
+    assert figures(at) + len([i for i in at.info if i.icon == ":material/hide_image:"]) >= 1
+
+
+def test_next_and_previous_move_the_step_and_its_address(zoo):
+    at = open_story()
+    at.button(key="story_next").click().run()
+    at.button(key="story_next").click().run()
+    assert at.segmented_control(key=story.STEP_KEY).value == "samples" and at.query_params[story.STEP_KEY] in (
+        "samples", ["samples"])
+    at.button(key="story_previous").click().run()
+    assert at.segmented_control(key=story.STEP_KEY).value == "sigma"
+
+
+BAD_LINKS = [  # (sidebar params, story params, what the note quotes)
+    ({}, {story.STEP_KEY: "nope"}, "`step=nope`"),
+    ({}, {story.STEP_KEY: ["elbo", "zoo"]}, "`step=elbo&zoo`"),
+    ({}, {story.STEP_KEY: "<script>"}, "`step=<script>`"),
+    ({"models": ["mnist-nope"]}, {story.STEP_KEY: "samples"}, "`models=mnist-nope`"),
+    ({"dataset": "cifar"}, {}, "`dataset=cifar`"),
+]
+
+
+@pytest.mark.parametrize(("sidebar", "own", "quoted"), BAD_LINKS)
+def test_a_bad_link_gets_one_plain_note_and_a_step_still_draws(zoo, sidebar, own, quoted):
+    at = open_story(sidebar, own)
+    assert quoted in at.link_notes
+    assert len(at.subheader) == 1
+
+
+# ------------------------------------------------------------------------------------------------ Chromium
+def test_arrow_keys_walk_the_story_in_chromium(tiny_zoo):
+    from explorer.browser import chromium, streamlit_server, wait_idle
+
+    app, _ = entry("story")
+    with streamlit_server(tiny_zoo, script=app, env={"OMP_NUM_THREADS": "1"}) as (url, _), \
+            chromium((1280, 720)) as page:
+        page.goto(f"{url}/story?step=samples")
+        wait_idle(page, settle_ms=1000)  # a key pressed at once was seen lost
+        for key in ("ArrowRight", "ArrowRight", "ArrowLeft"):
+            page.keyboard.press(key)
+            wait_idle(page)
+        assert parse_qs(urlparse(page.url).query)[story.STEP_KEY] == ["bounds"]  # samples, bounds, conv, bounds
+        assert page.locator('[data-testid="stException"]').count() == 0
