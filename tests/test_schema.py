@@ -121,3 +121,14 @@ def test_every_shipped_checkpoint_reads_cleanly(folder):
         assert notes == [] and line.extra == {} and line.epoch == number
     state, notes = from_json(TrainingState, (folder / "training_state.json").read_text(), "training_state.json")
     assert notes == [] and state.extra == {}
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"epoch": 1, "torch_rng": "abc"}, "x: torch_rng is a string, not a list"),
+    ({"epoch": 1, "files": {"a": "b"}, "diverged": 3}, "x: diverged is a number, not an object"),
+    ({"epoch": 1, "torch_rng": [1, "2"]}, r"x: torch_rng\[1\] is a string"),
+])
+def test_a_commit_record_read_strictly_refuses_any_wrong_value(state, message):
+    from_dict(TrainingState, state, "x")  # read for display, the same values are only notes
+    with pytest.raises(SchemaError, match=message):
+        from_dict(TrainingState, state, "x", strict=True)

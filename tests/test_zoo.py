@@ -57,7 +57,7 @@ def test_hub_source_offline_fails_with_one_sentence(monkeypatch):
 
 
 def test_publish_offline_fails_with_one_sentence(zoo: Path):
-    result = subprocess.run([sys.executable, "scripts/publish_to_hub.py", "--repo-id", "someone/vae-decoder-zoo",
+    result = subprocess.run([sys.executable, "-m", "scripts.publish_to_hub", "--repo-id", "someone/vae-decoder-zoo",
                              str(zoo / "mnist-bernoulli")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert result.stderr.strip().startswith("error: could not publish") and result.stderr.count("\n") == 1
@@ -259,3 +259,26 @@ decoder = "bernoulli"
     changed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)  # the spec moved on
     assert changed.returncode == 2 and "tiny-bernoulli holds a run of another model (latent_dim: 4 there, 2 " \
         "asked for)" in changed.stderr, changed.stderr[-2000:]
+
+
+def test_a_run_still_in_training_is_not_listed_until_it_finishes(tmp_path: Path):
+    """A real train.py killed inside epoch 2's save (the kill tests' hook) leaves epoch 1 of 2 committed: the zoo
+    lists it as a folder it cannot show yet, saying why; resumed to its last epoch, it is listed."""
+    import os
+
+    from vae_core.training import CRASH_ENV
+
+    run = tmp_path / "zoo" / "run"
+    args = [sys.executable, "train.py", "--dataset", "mnist", "--decoder", "bernoulli", "--train-on-sample",
+            "--val-size", "200", "--epochs", "2", "--hidden", "16", "--latent-dim", "2", "--no-progress"]
+    killed = subprocess.run([*args, "--out", str(run)], cwd=ROOT, env={**os.environ, CRASH_ENV: "2:stage:model"},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode != 0
+    found, problems = scan(tmp_path / "zoo")
+    assert found == [] and len(problems) == 1
+    assert "a run still in training (epoch 1 of 2 committed)" in problems[0][1]
+    resumed = subprocess.run([*args, "--resume", "--out", str(run)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-500:]
+    found, problems = scan(tmp_path / "zoo")
+    assert [c.name for c in found] == ["run"] and problems == []

@@ -17,6 +17,9 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
+EVAL_NAME = "eval.json"
+HISTORY_NAME = "history.jsonl"
+STATE_NAME = "training_state.json"
 SCHEMA_VERSION = 1  # files without the key were written before it existed and read as version 1
 VERSION_KEY = "schema_version"
 
@@ -170,11 +173,11 @@ class HistoryLine:
 class TrainingState:
     """training_state.json: renamed into place, it commits an epoch (vae_core.training's module docstring)."""
     epoch: int
-    files: dict = field(default_factory=dict)  # path relative to the folder -> sha256 of every file of the epoch
-    train_config: dict = field(default_factory=dict)
+    files: dict | None = None              # path relative to the folder -> sha256; None: written before commits
+    train_config: dict | None = None       # asdict(TrainConfig)
     diverged: dict | None = None           # epoch, step, reason, weights_from_step of a run that stopped
-    adam: str | None = None                # the Adam implementation the optimizer state belongs to
-    torch_rng: list[int] = field(default_factory=list)
+    adam: str | None = None                # the Adam implementation the optimizer state belongs to (None: legacy)
+    torch_rng: list[int] | None = None
     device: str | None = None
     device_rng: list[int] | None = None
     schema_version: int = SCHEMA_VERSION
@@ -196,49 +199,52 @@ def finite_or_none(value, path: str = "", found: list[str] | None = None):
     return value
 
 
-def to_dict(record) -> dict:
-    """The record as the JSON object its file holds: keys as written (``metadata['key']``), ``extra`` merged back,
-    unset optional sections left out."""
+def to_dict(record, drop_none: bool = False) -> dict:
+    """The record as the JSON object its file holds: keys as written (``metadata['key']``), ``extra`` merged back.
+    ``drop_none`` leaves out fields that are None (history lines: a key is there only when the epoch has it)."""
     out = {}
     for f in fields(record):
         value = getattr(record, f.name)
         if f.name == "extra":
             out.update(value)
+        elif value is None and drop_none:
+            continue
         elif is_dataclass(value):
-            out[_key(f)] = to_dict(value)
+            out[_key(f)] = to_dict(value, drop_none)
         elif isinstance(value, list):
-            out[_key(f)] = [to_dict(v) if is_dataclass(v) else v for v in value]
+            out[_key(f)] = [to_dict(v, drop_none) if is_dataclass(v) else v for v in value]
         else:
             out[_key(f)] = value
     return out
 
 
-def to_json(record, indent: int | None = 2) -> str:
+def to_json(record, indent: int | None = 2, drop_none: bool = False) -> str:
     """Strict JSON for the record. Non-finite numbers become null; an Evaluation lists them under ``nonfinite``."""
     found: list[str] = []
-    d = finite_or_none(to_dict(record), found=found)
+    d = finite_or_none(to_dict(record, drop_none), found=found)
     if found and "nonfinite" in d:
         d["nonfinite"] = sorted(set(d["nonfinite"]) | set(found))
     return json.dumps(d, indent=indent, allow_nan=False)
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def from_json(cls, text: str, where: str) -> tuple:
+def from_json(cls, text: str, where: str, strict: bool = False) -> tuple:
     """(record, notes) from a file's text; SchemaError when it is not a JSON object at all."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise SchemaError(f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-    return from_dict(cls, value, where)
+    return from_dict(cls, value, where, strict)
 
 
-def from_dict(cls, value, where: str) -> tuple:
+def from_dict(cls, value, where: str, strict: bool = False) -> tuple:
     """(record, notes): every field checked against its type. Wrong types and non-finite numbers are read as
-    missing and named in the notes; a required field (no default) that is missing or wrong is a SchemaError."""
+    missing and named in the notes; a required field (no default) that is missing or wrong is a SchemaError, and
+    with ``strict`` (a commit record, which is either whole or not one) any wrong value is."""
     if not isinstance(value, dict):
         raise SchemaError(f"{where} holds {_type_name(value)} where a JSON object is expected")
     notes: list[str] = []
-    record = _parse_record(cls, value, where, "", notes)
+    record = _parse_record(cls, value, where, "", notes, strict)
     version = getattr(record, VERSION_KEY, SCHEMA_VERSION)
     if isinstance(version, int) and version > SCHEMA_VERSION:
         notes.append(f"{where} was written by a newer version (schema {version}, this one reads {SCHEMA_VERSION}); "
@@ -246,7 +252,7 @@ def from_dict(cls, value, where: str) -> tuple:
     return record, notes
 
 
-def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str]):
+def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str], strict: bool = False):
     hints = typing.get_type_hints(cls)
     known = {_key(f): f for f in fields(cls)}
     kwargs, extra = {}, {}
@@ -256,11 +262,11 @@ def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str]):
             extra[key] = value
             continue
         path = f"{prefix}{key}"
-        parsed, ok = _parse_value(hints[f.name], value, where, path, notes)
+        parsed, ok = _parse_value(hints[f.name], value, where, path, notes, strict)
         if ok:
             kwargs[f.name] = parsed
-        elif f.default is MISSING and f.default_factory is MISSING:
-            raise SchemaError(f"{where}: {path} is {_describe(value)}, which this field cannot be")
+        elif strict or (f.default is MISSING and f.default_factory is MISSING):
+            raise SchemaError(f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}")
         else:
             notes.append(f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}; shown as n/a.")
     for f in fields(cls):
@@ -271,7 +277,7 @@ def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str]):
     return cls(**kwargs)
 
 
-def _parse_value(tp, value, where: str, path: str, notes: list[str]) -> tuple[object, bool]:
+def _parse_value(tp, value, where: str, path: str, notes: list[str], strict: bool = False) -> tuple[object, bool]:
     """(parsed, True) when ``value`` fits type ``tp``; (None, False) otherwise. None fits every optional type."""
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
@@ -282,7 +288,7 @@ def _parse_value(tp, value, where: str, path: str, notes: list[str]) -> tuple[ob
     if is_dataclass(tp):
         if not isinstance(value, dict):
             return None, False
-        return _parse_record(tp, value, where, f"{path}.", notes), True
+        return _parse_record(tp, value, where, f"{path}.", notes, strict), True
     if tp is float:
         ok = _is_number(value) and math.isfinite(value)
         return (float(value), True) if ok else (None, False)
@@ -301,9 +307,11 @@ def _parse_value(tp, value, where: str, path: str, notes: list[str]) -> tuple[ob
             return value, True
         items = []
         for i, item in enumerate(value):
-            parsed, ok = _parse_value(args[0], item, where, f"{path}[{i}]", notes)
+            parsed, ok = _parse_value(args[0], item, where, f"{path}[{i}]", notes, strict)
             if ok:
                 items.append(parsed)
+            elif strict:
+                raise SchemaError(f"{where}: {path}[{i}] is {_describe(item)}")
             else:
                 notes.append(f"{where}: {path}[{i}] is {_describe(item)}; skipped.")
         return items, True

@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
 import os
 import shutil
 import signal
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +59,8 @@ from .likelihoods import decoder_sigma, unvalidated
 from .limits import check_setting
 from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config
 from .schedules import SCHEDULES, check_schedule
+from .schema import HISTORY_NAME, STATE_NAME, HistoryLine, SchemaError, TracePoint, TrainingState, from_json, to_json
 
-HISTORY_NAME = "history.jsonl"
-STATE_NAME = "training_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 SNAPSHOT_DIR = "snapshots"
 STAGING_DIR = ".staging"
@@ -216,35 +214,33 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def read_state(out: str | os.PathLike) -> dict | None:
-    """The committed training state of ``out`` (None when it has none); a damaged file is a CheckpointError."""
+def read_state(out: str | os.PathLike) -> TrainingState | None:
+    """The committed training state of ``out`` (None when it has none); a damaged file is a CheckpointError: a
+    commit record with any value of the wrong type does not describe one epoch."""
     path = Path(out) / STATE_NAME
     if not path.is_file():
         return None
     try:
-        state = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        state, _ = from_json(TrainingState, path.read_text(), STATE_NAME, strict=True)
+    except (UnicodeDecodeError, SchemaError) as e:
         raise CheckpointError(f"{path} is damaged ({e}); the run in {out} cannot be continued") from None
-    if (not isinstance(state, dict) or not isinstance(state.get("epoch"), int)
-            or not isinstance(state.get("files", {}), dict)):
-        raise CheckpointError(f"{path} is damaged (no epoch number or file list); the run in {out} cannot be continued")
     return state
 
 
-def recover(out: str | os.PathLike, apply: bool = True) -> dict | None:
+def recover(out: str | os.PathLike, apply: bool = True) -> TrainingState | None:
     """Bring ``out`` to its committed epoch: roll staged files of a committed save into place, discard an
     uncommitted one, and check every file the state lists against its sha256. Returns the state (or None).
     ``apply=False`` only checks (nothing is moved or deleted), so a damaged folder is refused before any work."""
     out = Path(out)
     staging = out / STAGING_DIR
     state = read_state(out)
-    for rel, digest in sorted(((state or {}).get("files") or {}).items()):
+    for rel, digest in sorted(((state and state.files) or {}).items()):
         target, staged = out / rel, staging / rel
         if target.is_file() and _sha256(target) == digest:
             continue
         if not (staged.is_file() and _sha256(staged) == digest):
             what = "is missing" if not target.exists() else "does not match the sha256 recorded for it"
-            raise CheckpointError(f"{target} {what} in {STATE_NAME} (epoch {state['epoch']}): the folder was "
+            raise CheckpointError(f"{target} {what} in {STATE_NAME} (epoch {state.epoch}): the folder was "
                                   f"changed after training wrote it, so it is not one epoch; retrain it in a new "
                                   f"folder or restore the file")
         if apply:
@@ -268,11 +264,11 @@ def drop_optimizer(out: str | os.PathLike) -> None:
     stops listing it first, so the folder stays one verifiable epoch whatever instant this is interrupted."""
     out = Path(out)
     state = recover(out)
-    if state is not None and OPTIMIZER_NAME in (state.get("files") or {}):
-        files = {k: v for k, v in state["files"].items() if k != OPTIMIZER_NAME}
+    if state is not None and OPTIMIZER_NAME in (state.files or {}):
+        files = {k: v for k, v in state.files.items() if k != OPTIMIZER_NAME}
         staging = out / STAGING_DIR
         staging.mkdir(exist_ok=True)
-        _write_synced(staging / STATE_NAME, json.dumps({**state, "files": files}).encode())
+        _write_synced(staging / STATE_NAME, to_json(replace(state, files=files), indent=None).encode())
         os.replace(staging / STATE_NAME, out / STATE_NAME)
         shutil.rmtree(staging)
         _fsync(out)
@@ -297,29 +293,29 @@ def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_c
     state = read_state(out) if out.is_dir() else None
     if not resume:
         if state is not None or (out / WEIGHTS_NAME).exists():
-            epoch = f" (epoch {state['epoch']})" if state else ""
+            epoch = f" (epoch {state.epoch})" if state else ""
             raise ValueError(f"{out} already holds a trained model{epoch}; continue it with --resume, or choose a "
                              f"new or empty output folder")
         return
     if state is None:
         reason = "does not exist" if not out.exists() else f"holds no finished epoch ({STATE_NAME} is missing)"
         raise ValueError(f"cannot resume: {out} {reason}; start a new run there instead")
-    if "files" not in state:
+    if state.files is None:
         raise ValueError(f"cannot resume {out}: its {STATE_NAME} has no commit record (it was written by an older "
                          f"version), so its files cannot be shown to belong to one epoch; retrain it in a new folder")
-    if not isinstance(state.get("torch_rng"), list) or not isinstance(state.get("train_config"), dict):
+    if state.torch_rng is None or state.train_config is None:
         raise CheckpointError(f"{out / STATE_NAME} is damaged (no RNG state or training settings); the run in "
                               f"{out} cannot be continued")
-    adam = state.get("adam", LEGACY_ADAM)
-    if not isinstance(adam, str) or adam not in ADAM_IMPLS:
+    adam = state.adam or LEGACY_ADAM
+    if adam not in ADAM_IMPLS:
         raise CheckpointError(f"{out / STATE_NAME} names an unknown Adam implementation {adam!r} (known: "
                               f"{', '.join(ADAM_IMPLS)}); the run in {out} cannot be continued")
-    if OPTIMIZER_NAME not in state["files"]:
+    if OPTIMIZER_NAME not in state.files:
         raise ValueError(f"cannot resume {out}: it was finished without its optimizer state (the zoo drops it "
                          f"from shipped checkpoints); retrain it in a new folder to train it longer")
     check_same_model(out, model_config)
     recover(out, apply=False)
-    saved = state.get("train_config") or {}
+    saved = state.train_config
     diff = [f"{f}: {saved.get(f)!r} there, {getattr(train_config, f)!r} asked for" for f in SAME_DATA_FIELDS
             if saved.get(f) != getattr(train_config, f)]
     if diff:
@@ -374,7 +370,7 @@ class Trainer:
         self.adam_impl = adam
         self.optimizer = make_adam(model.parameters(), config, self.adam_impl)
         self.start_epoch = 1
-        self.history: list[dict] = []
+        self.history: list[HistoryLine] = []
         self.stopped: dict | None = None  # the divergence a resumed run had already stopped at
 
     # ----------------------------------------------------------------------------------------- resume
@@ -386,16 +382,17 @@ class Trainer:
         state = recover(self.out)
         loaded = VAE.from_pretrained(self.out)
         self.model.load_state_dict(loaded.state_dict())
-        self.adam_impl = state.get("adam", LEGACY_ADAM)  # checked by check_output_folder
+        self.adam_impl = state.adam or LEGACY_ADAM  # checked by check_output_folder
         self.optimizer = make_adam(self.model.parameters(), self.cfg, self.adam_impl)
         opt = load_file(str(self.out / OPTIMIZER_NAME))
         self.optimizer.load_state_dict(_unflatten_optimizer(opt, self.optimizer))
-        self.history = [json.loads(line) for line in (self.out / HISTORY_NAME).read_text().splitlines() if line]
-        self.start_epoch = state["epoch"] + 1
-        self.stopped = state["diverged"]
-        torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
-        if state.get("device") == str(self.device) and state.get("device_rng") is not None:
-            _set_device_rng_state(self.device, torch.tensor(state["device_rng"], dtype=torch.uint8))
+        lines = (self.out / HISTORY_NAME).read_text().splitlines()
+        self.history = [from_json(HistoryLine, line, HISTORY_NAME)[0] for line in lines if line]
+        self.start_epoch = state.epoch + 1
+        self.stopped = state.diverged
+        torch.set_rng_state(torch.tensor(state.torch_rng, dtype=torch.uint8))
+        if state.device == str(self.device) and state.device_rng is not None:
+            _set_device_rng_state(self.device, torch.tensor(state.device_rng, dtype=torch.uint8))
 
     # ----------------------------------------------------------------------------------------- loop
     def fit(self) -> dict:
@@ -407,20 +404,20 @@ class Trainer:
             recover(self.out)  # a new run: drop what an earlier, uncommitted first save left behind
         if self.stopped:
             tqdm.write(f"{self.out} stopped at a non-finite loss in epoch {self.stopped['epoch']}; nothing to resume")
-            return {"epoch": self.history[-1]["epoch"], "diverged": self.stopped}
+            return {"epoch": self.history[-1].epoch, "diverged": self.stopped}
         if self.start_epoch > cfg.epochs:
             tqdm.write(f"{self.out} is already trained to epoch {self.start_epoch - 1}; nothing to do")
         diverged = None
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             record, diverged = self._epoch(epoch)
-            self.history.append(record)
+            self.history.append(HistoryLine(**{**record, "trace": [TracePoint(**p) for p in record["trace"]]}))
             self._save(epoch, diverged)
             tqdm.write(_format_record(record))
             if diverged:
                 tqdm.write(f"stopped: non-finite loss in epoch {epoch} at step {diverged['step']} "
                            f"({diverged['reason']}); kept the weights of step {diverged['weights_from_step']}")
                 break
-        return {"epoch": self.history[-1]["epoch"] if self.history else 0, "diverged": diverged}
+        return {"epoch": self.history[-1].epoch if self.history else 0, "diverged": diverged}
 
     def _epoch(self, epoch: int) -> tuple[dict, dict | None]:
         """One pass over the training images; returns its history line and the divergence that stopped it (or None).
@@ -536,7 +533,7 @@ class Trainer:
             shutil.rmtree(staging)
         staging.mkdir()
         opt = _flatten_optimizer(self.optimizer)
-        lines = "".join(json.dumps(r) + "\n" for r in self.history)
+        lines = "".join(to_json(line, indent=None, drop_none=True) + "\n" for line in self.history)
         writers = {"model": lambda: self.model.save_pretrained(staging),
                    "optimizer": lambda: save_file(opt, str(staging / OPTIMIZER_NAME)),
                    "history": lambda: (staging / HISTORY_NAME).write_text(lines),
@@ -550,11 +547,11 @@ class Trainer:
         for path in [*files.values(), staging, *(p for p in staging.rglob("*") if p.is_dir())]:
             _fsync(path)
         device_rng = _device_rng_state(self.device)
-        state = {"epoch": epoch, "train_config": asdict(self.cfg), "diverged": diverged,
-                 "adam": self.adam_impl, "torch_rng": torch.get_rng_state().tolist(), "device": str(self.device),
-                 "device_rng": None if device_rng is None else device_rng.tolist(),
-                 "files": {rel: _sha256(path) for rel, path in files.items()}}
-        _write_synced(staging / STATE_NAME, json.dumps(state).encode())
+        state = TrainingState(epoch=epoch, files={rel: _sha256(path) for rel, path in files.items()},
+                              train_config=asdict(self.cfg), diverged=diverged, adam=self.adam_impl,
+                              torch_rng=torch.get_rng_state().tolist(), device=str(self.device),
+                              device_rng=None if device_rng is None else device_rng.tolist())
+        _write_synced(staging / STATE_NAME, to_json(state, indent=None).encode())
         _crash_point(f"{epoch}:commit")
         os.replace(staging / STATE_NAME, out / STATE_NAME)  # the commit point
         _fsync(out)

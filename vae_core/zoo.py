@@ -24,24 +24,27 @@ import torch
 
 from .data import DATASETS
 from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
+from .schema import (
+    EVAL_NAME,
+    HISTORY_NAME,
+    STATE_NAME,
+    Evaluation,
+    HistoryLine,
+    SchemaError,
+    TrainingState,
+    from_dict,
+    from_json,
+    to_dict,
+)
 
 DEFAULT_ZOO = Path(__file__).resolve().parent.parent / "checkpoints"
 ZOO_ENV = "VAE_ZOO_SOURCE"
-EVAL_NAME = "eval.json"
-HISTORY_NAME = "history.jsonl"
 SNAPSHOTS_DIR = "snapshots"
 INDEX_NAME = "index.json"
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, EVAL_NAME, HISTORY_NAME, SNAPSHOTS_DIR)  # a folder with none: not ours
 MAX_SOURCE_CHARS = 1024       # a zoo source is a path or a repo id, never a document
 MAX_ZOO_ENTRIES = 2000        # more entries than this: not a zoo folder (e.g. / or /proc), refused without a listing
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
-# eval.json fields that readers use as numbers (None, or missing, means "not computed")
-EVAL_NUMBERS = {"test": ("elbo", "iwae", "iwae_k", "bits_per_dim", "kl", "mse", "active_units"),
-                "sigma": ("min", "mean", "median", "frac_below_0.01"),
-                "frechet": ("samples", "sample_means", "reconstructions"),
-                "training": ("epochs", "diverged_at_epoch")}
-# history.jsonl fields that readers use as numbers; every line must be a JSON object with an integer epoch
-HISTORY_NUMBERS = ("loss", "loss_max", "rec", "kl", "steps", "lr", "val_elbo", "sigma_mean", "sigma_min", "seconds")
 
 
 class ZooError(RuntimeError):
@@ -209,35 +212,22 @@ def read_config(folder: Path) -> VAEConfig:
 
 # ---------------------------------------------------------------------------------------------- other files
 def read_evaluation(path: Path) -> tuple[dict | None, list[str]]:
-    """eval.json with every number that readers use checked: (the evaluation or None, notes on what was wrong)."""
+    """eval.json read through its schema (vae_core.schema.Evaluation), every value checked: (the evaluation as a
+    dict, or None, and notes on what was wrong)."""
     if not path.exists():
         return None, []
     where = f"{path.parent.name}/{path.name}"
     try:
-        ev = _read_object(path)
-    except ValueError as e:
-        return None, [f"{where} {e}; its numbers are shown as n/a."]
-    notes = []
-    for section, keys in EVAL_NUMBERS.items():
-        part = ev.get(section)
-        if part is not None and not isinstance(part, dict):
-            notes.append(f"{where}: '{section}' is {_type_name(part)}, not an object; its numbers are shown as n/a.")
-            ev[section] = None
-            continue
-        for key in keys:
-            value = (part or {}).get(key)
-            if value is not None and not _is_number(value):
-                notes.append(f"{where}: {section}.{key} is {_type_name(value)}, not a number; shown as n/a.")
-                part[key] = None
-    if ev.get("data_kind") is not None and not isinstance(ev["data_kind"], str):
-        notes.append(f"{where}: data_kind is {_type_name(ev['data_kind'])}, not a string; ignored.")
-        ev["data_kind"] = None
-    return ev, notes
+        ev, notes = from_dict(Evaluation, _read_object(path), where)
+    except (ValueError, SchemaError) as e:
+        return None, [f"{where} {str(e).removeprefix(where).strip()}; its numbers are shown as n/a."]
+    return to_dict(ev), notes
 
 
 def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
-    """history.jsonl: one JSON object with an integer epoch per line. Lines that are not are skipped, numbers that
-    are not numbers dropped, non-finite numbers (a diverged epoch) read as missing; the notes say what was skipped."""
+    """history.jsonl read through its schema (vae_core.schema.HistoryLine): one JSON object with an integer epoch
+    per line. Lines that are not are skipped, values of the wrong type and non-finite numbers (a diverged epoch)
+    read as missing; the notes say what was skipped."""
     if not path.exists():
         return [], []
     where = f"{path.parent.name}/{path.name}"
@@ -250,21 +240,15 @@ def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            skipped.append(f"{number} (not JSON)")  # e.g. a partial last line from an interrupted writer
-            continue
-        if not isinstance(row, dict) or not _is_int(row.get("epoch")) or row["epoch"] < 0:
+            row, problems = from_json(HistoryLine, line, f"line {number}")
+        except SchemaError:  # not JSON (e.g. a partial last line from an interrupted writer), or no integer epoch
             skipped.append(f"{number} (not an object with an integer epoch)")
             continue
-        for key in HISTORY_NUMBERS:
-            value = row.get(key)
-            if value is not None and not _is_number(value):
-                dropped.append(f"{key} on line {number}")
-                row[key] = None
-            elif value is not None and not math.isfinite(value):
-                row[key] = None
-        rows.append(row)
+        if row.epoch < 0:
+            skipped.append(f"{number} (not an object with an integer epoch)")
+            continue
+        dropped += [p.split(": ", 1)[1].split(" is ")[0] + f" on line {number}" for p in problems]
+        rows.append(to_dict(row, drop_none=True))
     notes = []
     if skipped:
         notes.append(f"{where}: skipped line {', '.join(skipped[:3])}{' and more' if len(skipped) > 3 else ''}.")
@@ -306,11 +290,28 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     config = read_config(folder)
     if not (folder / WEIGHTS_NAME).is_file():
         raise ZooError(f"{folder}: no {WEIGHTS_NAME}")
+    progress = training_in_progress(folder)
+    if progress:
+        raise ZooError(f"{folder}: a run still in training ({progress}); it is listed once its training finishes "
+                       f"(`train.py --resume`, or `train.py --zoo` for a zoo entry)")
     evaluation, eval_notes = read_evaluation(folder / EVAL_NAME)
     history, history_notes = read_history_checked(folder / HISTORY_NAME)
     snapshots, snapshot_notes = list_snapshots_checked(folder)
     return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history=history,
                       snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes)
+
+
+def training_in_progress(folder: Path) -> str | None:
+    """'epoch k of n committed' when the folder's training state says its run stopped before its last epoch
+    without diverging (an interrupted or running build); None for a finished run or no readable state."""
+    try:
+        state, _ = from_json(TrainingState, (folder / STATE_NAME).read_text(), STATE_NAME)
+    except (OSError, UnicodeDecodeError, SchemaError):
+        return None
+    planned = (state.train_config or {}).get("epochs")
+    if state.diverged or not _is_int(planned) or state.epoch >= planned:
+        return None
+    return f"epoch {state.epoch} of {planned} committed"
 
 
 def _looks_like_checkpoint(folder: Path) -> bool:

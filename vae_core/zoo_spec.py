@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood, default_settings, method_for
+from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood, method_for, settings_for
 from .classifier import load_classifier
 from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
 from .likelihoods import make_likelihood, unvalidated
@@ -27,7 +27,8 @@ from .zoo import read_history
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
-EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description"}
+# ais: AIS settings for this model's best estimate where the shipped ones do not converge (best_likelihood.py)
+EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description", "ais"}
 BEST_KEY = "log_likelihood"  # eval.json: the best estimate block (vae_core.best_likelihood)
 
 
@@ -57,6 +58,8 @@ def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
         model = VAEConfig(**{k: v for k, v in entry.items() if k in MODEL_FIELDS})
         make_likelihood(model.decoder, **model.decoder_settings)
         training = TrainConfig(**{k: v for k, v in entry.items() if k in TRAIN_FIELDS})
+        if "ais" in entry:
+            settings_for(model.latent_dim, entry["ais"])
     except (TypeError, ValueError) as e:
         raise ValueError(f"zoo entry {entry.get('name')!r}: {e}") from None
     return model, training, {k: v for k, v in entry.items() if k in EVAL_FIELDS}
@@ -76,7 +79,7 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         state = recover(out) if out.is_dir() else None  # finish or discard a save a kill interrupted
         if state is not None:
             check_same_model(out, model_cfg)  # the spec changed since this folder was trained: say so
-        done = state is not None and (state["epoch"] >= train_cfg.epochs or state["diverged"])
+        done = state is not None and (state.epoch >= train_cfg.epochs or state.diverged)
         if not done:
             print(f"== training {entry['name']}", flush=True)
             images, _ = load_split(model_cfg.dataset, "train", data_dir, download=download)
@@ -92,12 +95,14 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
 
 def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, iwae_images: int = 2000,
                         frechet_images: int = 10000, description: str = "", progress: bool = True,
-                        best_images: int | None = None) -> dict:
+                        best_images: int | None = None, ais: dict | None = None) -> dict:
     """Write eval.json and README.md (the model card) for a trained checkpoint folder. The best log-likelihood
-    estimate uses ``best_images`` test images (default: its method's budget, at most ``iwae_images``; 0: none)."""
+    estimate uses ``best_images`` test images (default: its method's budget, at most ``iwae_images``; 0: none)
+    and the zoo entry's ``ais`` settings over the shipped ones (AIS only)."""
     folder = Path(folder)
     model = VAE.from_pretrained(folder)
     cfg = model.config
+    settings = settings_for(cfg.latent_dim, ais)  # checked before anything is computed or written
     torch.manual_seed(0)
     test_images, _ = load_split(cfg.dataset, "test", data_dir)
     x = fixed_test_input(test_images, model.data_kind, seed=0)  # (N, 1, 28, 28)
@@ -124,7 +129,8 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
         }
         best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
         if best_images > 0:
-            result[BEST_KEY] = best_log_likelihood(model, x[:best_images], iwae_k=iwae_k or 1000, progress=progress)
+            result[BEST_KEY] = best_log_likelihood(model, x[:best_images], settings, iwae_k=iwae_k or 1000,
+                                                   progress=progress)
         write_evaluation(folder, result, cfg)
         return result
 
@@ -161,26 +167,38 @@ def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
 
 
 def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: int | None = None,
-                               iwae_k: int | None = None, progress: bool = True, force: bool = False) -> dict | None:
+                               iwae_k: int | None = None, progress: bool = True, force: bool = False,
+                               ais: dict | None = None) -> dict | None:
     """Add (or redo) the best log-likelihood block of an evaluated checkpoint's eval.json and its model card,
-    without retraining or touching the weights. Returns the block, or None when the folder already has one at
-    the same method, settings, number of images and IWAE k (unless ``force``)."""
+    without retraining or touching the weights; ``ais``: the zoo entry's AIS settings (see ``ais_settings``).
+    Returns the block, or None when the folder already has one at the same method, settings, number of images and
+    IWAE k (unless ``force``)."""
     folder = Path(folder)
     result = json.loads((folder / "eval.json").read_text())
     model = VAE.from_pretrained(folder)
+    settings = settings_for(model.config.latent_dim, ais)
     num_images = num_images or best_images_for(model)
     iwae_k = iwae_k or result["test"].get("iwae_k") or 1000
-    method = method_for(model)
     old = result.get(BEST_KEY) or {}
-    same = (old.get("method") == method and old.get("settings") == default_settings(method)
+    same = (old.get("method") == method_for(model) and old.get("settings") == settings
             and old.get("images", "").startswith(f"the first {num_images} ") and old.get("iwae_k") == iwae_k)
     if same and not force:
         return None
     test_images, _ = load_split(model.config.dataset, "test", data_dir)
     x = fixed_test_input(test_images, model.data_kind, seed=0)[:num_images]  # the same images as the IWAE above
-    result[BEST_KEY] = best_log_likelihood(model, x, iwae_k=iwae_k, progress=progress)
+    result[BEST_KEY] = best_log_likelihood(model, x, settings, iwae_k=iwae_k, progress=progress)
     write_evaluation(folder, result, model.config)
     return result[BEST_KEY]
+
+
+def ais_settings(spec: str | Path, name: str) -> dict | None:
+    """The ``ais`` table of zoo entry ``name`` in ``spec`` (checked with the whole entry), or None where the entry
+    has none or the spec does not list ``name``."""
+    for entry in read_spec(spec):
+        if entry["name"] == name and "ais" in entry:
+            split_entry(entry)
+            return entry["ais"]
+    return None
 
 
 @torch.no_grad()
