@@ -22,6 +22,7 @@ from . import access, cache, links
 REVISION_ENV = "VAE_ZOO_REVISION"
 MAX_SEED = 2**31 - 1
 STORY = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the default selection tells the story in three models
+ARCHITECTURES = {"conv": "Convolutional", "mlp": "MLP"}  # VAEConfig.architecture -> its name in the sidebar
 CONTEXT_KEY = "explorer_context"  # session_state: the Context app.py's sidebar built in this run
 
 
@@ -59,13 +60,26 @@ class Context:
         return cache.get_model(self.key(ckpt))
 
 
-def default_models(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
+def architectures(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
+    """The architectures of the dataset's checkpoints, the default first: convolutional where every decoder of the
+    story has an evaluated conv checkpoint (its samples are the sharper evidence), else MLP."""
+    found = {c.config.architecture for c in checkpoints if c.dataset == dataset}
+    story_in_conv = all(any(c.dataset == dataset and c.decoder == d and c.config.architecture == "conv"
+                            and c.evaluation for c in checkpoints) for d in STORY)
+    order = ["conv", "mlp"] if story_in_conv else ["mlp", "conv"]
+    return [a for a in order if a in found] + sorted(found - set(order))
+
+
+def default_models(checkpoints: list[Checkpoint], dataset: str, architecture: str | None = None) -> list[str]:
+    """The story's three decoders in ``architecture`` (the dataset's default one when None), by zoo name first."""
+    architecture = architecture or next(iter(architectures(checkpoints, dataset)), "mlp")
     names = [c.name for c in checkpoints if c.dataset == dataset]
     chosen = []
     for decoder in STORY:
-        exact = f"{dataset}-{decoder}"
+        exact = f"{dataset}-{decoder}" + ("-conv" if architecture == "conv" else "")
         match = exact if exact in names else next((c.name for c in checkpoints if c.dataset == dataset
-                                                    and c.decoder == decoder), None)
+                                                    and c.decoder == decoder
+                                                    and c.config.architecture == architecture), None)
         if match and match not in chosen:
             chosen.append(match)
     return chosen or names[:3]
@@ -125,9 +139,18 @@ def sidebar() -> Context:
         ctx.dataset = sb.selectbox("Dataset", datasets, key="dataset", bind="query-params",
                                    on_change=_reset_models, args=(ctx.checkpoints,))
         names = [c.name for c in ctx.for_dataset()]
+        archs = architectures(ctx.checkpoints, ctx.dataset)
+        architecture = archs[0] if archs else None
+        links.choice("architecture", archs)
+        if len(archs) > 1:  # a switch only where the dataset has both; it sets the default selection below
+            architecture = sb.segmented_control(
+                "Architecture", archs, default=archs[0], key="architecture", bind="query-params",
+                format_func=lambda a: ARCHITECTURES.get(a, a), on_change=_reset_models, args=(ctx.checkpoints,),
+                help="Which networks the default models use: the same likelihoods, data and training, only the "
+                     "encoder and decoder differ (zoo.toml).") or archs[0]
         # The default must stay the same from run to run: a bound widget leaves its default out of the URL.
-        # (Links and a change of dataset set the selection through session_state; Streamlit logs a note.)
-        chosen = sb.multiselect("Models", names, default=default_models(ctx.checkpoints, ctx.dataset),
+        # (Links and a change of dataset or architecture set the selection through session_state.)
+        chosen = sb.multiselect("Models", names, default=default_models(ctx.checkpoints, ctx.dataset, architecture),
                                 key="models", bind="query-params", help="Every page shows these side by side.")
         by_name = {c.name: c for c in ctx.checkpoints}
         ctx.selected = [by_name[n] for n in chosen if n in by_name]
@@ -162,8 +185,11 @@ def _follow_link(datasets: list[str]) -> None:
 
 
 def _reset_models(checkpoints: list[Checkpoint]) -> None:
-    """A new dataset has other models: start from its default selection rather than an empty one."""
-    st.session_state["models"] = default_models(checkpoints, st.session_state["dataset"])
+    """A new dataset or architecture has other models: start from its default selection rather than an empty one."""
+    dataset = st.session_state["dataset"]
+    architecture = st.session_state.get("architecture")
+    st.session_state["models"] = default_models(
+        checkpoints, dataset, architecture if architecture in architectures(checkpoints, dataset) else None)
 
 
 def get() -> Context:

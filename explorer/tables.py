@@ -81,7 +81,8 @@ def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
             method = "ELBO (lower bound)" if ev else "not evaluated"
         rows.append({
             "dataset": c.dataset, "group": RAW_GROUP if is_raw else GROUPS.get(kind, "other"), "model": c.name,
-            "decoder": c.decoder, "data": DATA_KIND_NAMES.get(kind, kind or "?"), "latent": c.config.latent_dim,
+            "decoder": c.decoder, "architecture": c.config.architecture,
+            "data": DATA_KIND_NAMES.get(kind, kind or "?"), "latent": c.config.latent_dim,
             "log-lik": loglik, "± se": stderr, "estimate": method, "images": images,
             # on the images of log p(x) where a best estimate exists, so the three read side by side
             "ELBO": _num(best.get("elbo")) if best else elbo, "IWAE": _num(best.get("iwae")) if best else iwae,
@@ -147,7 +148,8 @@ def quality_points(frame: pd.DataFrame, means: bool = False) -> pd.DataFrame:
     if frame.empty:
         return frame
     fd = "FD sample means" if means else "FD samples"
-    points = frame[frame["group"] != RAW_GROUP][["model", "decoder", "group", "bits/dim", "bits/dim (IWAE bound)", fd]]
+    points = frame[frame["group"] != RAW_GROUP][["model", "decoder", "architecture", "group", "bits/dim",
+                                                  "bits/dim (IWAE bound)", fd]]
     has_best = np.isfinite(points["bits/dim"])
     points = points.assign(estimate=np.where(has_best, BEST, IWAE_BOUND),
                            **{"bits/dim": points["bits/dim"].where(has_best, points["bits/dim (IWAE bound)"])})
