@@ -3,36 +3,49 @@ distributions, AIS against IWAE on the same images, and the BDMC sandwich on dat
 
 Images are the first test images (the sample embedded in the package, in model form with the fixed seed 0).
 
-    python scripts/bench_ais.py budget --model mnist-gaussian-pixel --images 1000 --threads 2
-    python scripts/bench_ais.py curve --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed \\
+    python -m scripts.bench_ais budget --model mnist-gaussian-pixel --images 1000 --threads 2
+    python -m scripts.bench_ais curve --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed \\
         --images 100 --steps 100 300 1000 3000
-    python scripts/bench_ais.py bdmc --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed --images 50
+    python -m scripts.bench_ais bdmc --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed --images 50
+    python -m scripts.bench_ais --threads 1 paths --model mnist-bernoulli --images 20   # old code vs eager vs compiled
+    python -m scripts.bench_ais --threads 1 settings --model fashion-mnist-gaussian-pixel --images 50 \
+        --settings 300x4 1000x4 2000x4 1000x8 --data-dir ../shared/datasets   # which setting converges on a model
 
 Each command prints a markdown table and, with --json PATH, appends its rows to PATH as JSON lines.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vae_core.ais import CHAINS, LEAPFROG_STEPS, NUM_STEPS, ais_log_likelihood, bdmc  # noqa: E402
-from vae_core.data import fixed_test_input, load_sample  # noqa: E402
-from vae_core.metrics import iwae_log_likelihood, mean_and_stderr  # noqa: E402
-from vae_core.zoo import DEFAULT_ZOO, load_model  # noqa: E402
+from vae_core.ais import CHAINS, LEAPFROG_STEPS, NUM_STEPS, ais_log_likelihood, bdmc
+from vae_core.best_likelihood import FAR_BELOW_IWAE
+from vae_core.data import fixed_test_input, load_sample, load_split
+from vae_core.metrics import iwae_log_likelihood, mean_and_stderr
+from vae_core.zoo import DEFAULT_ZOO, load_model
 
 IWAE_K = 1000
+# The last commit whose vae_core/ais.py had no fast path: autograd through model.decode over all rows at once.
+REFERENCE_COMMIT = "611a38e"
 
 
-def test_images(model, n: int) -> torch.Tensor:
+def test_images(model, n: int, data_dir: str | None = None) -> torch.Tensor:
+    """The first n test images in model form: of the full test split with ``data_dir`` (what eval.json uses),
+    else of the embedded sample."""
+    if data_dir:
+        images, _ = load_split(model.config.dataset, "test", data_dir)
+        return fixed_test_input(images, model.data_kind, seed=0)[:n]
     images, _ = load_sample(model.config.dataset)
     if n > len(images):
         raise SystemExit(f"only {len(images)} embedded test images; asked for {n}")
@@ -57,7 +70,7 @@ def budget(args) -> list[dict]:
              "chains": CHAINS, "leapfrog_steps": LEAPFROG_STEPS, "seconds": round(seconds, 1),
              "cpu_seconds": round(cpu, 1),  # with other processes on the machine, CPU time is the fairer cost
              "ais": round(mean, 2), "ais_stderr": round(se, 2), "acceptance": round(result.acceptance, 3),
-             "flagged": int(result.flagged.sum()), "machine": machine()}]
+             "flagged": int(result.flagged.sum()), "compiled": result.compiled, "machine": machine()}]
 
 
 def curve(args) -> list[dict]:
@@ -106,6 +119,77 @@ def bdmc_rows(args) -> list[dict]:
     return rows
 
 
+def reference_ais(commit: str):
+    """vae_core/ais.py as it was at ``commit``, imported as a module of the package (its relative imports work)."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "show", f"{commit}:vae_core/ais.py"], cwd=root, capture_output=True, text=True,
+                            check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "ais_reference.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("vae_core._ais_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def paths(args) -> list[dict]:
+    """The reference code (``--reference`` commit) and today's eager and compiled paths on the same images and seed,
+    one after another in this process: CPU time, wall time, and per-image agreement with the reference."""
+    model = load_model(DEFAULT_ZOO / args.model)
+    x = test_images(model, args.images)
+    reference = reference_ais(args.reference)
+    runs = {"reference": lambda: reference.ais_log_likelihood(model, x, num_steps=args.steps, seed=0),
+            "eager": lambda: ais_log_likelihood(model, x, num_steps=args.steps, seed=0, compiled=False),
+            "compiled": lambda: ais_log_likelihood(model, x, num_steps=args.steps, seed=0, compiled=True)}
+    rows, base = [], None
+    for path in args.paths:
+        start, cpu = time.perf_counter(), time.process_time()
+        result = runs[path]()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        base = base or (path, result)
+        diff = (result.log_px - base[1].log_px).abs()
+        paired, paired_se = mean_and_stderr(result.log_px - base[1].log_px)
+        mean, se = result.mean_and_stderr()
+        rows.append({"part": "paths", "model": args.model, "images": args.images, "num_steps": args.steps,
+                     "path": path, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                     "cpu_ratio_to_first": round(cpu / rows[0]["cpu_seconds"], 3) if rows else 1.0,
+                     "ais": round(mean, 3), "ais_stderr": round(se, 2), "acceptance": round(result.acceptance, 4),
+                     "bit_identical_to_first": torch.equal(result.log_weights, base[1].log_weights),
+                     "images_within_1e-3_nats": int((diff < 1e-3).sum()), "max_abs_diff": float(f"{diff.max():.3g}"),
+                     "mean_diff": round(paired, 3), "mean_diff_stderr": round(paired_se, 3)
+                     if math.isfinite(paired_se) else None, "machine": machine()})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def settings_rows(args) -> list[dict]:
+    """AIS at each ``TxC`` (intermediate distributions x chains) on the images eval.json uses, against IWAE
+    (k = 1000, seed 0, as in eval.json) on the same images: how many images each leaves far below IWAE."""
+    model = load_model(DEFAULT_ZOO / args.model)
+    x = test_images(model, args.images, args.data_dir)
+    iwae = iwae_log_likelihood(model, x, k=IWAE_K, seed=0).double()
+    rows = []
+    for setting in args.settings:
+        steps, chains = (int(v) for v in setting.split("x"))
+        start, cpu = time.perf_counter(), time.process_time()
+        result = ais_log_likelihood(model, x, num_steps=steps, chains=chains, seed=0, progress=True)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        mean, se = result.mean_and_stderr()
+        far = result.log_px < iwae - FAR_BELOW_IWAE
+        ok = ~far
+        diff, diff_se = mean_and_stderr(result.log_px[ok] - iwae[ok])
+        rows.append({"part": "settings", "model": args.model, "images": args.images, "num_steps": steps,
+                     "chains": chains, "far_below_iwae": int(far.sum()),
+                     "far_below_images": far.nonzero().flatten().tolist()[:20], "ais": round(mean, 2),
+                     "ais_stderr": round(se, 2), "ais_minus_iwae_where_not_far": round(diff, 2),
+                     "ais_minus_iwae_stderr": round(diff_se, 2), "acceptance": round(result.acceptance, 3),
+                     "compiled": result.compiled, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                     "machine": machine()})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def markdown(rows: list[dict]) -> str:
     keys = [k for k in rows[0] if k not in ("part", "machine")]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -129,10 +213,23 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--models", nargs="+", default=["mnist-bernoulli", "mnist-gaussian-pixel", "mnist-gaussian-fixed"])
     d.add_argument("--images", type=int, default=50)
     d.add_argument("--steps", type=int, nargs="+", default=[NUM_STEPS])
+    e = sub.add_parser("paths")
+    e.add_argument("--model", default="mnist-bernoulli")
+    e.add_argument("--images", type=int, default=20)
+    e.add_argument("--steps", type=int, default=NUM_STEPS)
+    e.add_argument("--paths", nargs="+", choices=["reference", "eager", "compiled"],
+                   default=["reference", "eager", "compiled"], help="the first is the one the others are compared with")
+    e.add_argument("--reference", default=REFERENCE_COMMIT, help="commit whose vae_core/ais.py is the reference")
+    f = sub.add_parser("settings")
+    f.add_argument("--model", default="fashion-mnist-gaussian-pixel")
+    f.add_argument("--images", type=int, default=50)
+    f.add_argument("--settings", nargs="+", default=["300x4", "1000x4", "1000x16"], help="TxC: steps x chains")
+    f.add_argument("--data-dir", default=None, help="full test split (eval.json's images); default: embedded sample")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = {"budget": budget, "curve": curve, "bdmc": bdmc_rows}[args.part](args)
+    rows = {"budget": budget, "curve": curve, "bdmc": bdmc_rows, "paths": paths,
+            "settings": settings_rows}[args.part](args)
     print(markdown(rows))
     if args.json:
         with open(args.json, "a") as f:

@@ -1,6 +1,7 @@
 """Add the best log-likelihood estimate (exact quadrature for 2-D latents, AIS otherwise) to evaluated checkpoints:
 eval.json gains a "log_likelihood" block, the model card README.md its rows, index.json its keys. Weights are only
 read. Resumable: a checkpoint that already has the block at the same method, settings, images and IWAE k is skipped.
+AIS settings are the shipped ones (vae_core/ais.py) unless the checkpoint's zoo.toml entry sets its own (``ais``).
 
     OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets --only '*-2d'
     OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets   # all, 2-D first
@@ -16,7 +17,7 @@ from pathlib import Path
 from vae_core.best_likelihood import QUADRATURE
 from vae_core.model import load_config
 from vae_core.quadrature import LATENT_DIM
-from vae_core.zoo_spec import update_best_log_likelihood, write_index
+from vae_core.zoo_spec import ais_settings, update_best_log_likelihood, write_index
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,9 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=None,
                         help="test images (default: vae_core.best_likelihood QUADRATURE_IMAGES or AIS_IMAGES)")
     parser.add_argument("--force", action="store_true", help="redo checkpoints that already have the block")
+    parser.add_argument("--zoo", default="zoo.toml", help="zoo spec with per-model AIS settings ('' for none)")
     args = parser.parse_args(argv)
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be a positive number of test images, got {args.images}")
+    if args.zoo and not Path(args.zoo).is_file():
+        parser.error(f"no zoo spec at {args.zoo!r}; pass --zoo PATH, or --zoo '' for the shipped settings everywhere")
     root = Path(args.checkpoints)
     patterns = [p.strip() for p in args.only.split(",") if p.strip()]
     folders = [p.parent for p in sorted(root.glob("*/eval.json"))
@@ -37,14 +41,21 @@ def main(argv: list[str] | None = None) -> None:
     if not folders:
         parser.error(f"no evaluated checkpoint under {root} matches {args.only!r}")
     folders.sort(key=lambda f: load_config(f).latent_dim != LATENT_DIM)  # exact 2-D ones first: they are quick
+    try:  # every entry's settings checked before any model runs
+        overrides = {f.name: ais_settings(args.zoo, f.name) if args.zoo else None for f in folders}
+    except ValueError as e:
+        parser.error(str(e))
     for i, folder in enumerate(folders, 1):
         start = time.perf_counter()
         print(f"[{i}/{len(folders)}] {folder.name}", flush=True)
-        block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force)
+        block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force,
+                                           ais=overrides[folder.name])
         if block is None:
             print("  already done at these settings; skipped", flush=True)
             continue
-        label = "exact" if block["method"] == QUADRATURE else "AIS"
+        settings = block["settings"]
+        label = "exact" if block["method"] == QUADRATURE else (f"AIS (T={settings['num_steps']}, "
+                                                              f"{settings['chains']} chains)")
         print(f"  {label} {block['estimate']:.2f} ± {block['estimate_stderr']:.2f} on {block['num_images']} images "
               f"({block['excluded_images']} flagged); IWAE k={block['iwae_k']} {block['iwae']:.2f}; "
               f"best - IWAE {block['best_minus_iwae']:.2f} ± {block['best_minus_iwae_stderr']:.2f} "

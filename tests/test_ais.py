@@ -8,6 +8,7 @@ comments); the assertions are stated as a multiple of that spread, not tuned to 
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -235,3 +236,152 @@ def test_elbo_iwae_ais_exact_are_ordered_on_a_2d_model_where_iwae_is_far_off(exa
     assert means[0] < means[1] < means[2], means
     gap_to_exact = ais.log_px - exact
     assert float(gap_to_exact.mean()) < 3 * float(gap_to_exact.std() / math.sqrt(len(x)))  # a lower bound on average
+
+
+# ------------------------------------------------------------------------------------- the fast path
+class WholeDecode:
+    """A VAE seen only through ``decode``: AIS then runs autograd through likelihood(decoder(z)) over all rows at once,
+    the computation vae_core.ais did before the decoder outputs were cut from the graph (commit 611a38e)."""
+
+    def __init__(self, model):
+        self.model, self.config, self.device = model, model.config, model.device
+
+    def eval(self):
+        return self
+
+    def prior(self):
+        return self.model.prior()
+
+    def decode(self, z, x=None):
+        return self.model.decode(z, x)
+
+
+@pytest.fixture(scope="module")
+def pixel_model_and_images():
+    model = load_model(DEFAULT_ZOO / "mnist-gaussian-pixel")
+    images, _ = load_sample("mnist")
+    return model, fixed_test_input(images[:60], model.data_kind, seed=0)
+
+
+def test_the_eager_fast_path_gives_bit_identical_weights(pixel_model_and_images):
+    """The split gradient (decoder once, likelihood in ROW_CHUNK chunks) must not change a single bit: shipped
+    eval.json AIS blocks were computed the old way. 60 images x 5 rows = 300 rows, more than one chunk."""
+    from vae_core.ais import ROW_CHUNK
+
+    model, x = pixel_model_and_images
+    assert len(x) * (CHAINS + 1) > ROW_CHUNK
+    fast = ais_log_likelihood(model, x, num_steps=4, leapfrog_steps=2, chains=CHAINS, seed=0, compiled=False)
+    whole = ais_log_likelihood(WholeDecode(model), x, num_steps=4, leapfrog_steps=2, chains=CHAINS, seed=0)
+    assert not fast.compiled and torch.isfinite(fast.log_px).all()
+    assert torch.equal(fast.log_weights, whole.log_weights) and fast.acceptance == whole.acceptance
+
+
+@pytest.mark.slow  # compiling takes 10-35 s on 2 shared cores
+def test_the_compiled_path_computes_the_same_estimate(pixel_model_and_images):
+    """torch.compile fuses the likelihood's gradient: the same arithmetic to float rounding. Over a few transitions
+    that rounding stays small (measured: 2e-7 relative per image, 0.016 nats on |log p| up to 1.5e5 this early in
+    the annealing; acceptance equal to 1e-13); over hundreds, HMC chains started a rounding apart drift to different
+    samples of the same estimator (docs/bench_ais.md, scripts/bench_ais.py paths)."""
+    model, x = pixel_model_and_images
+    x = x[:8]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fused = ais_log_likelihood(model, x, num_steps=4, leapfrog_steps=3, chains=2, seed=0, compiled=True)
+    if not fused.compiled:
+        pytest.skip(f"torch.compile is not available here: {[str(w.message) for w in caught]}")
+    eager = ais_log_likelihood(model, x, num_steps=4, leapfrog_steps=3, chains=2, seed=0, compiled=False)
+    scale = eager.log_px.abs().clamp(min=1.0)
+    assert ((fused.log_px - eager.log_px).abs() / scale).max() < 1e-5
+    # a wrong gradient (e.g. its sign, or a missing factor) moves the chains and the weights by far more
+    assert abs(fused.acceptance - eager.acceptance) < 1e-3
+
+
+def test_long_runs_compile_and_short_runs_stay_eager(pixel_model_and_images, monkeypatch):
+    import vae_core.ais as ais
+
+    model, x = pixel_model_and_images
+    monkeypatch.setattr(ais, "_compiled_likelihood_grad", lambda: pytest.fail("a short run must not compile"))
+    assert not ais_log_likelihood(model, x[:2], num_steps=3, leapfrog_steps=2, chains=2).compiled
+    assert ais._likelihood_gradient(model, ais.COMPILE_MIN_ROW_EVALUATIONS, None).compiled
+    assert not ais._likelihood_gradient(model, ais.COMPILE_MIN_ROW_EVALUATIONS - 1, None).compiled
+    assert not ais._likelihood_gradient(LinearGaussianModel(), 10**9, True).compiled  # not a VAE: whole decode
+
+
+# ------------------------------------------------------------------------------------- per-model AIS settings
+@pytest.mark.parametrize(("ais", "message"), [
+    ({"num_step": 1000}, "ais has unknown setting(s) num_step; allowed: num_steps, leapfrog_steps, chains"),
+    ({"num_steps": 0}, "ais.num_steps must be a whole number of intermediate distributions, at least 1; got 0"),
+    ({"chains": -4}, "ais.chains must be a whole number of AIS chains per image, at least 1; got -4"),
+    ({"leapfrog_steps": 2.5}, "ais.leapfrog_steps must be a whole number of leapfrog steps"),
+    ({"chains": True}, "ais.chains must be a whole number"),
+    ({"num_steps": "1000"}, "ais.num_steps must be a whole number"),
+    (1000, "ais must be a table such as { num_steps = 1000, chains = 16 }; got 1000"),
+])
+def test_bad_ais_settings_in_the_zoo_spec_are_refused_naming_the_entry(tmp_path, ais, message):
+    import tomllib
+
+    from vae_core.zoo_spec import ais_settings, read_spec, split_entry
+
+    spec = tmp_path / "zoo.toml"
+    value = ais if isinstance(ais, int) else "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in ais.items()) + " }"
+    spec.write_text(f'[[model]]\nname = "m"\ndataset = "mnist"\ndecoder = "bernoulli"\nais = {value}\n')
+    assert tomllib.loads(spec.read_text())["model"][0]["ais"] == ais
+    for check in (lambda: split_entry(read_spec(spec)[0]), lambda: ais_settings(spec, "m")):
+        with pytest.raises(ValueError) as err:
+            check()
+        assert str(err.value).startswith("zoo entry 'm': " + message) and "\n" not in str(err.value)
+
+
+def _toml(v):
+    return ("true" if v else "false") if isinstance(v, bool) else f'"{v}"' if isinstance(v, str) else str(v)
+
+
+def test_ais_settings_for_a_2d_model_are_refused():
+    from vae_core.best_likelihood import settings_for
+
+    with pytest.raises(ValueError, match="^ais settings apply to AIS, but a model with latent_dim 2 gets the exact"):
+        settings_for(2, {"num_steps": 1000})
+
+
+@pytest.mark.parametrize("ais", [None, {}, {"num_steps": 1000, "chains": 16}, {"leapfrog_steps": 20}])
+def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
+    from vae_core import ais as shipped
+    from vae_core.best_likelihood import settings_for
+
+    settings = settings_for(16, ais)
+    for key, default in (("num_steps", shipped.NUM_STEPS), ("leapfrog_steps", shipped.LEAPFROG_STEPS),
+                         ("chains", shipped.CHAINS), ("seed", 0)):
+        assert settings[key] == (ais or {}).get(key, default), key
+    assert set(settings) == {"num_steps", "leapfrog_steps", "chains", "seed"}
+
+
+def test_every_ais_table_in_the_shipped_zoo_spec_is_valid():
+    from vae_core.zoo_spec import ais_settings, read_spec
+
+    spec = DEFAULT_ZOO.parent / "zoo.toml"
+    for entry in read_spec(spec):
+        assert ais_settings(spec, entry["name"]) == entry.get("ais")
+
+
+def test_the_best_estimate_records_its_ais_settings_and_reruns_when_they_change(tmp_path, data_dir):
+    import json
+
+    from vae_core.zoo_spec import update_best_log_likelihood
+
+    torch.manual_seed(0)
+    folder = tmp_path / "mnist-tiny"
+    VAE(VAEConfig(decoder="bernoulli", latent_dim=3, hidden=[16])).save_pretrained(folder)
+    (folder / "eval.json").write_text(json.dumps({
+        "name": folder.name, "dataset": "mnist", "decoder": "bernoulli", "latent_dim": 3, "data_kind": "binary",
+        "test": {"iwae_k": 10, "iwae": -500.0, "elbo": -510.0, "bits_per_dim": 1.0, "iwae_stderr": 1.0,
+                 "elbo_stderr": 1.0, "num_images": 3, "iwae_images": 3, "mse": 0.1, "active_units": 3},
+        "training": {"epochs": 1, "seconds": 1.0, "diverged_at_epoch": None}}))
+    quick = {"num_steps": 3, "leapfrog_steps": 2, "chains": 2}
+    block = update_best_log_likelihood(folder, data_dir, num_images=3, progress=False, ais=quick)
+    assert block["method"] == "ais" and block["settings"] == {**quick, "seed": 0}
+    assert json.loads((folder / "eval.json").read_text())["log_likelihood"]["settings"] == {**quick, "seed": 0}
+    assert update_best_log_likelihood(folder, data_dir, num_images=3, progress=False, ais=quick) is None
+    longer = update_best_log_likelihood(folder, data_dir, num_images=3, progress=False, ais={**quick, "chains": 3})
+    assert longer is not None and longer["settings"]["chains"] == 3
+    with pytest.raises(ValueError, match="^ais.chains must be"):
+        update_best_log_likelihood(folder, data_dir, num_images=3, progress=False, ais={"chains": 0})

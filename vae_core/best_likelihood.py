@@ -8,6 +8,7 @@ is the bias of the IWAE number the leaderboard used to show.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 
 import torch
@@ -19,7 +20,7 @@ from .model import VAE
 from .quadrature import LATENT_DIM, exact_log_likelihood
 
 QUADRATURE_IMAGES = 1000  # test images for the exact 2-D estimate (~0.15 s each on one core)
-AIS_IMAGES = 50           # test images for AIS: ~1-2 s each on one core, so 17 models take ~20-30 min
+AIS_IMAGES = 50           # test images for AIS at the shipped settings: ~0.5-1 s each on one core
 IWAE_K = 1000             # as shipped in eval.json's IWAE
 FAR_BELOW_IWAE = 5.0      # nats: per-image AIS - IWAE spread is < 1 nat where both converge (bernoulli, 50 images)
 QUADRATURE = "quadrature"
@@ -27,7 +28,16 @@ AIS = "ais"
 
 
 def method_for(model: VAE) -> str:
-    return QUADRATURE if model.config.latent_dim == LATENT_DIM else AIS
+    return method_for_latent_dim(model.config.latent_dim)
+
+
+def method_for_latent_dim(latent_dim: int) -> str:
+    return QUADRATURE if latent_dim == LATENT_DIM else AIS
+
+
+# What a zoo entry may set for its AIS run (zoo.toml: ais = { num_steps = 1000, chains = 16 }), each a positive count.
+AIS_OVERRIDES = {"num_steps": "intermediate distributions", "leapfrog_steps": "leapfrog steps per HMC transition",
+                 "chains": "AIS chains per image"}
 
 
 def default_settings(method: str) -> dict:
@@ -35,6 +45,32 @@ def default_settings(method: str) -> dict:
     if method == QUADRATURE:
         return {"tol": 0.05}
     return {"num_steps": ais.NUM_STEPS, "leapfrog_steps": ais.LEAPFROG_STEPS, "chains": ais.CHAINS, "seed": 0}
+
+
+def check_ais_overrides(overrides) -> dict:
+    """A zoo entry's ``ais`` table, checked: only the keys of ``AIS_OVERRIDES``, each a whole number >= 1."""
+    if not isinstance(overrides, dict):
+        raise ValueError(f"ais must be a table such as {{ num_steps = 1000, chains = 16 }}; got {overrides!r}")
+    unknown = sorted(set(overrides) - set(AIS_OVERRIDES))
+    if unknown:
+        raise ValueError(f"ais has unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(AIS_OVERRIDES)}")
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"ais.{key} must be a whole number of {AIS_OVERRIDES[key]}, at least 1; got {value!r}")
+    return dict(overrides)
+
+
+def settings_for(latent_dim: int, ais_overrides: dict | None = None) -> dict:
+    """The settings of a model's best estimate: its method's defaults, with a zoo entry's AIS overrides on top
+    (where AIS at the shipped settings does not converge for that model). Overrides for a 2-D model are an error:
+    its estimate is the exact quadrature."""
+    method = method_for_latent_dim(latent_dim)
+    if ais_overrides is None:
+        return default_settings(method)
+    if method != AIS:
+        raise ValueError(f"ais settings apply to AIS, but a model with latent_dim {LATENT_DIM} gets the exact "
+                         f"quadrature; remove them")
+    return {**default_settings(method), **check_ais_overrides(ais_overrides)}
 
 
 @torch.no_grad()
@@ -58,10 +94,11 @@ def best_log_likelihood(model: VAE, x: Tensor, settings: dict | None = None, iwa
                  "flag_reasons": sorted({r for r in result.reasons if r})[:5]}
     else:
         result = ais.ais_log_likelihood(model, x, progress=progress, **settings)
+        extra = {"compiled_likelihood": result.compiled}  # the same estimator either way (vae_core.ais)
         # A proposal where log p(x|z) is not finite is rejected, as a zero density would be: the chain stays
         # valid, so those images are counted, not dropped. A chain that started there has no estimate (NaN).
         best, usable = result.log_px, ~result.nonfinite_start & torch.isfinite(result.log_px)
-        extra = {"bound": "stochastic lower bound (AIS)", "acceptance": result.acceptance,
+        extra |= {"bound": "stochastic lower bound (AIS)", "acceptance": result.acceptance,
                  "images_with_rejected_nonfinite_proposals": int((result.nonfinite_proposals > 0).sum()),
                  "chain_stderr_mean": float(result.chain_stderr[usable].nanmean()) if usable.any() else None}
     seconds_best = time.perf_counter() - start
