@@ -133,13 +133,22 @@ def test_zoo_spec_lists_every_variant_on_both_datasets():
     assert extras <= names
 
 
+def not_started() -> set[str]:
+    """zoo.toml entries whose build has not started: `train.py --zoo` builds in spec order, so these can only be a
+    tail of the spec (a folder missing before the last started entry is a checkpoint lost, not one to come)."""
+    names = [e["name"] for e in read_spec(ROOT / "zoo.toml")]
+    started = [i for i, n in enumerate(names) if (DEFAULT_ZOO / n).is_dir()]
+    return set(names[max(started) + 1:]) if started else set(names)
+
+
 def test_every_shipped_folder_was_trained_as_the_spec_says():
     """So `train.py --zoo zoo.toml` over the shipped checkpoints resumes them instead of refusing them."""
     from vae_core.training import check_same_model
     from vae_core.zoo_spec import split_entry
 
     for entry in read_spec(ROOT / "zoo.toml"):
-        check_same_model(ROOT / "checkpoints" / entry["name"], split_entry(entry)[0])
+        if entry["name"] not in not_started():
+            check_same_model(ROOT / "checkpoints" / entry["name"], split_entry(entry)[0])
 
 
 def test_zoo_spec_rejects_unknown_keys(tmp_path: Path):
@@ -154,12 +163,23 @@ SHIPPED = sorted(p.parent.name for p in DEFAULT_ZOO.glob("*/eval.json")) if DEFA
 
 
 def test_the_shipped_zoo_is_complete_and_within_budget():
+    """Every zoo.toml entry is shipped (evaluated, readable), or its build is committed part-way so that
+    `train.py --zoo` resumes it (still in training, or trained and awaiting its evaluation), or not started yet."""
     if not SHIPPED:
         pytest.skip("no shipped checkpoints in checkpoints/ yet")
-    expected = {e["name"] for e in read_spec(ROOT / "zoo.toml")}
-    assert set(SHIPPED) == expected
+    from vae_core.training import read_state
+    from vae_core.zoo import training_in_progress
+
+    expected = {e["name"] for e in read_spec(ROOT / "zoo.toml")} - not_started()
+    pending = expected - set(SHIPPED)
+    for name in pending:
+        state = read_state(DEFAULT_ZOO / name)
+        assert state is not None, f"{name}: in zoo.toml, neither shipped nor a committed build to resume"
+    assert set(SHIPPED) <= expected
     found, problems = scan(DEFAULT_ZOO)
-    assert problems == [] and len(found) == len(expected)
+    in_training = {Path(folder).name for folder, _ in problems if training_in_progress(Path(folder))}
+    assert {Path(folder).name for folder, _ in problems} == in_training <= pending
+    assert {c.name for c in found} == expected - in_training
     size = sum(f.stat().st_size for f in DEFAULT_ZOO.rglob("*") if f.is_file())
     assert size <= 120 * 2**20, f"checkpoints/ is {size / 2**20:.1f} MB"
 

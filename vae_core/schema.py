@@ -117,6 +117,7 @@ class BestLogLikelihood:
     images_with_rejected_nonfinite_proposals: int | None = None
     chain_stderr_mean: float | None = None
     images_far_below_iwae: int | None = None
+    compiled_likelihood: bool | None = None  # the likelihood gradient fused by torch.compile (vae_core.ais)
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import time
 import tomllib
 from dataclasses import fields
@@ -22,7 +21,8 @@ from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
 from .metrics import elbo_terms, evaluate, frechet_distance, mse
 from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
-from .training import STATE_NAME, TrainConfig, check_same_model, drop_optimizer, recover, train
+from .schema import EVAL_NAME, VERSION_KEY, Evaluation, finite_or_none, from_dict, to_dict, to_json
+from .training import TrainConfig, check_same_model, drop_optimizer, read_state, recover, train
 from .zoo import read_history
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
@@ -112,9 +112,9 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
         test = {k: getattr(ev, k) for k in ("num_images", "elbo", "elbo_stderr", "rec", "kl", "mse", "active_units",
                                             "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
         test["iwae_images"] = min(iwae_images, len(x)) if iwae_k else None
-        state = json.loads((folder / STATE_NAME).read_text()) if (folder / STATE_NAME).is_file() else {}
+        state = read_state(folder)
         history = read_history(folder / "history.jsonl")
-        diverged = state.get("diverged") or {}
+        diverged = (state and state.diverged) or {}
         result = {
             "name": folder.name, "dataset": cfg.dataset, "decoder": cfg.decoder, "latent_dim": cfg.latent_dim,
             "data_kind": model.data_kind, "description": description, "test": test, "sigma": ev.sigma,
@@ -124,7 +124,7 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
                          "diverged_at_epoch": diverged.get("epoch"),
                          "diverged_at_step": diverged.get("step"),
                          "weights_from_step": diverged.get("weights_from_step"),
-                         **{k: state.get("train_config", {}).get(k) for k in ("lr", "batch_size", "seed")}},
+                         **{k: ((state and state.train_config) or {}).get(k) for k in ("lr", "batch_size", "seed")}},
             "evaluation_seconds": time.perf_counter() - t0,
         }
         best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
@@ -140,30 +140,16 @@ def best_images_for(model: VAE) -> int:
     return QUADRATURE_IMAGES if method_for(model) == "quadrature" else AIS_IMAGES
 
 
-def finite_or_none(value, path: str = "", found: list[str] | None = None):
-    """``value`` with every non-finite float replaced by None (JSON has no inf or NaN); the dotted paths of the
-    replaced ones are appended to ``found``."""
-    if isinstance(value, dict):
-        return {k: finite_or_none(v, f"{path}.{k}".lstrip("."), found) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_or_none(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
-    if isinstance(value, float) and not math.isfinite(value):
-        if found is not None:
-            found.append(f"{path} ({value})")
-        return None
-    return value
-
-
 def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
-    """eval.json and the model card. Non-finite numbers (a collapsed sigma's +inf or NaN) become null, and
-    ``nonfinite`` lists them, so the file stays strict JSON and says what happened."""
+    """eval.json (vae_core.schema.Evaluation, checked strictly: a value of the wrong type is a bug in the evaluation
+    code, not something to write) and the model card. Non-finite numbers (a collapsed sigma's +inf or NaN) become
+    null, and ``nonfinite`` lists them, so the file stays strict JSON and says what happened."""
     found: list[str] = []
-    result = finite_or_none({k: v for k, v in result.items() if k != "nonfinite"}, found=found)
-    if found:
-        result["nonfinite"] = found
-    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
-    atomic_write(folder / "eval.json", lambda tmp: Path(tmp).write_text(text))
-    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(result, cfg)))
+    clean = finite_or_none({k: v for k, v in result.items() if k not in ("nonfinite", VERSION_KEY)}, found=found)
+    record, _ = from_dict(Evaluation, {**clean, "nonfinite": found}, EVAL_NAME, strict=True)
+    text = to_json(record) + "\n"
+    atomic_write(folder / EVAL_NAME, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(to_dict(record), cfg)))
 
 
 def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: int | None = None,
