@@ -147,7 +147,9 @@ def test_the_history_shows_the_collapse_as_it_happened(diverged_run):
         stop = [step] if record is last else []
         assert [p["step"] for p in trace] == sorted({*range(0, record["steps"], TRACE_EVERY), *stop})
         assert all(0 <= p["sigma_min"] for p in trace)  # the per-pixel Gaussian has a sigma at every point
-        finite = [p["loss"] for p in trace if math.isfinite(p["loss"])]
+        # strict JSON: the stopping step's non-finite loss is written as missing (its reason is diverged_reason)
+        finite = [p["loss"] for p in trace if p.get("loss") is not None]
+        assert all(math.isfinite(v) for v in finite) and len(finite) >= len(trace) - (record is last)
         assert record["loss_max"] >= max(finite) and record["loss_max"] >= record["loss"]
     assert last["trace"][-1]["sigma_min"] < history[0]["trace"][0]["sigma_min"]  # sigma fell on the way
     state = json.loads((run["out"] / STATE_NAME).read_text())
