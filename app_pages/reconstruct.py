@@ -45,8 +45,8 @@ if source == "Test sample":
     idx = c1.number_input(f"Index in the embedded test sample (0-{len(images) - 1})", 0, len(images) - 1,
                           key="idx", bind="query-params")  # starts at the minimum, 0; buttons below set it
     c2.selectbox("Class", classes, index=int(labels[idx]), key="pick_class", on_change=_pick_class)
-    c3.button("Next of this class", on_click=_next_of_class, icon=":material/skip_next:")
-    c4.button("Random", on_click=_random, icon=":material/shuffle:")
+    c3.button("Next of this class", key="next_of_class", on_click=_next_of_class, icon=":material/skip_next:")
+    c4.button("Random", key="random_image", on_click=_random, icon=":material/shuffle:")
     image = images[idx]
     caption = f"test image #{idx}: {classes[labels[idx]]}"
 elif source == "Upload":

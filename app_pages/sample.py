@@ -25,7 +25,7 @@ links.choice("view", VIEWS)
 c1, c2, c3, c4 = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
 temperature = c1.slider("Temperature T (scales z)", 0.0, 2.0, 1.0, 0.05, key="temperature", bind="query-params")
 n = c2.select_slider("Images per model", SIZES, value=16, key="n_samples", bind="query-params")
-c3.button("New samples", on_click=_new_seed, icon=":material/casino:", help="The next seed (sidebar)")
+c3.button("New samples", key="sample_new", on_click=_new_seed, icon=":material/casino:", help="The next seed (sidebar)")
 view = c4.segmented_control("View", VIEWS, default="Samples", key="view", bind="query-params",
                             help="Gap view: a row of reconstructions above a row of samples, for every model.")
 view = view or "Samples"

@@ -29,23 +29,26 @@ def show_panel(chart, height: int = 340, where=st) -> None:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def quality(points: pd.DataFrame) -> dict:
+def quality(points: pd.DataFrame, height: int = 340, width: int = 460) -> dict:
     """Bits/dim against the Frechet distance of samples, one panel per comparable group (binarized vs 8-bit);
-    hollow points stand at an IWAE bound where a model has no best estimate yet."""
+    hollow points stand at an IWAE bound where a model has no best estimate yet. ``height``, ``width``: one panel's,
+    in px."""
     base = alt.Chart(points).encode(
         x=alt.X("FD:Q", scale=alt.Scale(type="log", zero=False),
                 title="Frechet distance of samples (lower: closer to the data)"),
         y=alt.Y("bits/dim:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f"),
                 title="bits/dim (lower: higher likelihood)"),
         color=alt.Color("decoder:N", legend=alt.Legend(orient="bottom", columns=4)),
-        tooltip=["model", "decoder", "estimate", alt.Tooltip("bits/dim:Q", format=".3f"),
+        shape=alt.Shape("architecture:N", scale=alt.Scale(domain=["mlp", "conv"], range=["circle", "square"]),
+                        legend=alt.Legend(orient="bottom", title="architecture")),
+        tooltip=["model", "decoder", "architecture", "estimate", alt.Tooltip("bits/dim:Q", format=".3f"),
                  alt.Tooltip("FD:Q", format=".1f")],
     )
     # filled: the best estimate; hollow: only the IWAE bound (explorer.tables.quality_points)
     fill = alt.condition(alt.datum.estimate == "best estimate", alt.value(0.9), alt.value(0.0))
     layered = alt.layer(base.mark_point(size=160, filled=True, strokeWidth=2, opacity=0.9).encode(fillOpacity=fill),
                         base.mark_text(align="left", dx=9, fontSize=13).encode(text="decoder:N"))
-    return spec(layered.properties(width=460, height=340)
+    return spec(layered.properties(width=width, height=height)
                  .facet(column=alt.Column("group:N", title=None, header=alt.Header(labelFontSize=14)))
                  .resolve_scale(x="independent", y="independent"))
 
@@ -162,3 +165,16 @@ def run_curve(frame: pd.DataFrame, x: str, field: str, title: str, domain: tuple
         color=_models(domain),
         tooltip=["model", "epoch", *(["step"] if x == "step" else []), alt.Tooltip(f"{field}:Q", format=".3g")],
     ).properties(height=height))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def floor_curves(frame: pd.DataFrame, order: tuple[str, ...], current: str) -> dict:
+    """log p(x|z) against the sigma floor (the Reconstruct page's instrument), one line per model; ``order``: the
+    floors' labels from left to right, ``current``: the slider's, marked by a rule."""
+    x = alt.X("floor:O", sort=list(order), title="sigma floor", axis=alt.Axis(labelAngle=0))
+    lines = alt.Chart(frame).mark_line(point=True).encode(
+        x=x, y=alt.Y("log p(x|z):Q", title="log p(x|z), nats"),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=400)),
+        tooltip=["model", "floor", alt.Tooltip("log p(x|z):Q", format=",.1f"), alt.Tooltip("ELBO:Q", format=",.1f")])
+    rule = alt.Chart(pd.DataFrame({"floor": [current]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x=x)
+    return spec(alt.layer(lines, rule).properties(height=240))

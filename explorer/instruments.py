@@ -3,7 +3,6 @@ with sigma' = max(sigma, floor), and where the image's nats come from (stroke ag
 ``vae_core.instruments``; this module only shows it."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,7 +11,7 @@ from vae_core.instruments import FLOORS, STROKE_LEVEL, FloorNotApplicable, nats_
 from vae_core.model import VAE
 from vae_core.zoo import Checkpoint
 
-from . import cache, render
+from . import cache, charts, render
 
 FLOOR_KEY = "sigma_floor"  # session_state: the slider's floor
 
@@ -63,7 +62,8 @@ def draw_sigma_floor(ctx, loaded: list[tuple[Checkpoint, VAE]], image: np.ndarra
                     f"median {s['sigma_median'][0]:.2g}")
     curves = [(ckpt.name, s) for ckpt, s in scored if not isinstance(s, str)]
     if curves:
-        st.vega_lite_chart(floor_chart(floor_frame(curves), floor_label(floor)), width="stretch")
+        order = tuple(floor_label(f) for f in FLOORS)
+        st.vega_lite_chart(charts.floor_curves(floor_frame(curves), order, floor_label(floor)), width="stretch")
     st.caption("Each decoder keeps its own likelihood; only its sigma is raised to the floor. A floor bounds a "
                "Gaussian's density per pixel by 1 / (floor sqrt(2 pi)), which takes away what a collapsed sigma "
                "earned on well-reconstructed pixels. It is not monotone for every image: where a pixel's residual "
@@ -76,19 +76,6 @@ def floor_frame(curves: list[tuple[str, dict]]) -> pd.DataFrame:
              "ELBO": s["elbo"][i, 0]} for name, s in curves for i, f in enumerate(FLOORS)]
     frame = pd.DataFrame(rows)
     return frame[np.isfinite(frame["log p(x|z)"])]
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def floor_chart(frame: pd.DataFrame, current: str) -> dict:
-    """log p(x|z) against the floor, one line per model, the slider's floor marked."""
-    order = [floor_label(f) for f in FLOORS]
-    x = alt.X("floor:O", sort=order, title="sigma floor", axis=alt.Axis(labelAngle=0))
-    lines = alt.Chart(frame).mark_line(point=True).encode(
-        x=x, y=alt.Y("log p(x|z):Q", title="log p(x|z), nats"),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=400)),
-        tooltip=["model", "floor", alt.Tooltip("log p(x|z):Q", format=",.1f"), alt.Tooltip("ELBO:Q", format=",.1f")])
-    rule = alt.Chart(pd.DataFrame({"floor": [current]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x=x)
-    return alt.layer(lines, rule).properties(height=240).to_dict()
 
 
 def draw_nats_split(models: list[Checkpoint], outputs: list[dict], image: np.ndarray) -> None:

@@ -319,8 +319,7 @@ def step_zoo(ctx: context.Context) -> None:
     if points.empty:
         _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance in its eval.json.")
         return
-    spec = charts.quality(points)  # shared and read-only: the story's smaller panel is a copy
-    st.vega_lite_chart({**spec, "spec": {**spec["spec"], "height": FIGURE_HEIGHT - 110, "width": 640}})
+    st.vega_lite_chart(charts.quality(points, height=FIGURE_HEIGHT - 110, width=640))
     sentences = tables.quality_sentences(points)
     st.caption(" ".join(sentences[1:-1]))
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from explorer import board, story
-from explorer.browser import chromium, streamlit_server, wait_idle
-from explorer.pages import BY_URL, ROOT
+from explorer.browser import SERVER, chromium, streamlit_server, wait_idle
+from explorer.pages import ROOT
 from scripts.app_screenshots import shrink
 
 BUDGET_MS = 300
@@ -44,15 +44,6 @@ WATCH = """() => { window.__t0 = null; window.__drawn = null; window.__ran = fal
   const tick = () => { if (window.__t0 !== null && drawn()) { window.__drawn = performance.now() - window.__t0;
     seen.disconnect(); } else { requestAnimationFrame(tick); } };
   requestAnimationFrame(tick); }"""
-
-
-def server_script() -> Path:
-    """app.py's server once the page registry lists the board and the story; until then the tests' frame around
-    the two pages (tests/presenter_app.py, run as a script, not imported)."""
-    if "board" in BY_URL and "story" in BY_URL:
-        from explorer.browser import SERVER
-        return SERVER
-    return ROOT / "tests" / "presenter_app.py"
 
 
 def press(page, key: str, timeout_s: float = 30.0, tries: int = 3) -> float:
@@ -90,7 +81,7 @@ def stats(ms: list[float]) -> dict[str, float]:
 def bench(zoo: str, runs: int, shots: Path | None) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     models = "&".join(f"models={m}" for m in BOARD_MODELS)
-    with streamlit_server(zoo, script=server_script(), env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS",
+    with streamlit_server(zoo, script=SERVER, env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS",
                                                                                                 "2")}) as (url, _), \
             chromium(VIEWPORT) as page:
         open_page(page, f"{url}/board?{models}")
@@ -143,7 +134,7 @@ def report(results: dict[str, list[float]], zoo: str, runs: int, seconds: float)
         "# Presenter pages: time to drawn in Chromium",
         "",
         f"Measured by `python -m scripts.bench_presenter --runs {runs}` on {time.strftime('%Y-%m-%d %H:%M')} "
-        f"against `{zoo}` ({seconds:.0f} s in all), server `{server_script().relative_to(ROOT)}`, window "
+        f"against `{zoo}` ({seconds:.0f} s in all), server `{SERVER.relative_to(ROOT)}`, window "
         f"{VIEWPORT[0]}x{VIEWPORT[1]}, board with {', '.join(BOARD_MODELS)}.",
         f"Machine: {os.cpu_count()} CPU cores, CPython {platform.python_version()}, load average {load} "
         "(1 / 5 / 15 min) at the end; other jobs shared the cores, so these are upper bounds.",

@@ -7,7 +7,7 @@ beyond indexing, the ELBO, backward and the optimizer step; the Trainer's epoch 
 for it: per-batch binarization/dequantization, the divergence check, history, validation on ``--val-size``
 images and the atomic checkpoint writes.
 
-    python scripts/bench_train.py --data-dir ../shared/datasets --images 10000 --repeats 5 --threads 1
+    python -m scripts.bench_train --data-dir ../shared/datasets --images 10000 --repeats 5 --threads 1
 """
 from __future__ import annotations
 
@@ -23,11 +23,9 @@ from pathlib import Path
 import torch
 from torch.distributions import Distribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vae_core.data import load_split, to_model_input  # noqa: E402
-from vae_core.model import VAE, VAEConfig  # noqa: E402
-from vae_core.training import ADAM_IMPLS, NEW_RUN_ADAM, TrainConfig, Trainer  # noqa: E402
+from vae_core.data import load_split, to_model_input
+from vae_core.model import VAE, VAEConfig
+from vae_core.training import ADAM_IMPLS, NEW_RUN_ADAM, TrainConfig, Trainer
 
 FULL_EPOCH = 55_000  # training images per epoch with the default 5000 held out
 

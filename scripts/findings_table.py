@@ -17,6 +17,10 @@ COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means
 LIKELIHOOD_COLUMNS = ("model", "data", "log p (IWAE, 2000 img)", "best log p", "method", "images",
                       "IWAE same images", "best − IWAE", "ELBO same images", "bits/dim (IWAE)", "bits/dim (best)")
 METHOD_NAMES = {"quadrature": "exact (quadrature)", "ais": "AIS (lower bound)"}
+CONV_SUFFIX = "-conv"  # zoo.toml: a conv entry is its MLP partner's name plus this suffix, all else equal
+ARCHITECTURE_COLUMNS = ("likelihood", "ELBO MLP", "ELBO conv", "log p MLP", "log p conv", "conv − MLP (nats)",
+                        "FD sample means MLP", "FD sample means conv", "FD samples MLP", "FD samples conv",
+                        "FD means conv / MLP")
 
 
 def fmt(v, spec=".1f") -> str:
@@ -50,6 +54,50 @@ def likelihood_row(ev: dict) -> list[str]:
             fmt(b.get("bits_per_dim"), ".3f")]
 
 
+def best_log_p(ev: dict) -> float | None:
+    """The best estimate where one exists (quadrature or AIS), else the IWAE bound: what the leaderboard ranks by."""
+    b = ev.get("log_likelihood") or {}
+    return b.get("estimate") if b.get("estimate") is not None and not b.get("warning") else ev["test"]["iwae"]
+
+
+def architecture_pairs(evals: list[dict]) -> list[tuple[dict, dict]]:
+    """(MLP, conv) eval.json pairs that differ only in the architecture (zoo.toml's naming)."""
+    by_name = {ev["name"]: ev for ev in evals}
+    return [(by_name[ev["name"].removesuffix(CONV_SUFFIX)], ev) for ev in evals
+            if ev["name"].endswith(CONV_SUFFIX) and ev["name"].removesuffix(CONV_SUFFIX) in by_name]
+
+
+def architecture_row(mlp: dict, conv: dict) -> list[str]:
+    lm, lc = best_log_p(mlp), best_log_p(conv)
+    fm, fc = (mlp.get("frechet") or {}), (conv.get("frechet") or {})
+    ratio = (fc["sample_means"] / fm["sample_means"]) if fm.get("sample_means") and fc.get("sample_means") else None
+    gain = lc - lm if lm is not None and lc is not None else None
+    return [mlp["decoder"], fmt(mlp["test"]["elbo"]), fmt(conv["test"]["elbo"]), fmt(lm), fmt(lc), fmt(gain),
+            fmt(fm.get("sample_means")), fmt(fc.get("sample_means")), fmt(fm.get("samples")), fmt(fc.get("samples")),
+            fmt(ratio, ".2f")]
+
+
+def spread_summary(pairs: list[tuple[dict, dict]]) -> str:
+    """Seed 000's claim in numbers: the median factor by which FD (sample means) changes when only the
+    architecture changes, against when only the likelihood changes (every pair of likelihoods, same architecture)."""
+    def fd(ev):
+        return (ev.get("frechet") or {}).get("sample_means")
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if values else None
+
+    by_architecture = [max(fd(m), fd(c)) / min(fd(m), fd(c)) for m, c in pairs if fd(m) and fd(c)]
+    by_likelihood = [max(fd(a), fd(b)) / min(fd(a), fd(b)) for side in (0, 1) for i, pa in enumerate(pairs)
+                     for pb in pairs[i + 1:] if fd(a := pa[side]) and fd(b := pb[side])]
+    a, b = median(by_architecture), median(by_likelihood)
+    if a is None or b is None:
+        return "Not enough evaluated pairs to compare."
+    return (f"Median factor between FD (sample means) of the two architectures at the same likelihood: {a:.2f} "
+            f"({len(by_architecture)} pairs); between two likelihoods at the same architecture: {b:.2f} "
+            f"({len(by_likelihood)} pairs).")
+
+
 def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> None:
     print(f"\n**{title}**\n")
     print("| " + " | ".join(columns) + " |")
@@ -68,6 +116,12 @@ def main(root: str = "checkpoints") -> None:
     for dataset in datasets:
         print_table(f"{dataset}: log-likelihood, best estimate against IWAE", LIKELIHOOD_COLUMNS,
                     [likelihood_row(ev) for ev in bounded if ev["dataset"] == dataset])
+    for dataset in datasets:
+        pairs = [(m, c) for m, c in architecture_pairs(bounded) if m["dataset"] == dataset]
+        if pairs:
+            print_table(f"{dataset}: MLP vs conv, same likelihood (log p: best estimate, else IWAE)",
+                        ARCHITECTURE_COLUMNS, [architecture_row(m, c) for m, c in pairs])
+            print(f"\n{spread_summary(pairs)}")
     if unbounded:  # never ranked with the bounded models (vae_core.data.UNBOUNDED_REASON)
         print_table("raw pixels, not ranked", COLUMNS, [row(ev) for ev in unbounded])
         print_table("raw pixels: log-likelihood", LIKELIHOOD_COLUMNS, [likelihood_row(ev) for ev in unbounded])

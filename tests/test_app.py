@@ -73,6 +73,15 @@ def test_the_registry_names_each_page_once_and_its_script_exists():
     assert set(links.PARAMS.values()) - {""} <= set(pages.BY_URL)
 
 
+def test_every_page_file_is_registered_and_every_registered_file_exists():
+    """Test that app_pages/ and explorer/pages.PAGES list the same scripts: a page file left out of the registry is
+    never served, and a registry line without its file breaks the navigation."""
+    on_disk = {p.name for p in pages.PAGES_DIR.glob("*.py") if p.name != "__init__.py"}
+    registered = {p.file for p in pages.PAGES}
+    assert on_disk - registered == set(), "page files missing from explorer/pages.PAGES"
+    assert registered - on_disk == set(), "registry lines whose file is not in app_pages/"
+
+
 ADDRESSES = [  # (path a browser asks for, whether it names a page)
     ("/", True), ("", True), ("/overview", True), ("/lab", True), ("/lab/", True), ("/likelihood_lab", True),
     ("/1_overview", True), (f"/{pages.NOT_FOUND}", True),
@@ -175,29 +184,46 @@ def test_sigma_page_says_when_no_model_has_sigma(zoo):
 
 
 # ------------------------------------------------------------------------------------------------ interactions
-def test_models_seed_temperature_and_view(zoo):
+def test_choosing_models_shows_their_samples(zoo):
+    """Test that the sidebar's selection decides whose samples the Sample page draws."""
     at = run("sample", models=["mnist-gaussian-pixel", "mnist-bernoulli-2d"])
-    assert len(at.image) == 4
-    first = image_urls(at)
+    assert len(at.image) == 4  # the decoder means and the full samples, per model
     at.sidebar.multiselect(key="models").set_value(["mnist-gaussian-fixed"]).run()
     assert_ok(at)
     assert len(at.image) == 2 and "mnist-gaussian-fixed" in texts(at)
-    fixed = image_urls(at)
+
+
+def test_the_seed_makes_samples_reproducible(zoo):
+    at = run("sample", models=["mnist-gaussian-fixed"])
+    first = image_urls(at)
     at.sidebar.number_input(key="seed").set_value(1).run()
     assert_ok(at)
-    assert image_urls(at) != fixed
+    assert image_urls(at) != first
     at.sidebar.number_input(key="seed").set_value(0).run()
-    assert image_urls(at) == fixed  # the seed makes samples reproducible
-    at.button[0].click().run()  # new samples: the next seed
-    assert at.sidebar.number_input(key="seed").value == 1 and image_urls(at) != fixed
-    at.sidebar.number_input(key="seed").set_value(0).run()
+    assert image_urls(at) == first
+
+
+def test_new_samples_moves_to_the_next_seed(zoo):
+    at = run("sample", models=["mnist-gaussian-fixed"])
+    first = image_urls(at)
+    at.button(key="sample_new").click().run()
+    assert_ok(at)
+    assert at.sidebar.number_input(key="seed").value == 1 and image_urls(at) != first
+
+
+def test_temperature_zero_changes_the_samples(zoo):
+    at = run("sample", models=["mnist-gaussian-fixed"])
+    first = image_urls(at)
     at.slider(key="temperature").set_value(0.0).run()
     assert_ok(at)
-    assert image_urls(at) != fixed
+    assert image_urls(at) != first
+
+
+def test_the_gap_view_shows_reconstructions_beside_samples(zoo):
+    at = run("sample", models=["mnist-gaussian-fixed"])
     at.button_group(key="view").set_value("Gap view").run()
     assert_ok(at)
     assert len(at.image) == 2 and "reconstructions" in " ".join(c for img in at.image for c in img.captions)
-    assert first
 
 
 def test_url_parameters_restore_a_view(zoo):
@@ -215,7 +241,7 @@ def test_picking_images_by_class_and_next(zoo):
     assert_ok(at)
     idx = at.number_input(key="idx").value
     assert labels[idx] == 3 and idx == int(np.flatnonzero(labels == 3)[0])
-    at.button[0].click().run()  # next of this class
+    at.button(key="next_of_class").click().run()
     assert at.number_input(key="idx").value == int(np.flatnonzero(labels == 3)[1])
 
 
@@ -232,7 +258,7 @@ def test_latent_typed_point_and_sliders(zoo):
     before = image_urls(at)
     at.number_input(key="plane_x").set_value(1.5)
     at.number_input(key="plane_y").set_value(-1.0)
-    at.button[0].click().run()
+    at.button(key="plane_decode").click().run()
     assert_ok(at)
     assert "the typed point (1.50, -1.00)" in texts(at)
     assert at.slider(key="zd0").value == pytest.approx(1.5) and at.slider(key="zd1").value == pytest.approx(-1.0)
@@ -249,27 +275,38 @@ def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-def test_uploads_good_and_bad(zoo):
+def _digit() -> Image.Image:
+    """The sample's first digit as a photo of paper would show it: dark ink on white, not square."""
+    images, _ = load_sample("mnist")
+    return Image.fromarray(255 - images[0]).resize((300, 240)).convert("RGB")
+
+
+def upload(name: str, data: bytes) -> AppTest:
     at = run("reconstruct", models=["mnist-gaussian-pixel", "mnist-bernoulli-2d"], image_source="Upload")
     assert "Upload a picture" in texts(at)
-    images, _ = load_sample("mnist")
-    digit = Image.fromarray(255 - images[0]).resize((300, 240)).convert("RGB")  # dark ink on white, not square
-    good = _png(digit, "JPEG")
-    bad = {
-        "notes.txt": b"this is not an image",
-        "empty.png": b"",
-        "truncated.png": _png(digit)[:300],
-        "bomb.png": _png(Image.new("1", (6000, 6000))),
-    }
-    for name, data in bad.items():
-        at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
-        assert_ok(at)
-        assert len(at.error) == 1 and name in at.error[0].value, name
-    at.file_uploader(key="upload").set_value(("digit.jpg", good, "image/jpeg")).run()
+    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
     assert_ok(at)
+    return at
+
+
+BAD_UPLOADS = [  # (file name, bytes)
+    ("notes.txt", b"this is not an image"),
+    ("empty.png", b""),
+    ("truncated.png", _png(_digit())[:300]),
+    ("bomb.png", _png(Image.new("1", (6000, 6000)))),
+]
+
+
+@pytest.mark.parametrize(("name", "data"), BAD_UPLOADS, ids=[n for n, _ in BAD_UPLOADS])
+def test_a_bad_upload_gets_one_error_naming_the_file(zoo, name, data):
+    at = upload(name, data)
+    assert len(at.error) == 1 and name in at.error[0].value
+
+
+def test_a_photo_of_a_digit_is_preprocessed_step_by_step(zoo):
+    at = upload("digit.jpg", _png(_digit(), "JPEG"))
     assert not at.error
-    body = texts(at)
-    assert "Preprocessing" in body and "inverted" in body and "upload digit.jpg" in at.subheader[0].value
+    assert "Preprocessing" in texts(at) and "inverted" in texts(at) and "upload digit.jpg" in at.subheader[0].value
     steps = [c for img in at.image for c in img.captions][:5]
     assert steps == ["uploaded", "grey", "inverted", "cropped to the ink", "28 x 28, centred"]
 

@@ -3,6 +3,8 @@ the locked mode. Each family is a table; every case runs the real loader or the 
 the tiny zoo's checkpoints, damaged in place."""
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import shutil
 import struct
@@ -277,14 +279,78 @@ PAGE_PARAMS = {page: [p for p, where in links.PARAMS.items() if where in ("", pa
                for page in ("reconstruct", "sample", "latent", "lab")}
 
 
-def test_every_bound_widget_is_a_checked_parameter():
-    """A widget bound to the URL that links.PARAMS does not list would read an unchecked value."""
-    import re
+def _names(path: Path, tree: ast.Module) -> dict:
+    """What a key expression in ``path`` can name: an explorer module's own globals, or for app.py and a page
+    script (never imported: it draws when run) the modules and names it imports and its module-level strings."""
+    if pages.ROOT / "explorer" in path.parents:
+        module = ".".join(path.relative_to(pages.ROOT).with_suffix("").parts)
+        return vars(importlib.import_module(module))
+    names: dict = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                base = importlib.import_module(node.module)
+                names[alias.asname or alias.name] = (getattr(base, alias.name) if hasattr(base, alias.name) else
+                                                     importlib.import_module(f"{node.module}.{alias.name}"))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:  # `import a.b` binds a (with a.b loaded); `import a.b as c` binds c
+                module = importlib.import_module(alias.name)
+                names[alias.asname or alias.name.split(".")[0]] = (
+                    module if alias.asname else importlib.import_module(alias.name.split(".")[0]))
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            names |= {t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)}
+    return names
 
-    bound = set()
-    for path in APP_FILES:
-        bound |= set(re.findall(r'key="(\w+)",[^)]*?bind="query-params"', path.read_text(), flags=re.S))
-    assert bound and bound <= set(links.PARAMS), bound - set(links.PARAMS)
+
+def bound_widget_keys(path: Path) -> list[tuple[str, str | None]]:
+    """(file:line, key) of every widget call in ``path`` with ``bind="query-params"``: keys written as literals and
+    as constants (``key=board.IMAGE_KEY``, ``key=K_KEY``) alike; None where the key is neither."""
+    tree = ast.parse(path.read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and any(
+        k.arg == "bind" and isinstance(k.value, ast.Constant) and k.value.value == "query-params"
+        for k in node.keywords)]
+    names = _names(path, tree) if calls else {}
+    found = []
+    for call in calls:
+        node = next((k.value for k in call.keywords if k.arg == "key"), None)
+        key = None
+        if isinstance(node, ast.Constant):
+            key = node.value
+        elif isinstance(node, ast.Name | ast.Attribute):  # a constant: read it where the file reads it
+            try:
+                key = eval(compile(ast.Expression(node), str(path), "eval"), {}, names)  # names and dots only
+            except (NameError, AttributeError):
+                key = None
+        found.append((f"{path.name}:{call.lineno}", key if isinstance(key, str) else None))
+    return found
+
+
+def test_every_bound_widget_is_a_checked_parameter():
+    """Test that every widget bound to the URL reads a parameter links.PARAMS lists (and so checks before the
+    widget reads it), however its key is written."""
+    found = [item for path in APP_FILES for item in bound_widget_keys(path)]
+    assert len(found) >= 10  # the sidebar's three, the pages' own
+    assert [where for where, key in found if key is None] == [], "give these widgets a literal or constant key"
+    assert [(where, key) for where, key in found if key not in links.PARAMS] == [], "add them to links.PARAMS"
+
+
+def test_the_bound_widget_check_sees_keys_written_as_constants(tmp_path):
+    """Test that the check above reads a key from a literal, an imported module's constant and a page's own
+    constant, and ignores widgets that are not bound."""
+    page = tmp_path / "page.py"
+    page.write_text("import streamlit as st\nfrom explorer import board, story\nfrom explorer.story import STEP_KEY\n"
+                    "OWN = 'own_key'\n"
+                    "st.number_input('a', key=board.IMAGE_KEY, bind='query-params')\n"
+                    "st.segmented_control('b', [], key=STEP_KEY, bind='query-params')\n"
+                    "st.slider('c', key='new_param', bind='query-params')\n"
+                    "st.slider('d', key=OWN, bind='query-params')\n"
+                    "st.slider('e', key='not_bound')\n"
+                    "st.slider('f', key=f'{OWN}x', bind='query-params')\n")
+    from explorer import board, story
+
+    assert [key for _, key in bound_widget_keys(page)] == [board.IMAGE_KEY, story.STEP_KEY, "new_param", "own_key",
+                                                           None]
+    assert "new_param" not in links.PARAMS  # so the test above would name it
 
 
 @pytest.mark.parametrize("page", PAGE_PARAMS)

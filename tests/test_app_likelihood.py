@@ -203,16 +203,24 @@ def _fresh_caches():
     np.seterr(all="warn")
 
 
-@pytest.mark.parametrize(("name", "shown"), [
-    ("mnist-gaussian-pixel-2d", "exact"),         # the quadrature's value
-    ("mnist-gaussian-pixel", "AIS"),              # AIS above the IWAE on the same images
-    ("fashion-mnist-gaussian-pixel", "IWAE"),     # AIS far below its own IWAE: the IWAE stands in
+@pytest.mark.parametrize(("name", "best_minus_iwae", "shown"), [
+    ("mnist-gaussian-pixel-2d", None, "exact"),           # the quadrature's value, as shipped
+    ("fashion-mnist-gaussian-pixel", 65.0, "AIS"),        # AIS above the IWAE on the same images
+    ("fashion-mnist-gaussian-pixel", -120.0, "IWAE"),     # AIS far below its own IWAE: the IWAE stands in
 ])
-def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(name, shown):
+def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(tmp_path, name, best_minus_iwae, shown):
     from explorer.tables import leaderboard, short_of_iwae
     from vae_core.zoo import read_checkpoint
 
-    ckpt = read_checkpoint(CHECKPOINTS / name)
+    folder = CHECKPOINTS / name
+    if best_minus_iwae is not None:  # a shipped AIS moves when the zoo is re-evaluated: set the case on a copy
+        folder = shutil.copytree(folder, tmp_path / name, ignore=shutil.ignore_patterns("snapshots"))
+        ev = json.loads((folder / "eval.json").read_text())
+        ais = ev["log_likelihood"]
+        assert ais["method"] == "ais"
+        ais["estimate"], ais["best_minus_iwae"] = ais["iwae"] + best_minus_iwae, best_minus_iwae
+        (folder / "eval.json").write_text(json.dumps(ev))
+    ckpt = read_checkpoint(folder)
     row = leaderboard([ckpt]).iloc[0]
     best = ckpt.evaluation["log_likelihood"]
     assert shown in row["estimate"]

@@ -12,26 +12,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
-from explorer import board, cache, links, pages
+from explorer import board, cache, pages
 
-HERE = Path(__file__).resolve().parent
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 THREE = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
 NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli"}
-
-
-def entry(url_path: str) -> tuple[str, str]:
-    """(app script, page script): app.py once the registry lists the page, else the tests' own frame around it."""
-    if url_path in pages.BY_URL:
-        return str(pages.APP), pages.page(url_path).script
-    return str(HERE / "presenter_app.py"), str(pages.PAGES_DIR / f"{url_path}.py")
-
-
-@pytest.fixture(autouse=True)
-def own_params(monkeypatch):
-    """The page registers its parameter in links.PARAMS when it runs, until that list names it: keep the change
-    to this test (AppTest runs pages in this process)."""
-    monkeypatch.setattr(links, "PARAMS", dict(links.PARAMS))
 
 
 @pytest.fixture
@@ -45,12 +30,11 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
 
 def open_board(sidebar: dict | None = None, own: dict | None = None) -> AppTest:
     """The app with the sidebar's parameters in its URL, then the board with its own; no exception on the way."""
-    app, script = entry("board")
-    at = AppTest.from_file(app, default_timeout=120)
+    at = AppTest.from_file(str(pages.APP), default_timeout=120)
     at.query_params.update(sidebar or {})
     at.run()
     at.link_notes = notes(at)  # a note shows in the run that drops the parameter
-    at.switch_page(script)
+    at.switch_page(pages.page("board").script)
     at.query_params.update(own or {})
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -214,8 +198,7 @@ def test_a_bad_link_gets_one_plain_note_and_the_board_still_draws(zoo, sidebar, 
 def server(tiny_zoo):
     from explorer.browser import streamlit_server
 
-    app, _ = entry("board")
-    with streamlit_server(tiny_zoo, script=app, env={"OMP_NUM_THREADS": "1"}) as (url, _):
+    with streamlit_server(tiny_zoo, env={"OMP_NUM_THREADS": "1"}) as (url, _):
         yield url
 
 

@@ -1,6 +1,6 @@
 """Draw your own input: the canvas's picture through the upload pipeline (vae_core.drawing), strokes past the edge
-named in a sentence, what the canvas may send refused with one, the view under AppTest (tests/reconstruct_extras_app.py
-with the tiny zoo), and the real component in Debian's Chromium."""
+named in a sentence, what the canvas may send refused with one, the Reconstruct page's Draw input under AppTest (app.py
+on the tiny zoo), and the real component in Debian's Chromium."""
 from __future__ import annotations
 
 import base64
@@ -14,11 +14,10 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, canvas
+from explorer import cache, canvas, pages
 from vae_core.drawing import MAX_OBJECTS, prepare_drawing, stroke_notes
 from vae_core.uploads import UploadError
 
-SCRIPT = str(Path(__file__).with_name("reconstruct_extras_app.py"))
 SIDE = canvas.SIDE
 MODELS = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d", "mnist-discretized-gaussian"]
 
@@ -152,12 +151,16 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
 
 
 def run(canvas_value: dict | None = None, models=MODELS) -> AppTest:
-    at = AppTest.from_file(SCRIPT, default_timeout=90)
+    """app.py on Reconstruct for ``models``, its image source switched to Draw, the canvas holding ``canvas_value``
+    (what the component sent; None: nothing drawn yet)."""
+    at = AppTest.from_file(str(pages.APP), default_timeout=90)
     at.query_params["dataset"] = "mnist"
     at.query_params["models"] = models
+    at.run()
+    at.switch_page(pages.page("reconstruct").script).run()
     if canvas_value is not None:
         at.session_state[canvas.CANVAS_KEY] = canvas_value
-    return at.run()
+    return at.segmented_control(key="image_source").set_value("Draw").run()
 
 
 def sent(data, objects=()) -> dict:
@@ -236,9 +239,8 @@ def browser_app(tiny_zoo):
     _component_installed()
     from explorer.browser import chromium, streamlit_server
 
-    root = str(Path(SCRIPT).parent.parent)  # a script in tests/ imports the explorer from the repository root
-    with streamlit_server(tiny_zoo, script=SCRIPT, env={"PYTHONPATH": root}) as (url, _), chromium() as page:
-        yield f"{url}/?dataset=mnist&" + "&".join(f"models={m}" for m in MODELS), page
+    with streamlit_server(tiny_zoo) as (url, _), chromium() as page:
+        yield f"{url}/reconstruct?dataset=mnist&image_source=Draw&" + "&".join(f"models={m}" for m in MODELS), page
 
 
 def _open(browser_app):

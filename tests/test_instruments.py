@@ -12,7 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch.distributions import Independent, Normal
 
-from explorer import cache
+from explorer import cache, pages
 from explorer.instruments import FLOOR_KEY, change_text
 from vae_core import latent
 from vae_core.data import fixed_test_input, load_sample
@@ -207,7 +207,6 @@ def test_a_mismatched_split_is_refused_with_a_sentence(lp, image):
 
 # ------------------------------------------------------------------------------------------------ the view
 VIEW_MODELS = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
-SCRIPT = str(Path(__file__).with_name("reconstruct_extras_app.py"))
 
 
 @pytest.fixture
@@ -220,11 +219,13 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
 
 
 def run_view(models=VIEW_MODELS) -> AppTest:
-    """The instruments on the embedded sample's first image (the frame's ``?image=sample``)."""
-    at = AppTest.from_file(SCRIPT, default_timeout=90)
-    at.query_params["dataset"], at.query_params["image"] = "mnist", "sample"
+    """app.py on Reconstruct for ``models``: the instruments on the embedded sample's first image (the page's
+    default)."""
+    at = AppTest.from_file(str(pages.APP), default_timeout=90)
+    at.query_params["dataset"] = "mnist"
     at.query_params["models"] = models
     at.run()
+    at.switch_page(pages.page("reconstruct").script).run()
     assert not at.exception, "\n".join(str(e.value) for e in at.exception)
     return at
 
@@ -264,7 +265,9 @@ def test_a_model_without_sigma_says_the_floor_does_not_apply(zoo):
 
 def test_the_floor_chart_has_a_line_per_gaussian_model(zoo):
     at = run_view()
-    assert len(at.get("vega_lite_chart")) == 1
+    (chart,) = at.get("vega_lite_chart")
+    data = b"".join(d.data.data for d in chart.proto.datasets)  # the curves' frame, as Arrow
+    assert [name.encode() in data for name in VIEW_MODELS] == [True, True, False]  # the Bernoulli has no sigma
 
 
 def test_the_nats_split_has_a_row_per_model_summing_to_the_map(zoo):

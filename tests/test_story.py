@@ -11,25 +11,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, links, pages, story
+from explorer import cache, pages, story
 from vae_core.metrics import NUM_DIMS
 
-HERE = Path(__file__).resolve().parent
 SLUGS = [s.slug for s in story.STEPS]
-
-
-def entry(url_path: str) -> tuple[str, str]:
-    """(app script, page script): app.py once the registry lists the page, else the tests' own frame around it."""
-    if url_path in pages.BY_URL:
-        return str(pages.APP), pages.page(url_path).script
-    return str(HERE / "presenter_app.py"), str(pages.PAGES_DIR / f"{url_path}.py")
-
-
-@pytest.fixture(autouse=True)
-def own_params(monkeypatch):
-    """The page registers its parameter in links.PARAMS when it runs, until that list names it: keep the change
-    to this test (AppTest runs pages in this process)."""
-    monkeypatch.setattr(links, "PARAMS", dict(links.PARAMS))
 
 
 @pytest.fixture
@@ -44,12 +29,11 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
 def open_story(sidebar: dict | None = None, own: dict | None = None) -> AppTest:
     """The app with the sidebar's parameters, then the story with its own; no exception on the way. The notes on
     dropped parameters of both runs are kept in ``link_notes``."""
-    app, script = entry("story")
-    at = AppTest.from_file(app, default_timeout=120)
+    at = AppTest.from_file(str(pages.APP), default_timeout=120)
     at.query_params.update(sidebar or {})
     at.run()
     at.link_notes = notes(at)
-    at.switch_page(script)
+    at.switch_page(pages.page("story").script)
     at.query_params.update(own or {})
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -157,8 +141,7 @@ def test_a_bad_link_gets_one_plain_note_and_a_step_still_draws(zoo, sidebar, own
 def test_arrow_keys_walk_the_story_in_chromium(tiny_zoo):
     from explorer.browser import chromium, streamlit_server, wait_idle
 
-    app, _ = entry("story")
-    with streamlit_server(tiny_zoo, script=app, env={"OMP_NUM_THREADS": "1"}) as (url, _), \
+    with streamlit_server(tiny_zoo, env={"OMP_NUM_THREADS": "1"}) as (url, _), \
             chromium((1280, 720)) as page:
         page.goto(f"{url}/story?step=samples")
         wait_idle(page, settle_ms=1000)  # a key pressed at once was seen lost

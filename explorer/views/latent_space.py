@@ -142,7 +142,8 @@ def decoded_point(space: Space) -> None:
     here = latent.project(space.proj, st.session_state[Z][None])[0]
     c1.number_input(ax, value=round(float(here[0]), 2), step=0.1, format="%.2f", key="plane_x")
     c2.number_input(ay, value=round(float(here[1]), 2), step=0.1, format="%.2f", key="plane_y")
-    c3.button("Decode", on_click=_from_typed_point, args=(space.proj,), icon=":material/center_focus_strong:")
+    c3.button("Decode", key="plane_decode", on_click=_from_typed_point, args=(space.proj,),
+              icon=":material/center_focus_strong:")
     z = st.session_state[Z]
     out = cache.decode(space.model, space.key, z[None], space.seed)
     st.markdown(f"**Decoded z** from {st.session_state[ORIGIN]}")

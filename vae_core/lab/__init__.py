@@ -7,7 +7,8 @@
 - ``pixel_bounds``: one pixel's Gaussian density (unbounded), discretized probability (<= 0), and a floor's
   ceiling (Mattei & Frellsen 2018).
 
-Plain numpy / torch, no UI: the Streamlit page ``pages/6_likelihood_lab.py`` draws what these compute.
+Plain numpy / torch, no UI: the Streamlit page ``app_pages/lab.py`` shows what these compute, one view module
+per tab in ``explorer/lab/``.
 """
 from __future__ import annotations
 
