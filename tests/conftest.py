@@ -45,3 +45,15 @@ def tiny_zoo(request) -> Path:
     from tiny_zoo import build_tiny_zoo
 
     return build_tiny_zoo(request.config.cache.mkdir("vae-tiny-zoo"))
+
+
+@pytest.fixture
+def zoo(tiny_zoo: Path, monkeypatch) -> Path:
+    """The tiny zoo as the app's source (the environment variable and the local default), caches cleared."""
+    from explorer import cache
+
+    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
+    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
+    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
+    cache.resolve.clear()
+    return tiny_zoo

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -24,15 +23,6 @@ APP = str(pages.APP)
 PAGES = ("reconstruct", "sample", "latent", "sigma")  # the pages that show the selected models (url paths)
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli", "fashion-mnist-bernoulli"}
-
-
-@pytest.fixture
-def zoo(tiny_zoo: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
-    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
-    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
-    cache.resolve.clear()
-    return tiny_zoo
 
 
 def run(page: str | None = None, timeout: float = 90, **params) -> AppTest:

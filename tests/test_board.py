@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -17,15 +16,6 @@ from explorer import board, cache, pages
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 THREE = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
 NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli"}
-
-
-@pytest.fixture
-def zoo(tiny_zoo: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
-    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
-    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
-    cache.resolve.clear()
-    return tiny_zoo
 
 
 def open_board(sidebar: dict | None = None, own: dict | None = None) -> AppTest:

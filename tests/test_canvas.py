@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, canvas, pages
+from explorer import canvas, pages
 from vae_core.drawing import MAX_OBJECTS, prepare_drawing, stroke_notes
 from vae_core.uploads import UploadError
 
@@ -141,13 +141,10 @@ def _component_installed() -> None:
 
 
 @pytest.fixture
-def zoo(tiny_zoo: Path, monkeypatch) -> Path:
+def zoo(zoo: Path) -> Path:
+    """The tiny zoo as the app's source (conftest), where the canvas component is installed."""
     _component_installed()
-    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
-    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
-    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
-    cache.resolve.clear()
-    return tiny_zoo
+    return zoo
 
 
 def run(canvas_value: dict | None = None, models=MODELS) -> AppTest:

@@ -12,7 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch.distributions import Independent, Normal
 
-from explorer import cache, pages
+from explorer import pages
 from explorer.instruments import FLOOR_KEY, change_text
 from vae_core import latent
 from vae_core.data import fixed_test_input, load_sample
@@ -207,15 +207,6 @@ def test_a_mismatched_split_is_refused_with_a_sentence(lp, image):
 
 # ------------------------------------------------------------------------------------------------ the view
 VIEW_MODELS = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
-
-
-@pytest.fixture
-def zoo(tiny_zoo: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
-    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
-    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
-    cache.resolve.clear()
-    return tiny_zoo
 
 
 def run_view(models=VIEW_MODELS) -> AppTest:

@@ -55,9 +55,23 @@ def test_burda_is_3280_epochs_in_eight_stages():
     assert sum(burda.stage_epochs[:7]) == 1093  # a third of the passes: the first seven stages
 
 
+def test_burda_third_has_burdas_shape_in_a_third_of_the_passes():
+    third, burda = SCHEDULES["burda-third"], SCHEDULES["burda"]
+    assert third.stage_epochs == (1, 3, 9, 27, 81, 243, 729) and third.total_epochs == 1093
+    assert 3 * third.total_epochs <= burda.total_epochs  # the budget: a third of the paper's passes
+    for s in (third, burda):  # the same first and last rate, and two thirds of the run at the last one
+        assert s.lr(1e-3, 1) == 1e-3 and s.lr(1e-3, int(s.total_epochs)) == pytest.approx(1e-4, rel=1e-12)
+        assert s.stage_epochs[-1] / s.total_epochs == pytest.approx(2 / 3, abs=1e-3)
+    with pytest.raises(ValueError, match="epoch 1094 is past the end of the schedule \\(1093 epochs\\)"):
+        third.lr(1e-3, 1094)
+
+
 # ------------------------------------------------------------------------------------- refusals
 CONFIG_REFUSALS = {  # name -> (TrainConfig settings, words of the one sentence)
-    "unknown schedule": ({"lr_schedule": "cosine"}, "lr_schedule must be one of constant, burda, got 'cosine'"),
+    "unknown schedule": ({"lr_schedule": "cosine"},
+                         "lr_schedule must be one of constant, burda, burda-third, got 'cosine'"),
+    "burda-third shorter than the run": ({"lr_schedule": "burda-third", "epochs": 1094},
+                                         "ends after 1093 epochs, so epochs = 1094 does not fit it"),
     "schedule shorter than the run": ({"lr_schedule": "burda", "epochs": 3281},
                                       "ends after 3280 epochs, so epochs = 3281 does not fit it"),
     "adam eps zero": ({"adam_eps": 0}, "adam_eps must be a finite number greater than 0 and at most 1, got 0"),
@@ -86,6 +100,11 @@ FLAG_REFUSALS = {  # name -> (flags, words); every case reads no data and writes
     "resume with another schedule": (["--resume", "--lr-schedule", "burda"],
                                      ["cannot resume", "another learning-rate schedule",
                                       "lr_schedule: 'constant' there, 'burda' asked for"]),
+    "resume with burda-third": (["--resume", "--lr-schedule", "burda-third"],
+                                ["cannot resume", "lr_schedule: 'constant' there, 'burda-third' asked for"]),
+    "burda-third past its end": (["--lr-schedule", "burda-third", "--epochs", "1100"],
+                                 ["error: the burda-third learning-rate schedule", "ends after 1093 epochs",
+                                  "epochs = 1100 does not fit it"]),
     "resume with another adam eps": (["--resume", "--adam-eps", "1e-4"],
                                      ["cannot resume", "adam_eps: 1e-08 there, 0.0001 asked for"]),
 }
@@ -121,6 +140,36 @@ def test_train_py_refuses_in_one_sentence_before_any_work(case, trained, tmp_pat
         assert w in err, err
     assert len([line for line in err.splitlines() if "error:" in line]) == 1
     assert _files(trained) == before and not (tmp_path / "run").exists()
+
+
+THIRD_RESUME_REFUSALS = {  # a burda-third run (lr 1e-3, Adam eps 1e-4) resumed with other settings -> words
+    "the paper's schedule": (["--lr-schedule", "burda", "--lr", "1e-3", "--adam-eps", "1e-4"],
+                             "lr_schedule: 'burda-third' there, 'burda' asked for"),
+    "the constant rate": (["--lr-schedule", "constant", "--lr", "1e-3", "--adam-eps", "1e-4"],
+                          "lr_schedule: 'burda-third' there, 'constant' asked for"),
+    "another base rate": (["--lr-schedule", "burda-third", "--lr", "2e-3", "--adam-eps", "1e-4"],
+                          "lr: 0.001 there, 0.002 asked for"),
+}
+
+
+@pytest.fixture(scope="module")
+def trained_third(tmp_path_factory):
+    out = tmp_path_factory.mktemp("third") / "run"
+    train(TINY_MODEL, _tiny(epochs=1, lr_schedule="burda-third", adam_eps=1e-4), load_sample("mnist")[0], out)
+    return out
+
+
+@pytest.mark.parametrize("case", list(THIRD_RESUME_REFUSALS))
+def test_a_burda_third_run_resumes_only_with_its_own_schedule(case, trained_third, capsys):
+    flags, words = THIRD_RESUME_REFUSALS[case]
+    before = _files(trained_third)
+    argv = ["--dataset", "mnist", "--decoder", "bernoulli", "--hidden", "16", "--latent-dim", "2",
+            "--val-size", "200", "--max-train-images", "300", "--batch-size", "100", "--no-progress", "--epochs", "3",
+            "--data-dir", "/nonexistent/vae-zoo-data", "--out", str(trained_third), "--resume", *flags]
+    assert train_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and words in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert _files(trained_third) == before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU, so cuda is not refused")

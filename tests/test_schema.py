@@ -8,8 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from vae_core.schema import (SCHEMA_VERSION, BestLogLikelihood, Evaluation, HistoryLine, SchemaError, Metrics,
-                             TrainingState, TracePoint, from_dict, from_json, to_dict, to_json)
+from vae_core.schema import (
+    SCHEMA_VERSION,
+    BestLogLikelihood,
+    Evaluation,
+    HistoryLine,
+    Metrics,
+    SchemaError,
+    TracePoint,
+    TrainingState,
+    from_dict,
+    from_json,
+    to_dict,
+    to_json,
+)
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 

@@ -4,26 +4,16 @@ move through them (by key in Chromium), and bad links get a plain note."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, pages, story
+from explorer import pages, story
 from vae_core.metrics import NUM_DIMS
 
 SLUGS = [s.slug for s in story.STEPS]
-
-
-@pytest.fixture
-def zoo(tiny_zoo: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("VAE_ZOO_SOURCE", str(tiny_zoo))
-    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
-    monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
-    cache.resolve.clear()
-    return tiny_zoo
 
 
 def open_story(sidebar: dict | None = None, own: dict | None = None) -> AppTest:

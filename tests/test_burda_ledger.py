@@ -1,0 +1,81 @@
+"""scripts.burda_ledger: one row per (schedule, epoch) from a real run's snapshots and current weights, scored on the
+fixed test subset, kept across calls; bad input refused in one sentence with nothing written."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts import burda_ledger
+from vae_core.data import fixed_test_input, load_sample, load_split
+from vae_core.metrics import iwae_log_likelihood
+from vae_core.model import VAE, VAEConfig
+from vae_core.training import TrainConfig, train
+
+TINY = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Two epochs of the burda-third schedule on the embedded sample, a snapshot at epoch 1."""
+    out = tmp_path_factory.mktemp("ledger") / "run"
+    config = TrainConfig(epochs=2, batch_size=100, val_size=200, max_train_images=300, snapshots=[1],
+                         lr_schedule="burda-third", adam_eps=1e-4, progress=False)
+    train(TINY, config, load_sample("mnist")[0], out)
+    return out
+
+
+def test_rows_for_each_epoch_scored_on_the_fixed_subset_and_kept(run, data_dir, tmp_path, capsys):
+    ledger = tmp_path / "ledger.json"
+    args = [str(run), "--k", "20", "--images", "30", "--ledger", str(ledger), "--data-dir", str(data_dir)]
+    assert burda_ledger.main(args) == 0
+    rows = json.loads(ledger.read_text())
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["weights"]) for r in rows] == [(1, "snapshot"), (2, "current")]
+    for row in rows:
+        upto = history[:row["epoch"]]
+        assert row["updates"] == sum(h["steps"] for h in upto) and row["lr"] == upto[-1]["lr"]
+        assert row["train_seconds"] == pytest.approx(sum(h["seconds"] for h in upto))
+        assert row["lr_schedule"] == "burda-third" and row["schedule"].startswith("burda-third (lr 0.001, batch 100")
+    # the protocol that makes rows comparable across sessions: seed-0 binarization, the first N test images
+    x = fixed_test_input(load_split("mnist", "test", data_dir)[0], "binary", seed=0)[:30]
+    expected = -iwae_log_likelihood(VAE.from_pretrained(run / "snapshots" / "epoch-0001"), x, k=20, seed=0)
+    assert rows[0]["nll"] == pytest.approx(float(expected.double().mean()), rel=1e-9)
+    assert rows[0]["nll_stderr"] == pytest.approx(float(expected.double().std() / 30**0.5), rel=1e-9)
+    assert 0 <= rows[1]["active_units"] <= 2 and rows[1]["active_units_images"] == 10_000
+    table = (tmp_path / "ledger.md").read_text()
+    assert f"| 2 | {rows[1]['updates']:,} |" in table and "(k = 20, 30 images)" in table
+    before = ledger.read_bytes()
+    assert burda_ledger.main(args) == 0 and ledger.read_bytes() == before  # nothing re-evaluated without --force
+    assert "already in" in capsys.readouterr().out
+
+
+REFUSALS = {  # name -> (argument builder from the run folder, words of the one sentence)
+    "not a run": (lambda run: [str(run.parent / "nowhere")], "holds no training_state.json"),
+    "an epoch without weights": (lambda run: [str(run), "--epochs", "1,5"],
+                                 "has no weights for epoch(s) 5; it has 1, 2"),
+    "epochs not numbers": (lambda run: [str(run), "--epochs", "last"], "--epochs must be comma-separated whole"),
+    "k zero": (lambda run: [str(run), "--k", "0"], "--k must be at least 1"),
+    "too many images": (lambda run: [str(run), "--images", "10001"], "--images between 1 and 10000"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_bad_input_is_one_sentence_and_writes_nothing(case, run, tmp_path, capsys):
+    build, words = REFUSALS[case]
+    ledger = tmp_path / "ledger.json"
+    with pytest.raises(SystemExit) as exit_:
+        burda_ledger.main([*build(run), "--ledger", str(ledger), "--data-dir", "/nonexistent/vae-zoo-data"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and words in err and "Traceback" not in err, err
+    assert not ledger.exists() and not (tmp_path / "ledger.md").exists()
+
+
+def test_a_model_of_other_data_is_refused(tmp_path, capsys):
+    out = tmp_path / "gaussian"
+    config = TrainConfig(epochs=1, batch_size=100, val_size=200, max_train_images=300, progress=False)
+    train(VAEConfig(decoder="gaussian-fixed", hidden=[16], latent_dim=2), config, load_sample("mnist")[0], out)
+    with pytest.raises(SystemExit):
+        burda_ledger.main([str(out), "--ledger", str(tmp_path / "ledger.json")])
+    assert "scores Bernoulli models of binarized MNIST only" in capsys.readouterr().err
+    assert not (tmp_path / "ledger.json").exists()
