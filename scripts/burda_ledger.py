@@ -1,0 +1,186 @@
+"""The Burda ledger: test NLL against epoch, updates and training time for every schedule tried on Burda et al.
+2016's Table 1 model (issue 13), so a speed-up is a curve rather than a claim.
+
+Each row is one (run, epoch): the weights of a snapshot (snapshots/epoch-NNNN) or the run's current weights,
+scored by IWAE (Burda et al. 2016, eq. 8) with k = 5,000 on a fixed subset of MNIST's test set
+(``fixed_test_input(test, "binary", seed=0)[:1000]``, the first 1,000 of the images zoo_spec's evaluation scores),
+its standard error over those images, and the active units (Burda et al. 2016, section 5.2: Cov_x E_q[z_u] > 0.01)
+over the whole binarized test set. The JSON ledger is the record (rows are added, never rewritten unless
+--force); the markdown table is generated from it.
+
+    OMP_NUM_THREADS=1 python -m scripts.burda_ledger runs/burda-third            # its snapshots and current weights
+    python -m scripts.burda_ledger checkpoints/mnist-bernoulli-burda --label "constant 1e-3, batch 128"
+    python -m scripts.burda_ledger runs/burda-third --epochs 40,121 --force     # redo two rows
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from vae_core.data import DataError, fixed_test_input, load_split
+from vae_core.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
+from vae_core.model import VAE, load_config
+from vae_core.schedules import SCHEDULES
+from vae_core.training import SNAPSHOT_DIR, STATE_NAME
+from vae_core.zoo import read_history
+
+LEDGER_JSON = Path("docs/burda_ledger.json")
+LEDGER_MD = LEDGER_JSON.with_suffix(".md")
+IWAE_K, IWAE_IMAGES = 5000, 1000
+PAPER_NLL = 86.76  # Burda et al. 2016, Table 1: VAE, k = 1, one stochastic layer, 784-200-200-50
+PAPER_EPOCHS = sum(SCHEDULES["burda"].stage_epochs)
+
+
+def run_settings(folder: Path) -> dict:
+    """The training settings that name a schedule: from training_state.json (older runs lack the newer fields)."""
+    state = json.loads((folder / STATE_NAME).read_text())
+    cfg = state.get("train_config") or {}
+    return {"lr_schedule": cfg.get("lr_schedule", "constant"), "lr": cfg.get("lr"),
+            "batch_size": cfg.get("batch_size"), "adam_eps": cfg.get("adam_eps", 1e-8), "epoch": state["epoch"]}
+
+
+def default_label(s: dict) -> str:
+    return f"{s['lr_schedule']} (lr {s['lr']:g}, batch {s['batch_size']}, Adam eps {s['adam_eps']:g})"
+
+
+def weights_at(folder: Path, current_epoch: int) -> dict[int, Path]:
+    """epoch -> the folder whose model.safetensors holds that epoch's weights (snapshots, then the current ones)."""
+    found = {}
+    for snap in sorted((folder / SNAPSHOT_DIR).glob("epoch-*")):
+        if (snap / "model.safetensors").is_file() and snap.name[6:].isdigit():
+            found[int(snap.name[6:])] = snap
+    found[current_epoch] = folder
+    return found
+
+
+def score(model: VAE, x: torch.Tensor, all_x: torch.Tensor, k: int) -> dict:
+    """-IWAE_k in nats (mean and standard error over the images of x) and the active units over all_x."""
+    torch.manual_seed(0)
+    nll, se = mean_and_stderr(-iwae_log_likelihood(model, x, k=k, seed=0))
+    units, _ = active_units(posterior_means(model, all_x))
+    return {"nll": nll, "nll_stderr": se, "active_units": units, "latent_dim": model.config.latent_dim}
+
+
+def load_weights(folder: Path, epoch: int, weights: Path) -> VAE:
+    """The model of that epoch; for the current weights of a run still training, checked to be that epoch's (the
+    trainer may commit the next epoch while they are read)."""
+    model = VAE.from_pretrained(weights)
+    if weights == folder and run_settings(folder)["epoch"] != epoch:
+        raise RuntimeError(f"{folder} committed another epoch while its weights were read; run the ledger again")
+    return model
+
+
+def ledger_row(folder: Path, epoch: int, weights: Path, label: str, settings: dict, history: list[dict],
+               x: torch.Tensor, all_x: torch.Tensor, k: int) -> dict:
+    upto = [r for r in history if r["epoch"] <= epoch]
+    start = time.perf_counter()
+    result = score(load_weights(folder, epoch, weights), x, all_x, k)
+    seconds = [r.get("seconds") for r in upto]
+    lr = upto[-1].get("lr") if upto and upto[-1].get("lr") is not None else SCHEDULES[settings["lr_schedule"]].lr(
+        settings["lr"], epoch)
+    return {"schedule": label, "run": str(folder), "epoch": epoch,
+            "updates": sum(r.get("steps") or 0 for r in upto),
+            "train_seconds": sum(seconds) if all(isinstance(s, (int, float)) for s in seconds) else None,
+            **{k: v for k, v in settings.items() if k != "epoch"}, "lr": lr, "epoch_of_run": settings["epoch"],
+            "weights": "snapshot" if weights != folder else "current", **result, "iwae_k": k,
+            "images": len(x), "active_units_images": len(all_x),
+            "eval_seconds": round(time.perf_counter() - start, 1),
+            "evaluated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def write_markdown(rows: list[dict], path: Path) -> None:
+    """The ledger as tables, one per schedule, epochs ascending."""
+    lines = ["# The Burda ledger (issue 13)", "",
+             f"Test NLL = -IWAE (k = {IWAE_K:,}) on a fixed {IWAE_IMAGES:,}-image subset of binarized MNIST test "
+             f"(`fixed_test_input(test, 'binary', seed=0)[:{IWAE_IMAGES}]`), ± its standard error over the images; "
+             f"an upper bound on the true NLL. Target: Burda et al. 2016, Table 1 (VAE, k = 1): {PAPER_NLL} nats "
+             f"on the full test set after {PAPER_EPOCHS:,} epochs. Active units: Cov_x E_q[z_u] > 0.01 over all "
+             "10,000 test images. Updates: optimizer steps. Training seconds: the sum of history.jsonl's per-epoch "
+             "`seconds` (wall clock of one-thread training on a shared 2-core machine: an upper bound on its CPU "
+             "time). Generated by `python -m scripts.burda_ledger` from `docs/burda_ledger.json`; do not edit.", ""]
+    for label in dict.fromkeys(r["schedule"] for r in rows):
+        group = sorted((r for r in rows if r["schedule"] == label), key=lambda r: r["epoch"])
+        lines += [f"## {label}", "", f"run: `{group[0]['run']}`", "",
+                  "| epoch | updates | training hours | lr | test NLL (nats) | active units | weights |",
+                  "|---:|---:|---:|---:|---:|---:|---|"]
+        for r in group:
+            hours = "n/a" if r["train_seconds"] is None else f"{r['train_seconds'] / 3600:.3g}"
+            other = "" if (r["iwae_k"], r["images"]) == (IWAE_K, IWAE_IMAGES) else \
+                f" (k = {r['iwae_k']}, {r['images']} images)"
+            lines.append(f"| {r['epoch']} | {r['updates']:,} | {hours} | {r['lr']:.3g} | {r['nll']:.2f} ± "
+                         f"{r['nll_stderr']:.2f}{other} | {r['active_units']} / {r['latent_dim']} | {r['weights']} |")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a run folder (train.py --out) or a shipped checkpoint holding training_state.json")
+    parser.add_argument("--epochs", default=None, help="comma-separated epochs (default: every snapshot and the "
+                                                       "current weights)")
+    parser.add_argument("--label", default=None, help="the schedule's name in the ledger (default: from the run)")
+    parser.add_argument("--k", type=int, default=IWAE_K, help="importance samples per image")
+    parser.add_argument("--images", type=int, default=IWAE_IMAGES, help="test images scored by IWAE")
+    parser.add_argument("--ledger", default=str(LEDGER_JSON), help="the JSON ledger (the .md is written beside it)")
+    parser.add_argument("--data-dir", default=None, help="folder with mnist/ IDX files ($VAE_ZOO_DATA)")
+    parser.add_argument("--force", action="store_true", help="re-evaluate rows already in the ledger")
+    args = parser.parse_args(argv)
+    folder, ledger = Path(args.run), Path(args.ledger)
+    if not (folder / STATE_NAME).is_file():
+        parser.error(f"{folder} holds no {STATE_NAME}, so it is not a train.py run folder or zoo checkpoint")
+    config = load_config(folder)
+    if (config.dataset, config.decoder) != ("mnist", "bernoulli"):
+        parser.error(f"{folder} is a {config.dataset} {config.decoder} model; the Burda ledger scores Bernoulli "
+                     f"models of binarized MNIST only")
+    if args.k < 1 or not 1 <= args.images <= 10_000:
+        parser.error(f"--k must be at least 1 and --images between 1 and 10000, got {args.k} and {args.images}")
+    settings = run_settings(folder)
+    available = weights_at(folder, settings["epoch"])
+    try:
+        wanted = sorted(available) if args.epochs is None else sorted({int(e) for e in args.epochs.split(",")})
+    except ValueError:
+        parser.error(f"--epochs must be comma-separated whole numbers, got {args.epochs!r}")
+    missing = [e for e in wanted if e not in available]
+    if missing:
+        parser.error(f"{folder} has no weights for epoch(s) {', '.join(map(str, missing))}; it has "
+                     f"{', '.join(map(str, sorted(available)))} (snapshots and its current epoch)")
+    rows = json.loads(ledger.read_text()) if ledger.is_file() else []
+    label = args.label or default_label(settings)
+    done = {(r["schedule"], r["epoch"]) for r in rows if r["images"] == args.images and r["iwae_k"] == args.k}
+    todo = [e for e in wanted if args.force or (label, e) not in done]
+    if not todo:
+        if rows:
+            write_markdown(rows, ledger.with_suffix(".md"))  # regenerated, so the table follows this script
+        print(f"every asked epoch of {label} is already in {ledger}; nothing to do (--force redoes them)")
+        return 0
+    try:
+        test, _ = load_split("mnist", "test", args.data_dir)
+    except DataError as e:
+        parser.error(str(e))
+    all_x = fixed_test_input(test, "binary", seed=0)  # (10000, 1, 28, 28)
+    x = all_x[:args.images]  # (images, 1, 28, 28)
+    history = read_history(folder / "history.jsonl")
+    for epoch in todo:
+        row = ledger_row(folder, epoch, available[epoch], label, settings, history, x, all_x, args.k)
+        rows = [r for r in rows if not (r["schedule"] == label and r["epoch"] == epoch and r["images"] == args.images
+                                        and r["iwae_k"] == args.k)] + [row]
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ledger.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        tmp.replace(ledger)  # one row at a time: an interrupted ledger run keeps the rows it finished
+        write_markdown(rows, ledger.with_suffix(".md"))
+        hours = "n/a" if row["train_seconds"] is None else f"{row['train_seconds'] / 3600:.3g} h"
+        print(f"{label} epoch {epoch}: NLL {row['nll']:.2f} ± {row['nll_stderr']:.2f} (k={args.k}, {len(x)} images), "
+              f"{row['active_units']} active units, {row['updates']:,} updates, {hours} training; "
+              f"{row['eval_seconds']:.0f} s to evaluate", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
