@@ -72,7 +72,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def _history(folder: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "cpu_seconds")}
             for line in (folder / HISTORY_NAME).read_text().splitlines()]
 
 

@@ -161,7 +161,8 @@ class HistoryLine:
     val_elbo: float | None = None
     sigma_mean: float | None = None
     sigma_min: float | None = None
-    seconds: float | None = None
+    seconds: float | None = None          # wall clock of the epoch, validation and save included
+    cpu_seconds: float | None = None      # process CPU time of the same (all threads): what a busy machine adds
     trace: list[TracePoint] = field(default_factory=list)  # every TRACE_EVERY steps, and the step it stopped at
     diverged: bool | None = None
     diverged_step: int | None = None

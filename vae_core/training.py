@@ -434,7 +434,7 @@ class Trainer:
         """
         cfg, model = self.cfg, self.model
         model.train()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         gen = torch.Generator(self.device).manual_seed(cfg.seed * 100_003 + epoch)  # resume == uninterrupted
         lr = SCHEDULES[cfg.lr_schedule].lr(cfg.lr, epoch)
         for group in self.optimizer.param_groups:
@@ -490,7 +490,8 @@ class Trainer:
             diverged["weights_from_step"] = checked.restore()
         record = {"epoch": epoch, "lr": lr, "loss": sums[0] / max(steps, 1), "rec": sums[1] / max(steps, 1),
                   "kl": sums[2] / max(steps, 1), "loss_max": loss_max if math.isfinite(loss_max) else None,
-                  "steps": steps, **self._validate(), "seconds": time.perf_counter() - t0, "trace": trace}
+                  "steps": steps, **self._validate(), "seconds": time.perf_counter() - t0,
+                  "cpu_seconds": time.process_time() - cpu0, "trace": trace}
         if diverged:
             record.update(diverged=True, diverged_step=diverged["step"], diverged_reason=diverged["reason"],
                           weights_from_step=diverged["weights_from_step"])
