@@ -244,7 +244,7 @@ def from_dict(cls, value, where: str, strict: bool = False) -> tuple:
     missing and named in the notes; a required field (no default) that is missing or wrong is a SchemaError, and
     with ``strict`` (a commit record, which is either whole or not one) any wrong value is."""
     if not isinstance(value, dict):
-        raise SchemaError(f"{where} holds {_type_name(value)} where a JSON object is expected")
+        raise SchemaError(f"{where} holds {type_name(value)} where a JSON object is expected")
     notes: list[str] = []
     record = _parse_record(cls, value, where, "", notes, strict)
     version = getattr(record, VERSION_KEY, SCHEMA_VERSION)
@@ -292,10 +292,10 @@ def _parse_value(tp, value, where: str, path: str, notes: list[str], strict: boo
             return None, False
         return _parse_record(tp, value, where, f"{path}.", notes, strict), True
     if tp is float:
-        ok = _is_number(value) and math.isfinite(value)
+        ok = is_number(value) and math.isfinite(value)
         return (float(value), True) if ok else (None, False)
     if tp is int:
-        return (value, True) if _is_int(value) else (None, False)
+        return (value, True) if is_int(value) else (None, False)
     if tp is bool:
         return (value, True) if isinstance(value, bool) else (None, False)
     if tp is str:
@@ -324,23 +324,26 @@ def _key(f) -> str:
     return f.metadata.get("key", f.name)
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
+    """An integer in JSON's sense: not a boolean."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v) -> bool:
+def is_number(v) -> bool:
+    """A JSON number (int or float, finite or not), not a boolean."""
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _type_name(v) -> str:
+def type_name(v) -> str:
+    """What a JSON value is, as a message names it ('a string', 'a list', ...)."""
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(v), "a number" if _is_number(v) else type(v).__name__)
+        type(v), "a number" if is_number(v) else type(v).__name__)
 
 
 def _describe(v) -> str:
-    if _is_number(v) and not math.isfinite(v):
+    if is_number(v) and not math.isfinite(v):
         return f"{v}"
-    return _type_name(v)
+    return type_name(v)
 
 
 def _type_label(tp) -> str:

@@ -34,7 +34,10 @@ from .schema import (
     TrainingState,
     from_dict,
     from_json,
+    is_int,
+    is_number,
     to_dict,
+    type_name,
 )
 
 DEFAULT_ZOO = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -126,11 +129,6 @@ def resolve_source(source: str | os.PathLike | None = None, revision: str | None
 
 
 # ---------------------------------------------------------------------------------------------- config
-def _type_name(value) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
-
-
 def _read_text(path: Path) -> str:
     """The file as UTF-8 text; a ValueError naming what is wrong with it."""
     try:
@@ -152,16 +150,12 @@ def _read_object(path: Path) -> dict:
     except json.JSONDecodeError as e:
         raise ValueError(f"is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
     if not isinstance(value, dict):
-        raise ValueError(f"holds {_type_name(value)} where a JSON object is expected")
+        raise ValueError(f"holds {type_name(value)} where a JSON object is expected")
     return value
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _config_problem(d: dict) -> str | None:
@@ -172,16 +166,16 @@ def _config_problem(d: dict) -> str | None:
         if key not in defaults:
             return f"unknown config keys: {key}"
         if isinstance(default, list):
-            if not isinstance(value, list) or not value or not all(_is_int(v) and v > 0 for v in value):
+            if not isinstance(value, list) or not value or not all(is_int(v) and v > 0 for v in value):
                 return f"{key} must be a list of positive integers, got {json.dumps(value)[:80]}"
-        elif _is_int(default) and not (_is_int(value) and value > 0):
+        elif is_int(default) and not (is_int(value) and value > 0):
             return f"{key} must be a positive integer, got {json.dumps(value)[:80]}"
         elif isinstance(default, str) and not isinstance(value, str):
-            return f"{key} must be a string, got {_type_name(value)}"
+            return f"{key} must be a string, got {type_name(value)}"
         elif isinstance(default, dict):
             if not isinstance(value, dict):
-                return f"{key} must be an object, got {_type_name(value)}"
-            odd = [k for k, v in value.items() if not (isinstance(v, bool) or (_is_number(v) and math.isfinite(v)))]
+                return f"{key} must be an object, got {type_name(value)}"
+            odd = [k for k, v in value.items() if not (isinstance(v, bool) or (is_number(v) and math.isfinite(v)))]
             if odd:
                 return f"{key}.{odd[0]} must be a finite number or a boolean"
     if d.get("dataset", defaults["dataset"]) not in DATASETS:
@@ -309,7 +303,7 @@ def training_in_progress(folder: Path) -> str | None:
     except (OSError, UnicodeDecodeError, SchemaError):
         return None
     planned = (state.train_config or {}).get("epochs")
-    if state.diverged or not _is_int(planned) or state.epoch >= planned:
+    if state.diverged or not is_int(planned) or state.epoch >= planned:
         return None
     return f"epoch {state.epoch} of {planned} committed"
 
