@@ -22,6 +22,8 @@ Examples:
 
     # the zoo (zoo.toml), all or a glob of names; trained and then evaluated into eval.json
     python train.py --zoo zoo.toml --only 'mnist-*' --checkpoints checkpoints
+    # ... trained and evaluated on a GPU (without --device, each entry's spec `device`, the CPU by default)
+    python train.py --zoo zoo.toml --only 'mnist-bernoulli*' --device cuda
 """
 from __future__ import annotations
 
@@ -43,11 +45,12 @@ from vae_core.training import SNAPSHOT_DTYPES, TrainConfig, check_output_folder,
 NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr", "--seed": "seed",
                  "--val-size": "val_size", "--max-train-images": "max_train_images", "--latent-dim": "latent_dim",
                  "--adam-eps": "adam_eps"}
-# flags that set one model's training; with --zoo the spec sets them for each entry
+# flags that set one model's training; with --zoo the spec sets them for each entry (--device is not one: with --zoo
+# it says where every entry is trained and evaluated)
 ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_dim", "hidden", "architecture",
                    "activation",
                    "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
-                   "val_size", "lr_schedule", "adam_eps", "device", "resume")
+                   "val_size", "lr_schedule", "adam_eps", "resume")
 # The label of a folder trained by --train-on-sample: its presence is how a resume knows which data the run saw.
 SAMPLE_MARKER = "TRAINED_ON_SAMPLE.txt"
 
@@ -123,9 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                           for k, v in SCHEDULES.items()))
     t.add_argument("--adam-eps", type=_number("--adam-eps"), default=TrainConfig.adam_eps, help="Adam's epsilon")
     t.add_argument("--seed", type=_number("--seed"), default=TrainConfig.seed)
-    t.add_argument("--device", choices=DEVICES, default=TrainConfig.device,
-                   help="where to train (default cpu); auto takes a CUDA or MPS GPU when there is one; the data moves "
-                        "there once")
+    # default None: with --zoo, "not given" leaves each entry's spec device; one model gets TrainConfig.device
+    t.add_argument("--device", choices=DEVICES, default=None,
+                   help=f"where to train (default {TrainConfig.device}); with --zoo, where to train and evaluate every "
+                        "entry (default: each entry's device in the spec); auto takes a CUDA or MPS GPU when there is "
+                        "one; the data moves there once")
     t.add_argument("--snapshots", type=_int_list, default=[], help="epochs to keep, e.g. 1,3,10")
     t.add_argument("--snapshot-dtype", choices=SNAPSHOT_DTYPES, default="float32")
     t.add_argument("--max-train-images", type=_number("--max-train-images"), default=None,
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _check_zoo_paths(parser, args)
             train_zoo(args.zoo, args.only, args.checkpoints, data_dir=args.data_dir, download=args.download,
-                      evaluate=not args.skip_eval, progress=not args.no_progress)
+                      evaluate=not args.skip_eval, progress=not args.no_progress, device=args.device)
             return 0
         missing = [f"--{n}" for n in ("dataset", "decoder", "out") if getattr(args, n) is None]
         if missing:
@@ -232,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                    snapshots=args.snapshots, snapshot_dtype=args.snapshot_dtype,
                                    max_train_images=args.max_train_images, val_size=args.val_size,
-                                   lr_schedule=args.lr_schedule, adam_eps=args.adam_eps, device=args.device,
+                                   lr_schedule=args.lr_schedule, adam_eps=args.adam_eps,
+                                   device=args.device or TrainConfig.device,
                                    progress=not args.no_progress)
         check_output_folder(args.out, model_config, train_config, args.resume)  # before the data is read
         _check_sample_run(Path(args.out), args.train_on_sample, args.resume, args.dataset)

@@ -11,6 +11,10 @@ over the whole binarized test set. The JSON ledger is the record (rows are added
     OMP_NUM_THREADS=1 python -m scripts.burda_ledger runs/burda-third            # its snapshots and current weights
     python -m scripts.burda_ledger checkpoints/mnist-bernoulli-burda --label "constant 1e-3, batch 128"
     python -m scripts.burda_ledger runs/burda-third --epochs 40,121 --force     # redo two rows
+    python -m scripts.burda_ledger runs/burda-third --device cuda   # on a GPU: IWAE's draws are the CPU's
+
+Rows record the device they were scored on (``eval_device``; rows without it were scored on the CPU): IWAE draws
+its noise on the CPU either way, so a GPU row differs from a CPU row by float rounding only.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from pathlib import Path
 import torch
 
 from vae_core.data import DataError, fixed_test_input, load_split
+from vae_core.devices import DEVICES, resolve_device
 from vae_core.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
 from vae_core.model import VAE, load_config
 from vae_core.schedules import SCHEDULES
@@ -67,10 +72,10 @@ def score(model: VAE, x: torch.Tensor, all_x: torch.Tensor, k: int) -> dict:
     return {"nll": nll, "nll_stderr": se, "active_units": units, "latent_dim": model.config.latent_dim}
 
 
-def load_weights(folder: Path, epoch: int, weights: Path) -> VAE:
-    """The model of that epoch; for the current weights of a run still training, checked to be that epoch's (the
-    trainer may commit the next epoch while they are read)."""
-    model = VAE.from_pretrained(weights)
+def load_weights(folder: Path, epoch: int, weights: Path, device: str | torch.device = "cpu") -> VAE:
+    """The model of that epoch, on ``device``; for the current weights of a run still training, checked to be that
+    epoch's (the trainer may commit the next epoch while they are read)."""
+    model = VAE.from_pretrained(weights, map_location=device)
     if weights == folder and run_settings(folder)["epoch"] != epoch:
         raise RuntimeError(f"{folder} committed another epoch while its weights were read; run the ledger again")
     return model
@@ -78,9 +83,10 @@ def load_weights(folder: Path, epoch: int, weights: Path) -> VAE:
 
 def ledger_row(folder: Path, epoch: int, weights: Path, label: str, settings: dict, history: list[dict],
                x: torch.Tensor, all_x: torch.Tensor, k: int) -> dict:
+    """One row; the model is scored on the device x is on."""
     upto = [r for r in history if r["epoch"] <= epoch]
     start = time.perf_counter()
-    result = score(load_weights(folder, epoch, weights), x, all_x, k)
+    result = score(load_weights(folder, epoch, weights, x.device), x, all_x, k)
     seconds = [r.get("seconds") for r in upto]
     lr = upto[-1].get("lr") if upto and upto[-1].get("lr") is not None else SCHEDULES[settings["lr_schedule"]].lr(
         settings["lr"], epoch)
@@ -90,7 +96,7 @@ def ledger_row(folder: Path, epoch: int, weights: Path, label: str, settings: di
             **{k: v for k, v in settings.items() if k != "epoch"}, "lr": lr, "epoch_of_run": settings["epoch"],
             "weights": "snapshot" if weights != folder else "current", **result, "iwae_k": k,
             "images": len(x), "active_units_images": len(all_x),
-            "eval_seconds": round(time.perf_counter() - start, 1),
+            "eval_seconds": round(time.perf_counter() - start, 1), "eval_device": x.device.type,
             "evaluated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
@@ -130,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger", default=str(LEDGER_JSON), help="the JSON ledger (the .md is written beside it)")
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ IDX files ($VAE_ZOO_DATA)")
     parser.add_argument("--force", action="store_true", help="re-evaluate rows already in the ledger")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where to score (default cpu); auto takes a CUDA or MPS GPU when there is one; the test "
+                             "images move there once")
     args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))
     folder, ledger = Path(args.run), Path(args.ledger)
     if not (folder / STATE_NAME).is_file():
         parser.error(f"{folder} holds no {STATE_NAME}, so it is not a train.py run folder or zoo checkpoint")
@@ -163,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         test, _ = load_split("mnist", "test", args.data_dir)
     except DataError as e:
         parser.error(str(e))
-    all_x = fixed_test_input(test, "binary", seed=0)  # (10000, 1, 28, 28)
+    all_x = fixed_test_input(test, "binary", seed=0).to(device)  # (10000, 1, 28, 28), moved once
     x = all_x[:args.images]  # (images, 1, 28, 28)
     history = read_history(folder / "history.jsonl")
     for epoch in todo:

@@ -6,6 +6,7 @@ AIS settings are the shipped ones (vae_core/ais.py) unless the checkpoint's zoo.
     OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets --only '*-2d'
     OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets   # all, 2-D first
     python -m scripts.evaluate_likelihoods --images 50 --force --only mnist-bernoulli      # a quick redo
+    python -m scripts.evaluate_likelihoods --device cuda --only 'mnist-*'   # on a GPU: same draws, float rounding
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from vae_core.best_likelihood import QUADRATURE
+from vae_core.devices import DEVICES, check_device
 from vae_core.model import load_config
 from vae_core.quadrature import LATENT_DIM
 from vae_core.zoo_spec import ais_settings, update_best_log_likelihood, write_index
@@ -29,7 +31,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="test images (default: vae_core.best_likelihood QUADRATURE_IMAGES or AIS_IMAGES)")
     parser.add_argument("--force", action="store_true", help="redo checkpoints that already have the block")
     parser.add_argument("--zoo", default="zoo.toml", help="zoo spec with per-model AIS settings ('' for none)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where to compute (default cpu); auto takes a CUDA or MPS GPU when there is one; each "
+                             "model and its test images move there once")
     args = parser.parse_args(argv)
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be a positive number of test images, got {args.images}")
     if args.zoo and not Path(args.zoo).is_file():
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         print(f"[{i}/{len(folders)}] {folder.name}", flush=True)
         block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force,
-                                           ais=overrides[folder.name])
+                                           ais=overrides[folder.name], device=args.device)
         if block is None:
             print("  already done at these settings; skipped", flush=True)
             continue

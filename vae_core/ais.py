@@ -16,6 +16,12 @@ Cost: almost all of it is log p(x|z) and its gradient in z, evaluated T * leapfr
 the decoder outputs is taken apart: eagerly in row chunks that stay in cache (bit-identical to one call), or, for
 long runs, fused by ``torch.compile`` (the same arithmetic to float rounding, ~5x faster on CPU for that part; its
 first call compiles for 2-8 s). The random draws do not depend on the path.
+
+Devices: a run computes where the model is, or moves it (in place) to the ``device`` it is given, with the images
+moved there once. Every random draw (starting states, momenta, the Metropolis uniforms) is made on the CPU from the
+run's seeded generator and then moved, so a GPU run uses the CPU run's draws; its sums round differently, and
+since a Metropolis decision can flip on the last bit, chains may part after that: CPU and GPU estimates then agree
+to within their Monte Carlo error, not bit for bit. Its sums are float64, which Apple's MPS lacks (refused).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .devices import check_float64, move_model, place
 from .likelihoods import unvalidated
 
 # Shipped settings, chosen from the convergence curves of scripts/bench_ais.py (README: AIS cost and convergence).
@@ -138,13 +145,17 @@ def sigmoid_schedule(num_steps: int, radius: float = SCHEDULE_RADIUS) -> Tensor:
 
 def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
                        chains: int = CHAINS, step_size: float = STEP_SIZE, seed: int = 0, progress: bool = False,
-                       batch_size: int | None = None, compiled: bool | None = None) -> AISResult:
+                       batch_size: int | None = None, compiled: bool | None = None,
+                       device: str | torch.device | None = None) -> AISResult:
     """Forward AIS from p(z) to p(z|x) for each image of x (N, *event) in model form (see data.py); see the module
     docstring. ``batch_size`` images run together (default: as many as fit ``MAX_ROWS`` rows of chains).
     ``compiled``: fuse the likelihood's gradient with torch.compile (None: when the run is long enough to repay it,
-    see ``COMPILE_MIN_ROW_EVALUATIONS``); where compiling fails it warns and runs eagerly."""
+    see ``COMPILE_MIN_ROW_EVALUATIONS``); where compiling fails it warns and runs eagerly. ``device``: where to run
+    (None: where the model is); the results come back on the CPU."""
     _check_settings(num_steps, leapfrog_steps, chains, step_size)
     x = _check_images(model, x)
+    x = place(model, x, device)  # (N, *event) on the model's device, once
+    check_float64(model.device, "AIS")
     model.eval()
     start = time.perf_counter()
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -166,13 +177,17 @@ def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_st
 
 def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
          chains: int = CHAINS, step_size: float = STEP_SIZE, seed: int = 0, progress: bool = False,
-         batch_size: int | None = None, compiled: bool | None = None) -> BDMCResult:
+         batch_size: int | None = None, compiled: bool | None = None,
+         device: str | torch.device | None = None) -> BDMCResult:
     """Simulate z ~ p(z), x ~ p(x|z) (``num_images`` pairs), then run forward AIS on x and reverse AIS from the
     exact z (posterior -> prior, the schedule reversed) with the same settings (Grosse et al. 2015; Wu et al. 2017,
     Sec. 5). x is a valid input for the model's likelihood: binary for Bernoulli, 8-bit bins for the discretized
-    Gaussian, real values for a Gaussian density."""
+    Gaussian, real values for a Gaussian density. ``device``: where to run (None: where the model is); x ~ p(x|z)
+    is drawn there, so on a GPU the simulated images differ from the CPU's."""
     _check_count("num_images", num_images, "simulated images")
     _check_settings(num_steps, leapfrog_steps, chains, step_size)
+    move_model(model, device)
+    check_float64(model.device, "AIS")
     model.eval()
     gen = torch.Generator(device="cpu").manual_seed(seed)
     dtype = model.prior().mean.dtype

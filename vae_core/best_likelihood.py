@@ -4,6 +4,10 @@ Exact quadrature (vae_core.quadrature) for 2-D latents; otherwise annealed impor
 stochastic lower bound at least as tight as IWAE in practice (Wu et al. 2017). Both are paired with IWAE at the
 shipped k and the one-sample ELBO on the *same* images, so best - IWAE (with its own standard error over images)
 is the bias of the IWAE number the leaderboard used to show.
+
+Devices: everything runs where the model is, or on the ``device`` given (the model moved there in place, the images
+once); IWAE and the ELBO then give the CPU's numbers up to float rounding, AIS to within its Monte Carlo error
+(vae_core.ais), the quadrature to within its tolerance.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import torch
 from torch import Tensor
 
 from . import ais
+from .devices import check_float64, place
 from .metrics import bits_per_dim, elbo_terms, iwae_log_likelihood, mean_and_stderr
 from .model import VAE
 from .quadrature import LATENT_DIM, exact_log_likelihood
@@ -75,15 +80,18 @@ def settings_for(latent_dim: int, ais_overrides: dict | None = None) -> dict:
 
 @torch.no_grad()
 def best_log_likelihood(model: VAE, x: Tensor, settings: dict | None = None, iwae_k: int = IWAE_K,
-                        progress: bool = False) -> dict:
+                        progress: bool = False, device: str | torch.device | None = None) -> dict:
     """The eval.json "log_likelihood" block for images x (N, 1, 28, 28): the best estimate, its method and
     standard error over images, IWAE_k and the ELBO on the same images, and the paired differences.
 
     Images whose best estimate is flagged (not converged, non-finite decoder) are left out of every mean and
-    counted in ``excluded_images``: a flagged number is never averaged in silently.
+    counted in ``excluded_images``: a flagged number is never averaged in silently. ``device``: where to compute
+    (None: where the model is).
     """
     method = method_for(model)
     settings = settings or default_settings(method)
+    x = place(model, x, device)  # (N, 1, 28, 28) on the model's device, once
+    check_float64(model.device, f"the best log-likelihood estimate ({method})")
     start = time.perf_counter()
     if method == QUADRATURE:
         result = exact_log_likelihood(model, x, progress=progress, **settings)

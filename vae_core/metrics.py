@@ -1,17 +1,25 @@
 """Evaluation: ELBO terms, importance-weighted log-likelihood, bits/dim, per-pixel maps, active units, sigma
 statistics and the Frechet distance. Everything takes model-form inputs x (N, 1, 28, 28) (see data.py).
+
+Devices: the estimators run where the model is, or move it (in place) to a ``device`` they are given
+(vae_core.devices.place); the images move there once, before any batch, and results come back on the CPU. Their
+random draws are made on the CPU (IWAE from its own generator, the ELBO's posterior draw from the global one) and
+moved to the device, so a GPU sees the same draws as the CPU and gives the CPU's numbers up to float rounding.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from .data import is_bounded, nats_offset_per_dim
+from .devices import place
 from .likelihoods import decoder_sigma
 from .model import VAE
 
@@ -24,27 +32,56 @@ def _batches(x: Tensor, batch_size: int):
 
 
 @torch.no_grad()
-def elbo_terms(model: VAE, x: Tensor, batch_size: int = 500, seed: int = 0) -> dict[str, Tensor]:
-    """Per-image one-sample ELBO, E_q log p(x|z) and KL (each (N,)), with a fixed sampling seed."""
+def elbo_terms(model: VAE, x: Tensor, batch_size: int = 500, seed: int = 0,
+               device: str | torch.device | None = None) -> dict[str, Tensor]:
+    """Per-image one-sample ELBO, E_q log p(x|z) and KL (each (N,)), with a fixed sampling seed.
+
+    ``VAE.elbo_terms`` with its posterior draw z ~ q(z|x) made on the CPU from the global generator seeded with
+    ``seed`` (as torch.distributions draws it there): on the CPU these are VAE.elbo_terms' numbers bit for bit, and
+    the generator is left in the same state; on a GPU, the same draws."""
     model.eval()
+    x = place(model, x, device)  # (N, 1, 28, 28) on the model's device
     torch.manual_seed(seed)
-    rec, kl = zip(*(model.elbo_terms(b.to(model.device)) for b in _batches(x, batch_size)), strict=True)
-    rec, kl = torch.cat(rec).cpu(), torch.cat(kl).cpu()
+    rec, kl = [], []
+    for b in _batches(x, batch_size):
+        qz = model.encode(b)  # batch (B,), event (L,)
+        px = model.decode(cpu_posterior(qz).rsample().to(model.device), b)
+        rec.append(px.log_prob(b).cpu())
+        kl.append(kl_divergence(qz, model.prior()).cpu())
+    rec, kl = torch.cat(rec), torch.cat(kl)
     return {"elbo": rec - kl, "rec": rec, "kl": kl}
+
+
+def cpu_posterior(qz: Independent) -> Independent:
+    """q(z|x) = N(mu, diag sigma^2) with its parameters on the CPU: draws from it come from the CPU's generator on
+    every device (on the CPU it is ``qz`` itself, bit for bit)."""
+    return Independent(Normal(qz.base_dist.loc.cpu(), qz.base_dist.scale.cpu()), 1)
+
+
+def cpu_decoder(model: VAE):
+    """z -> p(x|z) as ``model.decode`` gives it, with the distribution on the CPU: the decoder network runs on the
+    model's device and its outputs go to a CPU copy of the likelihood (which may hold a learned sigma), so draws
+    x ~ p(x|z) come from the CPU's generator on every device (on the CPU: ``model.decode``'s, bit for bit)."""
+    likelihood = copy.deepcopy(model.likelihood).cpu()
+
+    def decode(z: Tensor) -> Distribution:
+        return likelihood(model.decoder(z).cpu())  # (B, P, 28, 28) decoder outputs -> p(x|z) over (B, 1, 28, 28)
+    return decode
 
 
 @torch.no_grad()
 def iwae_log_likelihood(model: VAE, x: Tensor, k: int = 1000, batch_size: int = 50, chunk: int = 200,
-                        progress: bool = False, seed: int = 0) -> Tensor:
+                        progress: bool = False, seed: int = 0, device: str | torch.device | None = None) -> Tensor:
     """log p(x) >= log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) (Burda et al. 2016), per image (N,).
 
     Images go in batches and samples in chunks with a running log-sum-exp: memory O(chunk x batch) for any k.
+    The noise of every z_i is drawn on the CPU from a generator seeded with ``seed``, then moved to the device.
     """
     model.eval()
+    x = place(model, x, device)  # (N, 1, 28, 28) on the model's device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     prior, out = model.prior(), []
     for xb in tqdm(list(_batches(x, batch_size)), desc=f"IWAE k={k}", disable=not progress, leave=False):
-        xb = xb.to(model.device)  # (B, 1, 28, 28)
         qz = model.encode(xb)  # batch (B,), event (L,)
         acc = torch.full((len(xb),), -math.inf, device=model.device)
         for start in range(0, k, chunk):
@@ -92,8 +129,10 @@ def reconstruct(model: VAE, x: Tensor, use_mean_z: bool = True):
 
 @torch.no_grad()
 def posterior_means(model: VAE, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """E_q[z] (N, L) on the CPU, computed where the model is."""
     model.eval()
-    return torch.cat([model.encode(b.to(model.device)).mean.cpu() for b in _batches(x, batch_size)])
+    x = x.to(model.device)
+    return torch.cat([model.encode(b).mean.cpu() for b in _batches(x, batch_size)])
 
 
 def active_units(mu: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
@@ -106,8 +145,9 @@ def active_units(mu: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
 def sigma_stats(model: VAE, x: Tensor, batch_size: int = 500) -> dict[str, float] | None:
     """Decoder sigma over all test pixels at the posterior mean: mean, min, median, fraction below 0.01."""
     sigmas = []
+    x = x.to(model.device)
     for b in _batches(x, batch_size):
-        s = decoder_sigma(reconstruct(model, b.to(model.device)))
+        s = decoder_sigma(reconstruct(model, b))
         if s is None:
             return None
         sigmas.append(s.flatten().cpu())
@@ -119,8 +159,8 @@ def sigma_stats(model: VAE, x: Tensor, batch_size: int = 500) -> dict[str, float
 @torch.no_grad()
 def mse(model: VAE, x: Tensor, batch_size: int = 500) -> float:
     """Mean squared error of the decoder mean at the posterior mean, on the [0, 1] pixel scale."""
-    errs = [((reconstruct(model, b.to(model.device)).mean - b.to(model.device)) ** 2).mean((1, 2, 3)).cpu()
-            for b in _batches(x, batch_size)]
+    x = x.to(model.device)
+    errs = [((reconstruct(model, b).mean - b) ** 2).mean((1, 2, 3)).cpu() for b in _batches(x, batch_size)]
     return float(torch.cat(errs).mean())
 
 
@@ -160,8 +200,10 @@ class Evaluation:
 
 
 def evaluate(model: VAE, x: Tensor, iwae_k: int = 0, iwae_images: int | None = None,
-             progress: bool = False) -> Evaluation:
-    """ELBO terms on all of x; IWAE on the first ``iwae_images`` of x when iwae_k > 0."""
+             progress: bool = False, device: str | torch.device | None = None) -> Evaluation:
+    """ELBO terms on all of x; IWAE on the first ``iwae_images`` of x when iwae_k > 0. ``device``: where to compute
+    (the model and x move there once; None: where the model is); the numbers come back as Python floats."""
+    x = place(model, x, device)  # (N, 1, 28, 28) on the model's device
     terms = elbo_terms(model, x)
     elbo, elbo_se = mean_and_stderr(terms["elbo"])
     iwae = iwae_se = None

@@ -14,6 +14,10 @@ mnist-gaussian-fixed-2d on the first 100 sample images: scripts/bench_likelihood
 alone is e^-512 below its peak, so the decoder would need a likelihood hundreds of nats above its best inside
 the square for outside mass to count. That is checked, not assumed: the outer ring of the scan and rays out to
 8 radii are evaluated, and an image is flagged when either comes within ``margin`` of its peak.
+
+Devices: the decoder runs where the model is (or on the ``device`` given, the model moved there in place and the
+images once); the bookkeeping is float64 on the CPU. Nothing is random, so a GPU gives the CPU's estimates up to
+float rounding, and where rounding tips a cell's refinement, up to the tolerance ``tol`` each meets.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .devices import check_float64, place
 from .likelihoods import unvalidated
 
 LATENT_DIM = 2
@@ -113,14 +118,17 @@ def _segment_max(values: Tensor, index: Tensor, n: int) -> Tensor:
 def exact_log_likelihood(model, x: Tensor, tol: float = 0.05, radius: float = RADIUS,
                          coarse_spacing: float = COARSE_SPACING, margin: float = MARGIN,
                          max_halvings: int = MAX_HALVINGS, max_evaluations: int = MAX_EVALUATIONS,
-                         progress: bool = False) -> QuadratureResult:
+                         progress: bool = False, device: str | torch.device | None = None) -> QuadratureResult:
     """log p(x) per image of x (N, *event) for a model with a 2-D latent, to ``tol`` nats (module docstring).
 
     The model needs ``config.latent_dim``, ``prior()``, ``decode(z)`` returning a Distribution whose
-    ``log_prob`` broadcasts (as every vae_core likelihood does), and ``device``.
+    ``log_prob`` broadcasts (as every vae_core likelihood does), and ``device``. ``device``: where the decoder runs
+    (None: where the model is); the results are on the CPU.
     """
     check_latent_plane(model)
     _check_settings(tol, radius, coarse_spacing, margin)
+    x = place(model, x, device)  # (N, *event) on the model's device, once
+    check_float64(model.device, "the exact quadrature")
     with unvalidated():
         return _integrate(model, x, tol, radius, coarse_spacing, margin, max_halvings, max_evaluations, progress)
 

@@ -2,6 +2,12 @@
 
     [defaults]            settings every entry starts from (VAEConfig and TrainConfig fields)
     [[model]]             one per checkpoint: name, dataset, decoder, and any overrides
+
+Devices: an entry is trained and evaluated on its ``device`` (TrainConfig; the CPU unless the spec says otherwise),
+or on the one ``train_zoo`` is given. Evaluation takes a device name as training does (vae_core/devices.py), moves
+the model and the test images there once, and writes the same eval.json: on the CPU, the numbers it always wrote;
+on a GPU, the same random draws (made on the CPU), so the numbers differ by float rounding only (AIS: within its
+Monte Carlo error; vae_core.ais).
 """
 from __future__ import annotations
 
@@ -17,9 +23,10 @@ import torch
 from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood, method_for, settings_for
 from .classifier import load_classifier
 from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
+from .devices import check_device, check_float64, place, resolve_device
 from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
-from .metrics import elbo_terms, evaluate, frechet_distance, mse
+from .metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
 from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
 from .schema import EVAL_NAME, VERSION_KEY, Evaluation, finite_or_none, from_dict, to_dict, to_json
 from .training import TrainConfig, check_same_model, drop_optimizer, read_state, recover, train
@@ -66,13 +73,24 @@ def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
 
 
 def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "checkpoints", data_dir=None,
-              download: bool = False, evaluate: bool = True, progress: bool = True) -> None:
-    """Train (resuming finished or partial runs) and evaluate every entry whose name matches ``only``."""
+              download: bool = False, evaluate: bool = True, progress: bool = True, device: str | None = None) -> None:
+    """Train (resuming finished or partial runs) and evaluate every entry whose name matches ``only``, each on its
+    spec's ``device``, or all on ``device`` (a name of vae_core.devices.DEVICES) when one is given."""
+    if device is not None:
+        check_device(device)  # before the spec is read or anything written
     patterns = [p.strip() for p in only.split(",") if p.strip()]
     entries = [e for e in read_spec(spec) if any(fnmatch.fnmatch(e["name"], p) for p in patterns)]
     if not entries:
         raise ValueError(f"no zoo entry matches {only!r}")
+    if device is not None:
+        entries = [{**e, "device": device} for e in entries]  # over the spec's, for training and evaluation
     plans = [(entry, *split_entry(entry)) for entry in entries]  # every entry checked before any is trained
+    for entry, _, train_cfg, eval_cfg in plans:
+        if evaluate and eval_cfg.get("best_images") != 0:  # an entry's evaluation refused after its training: say now
+            try:
+                check_float64(resolve_device(train_cfg.device), "the best log-likelihood estimate")
+            except ValueError as e:
+                raise ValueError(f"zoo entry {entry['name']!r}: {e}") from None
     for entry, model_cfg, train_cfg, eval_cfg in plans:
         train_cfg.progress = progress
         out = Path(checkpoints) / entry["name"]
@@ -88,24 +106,29 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         evaluated = out / "eval.json"
         if evaluate and not (evaluated.is_file() and evaluated.stat().st_mtime >= (out / WEIGHTS_NAME).stat().st_mtime):
             print(f"== evaluating {entry['name']}", flush=True)
-            evaluate_checkpoint(out, data_dir, progress=progress, **eval_cfg)
+            evaluate_checkpoint(out, data_dir, progress=progress, device=train_cfg.device, **eval_cfg)
     if evaluate:
         write_index(checkpoints)
 
 
 def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, iwae_images: int = 2000,
                         frechet_images: int = 10000, description: str = "", progress: bool = True,
-                        best_images: int | None = None, ais: dict | None = None) -> dict:
+                        best_images: int | None = None, ais: dict | None = None, device: str = "cpu") -> dict:
     """Write eval.json and README.md (the model card) for a trained checkpoint folder. The best log-likelihood
     estimate uses ``best_images`` test images (default: its method's budget, at most ``iwae_images``; 0: none)
-    and the zoo entry's ``ais`` settings over the shipped ones (AIS only)."""
+    and the zoo entry's ``ais`` settings over the shipped ones (AIS only). ``device``: where to compute, a name of
+    vae_core.devices.DEVICES (module docstring)."""
     folder = Path(folder)
-    model = VAE.from_pretrained(folder)
+    target = resolve_device(device)  # one sentence before anything is read, computed or written
+    model = VAE.from_pretrained(folder, map_location=target)
     cfg = model.config
     settings = settings_for(cfg.latent_dim, ais)  # checked before anything is computed or written
+    best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
+    if best_images > 0:
+        check_float64(target, f"the best log-likelihood estimate ({method_for(model)})")
     torch.manual_seed(0)
     test_images, _ = load_split(cfg.dataset, "test", data_dir)
-    x = fixed_test_input(test_images, model.data_kind, seed=0)  # (N, 1, 28, 28)
+    x = fixed_test_input(test_images, model.data_kind, seed=0).to(target)  # (N, 1, 28, 28), moved once
     t0 = time.perf_counter()
     with unvalidated():  # a collapsed sigma gives non-finite numbers, recorded as such (write_evaluation)
         ev = evaluate(model, x, iwae_k=iwae_k, iwae_images=iwae_images, progress=progress)
@@ -127,7 +150,6 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
                          **{k: ((state and state.train_config) or {}).get(k) for k in ("lr", "batch_size", "seed")}},
             "evaluation_seconds": time.perf_counter() - t0,
         }
-        best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
         if best_images > 0:
             result[BEST_KEY] = best_log_likelihood(model, x[:best_images], settings, iwae_k=iwae_k or 1000,
                                                    progress=progress)
@@ -154,14 +176,16 @@ def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
 
 def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: int | None = None,
                                iwae_k: int | None = None, progress: bool = True, force: bool = False,
-                               ais: dict | None = None) -> dict | None:
+                               ais: dict | None = None, device: str = "cpu") -> dict | None:
     """Add (or redo) the best log-likelihood block of an evaluated checkpoint's eval.json and its model card,
     without retraining or touching the weights; ``ais``: the zoo entry's AIS settings (see ``ais_settings``).
     Returns the block, or None when the folder already has one at the same method, settings, number of images and
-    IWAE k (unless ``force``)."""
+    IWAE k (unless ``force``). ``device``: where to compute, a name of vae_core.devices.DEVICES."""
     folder = Path(folder)
+    target = resolve_device(device)  # one sentence before anything is read, computed or written
     result = json.loads((folder / "eval.json").read_text())
-    model = VAE.from_pretrained(folder)
+    model = VAE.from_pretrained(folder, map_location=target)
+    check_float64(target, f"the best log-likelihood estimate ({method_for(model)})")
     settings = settings_for(model.config.latent_dim, ais)
     num_images = num_images or best_images_for(model)
     iwae_k = iwae_k or result["test"].get("iwae_k") or 1000
@@ -171,7 +195,7 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
     if same and not force:
         return None
     test_images, _ = load_split(model.config.dataset, "test", data_dir)
-    x = fixed_test_input(test_images, model.data_kind, seed=0)[:num_images]  # the same images as the IWAE above
+    x = fixed_test_input(test_images, model.data_kind, seed=0)[:num_images].to(target)  # the IWAE's images, moved once
     result[BEST_KEY] = best_log_likelihood(model, x, settings, iwae_k=iwae_k, progress=progress)
     write_evaluation(folder, result, model.config)
     return result[BEST_KEY]
@@ -188,33 +212,39 @@ def ais_settings(spec: str | Path, name: str) -> dict | None:
 
 
 @torch.no_grad()
-def frechet(model: VAE, x: torch.Tensor, seed: int = 0) -> dict | None:
+def frechet(model: VAE, x: torch.Tensor, seed: int = 0, device: str | torch.device | None = None) -> dict | None:
     """Frechet distances to the test set in the dataset classifier's feature space, for prior samples and for
-    reconstructions, each both as full samples x ~ p(x|z) and as decoder means."""
+    reconstructions, each both as full samples x ~ p(x|z) and as decoder means.
+
+    The VAE runs where it is (or on ``device``); every draw is made on the CPU (z ~ p(z) from a generator seeded
+    with ``seed``, z ~ q(z|x) and x ~ p(x|z) from the global one, in the order they always were), and the small
+    classifier runs on the CPU, so a GPU gives the CPU's distances up to float rounding."""
     try:
         classifier = load_classifier(model.config.dataset)
     except FileNotFoundError:
         return None
     model.eval()
+    x = place(model, x, device)  # (N, 1, 28, 28) on the model's device, once
+    decode = cpu_decoder(model)
     gen = torch.Generator().manual_seed(seed)
-    reference = classifier.features(x)
+    reference = classifier.features(x.cpu())
     outputs: dict[str, list] = {"samples": [], "sample_means": [], "reconstructions": [], "reconstruction_means": []}
     for xb in x.split(1000):
-        _, px = model.sample(len(xb), generator=gen)
+        px = decode(torch.randn(len(xb), model.config.latent_dim, generator=gen).to(model.device))  # VAE.sample's z
         outputs["samples"].append(px.sample())
         outputs["sample_means"].append(px.mean)
-        qz = model.encode(xb)
-        pr = model.decode(qz.sample())
+        pr = decode(cpu_posterior(model.encode(xb)).sample().to(model.device))
         outputs["reconstructions"].append(pr.sample())
         outputs["reconstruction_means"].append(pr.mean)
     result = {k: frechet_distance(classifier.features(torch.cat(v)), reference) for k, v in outputs.items()}
     return {**result, "num_images": len(x), "reference": "test set, same data kind"}
 
 
-def sample_check(model: VAE) -> dict:
-    """ELBO and MSE on the embedded test sample (fixed seeds): what tests recompute to check the shipped weights."""
+def sample_check(model: VAE, device: str | torch.device | None = None) -> dict:
+    """ELBO and MSE on the embedded test sample (fixed seeds): what tests recompute to check the shipped weights.
+    ``device``: where to compute (None: where the model is)."""
     images, _ = load_sample(model.config.dataset)
-    x = fixed_test_input(images, model.data_kind, seed=0)
+    x = place(model, fixed_test_input(images, model.data_kind, seed=0), device)  # (1000, 1, 28, 28), moved once
     terms = elbo_terms(model, x)
     return {"num_images": len(x), "elbo": float(terms["elbo"].mean()), "mse": mse(model, x)}
 
