@@ -12,6 +12,7 @@ from vae_core.drawing import prepare_drawing
 from vae_core.metrics import bits_per_dim
 from vae_core.model import VAE
 from vae_core.posterior_view import iwae_for_image
+from vae_core.schema import or_nan
 from vae_core.uploads import UploadError
 from vae_core.zoo import Checkpoint
 
@@ -77,9 +78,9 @@ def _iwae(_model: VAE, key: cache.ModelKey, image: np.ndarray, seed: int) -> tup
 
 
 def _test_elbo(ckpt: Checkpoint) -> float:
-    test = (ckpt.evaluation or {}).get("test")
-    value = test.get("elbo") if isinstance(test, dict) else None
-    return float(value) if isinstance(value, int | float) else np.nan
+    """The test set's mean ELBO from eval.json; NaN (shown as n/a) when it has none."""
+    test = ckpt.evaluation.test if ckpt.evaluation is not None else None
+    return or_nan(test.elbo if test is not None else None)
 
 
 def draw_verdict(ctx, loaded: list[tuple[Checkpoint, VAE]], image: np.ndarray) -> None:

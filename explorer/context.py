@@ -65,7 +65,7 @@ def architectures(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
     story has an evaluated conv checkpoint (its samples are the sharper evidence), else MLP."""
     found = {c.config.architecture for c in checkpoints if c.dataset == dataset}
     story_in_conv = all(any(c.dataset == dataset and c.decoder == d and c.config.architecture == "conv"
-                            and c.evaluation for c in checkpoints) for d in STORY)
+                            and c.evaluation is not None for c in checkpoints) for d in STORY)
     order = ["conv", "mlp"] if story_in_conv else ["mlp", "conv"]
     return [a for a in order if a in found] + sorted(found - set(order))
 

@@ -75,8 +75,9 @@ def conv_status(checkpoints: list[Checkpoint], dataset: str) -> str:
     mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and not is_conv(c)
                  and not raw_runs.is_raw(c) and c.config.latent_dim != 2)
     conv = {c.name: c for c in checkpoints if c.dataset == dataset and is_conv(c)}
-    evaluated = [n for n in mlp if n + CONV_SUFFIX in conv and conv[n + CONV_SUFFIX].evaluation]
-    waiting = [n + CONV_SUFFIX for n in mlp if n + CONV_SUFFIX in conv and not conv[n + CONV_SUFFIX].evaluation]
+    twins = [n + CONV_SUFFIX for n in mlp if n + CONV_SUFFIX in conv]
+    evaluated = [t for t in twins if conv[t].evaluation is not None]
+    waiting = [t for t in twins if conv[t].evaluation is None]
     missing = [n for n in mlp if n + CONV_SUFFIX not in conv]
     parts = [f"Conv twins in this zoo: {len(evaluated) + len(waiting)} of the {len(mlp)} MLP models of {dataset}, "
              f"{len(evaluated)} evaluated."]

@@ -1,4 +1,5 @@
-"""The overview's tables and chart, built from each checkpoint's eval.json. Every key may be missing or null."""
+"""The overview's tables and chart, built from each checkpoint's eval.json (vae_core.schema.Evaluation, read by
+vae_core.zoo: every value has its declared type or is None, which shows as n/a)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,7 @@ import streamlit as st
 
 from vae_core.best_likelihood import AIS, QUADRATURE
 from vae_core.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
+from vae_core.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary, or_nan
 from vae_core.zoo import Checkpoint
 
 from .render import DATA_KIND_NAMES, data_kind
@@ -19,26 +21,9 @@ BEST = "best estimate"
 IWAE_BOUND = "IWAE (a lower bound)"
 
 
-def _get(d, *keys):
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def _num(v) -> float:
-    if isinstance(v, bool):
-        return np.nan
-    try:
-        return float(v) if v is not None else np.nan
-    except (TypeError, ValueError, OverflowError):
-        return np.nan
-
-
 def _kind(c: Checkpoint) -> str | None:
     """The model's data kind (its config, trusted over eval.json's copy); None when unknown."""
-    kind = data_kind(c) or c.evaluation and c.evaluation.get("data_kind")
+    kind = data_kind(c) or (c.evaluation.data_kind if c.evaluation is not None else None)
     return kind if kind in DATA_KINDS else None
 
 
@@ -47,12 +32,12 @@ def bounded(c: Checkpoint) -> bool:
     return kind is None or is_bounded(kind)
 
 
-def _best(ev: dict) -> dict | None:
-    """eval.json's best-estimate block when it names a known method and a finite estimate (read as untrusted)."""
-    block = _get(ev, "log_likelihood")
-    if not isinstance(block, dict) or block.get("method") not in METHODS:
+def _best(ev: Evaluation) -> BestLogLikelihood | None:
+    """eval.json's best-estimate block when it names a known method and has an estimate."""
+    block = ev.log_likelihood
+    if block is None or block.method not in METHODS or block.estimate is None:
         return None
-    return block if np.isfinite(_num(block.get("estimate"))) else None
+    return block
 
 
 def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
@@ -61,44 +46,44 @@ def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
     from the best estimate only, and none for unbounded (raw) data."""
     rows = []
     for c in checkpoints:
-        ev = c.evaluation or {}
+        ev = c.evaluation or Evaluation()
+        test, sigma, frechet = ev.test or Metrics(), ev.sigma or SigmaStats(), ev.frechet or Frechet()
+        training = ev.training or TrainingSummary()
         kind = _kind(c)
         is_raw = not bounded(c)
         best = _best(ev)
-        iwae, elbo = _num(_get(ev, "test", "iwae")), _num(_get(ev, "test", "elbo"))
-        k = _num(_get(ev, "test", "iwae_k"))
+        iwae, elbo = or_nan(test.iwae), or_nan(test.elbo)
         # An AIS mean below the IWAE on the same images is a lower bound weaker than one already in hand (its
         # chains missed the posterior on some image): the IWAE stands in, and short_of_iwae says why.
-        usable = best is not None and not _num(best.get("best_minus_iwae")) < 0
+        usable = best is not None and not or_nan(best.best_minus_iwae) < 0
         if usable:
-            loglik, stderr = _num(best.get("estimate")), _num(best.get("estimate_stderr"))
-            method, images = METHODS[best["method"]], _num(best.get("num_images"))
+            loglik, stderr = or_nan(best.estimate), or_nan(best.estimate_stderr)
+            method, images = METHODS[best.method], or_nan(best.num_images)
         elif np.isfinite(iwae):
-            loglik, stderr, images = iwae, _num(_get(ev, "test", "iwae_stderr")), _num(_get(ev, "test", "iwae_images"))
-            method = f"IWAE k={k:.0f} (lower bound)" if np.isfinite(k) else "IWAE (lower bound)"
+            loglik, stderr, images = iwae, or_nan(test.iwae_stderr), or_nan(test.iwae_images)
+            method = f"IWAE k={test.iwae_k} (lower bound)" if test.iwae_k is not None else "IWAE (lower bound)"
         else:
-            loglik, stderr, images = elbo, _num(_get(ev, "test", "elbo_stderr")), _num(_get(ev, "test", "num_images"))
-            method = "ELBO (lower bound)" if ev else "not evaluated"
+            loglik, stderr, images = elbo, or_nan(test.elbo_stderr), or_nan(test.num_images)
+            method = "ELBO (lower bound)" if c.evaluation is not None else "not evaluated"
         rows.append({
             "dataset": c.dataset, "group": RAW_GROUP if is_raw else GROUPS.get(kind, "other"), "model": c.name,
             "decoder": c.decoder, "architecture": c.config.architecture,
             "data": DATA_KIND_NAMES.get(kind, kind or "?"), "latent": c.config.latent_dim,
             "log-lik": loglik, "± se": stderr, "estimate": method, "images": images,
             # on the images of log p(x) where a best estimate exists, so the three read side by side
-            "ELBO": _num(best.get("elbo")) if best else elbo, "IWAE": _num(best.get("iwae")) if best else iwae,
+            "ELBO": or_nan(best.elbo) if best else elbo, "IWAE": or_nan(best.iwae) if best else iwae,
             "IWAE (test set)": iwae,
-            "best - IWAE": _num(best.get("best_minus_iwae")) if best else np.nan,
-            "± (best - IWAE)": _num(best.get("best_minus_iwae_stderr")) if best else np.nan,
-            "bits/dim": np.nan if is_raw or not usable else _num(best.get("bits_per_dim")),
-            "bits/dim (IWAE bound)": np.nan if is_raw else _num(_get(ev, "test", "bits_per_dim")),
-            "KL": _num(_get(ev, "test", "kl")), "MSE": _num(_get(ev, "test", "mse")),
-            "active units": _num(_get(ev, "test", "active_units")),
-            "sigma min": _num(_get(ev, "sigma", "min")), "sigma < 0.01": _num(_get(ev, "sigma", "frac_below_0.01")),
-            "FD samples": _num(_get(ev, "frechet", "samples")),
-            "FD sample means": _num(_get(ev, "frechet", "sample_means")),
-            "FD reconstructions": _num(_get(ev, "frechet", "reconstructions")),
-            "epochs": _num(_get(ev, "training", "epochs")) if ev else float(len(c.history) or np.nan),
-            "diverged at": _num(_get(ev, "training", "diverged_at_epoch")),
+            "best - IWAE": or_nan(best.best_minus_iwae) if best else np.nan,
+            "± (best - IWAE)": or_nan(best.best_minus_iwae_stderr) if best else np.nan,
+            "bits/dim": np.nan if is_raw or not usable else or_nan(best.bits_per_dim),
+            "bits/dim (IWAE bound)": np.nan if is_raw else or_nan(test.bits_per_dim),
+            "KL": or_nan(test.kl), "MSE": or_nan(test.mse), "active units": or_nan(test.active_units),
+            "sigma min": or_nan(sigma.min), "sigma < 0.01": or_nan(sigma.frac_below_0_01),
+            "FD samples": or_nan(frechet.samples), "FD sample means": or_nan(frechet.sample_means),
+            "FD reconstructions": or_nan(frechet.reconstructions),
+            "epochs": (or_nan(training.epochs) if c.evaluation is not None
+                       else float(len(c.history_lines) or np.nan)),
+            "diverged at": or_nan(training.diverged_at_epoch),
         })
     frame = pd.DataFrame(rows)
     if frame.empty:

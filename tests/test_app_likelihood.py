@@ -222,10 +222,10 @@ def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(tmp_path, name, be
         (folder / "eval.json").write_text(json.dumps(ev))
     ckpt = read_checkpoint(folder)
     row = leaderboard([ckpt]).iloc[0]
-    best = ckpt.evaluation["log_likelihood"]
+    best = ckpt.evaluation.log_likelihood
     assert shown in row["estimate"]
     if shown == "IWAE":
-        assert best["best_minus_iwae"] < 0 and row["log-lik"] == ckpt.evaluation["test"]["iwae"]
+        assert best.best_minus_iwae < 0 and row["log-lik"] == ckpt.evaluation.test.iwae
         assert np.isnan(row["bits/dim"]) and name in short_of_iwae(leaderboard([ckpt]))
     else:
-        assert row["log-lik"] == best["estimate"] and row["bits/dim"] == best["bits_per_dim"]
+        assert row["log-lik"] == best.estimate and row["bits/dim"] == best.bits_per_dim

@@ -14,11 +14,14 @@ from vae_core.schema import (
     Evaluation,
     HistoryLine,
     Metrics,
+    Problem,
     SchemaError,
     TracePoint,
     TrainingState,
     from_dict,
     from_json,
+    parse_dict,
+    parse_json,
     to_dict,
     to_json,
 )
@@ -63,6 +66,34 @@ def test_a_wrong_value_is_missing_with_a_note(section, key, value, expected):
     part = getattr(ev, section)
     assert getattr(part, key) in (None, {}) and notes == [f"m/eval.json: {expected}; shown as n/a."]
     assert ev.test.num_images == 10  # the rest of the file is still read
+
+
+@pytest.mark.parametrize("record, cls, damage, path", [
+    (evaluation(), Evaluation, {"test": {"elbo": "12"}}, "test.elbo"),
+    (evaluation(), Evaluation, {"sigma": [1]}, "sigma"),
+    (evaluation(), Evaluation, {"log_likelihood": {"settings": 3}}, "log_likelihood.settings"),
+    (evaluation(), Evaluation, {"schema_version": SCHEMA_VERSION + 1}, "schema_version"),
+    (HistoryLine(epoch=1), HistoryLine, {"trace": [{"step": 0}, "x"]}, "trace[1]"),
+    (HistoryLine(epoch=1), HistoryLine, {"trace": [{"step": True}]}, "trace[0].step"),
+    (HistoryLine(epoch=1), HistoryLine, {"sigma_min": float("nan")}, "sigma_min"),
+])
+def test_each_problem_names_its_field_path_and_keeps_its_sentence(record, cls, damage, path):
+    """Readers act on Problem.path; from_dict gives the same problems as sentences."""
+    d = to_dict(record)
+    for key, value in damage.items():
+        d[key] = {**d[key], **value} if isinstance(value, dict) and isinstance(d.get(key), dict) else value
+    _, problems = parse_dict(cls, d, "f")
+    _, notes = from_dict(cls, d, "f")
+    assert [p.path for p in problems] == [path] and [p.where for p in problems] == ["f"]
+    assert notes == [p.message for p in problems] == [str(p) for p in problems] and notes[0].startswith("f")
+
+
+@pytest.mark.parametrize("text, path", [("{", ""), ("[]", ""), ('{"loss": 1}', "epoch"), ('{"epoch": "1"}', "epoch")])
+def test_a_refusal_carries_its_problem(text, path):
+    with pytest.raises(SchemaError) as refused:
+        parse_json(HistoryLine, text, "line 1")
+    assert isinstance(refused.value.problem, Problem) and refused.value.problem.path == path
+    assert str(refused.value) == refused.value.problem.message and refused.value.problem.message.startswith("line 1")
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])

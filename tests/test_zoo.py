@@ -14,7 +14,19 @@ from vae_core.data import fixed_test_input, load_sample
 from vae_core.likelihoods import unvalidated
 from vae_core.metrics import elbo_terms, mse
 from vae_core.model import VAE, VAEConfig
-from vae_core.zoo import DEFAULT_ZOO, ZooError, load_model, load_snapshot, read_checkpoint, resolve_source, scan
+from vae_core.schema import EVAL_NAME, HISTORY_NAME, Evaluation, HistoryLine, to_dict
+from vae_core.zoo import (
+    DEFAULT_ZOO,
+    ZooError,
+    load_model,
+    load_snapshot,
+    read_checkpoint,
+    read_evaluation,
+    read_history,
+    read_history_checked,
+    resolve_source,
+    scan,
+)
 from vae_core.zoo_spec import read_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,27 +206,46 @@ def test_shipped_checkpoint_matches_its_eval_json(name: str):
     if name == "<none>":
         pytest.skip("no shipped checkpoints in checkpoints/ yet")
     folder = DEFAULT_ZOO / name
-    ev = json.loads((folder / "eval.json").read_text())
+    ev, notes = read_evaluation(folder / EVAL_NAME)
+    assert notes == []
     model = load_model(folder)
     images, _ = load_sample(model.config.dataset)
     x = fixed_test_input(images, model.data_kind, seed=0)
-    recorded = ev["embedded_sample"]
+    recorded = ev.embedded_sample
     with unvalidated():  # a collapsed sigma underflows to 0 on some pixels: a non-finite ELBO, not an error
         elbo = float(elbo_terms(model, x)["elbo"].mean())
-    if recorded["elbo"] is None:  # non-finite at evaluation: written as null and listed (zoo_spec.write_evaluation)
-        assert not math.isfinite(elbo) and any(p.startswith("embedded_sample.elbo ") for p in ev["nonfinite"])
+    if recorded.elbo is None:  # non-finite at evaluation: written as null and listed (zoo_spec.write_evaluation)
+        assert not math.isfinite(elbo) and any(p.startswith("embedded_sample.elbo ") for p in ev.nonfinite)
     else:
-        assert math.isclose(elbo, recorded["elbo"], rel_tol=1e-3, abs_tol=0.05)
-    assert math.isclose(mse(model, x), recorded["mse"], rel_tol=1e-3, abs_tol=1e-6)
-    test = ev["test"]
+        assert math.isclose(elbo, recorded.elbo, rel_tol=1e-3, abs_tol=0.05)
+    assert math.isclose(mse(model, x), recorded.mse, rel_tol=1e-3, abs_tol=1e-6)
+    test = ev.test
     # The full-test-set numbers are consistent with each other: ELBO <= IWAE (both are lower bounds on log p,
     # IWAE the tighter; allow 3 standard errors because they are estimated on different image sets).
-    if test["iwae"] is not None and test["elbo"] is not None:
-        assert test["iwae"] >= test["elbo"] - 3 * (test["elbo_stderr"] + test["iwae_stderr"])
-    assert ev["decoder"] == model.config.decoder and ev["dataset"] == model.config.dataset
+    if test.iwae is not None and test.elbo is not None:
+        assert test.iwae >= test.elbo - 3 * (test.elbo_stderr + test.iwae_stderr)
+    assert ev.decoder == model.config.decoder and ev.dataset == model.config.dataset
     for epoch, _ in read_checkpoint(folder).snapshots:
         snap = load_snapshot(read_checkpoint(folder), epoch)
         assert all(torch.isfinite(p).all() for p in snap.parameters())
+
+
+def _holds(record: dict, written: dict) -> bool:
+    """Every key the file wrote is in the record with the same value (the record adds the keys it left out)."""
+    return all(_holds(record[k], v) if isinstance(v, dict) and k in record else record.get(k) == v
+               for k, v in written.items())
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent for p in DEFAULT_ZOO.glob(f"*/{EVAL_NAME}")), ids=lambda p: p.name)
+def test_a_checkpoint_carries_its_files_as_typed_records(folder: Path):
+    """Checkpoint.evaluation is the Evaluation and history_lines the HistoryLines the files hold, value for value;
+    the dict readers (read_history, read_history_checked, Checkpoint.history) give the same lines."""
+    ckpt = read_checkpoint(folder)
+    assert isinstance(ckpt.evaluation, Evaluation) and all(isinstance(r, HistoryLine) for r in ckpt.history_lines)
+    assert _holds(to_dict(ckpt.evaluation), json.loads((folder / EVAL_NAME).read_text()))
+    lines = [{"trace": [], **json.loads(t)} for t in (folder / HISTORY_NAME).read_text().splitlines()]
+    assert [to_dict(r, drop_none=True) for r in ckpt.history_lines] == lines  # no trace written: an empty one
+    assert read_history(folder / HISTORY_NAME) == read_history_checked(folder / HISTORY_NAME)[0] == ckpt.history
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
@@ -266,8 +297,8 @@ decoder = "bernoulli"
     assert first.returncode == 0, first.stderr[-2000:]
     assert first.stdout.count("== training") == 2 and first.stdout.count("== evaluating") == 2
     for name in ("tiny-pixel", "tiny-bernoulli"):
-        ev = json.loads((out / name / "eval.json").read_text())
-        assert ev["test"]["num_images"] == 10000 and ev["test"]["iwae_k"] == 10 and ev["frechet"]["num_images"] == 200
+        ev, notes = read_evaluation(out / name / EVAL_NAME)
+        assert notes == [] and ev.test.num_images == 10000 and ev.test.iwae_k == 10 and ev.frechet.num_images == 200
         assert (out / name / "README.md").read_text().startswith("---\n")
         assert not (out / name / "optimizer.safetensors").exists()
     assert {m["name"] for m in json.loads((out / "index.json").read_text())["models"]} == {"tiny-pixel",

@@ -9,7 +9,6 @@ the tests reuses it (pytest's cache) and any change to the training or evaluatio
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 
 from vae_core.data import DATA_DIR_ENV
+from vae_core.schema import HISTORY_NAME
 from vae_core.training import drop_optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +66,9 @@ def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images
     """eval.json in the zoo's schema, computed with vae_core.metrics on the embedded test sample."""
     from vae_core.data import fixed_test_input, load_sample
     from vae_core.metrics import evaluate
-    from vae_core.zoo import load_model, read_history
-    from vae_core.zoo_spec import frechet
+    from vae_core.training import read_state
+    from vae_core.zoo import load_model, read_history_lines
+    from vae_core.zoo_spec import frechet, write_evaluation
 
     model = load_model(folder)
     images, _ = load_sample(model.config.dataset)
@@ -76,14 +77,14 @@ def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images
     test = {k: getattr(ev, k) for k in ("num_images", "elbo", "elbo_stderr", "rec", "kl", "mse", "active_units",
                                         "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
     test["iwae_images"] = iwae_images
-    history = read_history(folder / "history.jsonl")
-    state = json.loads((folder / "training_state.json").read_text())
+    history, _ = read_history_lines(folder / HISTORY_NAME)
+    diverged = read_state(folder).diverged or {}
     result = {"name": folder.name, "dataset": model.config.dataset, "decoder": model.config.decoder,
               "latent_dim": model.config.latent_dim, "data_kind": model.data_kind, "test": test, "sigma": ev.sigma,
               "frechet": frechet(model, x),  # None where the dataset has no classifier yet
-              "training": {"epochs": len(history), "seconds": sum(r.get("seconds", 0) for r in history),
-                           "diverged_at_epoch": (state.get("diverged") or {}).get("epoch")}}
-    (folder / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+              "training": {"epochs": len(history), "seconds": sum(r.seconds or 0 for r in history),
+                           "diverged_at_epoch": diverged.get("epoch")}}
+    write_evaluation(folder, result, model.config)  # through the schema, as the zoo's own evaluation writes it
     return result
 
 

@@ -4,10 +4,12 @@
     history.jsonl          HistoryLine, one JSON object per epoch
     training_state.json    TrainingState, the commit record of the last saved epoch (vae_core.training)
 
-Writers build a record and call ``to_json``; readers call ``from_json`` (or ``from_dict``), which treats the text
-as untrusted: a value of the wrong type, or a non-finite number, is read as missing (None) and named in a note, a
-section that is not an object likewise, keys this version does not know are kept in ``extra``. JSON has no inf or
-NaN, so a writer's non-finite numbers become null and are listed under ``nonfinite``.
+Writers build a record and call ``to_json``; readers call ``parse_json`` (or ``parse_dict``), which treats the text
+as untrusted: a value of the wrong type, or a non-finite number, is read as missing (None) and reported as a
+``Problem`` naming its field path, a section that is not an object likewise, keys this version does not know are
+kept in ``extra``. ``from_json`` / ``from_dict`` read the same way and give each problem as its sentence only.
+JSON has no inf or NaN, so a writer's non-finite numbers become null and are listed under ``nonfinite``.
+Readers then use the record's attributes (``ev.test.iwae``): every value there has its declared type or is None.
 """
 from __future__ import annotations
 
@@ -24,8 +26,29 @@ SCHEMA_VERSION = 1  # files without the key were written before it existed and r
 VERSION_KEY = "schema_version"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file, for readers to act on by field without parsing the sentence."""
+    where: str     # the file (or line) as the message names it, e.g. "mnist-bernoulli/eval.json"
+    path: str      # dotted path of the field at fault ("test.iwae", "trace[1]"); "" for the file as a whole
+    message: str   # one sentence for a person: the file, the field, what it holds and what is acceptable
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class SchemaError(ValueError):
-    """A file cannot be read as its record at all (not JSON, not an object, no usable key field)."""
+    """A file cannot be read as its record at all (not JSON, not an object, no usable key field); ``problem``
+    says where. A bare sentence is accepted too (a Problem with no file or path)."""
+
+    def __init__(self, problem: Problem | str):
+        if isinstance(problem, str):
+            problem = Problem("", "", problem)
+        super().__init__(problem.message)
+        self.problem = problem
+
+    def __reduce__(self):  # pickled (e.g. across processes) with its problem, not only the sentence
+        return type(self), (self.problem,)
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -230,31 +253,47 @@ def to_json(record, indent: int | None = 2, drop_none: bool = False) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def from_json(cls, text: str, where: str, strict: bool = False) -> tuple:
-    """(record, notes) from a file's text; SchemaError when it is not a JSON object at all."""
+def parse_json(cls, text: str, where: str, strict: bool = False) -> tuple:
+    """(record, problems) from a file's text; SchemaError when it is not a JSON object at all."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise SchemaError(f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-    return from_dict(cls, value, where, strict)
+        raise _error(where, "", f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    return parse_dict(cls, value, where, strict)
+
+
+def parse_dict(cls, value, where: str, strict: bool = False) -> tuple:
+    """(record, problems): every field checked against its type. Wrong types and non-finite numbers are read as
+    missing, each a Problem; a required field (no default) that is missing or wrong is a SchemaError, and with
+    ``strict`` (a commit record, which is either whole or not one) any wrong value is."""
+    if not isinstance(value, dict):
+        raise _error(where, "", f"{where} holds {type_name(value)} where a JSON object is expected")
+    problems: list[Problem] = []
+    record = _parse_record(cls, value, where, "", problems, strict)
+    version = getattr(record, VERSION_KEY, SCHEMA_VERSION)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        problems.append(Problem(where, VERSION_KEY, f"{where} was written by a newer version (schema {version}, "
+                                f"this one reads {SCHEMA_VERSION}); read as far as this version understands it."))
+    return record, problems
+
+
+def from_json(cls, text: str, where: str, strict: bool = False) -> tuple:
+    """(record, notes): ``parse_json`` with each problem as its sentence, for callers that only show them."""
+    record, problems = parse_json(cls, text, where, strict)
+    return record, [p.message for p in problems]
 
 
 def from_dict(cls, value, where: str, strict: bool = False) -> tuple:
-    """(record, notes): every field checked against its type. Wrong types and non-finite numbers are read as
-    missing and named in the notes; a required field (no default) that is missing or wrong is a SchemaError, and
-    with ``strict`` (a commit record, which is either whole or not one) any wrong value is."""
-    if not isinstance(value, dict):
-        raise SchemaError(f"{where} holds {type_name(value)} where a JSON object is expected")
-    notes: list[str] = []
-    record = _parse_record(cls, value, where, "", notes, strict)
-    version = getattr(record, VERSION_KEY, SCHEMA_VERSION)
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        notes.append(f"{where} was written by a newer version (schema {version}, this one reads {SCHEMA_VERSION}); "
-                     f"read as far as this version understands it.")
-    return record, notes
+    """(record, notes): ``parse_dict`` with each problem as its sentence, for callers that only show them."""
+    record, problems = parse_dict(cls, value, where, strict)
+    return record, [p.message for p in problems]
 
 
-def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str], strict: bool = False):
+def _error(where: str, path: str, message: str) -> SchemaError:
+    return SchemaError(Problem(where, path, message))
+
+
+def _parse_record(cls, d: dict, where: str, prefix: str, problems: list[Problem], strict: bool = False):
     hints = typing.get_type_hints(cls)
     known = {_key(f): f for f in fields(cls)}
     kwargs, extra = {}, {}
@@ -264,22 +303,24 @@ def _parse_record(cls, d: dict, where: str, prefix: str, notes: list[str], stric
             extra[key] = value
             continue
         path = f"{prefix}{key}"
-        parsed, ok = _parse_value(hints[f.name], value, where, path, notes, strict)
+        parsed, ok = _parse_value(hints[f.name], value, where, path, problems, strict)
         if ok:
             kwargs[f.name] = parsed
-        elif strict or (f.default is MISSING and f.default_factory is MISSING):
-            raise SchemaError(f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}")
-        else:
-            notes.append(f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}; shown as n/a.")
+            continue
+        wrong = f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}"
+        if strict or (f.default is MISSING and f.default_factory is MISSING):
+            raise _error(where, path, wrong)
+        problems.append(Problem(where, path, f"{wrong}; shown as n/a."))
     for f in fields(cls):
         if f.default is MISSING and f.default_factory is MISSING and f.name not in kwargs:
-            raise SchemaError(f"{where}: no {prefix}{_key(f)}")
+            raise _error(where, f"{prefix}{_key(f)}", f"{where}: no {prefix}{_key(f)}")
     if "extra" in known:
         kwargs["extra"] = extra
     return cls(**kwargs)
 
 
-def _parse_value(tp, value, where: str, path: str, notes: list[str], strict: bool = False) -> tuple[object, bool]:
+def _parse_value(tp, value, where: str, path: str, problems: list[Problem], strict: bool = False
+                 ) -> tuple[object, bool]:
     """(parsed, True) when ``value`` fits type ``tp``; (None, False) otherwise. None fits every optional type."""
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
@@ -290,7 +331,7 @@ def _parse_value(tp, value, where: str, path: str, notes: list[str], strict: boo
     if is_dataclass(tp):
         if not isinstance(value, dict):
             return None, False
-        return _parse_record(tp, value, where, f"{path}.", notes, strict), True
+        return _parse_record(tp, value, where, f"{path}.", problems, strict), True
     if tp is float:
         ok = is_number(value) and math.isfinite(value)
         return (float(value), True) if ok else (None, False)
@@ -309,13 +350,14 @@ def _parse_value(tp, value, where: str, path: str, notes: list[str], strict: boo
             return value, True
         items = []
         for i, item in enumerate(value):
-            parsed, ok = _parse_value(args[0], item, where, f"{path}[{i}]", notes, strict)
+            parsed, ok = _parse_value(args[0], item, where, f"{path}[{i}]", problems, strict)
             if ok:
                 items.append(parsed)
-            elif strict:
-                raise SchemaError(f"{where}: {path}[{i}] is {_describe(item)}")
-            else:
-                notes.append(f"{where}: {path}[{i}] is {_describe(item)}; skipped.")
+                continue
+            wrong = f"{where}: {path}[{i}] is {_describe(item)}"
+            if strict:
+                raise _error(where, f"{path}[{i}]", wrong)
+            problems.append(Problem(where, f"{path}[{i}]", f"{wrong}; skipped."))
         return items, True
     raise TypeError(f"schema field type {tp} is not supported")  # a programming error, not a bad file
 
@@ -332,6 +374,11 @@ def is_int(v) -> bool:
 def is_number(v) -> bool:
     """A JSON number (int or float, finite or not), not a boolean."""
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def or_nan(value: float | None) -> float:
+    """A record's number as a float, NaN where it is missing (None): how tables and charts show n/a."""
+    return math.nan if value is None else float(value)
 
 
 def type_name(v) -> str:

@@ -18,6 +18,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -32,10 +33,9 @@ from .schema import (
     HistoryLine,
     SchemaError,
     TrainingState,
-    from_dict,
-    from_json,
     is_int,
     is_number,
+    parse_json,
     to_dict,
     type_name,
 )
@@ -59,8 +59,8 @@ class Checkpoint:
     name: str
     path: Path
     config: VAEConfig
-    evaluation: dict | None = None
-    history: list[dict] = field(default_factory=list)
+    evaluation: Evaluation | None = None  # eval.json, every value of its declared type or None; None: no usable file
+    history_lines: list[HistoryLine] = field(default_factory=list)  # history.jsonl, one record per epoch
     snapshots: list[tuple[int, Path]] = field(default_factory=list)  # (epoch, folder), ascending
     notes: list[str] = field(default_factory=list)  # damage that leaves the checkpoint usable, one sentence each
 
@@ -71,6 +71,12 @@ class Checkpoint:
     @property
     def decoder(self) -> str:
         return self.config.decoder
+
+    @cached_property
+    def history(self) -> list[dict]:
+        """history.jsonl as dicts, a key only where the epoch has a value, for callers that read keys; the same
+        lines as ``history_lines``."""
+        return [to_dict(line, drop_none=True) for line in self.history_lines]
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -154,10 +160,6 @@ def _read_object(path: Path) -> dict:
     return value
 
 
-
-
-
-
 def _config_problem(d: dict) -> str | None:
     """What is wrong with the types or sizes of a config.json object, before a model is built from it."""
     defaults = {f.name: (f.default_factory() if callable(f.default_factory) else f.default) for f in fields(VAEConfig)}
@@ -205,20 +207,22 @@ def read_config(folder: Path) -> VAEConfig:
 
 
 # ---------------------------------------------------------------------------------------------- other files
-def read_evaluation(path: Path) -> tuple[dict | None, list[str]]:
-    """eval.json read through its schema (vae_core.schema.Evaluation), every value checked: (the evaluation as a
-    dict, or None, and notes on what was wrong)."""
+def read_evaluation(path: Path) -> tuple[Evaluation | None, list[str]]:
+    """eval.json read through its schema (vae_core.schema.Evaluation), every value checked: (the evaluation, or
+    None when the file is missing or is not a JSON object, and notes on what was wrong)."""
     if not path.exists():
         return None, []
     where = f"{path.parent.name}/{path.name}"
     try:
-        ev, notes = from_dict(Evaluation, _read_object(path), where)
-    except (ValueError, SchemaError) as e:
-        return None, [f"{where} {str(e).removeprefix(where).strip()}; its numbers are shown as n/a."]
-    return to_dict(ev), notes
+        ev, problems = parse_json(Evaluation, _read_text(path), where)
+    except SchemaError as e:
+        return None, [f"{e.problem.message}; its numbers are shown as n/a."]
+    except ValueError as e:
+        return None, [f"{where} {e}; its numbers are shown as n/a."]
+    return ev, [p.message for p in problems]
 
 
-def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
+def read_history_lines(path: Path) -> tuple[list[HistoryLine], list[str]]:
     """history.jsonl read through its schema (vae_core.schema.HistoryLine): one JSON object with an integer epoch
     per line. Lines that are not are skipped, values of the wrong type and non-finite numbers (a diverged epoch)
     read as missing; the notes say what was skipped."""
@@ -229,27 +233,33 @@ def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
         text = _read_text(path)
     except ValueError as e:
         return [], [f"{where} {e}; no training curves for this model."]
-    rows, skipped, dropped = [], [], []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+    lines, skipped, dropped = [], [], []
+    for number, text_line in enumerate(text.splitlines(), 1):
+        if not text_line.strip():
             continue
         try:
-            row, problems = from_json(HistoryLine, line, f"line {number}")
+            line, problems = parse_json(HistoryLine, text_line, f"line {number}")
         except SchemaError:  # not JSON (e.g. a partial last line from an interrupted writer), or no integer epoch
             skipped.append(f"{number} (not an object with an integer epoch)")
             continue
-        if row.epoch < 0:
+        if line.epoch < 0:
             skipped.append(f"{number} (not an object with an integer epoch)")
             continue
-        dropped += [p.split(": ", 1)[1].split(" is ")[0] + f" on line {number}" for p in problems]
-        rows.append(to_dict(row, drop_none=True))
+        dropped += [f"{p.path} on line {number}" for p in problems]
+        lines.append(line)
     notes = []
     if skipped:
         notes.append(f"{where}: skipped line {', '.join(skipped[:3])}{' and more' if len(skipped) > 3 else ''}.")
     if dropped:
         notes.append(f"{where}: not a number, shown as missing: {', '.join(dropped[:3])}"
                      f"{' and more' if len(dropped) > 3 else ''}.")
-    return rows, notes
+    return lines, notes
+
+
+def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
+    """``read_history_lines`` with each line as a dict holding only the keys the epoch has a value for."""
+    lines, notes = read_history_lines(path)
+    return [to_dict(line, drop_none=True) for line in lines], notes
 
 
 def read_history(path: Path) -> list[dict]:
@@ -289,9 +299,9 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
         raise ZooError(f"{folder}: a run still in training ({progress}); it is listed once its training finishes "
                        f"(`train.py --resume`, or `train.py --zoo` for a zoo entry)")
     evaluation, eval_notes = read_evaluation(folder / EVAL_NAME)
-    history, history_notes = read_history_checked(folder / HISTORY_NAME)
+    history, history_notes = read_history_lines(folder / HISTORY_NAME)
     snapshots, snapshot_notes = list_snapshots_checked(folder)
-    return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history=history,
+    return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history_lines=history,
                       snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes)
 
 
@@ -299,7 +309,7 @@ def training_in_progress(folder: Path) -> str | None:
     """'epoch k of n committed' when the folder's training state says its run stopped before its last epoch
     without diverging (an interrupted or running build); None for a finished run or no readable state."""
     try:
-        state, _ = from_json(TrainingState, (folder / STATE_NAME).read_text(), STATE_NAME)
+        state, _ = parse_json(TrainingState, (folder / STATE_NAME).read_text(), STATE_NAME)
     except (OSError, UnicodeDecodeError, SchemaError):
         return None
     planned = (state.train_config or {}).get("epochs")

@@ -1,0 +1,130 @@
+"""The Overview's leaderboard (explorer.tables) read from damaged eval.json files: each bad value is one plain note
+naming the field, and exactly the columns that come from it turn n/a; every other number stays as the undamaged
+file gives it. Each case damages a copy of a shipped checkpoint (its weights linked, never loaded)."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer.tables import leaderboard
+from vae_core.schema import EVAL_NAME, HISTORY_NAME, Evaluation
+from vae_core.zoo import read_checkpoint
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"  # AIS, FD, sigma: all set
+NAME = SHIPPED.name
+WHERE = f"{NAME}/{EVAL_NAME}"
+FROM_EVAL = ["log-lik", "± se", "images", "ELBO", "IWAE", "IWAE (test set)", "best - IWAE", "± (best - IWAE)",
+             "bits/dim", "bits/dim (IWAE bound)", "KL", "MSE", "active units", "sigma min", "sigma < 0.01",
+             "FD samples", "FD sample means", "FD reconstructions", "epochs", "diverged at"]
+FD = ["FD samples", "FD sample means", "FD reconstructions"]
+
+
+def _copy(tmp_path: Path) -> Path:
+    folder = tmp_path / NAME
+    folder.mkdir()
+    for name in ("config.json", EVAL_NAME, HISTORY_NAME):
+        shutil.copy(SHIPPED / name, folder)
+    (folder / "model.safetensors").symlink_to(SHIPPED / "model.safetensors")
+    return folder
+
+
+def _set(path: str, value):
+    def damage(ev: dict) -> None:
+        *parents, last = path.split("/")
+        for key in parents:
+            ev = ev[key]
+        ev[last] = value
+    return damage
+
+
+# (case, damage to the eval.json object, the note, the columns that change: n/a, or the eval.json value a path names)
+CASES = [
+    ("iwae a string", _set("test/iwae", "high"),
+     f"{WHERE}: test.iwae is a string, not a finite number; shown as n/a.", ["IWAE (test set)"]),
+    ("iwae NaN", _set("test/iwae", math.nan),
+     f"{WHERE}: test.iwae is nan, not a finite number; shown as n/a.", ["IWAE (test set)"]),
+    ("kl a boolean", _set("test/kl", True), f"{WHERE}: test.kl is a boolean, not a finite number; shown as n/a.",
+     ["KL"]),
+    ("active units a fraction", _set("test/active_units", 15.5),
+     f"{WHERE}: test.active_units is a number, not an integer; shown as n/a.", ["active units"]),
+    ("sigma min a boolean", _set("sigma/min", False),
+     f"{WHERE}: sigma.min is a boolean, not a finite number; shown as n/a.", ["sigma min"]),
+    ("sigma fraction a string", _set("sigma/frac_below_0.01", "0.6"),
+     f"{WHERE}: sigma.frac_below_0.01 is a string, not a finite number; shown as n/a.", ["sigma < 0.01"]),
+    ("frechet a list", _set("frechet", [1, 2]), f"{WHERE}: frechet is a list, not an object; shown as n/a.", FD),
+    ("epochs a string", _set("training/epochs", "15"),
+     f"{WHERE}: training.epochs is a string, not an integer; shown as n/a.", ["epochs"]),
+    ("estimate infinite", _set("log_likelihood/estimate", math.inf),
+     f"{WHERE}: log_likelihood.estimate is inf, not a finite number; shown as n/a.",
+     # no best estimate: the test set's IWAE stands in for it, and the same-image comparison is gone
+     {"log-lik": "test/iwae", "± se": "test/iwae_stderr", "images": "test/iwae_images", "ELBO": "test/elbo",
+      "IWAE": "test/iwae", "best - IWAE": None, "± (best - IWAE)": None, "bits/dim": None}),
+]
+
+
+def _value(ev: dict, path: str):
+    for key in path.split("/"):
+        ev = ev[key]
+    return ev
+
+
+@pytest.mark.parametrize("case, damage, note, changed", CASES, ids=[c[0] for c in CASES])
+def test_a_bad_value_is_one_note_and_only_its_columns_are_na(tmp_path, case, damage, note, changed):
+    good = leaderboard([read_checkpoint(SHIPPED)]).iloc[0]
+    folder = _copy(tmp_path)
+    ev = json.loads((folder / EVAL_NAME).read_text())
+    original = copy.deepcopy(ev)
+    damage(ev)
+    (folder / EVAL_NAME).write_text(json.dumps(ev))  # Python writes NaN and Infinity, as a careless writer would
+    ckpt = read_checkpoint(folder)
+    row = leaderboard([ckpt]).iloc[0]
+    assert ckpt.notes == [note]
+    changed = changed if isinstance(changed, dict) else dict.fromkeys(changed)
+    for column in FROM_EVAL:
+        if column not in changed:
+            expected = good[column]
+        else:
+            expected = np.nan if changed[column] is None else _value(original, changed[column])
+        assert row[column] == expected or (np.isnan(expected) and np.isnan(row[column])), column
+
+
+@pytest.mark.parametrize("text, note", [
+    ("[1, 2]", f"{WHERE} holds a list where a JSON object is expected; its numbers are shown as n/a."),
+    ("{broken", f"{WHERE} is not valid JSON (Expecting property name enclosed in double quotes at line 1 column 2); "
+                f"its numbers are shown as n/a."),
+    ("", f"{WHERE} is empty; its numbers are shown as n/a."),
+])
+def test_an_unreadable_eval_json_leaves_the_model_listed_as_not_evaluated(tmp_path, text, note):
+    folder = _copy(tmp_path)
+    (folder / EVAL_NAME).write_text(text)
+    ckpt = read_checkpoint(folder)
+    row = leaderboard([ckpt]).iloc[0]
+    assert ckpt.evaluation is None and ckpt.notes == [note]
+    assert row["estimate"] == "not evaluated" and row["epochs"] == len(ckpt.history_lines)
+    assert all(np.isnan(row[c]) for c in FROM_EVAL if c != "epochs")
+
+
+def test_an_ais_estimate_below_its_iwae_gives_way_to_the_iwae(tmp_path):
+    folder = _copy(tmp_path)
+    ev = json.loads((folder / EVAL_NAME).read_text())
+    ev["log_likelihood"]["best_minus_iwae"] = -3.0
+    (folder / EVAL_NAME).write_text(json.dumps(ev))
+    row = leaderboard([read_checkpoint(folder)]).iloc[0]
+    assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)" and row["log-lik"] == ev["test"]["iwae"]
+    assert np.isnan(row["bits/dim"]) and row["best - IWAE"] == -3.0
+
+
+def test_the_leaderboard_reads_the_typed_record_it_is_given():
+    """The row's numbers are the Evaluation's attributes (no second reading of the file)."""
+    ckpt = read_checkpoint(SHIPPED)
+    ev = ckpt.evaluation
+    assert isinstance(ev, Evaluation)
+    row = leaderboard([ckpt]).iloc[0]
+    assert (row["log-lik"], row["IWAE (test set)"], row["sigma min"], row["FD samples"], row["epochs"]) == (
+        ev.log_likelihood.estimate, ev.test.iwae, ev.sigma.min, ev.frechet.samples, ev.training.epochs)
