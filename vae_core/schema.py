@@ -130,6 +130,7 @@ class BestLogLikelihood:
     best_minus_elbo_stderr: float | None = None
     seconds: float | None = None
     seconds_total: float | None = None
+    device: str | None = None                       # cpu | cuda | mps; None: computed before devices, on the CPU
     warning: str | None = None
     # quadrature
     numerical_error_max: float | None = None
@@ -158,6 +159,7 @@ class Evaluation:
     embedded_sample: EmbeddedSample | None = None
     training: TrainingSummary | None = None
     evaluation_seconds: float | None = None
+    evaluation_device: str | None = None            # cpu | cuda | mps; None: evaluated before devices, on the CPU
     log_likelihood: BestLogLikelihood | None = None
     nonfinite: list = field(default_factory=list)   # dotted paths of numbers that were inf or NaN when written
     schema_version: int = SCHEMA_VERSION

@@ -148,11 +148,11 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
                          "diverged_at_step": diverged.get("step"),
                          "weights_from_step": diverged.get("weights_from_step"),
                          **{k: ((state and state.train_config) or {}).get(k) for k in ("lr", "batch_size", "seed")}},
-            "evaluation_seconds": time.perf_counter() - t0,
+            "evaluation_seconds": time.perf_counter() - t0, "evaluation_device": target.type,
         }
         if best_images > 0:
-            result[BEST_KEY] = best_log_likelihood(model, x[:best_images], settings, iwae_k=iwae_k or 1000,
-                                                   progress=progress)
+            result[BEST_KEY] = {**best_log_likelihood(model, x[:best_images], settings, iwae_k=iwae_k or 1000,
+                                                      progress=progress), "device": target.type}
         write_evaluation(folder, result, cfg)
         return result
 
@@ -196,7 +196,8 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
         return None
     test_images, _ = load_split(model.config.dataset, "test", data_dir)
     x = fixed_test_input(test_images, model.data_kind, seed=0)[:num_images].to(target)  # the IWAE's images, moved once
-    result[BEST_KEY] = best_log_likelihood(model, x, settings, iwae_k=iwae_k, progress=progress)
+    result[BEST_KEY] = {**best_log_likelihood(model, x, settings, iwae_k=iwae_k, progress=progress),
+                        "device": target.type}
     write_evaluation(folder, result, model.config)
     return result[BEST_KEY]
 
