@@ -1,9 +1,10 @@
-"""Overview: the leaderboard of each dataset and likelihood against sample quality."""
+"""Overview: the leaderboard of each dataset, likelihood against sample quality, and links to each model."""
 from __future__ import annotations
 
 import streamlit as st
 
-from explorer import charts, context, pages, tables
+from explorer import context, tables
+from explorer.views import overview
 
 ctx = context.get()
 st.title("VAE Decoder Zoo")
@@ -11,64 +12,12 @@ st.markdown("One VAE per decoder likelihood p(x|z), trained by maximum likelihoo
             "Gaussian whose sigma is learned drives sigma towards zero: its likelihood soars while its samples "
             "get worse. The pages on the left show why, model by model.")
 context.require_models(ctx, at_least=0)
-damaged = sum(len(c.notes) for c in ctx.checkpoints)
-if ctx.problems or damaged:
-    st.warning(f"{len(ctx.problems)} folder(s) in the zoo could not be read and {damaged} file(s) of the "
-               f"{len(ctx.checkpoints)} checkpoints below are damaged (both listed in the sidebar).",
-               icon=":material/warning:")
-
+overview.damage_warning(ctx)
 frame = tables.leaderboard(ctx.checkpoints)
-datasets = [ctx.dataset] + sorted({c.dataset for c in ctx.checkpoints} - {ctx.dataset})
+
 st.header("Leaderboard")
-st.caption("Test-set numbers from each checkpoint's eval.json, in nats per image. log p(x) is the best estimate a "
-           "model has: exact (quadrature over the plane) for 2-D latents, annealed importance sampling (AIS, a "
-           "stochastic lower bound) otherwise, ± its standard error over the images named; where neither was "
-           "computed yet, the IWAE or ELBO lower bound stands in and the estimate column says so. ELBO and IWAE "
-           "are on the same images as log p(x), so best - IWAE is how far that bound fell short; the IWAE the "
-           "leaderboard used to show (test set) is kept beside them. "
-           "Bits/dim = -log2 p per pixel, from the best estimate only. **Bernoulli models see binarized pixels: "
-           "their bits/dim count bits per binary pixel and cannot be compared with the 8-bit models.** Frechet "
-           "distances are measured in a small classifier's feature space (lower is closer to the test set).")
-for tab, dataset in zip(st.tabs(datasets), datasets, strict=True):
-    with tab:
-        rows = frame[frame["dataset"] == dataset] if not frame.empty else frame
-        ranked = rows[rows["group"] != tables.RAW_GROUP] if not rows.empty else rows
-        st.dataframe(ranked.drop(columns=["dataset", "group"]), hide_index=True, column_config=tables.COLUMNS,
-                     width="stretch", key=f"board_{dataset}")
-        short = tables.short_of_iwae(ranked)
-        if short:
-            st.warning(short, icon=":material/warning:")
-        raw = tables.raw_sentence(rows)
-        if raw:
-            st.markdown("**Raw pixels, not ranked with the models above**")
-            st.caption(f"These models see raw pixels (x / 255, no dequantization); {raw}")
-            unranked = rows[rows["group"] == tables.RAW_GROUP].drop(
-                columns=["dataset", "group", "bits/dim", "bits/dim (IWAE bound)"])
-            st.dataframe(unranked, hide_index=True, column_config=tables.COLUMNS, width="stretch",
-                         key=f"raw_{dataset}")
-
+overview.leaderboards(ctx, frame)
 st.header("Likelihood against sample quality")
-which = st.segmented_control("Samples measured as", ["full samples", "decoder means"], default="full samples",
-                             key="fd_kind", help="Full samples x ~ p(x|z) include the decoder noise; decoder "
-                                                  "means are E[x|z] (eval.json: frechet.samples / sample_means).")
-shown = frame[frame["dataset"] == ctx.dataset] if not frame.empty else frame
-points = tables.quality_points(shown, means=which == "decoder means")
-if points.empty:
-    st.info("No bounded checkpoint of this dataset has both a likelihood and a Frechet distance in its eval.json "
-            "yet.")
-else:
-    st.vega_lite_chart(charts.quality(points), width="stretch")
-    st.markdown(" ".join(tables.quality_sentences(points)))
-raw = tables.raw_sentence(shown)
-if raw:
-    st.caption(f"Not in this chart: {raw}")
-
+overview.quality(ctx, frame)
 st.header("Open a model")
-MODEL_PAGES = {"reconstruct": "Reconstruct", "sample": "Sample", "latent": "Latent", "sigma": "Sigma"}
-st.caption("Each link opens a page with just that model selected (you can add others in the sidebar).")
-for ckpt in ctx.for_dataset():
-    cols = st.columns([3, 1, 1, 1, 1])
-    cols[0].markdown(f"`{ckpt.name}` · {ckpt.decoder}")
-    params = context.link_params(ckpt)
-    for col, (url_path, label) in zip(cols[1:], MODEL_PAGES.items(), strict=True):
-        col.page_link(pages.page(url_path).script, label=label, query_params=params)
+overview.model_links(ctx)

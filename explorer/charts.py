@@ -1,10 +1,11 @@
-"""Every chart of the explorer goes through here, built with Altair. The zoo's pages show charts whose inputs repeat
-from run to run: those are turned into a Vega-Lite spec with its data as Arrow (``spec``) once per distinct input
-and cached, because building and validating an Altair chart and turning its data into Arrow costs tens of
-milliseconds that a warm rerun should not pay again. The specs are shared read-only (``st.cache_resource``:
-``st.vega_lite_chart`` copies the top level before it changes anything). The lab's charts follow its sliders and
-are shown as they are built (``show_panel``, through ``st.altair_chart``, which hands the data frames to Arrow
-without the JSON round trip ``spec`` makes)."""
+"""Every chart of the explorer is built here, with Altair; pages and views pass the numbers and show the result. The
+zoo's pages show charts whose inputs repeat from run to run: those are turned into a Vega-Lite spec with its data as
+Arrow (``spec``) once per distinct input and cached, because building and validating an Altair chart and turning its
+data into Arrow costs tens of milliseconds that a warm rerun should not pay again. The specs are shared read-only
+(``st.cache_resource``: ``st.vega_lite_chart`` copies the top level before it changes anything); a view shows one
+with ``st.vega_lite_chart``. The lab's charts (the last section) follow its sliders and are shown as they are built
+(``show_panel``, through ``st.altair_chart``, which hands the data frames to Arrow without the JSON round trip
+``spec`` makes)."""
 from __future__ import annotations
 
 import altair as alt
@@ -178,3 +179,162 @@ def floor_curves(frame: pd.DataFrame, order: tuple[str, ...], current: str) -> d
         tooltip=["model", "floor", alt.Tooltip("log p(x|z):Q", format=",.1f"), alt.Tooltip("ELBO:Q", format=",.1f")])
     rule = alt.Chart(pd.DataFrame({"floor": [current]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x=x)
     return spec(alt.layer(lines, rule).properties(height=240))
+
+
+# The Likelihood lab (explorer/lab/): charts over the lab's exact maths, rebuilt as its sliders move and shown with
+# ``show_panel``. Each takes the numbers its tab computed and only lays them out.
+
+
+def mixture_1d(x: np.ndarray, grid: np.ndarray, parts: np.ndarray, spike: tuple[int, float] | None = None
+               ) -> alt.Chart:
+    """A histogram of 1-D data ``x`` (N,) under each component's weighted density ``parts`` (G, K) on ``grid`` (G,)
+    and their sum, the mixture. ``spike`` = (component, point): that component is a spike on the point, drawn as a
+    red rule, since no grid resolves it, and left out of the curves and their sum."""
+    comp = [f"component {k}" for k in range(parts.shape[1])]
+    hist, edges = np.histogram(x, bins=40, density=True)
+    bins = pd.DataFrame({"left": edges[:-1], "right": edges[1:], "density": hist, "zero": 0.0})
+    bars = alt.Chart(bins).mark_rect(color="#cccccc").encode(
+        x=alt.X("left:Q", title="x"), x2=alt.X2("right:Q"), y=alt.Y("density:Q", title="density"),
+        y2=alt.Y2("zero:Q"))
+    if spike is not None:
+        parts = parts.copy()
+        parts[:, spike[0]] = 0.0
+    df = pd.DataFrame({"x": np.tile(grid, len(comp) + 1),
+                       "density": np.concatenate([parts.T.ravel(), parts.sum(1)]),
+                       "curve": np.repeat(comp + ["mixture"], len(grid))})
+    if spike is not None:
+        df = df[df["curve"] != comp[spike[0]]]
+    ymax = 1.3 * float(max(hist.max(), parts.sum(1).max()))
+    lines = alt.Chart(df).mark_line().encode(
+        x=alt.X("x:Q"), y=alt.Y("density:Q", scale=alt.Scale(domain=[0, ymax], clamp=True)),
+        color=alt.Color("curve:N"))
+    chart = bars + lines
+    if spike is not None:
+        chart += alt.Chart(pd.DataFrame({"x": [spike[1]]})).mark_rule(color="red", size=2).encode(x=alt.X("x:Q"))
+    return chart
+
+
+def mixture_2d(x: np.ndarray, ellipses: dict[int, np.ndarray], spike: np.ndarray | None = None) -> alt.Chart:
+    """2-D data ``x`` (N, 2) as grey points under each component's 2-sigma ellipse (component -> (n, 2) outline);
+    ``spike`` (2,): the point a collapsed component sits on, a red cross."""
+    pts = alt.Chart(pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1]})).mark_circle(
+        size=12, color="#999999").encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"))
+    rows = [pd.DataFrame({"x1": e[:, 0], "x2": e[:, 1], "order": np.arange(len(e)), "curve": f"component {k}"})
+            for k, e in ellipses.items()]
+    chart = pts
+    if rows:
+        chart += alt.Chart(pd.concat(rows)).mark_line().encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"),
+                                                               order=alt.Order("order:Q"),
+                                                               color=alt.Color("curve:N"))
+    if spike is not None:
+        chart += alt.Chart(pd.DataFrame({"x1": [spike[0]], "x2": [spike[1]]})).mark_point(
+            shape="cross", size=300, color="red", filled=True).encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"))
+    return chart
+
+
+def em_log_likelihood(lls: np.ndarray) -> alt.Chart:
+    """The log-likelihood per point after each EM step ``lls`` (steps + 1,); points while they can be told apart."""
+    df = pd.DataFrame({"EM step": np.arange(len(lls)), "log-likelihood": lls})
+    return alt.Chart(df).mark_line(point=len(lls) < 60).encode(
+        x=alt.X("EM step:Q"), y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False)))
+
+
+def singularity_path(sigmas: np.ndarray, path: np.ndarray, at: int, fitted: float) -> alt.Chart:
+    """The log-likelihood ``path`` (S,) as the pinned component's sigma shrinks through ``sigmas`` (S,), the slider's
+    sigma (index ``at``) in red and EM's fit ``fitted`` as a dashed level."""
+    df = pd.DataFrame({"log10 sigma": np.log10(sigmas), "log-likelihood": path})
+    base = alt.Chart(df).mark_line().encode(
+        x=alt.X("log10 sigma:Q", scale=alt.Scale(reverse=True), title="log10 sigma (shrinking ->)"),
+        y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False), title="log-likelihood (sum, nats)"))
+    here = alt.Chart(df.iloc[[at]]).mark_point(color="red", size=120, filled=True).encode(
+        x=alt.X("log10 sigma:Q"), y=alt.Y("log-likelihood:Q"))
+    level = alt.Chart(pd.DataFrame({"y": [fitted]})).mark_rule(
+        strokeDash=[4, 4], color="gray").encode(y=alt.Y("y:Q"))
+    return base + here + level
+
+
+def eigenvalues(eigvals: np.ndarray, q: int, sigma2: float, top: int = 120) -> alt.Chart:
+    """The first ``top`` of the descending ``eigvals`` on a log scale, coloured by what pPCA with ``q`` latents and
+    decoder variance ``sigma2`` makes of each direction; ``sigma2`` dashed."""
+    top = min(top, len(eigvals))
+    kind = np.where(eigvals[:top] <= sigma2, "collapsed: lambda <= sigma^2",
+                    np.where(np.arange(top) < q, "survives", "beyond q latents"))
+    df = pd.DataFrame({"index": np.arange(1, top + 1), "eigenvalue": eigvals[:top], "direction": kind})
+    colours = alt.Scale(domain=["survives", "beyond q latents", "collapsed: lambda <= sigma^2"],
+                        range=["#1f77b4", "#ff7f0e", "#bbbbbb"])
+    return (alt.Chart(df).mark_circle(size=30).encode(
+        x=alt.X("index:Q"), y=alt.Y("eigenvalue:Q", scale=alt.Scale(type="log")),
+        color=alt.Color("direction:N", scale=colours))
+        + alt.Chart(pd.DataFrame({"y": [sigma2]})).mark_rule(strokeDash=[4, 4]).encode(y=alt.Y("y:Q")))
+
+
+def gaps_to_maximum(steps: np.ndarray, gaps: dict[str, np.ndarray]) -> alt.Chart:
+    """Distances to the exact maximum log-likelihood (name -> (T,) over the iterations ``steps``), log scale; a gap
+    below 1e-12 is drawn at 1e-12."""
+    gap = pd.DataFrame({
+        "L-BFGS iteration": np.tile(steps, len(gaps)),
+        "gap": np.concatenate(list(gaps.values())).clip(1e-12, None),
+        "curve": np.repeat(list(gaps), len(steps))})
+    return alt.Chart(gap).mark_line().encode(
+        x=alt.X("L-BFGS iteration:Q"), y=alt.Y("gap:Q", scale=alt.Scale(type="log")), color=alt.Color("curve:N"))
+
+
+def kl_per_latent(kls: dict[str, np.ndarray]) -> alt.Chart:
+    """Each latent's KL to the prior, one line per source (name -> (q,) values, largest first)."""
+    q = len(next(iter(kls.values())))
+    df = pd.DataFrame({"latent (sorted)": np.tile(np.arange(1, q + 1), len(kls)),
+                       "KL (nats)": np.concatenate(list(kls.values())),
+                       "source": np.repeat(list(kls), q)})
+    return alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("latent (sorted):Q"), y=alt.Y("KL (nats):Q"), color=alt.Color("source:N"),
+        strokeDash=alt.StrokeDash("source:N"))
+
+
+def elbo_map(grid: pd.DataFrame, ridge: tuple[np.ndarray, np.ndarray], here: tuple[float, float]) -> alt.Chart:
+    """The one-datapoint ELBO over (log10 s, log10 tau) as cells (``grid``: s0, s1, t0, t1, ELBO - max), the best s
+    at each tau (``ridge``: log10 s, log10 tau arrays) in white and the sliders' point ``here`` in red."""
+    heat = alt.Chart(grid).mark_rect().encode(
+        x=alt.X("s0:Q", title="log10 s", scale=alt.Scale(domain=[-3, 1], nice=False)), x2=alt.X2("s1:Q"),
+        y=alt.Y("t0:Q", title="log10 tau", scale=alt.Scale(domain=[-2, 6], nice=False)), y2=alt.Y2("t1:Q"),
+        color=alt.Color("ELBO - max:Q", scale=alt.Scale(scheme="viridis")))
+    line = pd.DataFrame({"log10 s": ridge[0], "log10 tau": ridge[1]})
+    line = line[line["log10 s"] >= -3.0]  # the map's left edge
+    point = pd.DataFrame({"log10 s": [here[0]], "log10 tau": [here[1]]})
+    return (heat + alt.Chart(line).mark_line(color="white").encode(x=alt.X("log10 s:Q"), y=alt.Y("log10 tau:Q"))
+            + alt.Chart(point).mark_point(color="red", size=100, filled=True).encode(x=alt.X("log10 s:Q"),
+                                                                                    y=alt.Y("log10 tau:Q")))
+
+
+def elbo_against_s(log_s: np.ndarray, elbo: np.ndarray, best: tuple[float, float], window: float = 15.0
+                   ) -> alt.Chart:
+    """The ELBO (S,) against ``log_s`` (S,) within ``window`` nats of its maximum ``best`` = (log10 s*, ELBO*),
+    which is marked in red."""
+    df = pd.DataFrame({"log10 s": log_s, "ELBO": elbo})
+    top = pd.DataFrame({"log10 s": [best[0]], "ELBO": [best[1]]})
+    df = df[df["ELBO"] > top["ELBO"][0] - window]
+    line = alt.Chart(df).mark_line().encode(x=alt.X("log10 s:Q"), y=alt.Y("ELBO:Q", scale=alt.Scale(zero=False)))
+    return (line + alt.Chart(top).mark_rule(color="red").encode(x=alt.X("log10 s:Q"))
+            + alt.Chart(top).mark_point(color="red", size=100, filled=True).encode(x=alt.X("log10 s:Q"),
+                                                                                  y=alt.Y("ELBO:Q")))
+
+
+def max_elbo_curves(log_tau: np.ndarray, curves: dict[str, np.ndarray]) -> alt.Chart:
+    """The ELBO's maximum over s against ``log_tau`` (T,), one line per case (name -> (T,); a repeated case once)."""
+    df = pd.concat([pd.DataFrame({"log10 tau": log_tau, "max ELBO": v, "case": k}) for k, v in curves.items()])
+    return alt.Chart(df.drop_duplicates(["case", "log10 tau"])).mark_line().encode(
+        x=alt.X("log10 tau:Q"), y=alt.Y("max ELBO:Q"), color=alt.Color("case:N"))
+
+
+def pixel_curves(sigma: np.ndarray, curves: dict[str, np.ndarray], ceiling: float) -> alt.Chart:
+    """One pixel's log-likelihoods (name -> (S,), at most four, coloured blue, red, green, grey in that order)
+    against the decoder's ``sigma`` (S,), shrinking to the right; dashed: 0 and the floor's ``ceiling``."""
+    df = pd.concat([pd.DataFrame({"sigma": sigma, "nats": values, "curve": name}) for name, values in curves.items()])
+    colours = alt.Scale(domain=list(curves), range=["#1f77b4", "#d62728", "#2ca02c", "#aaaaaa"])
+    chart = alt.Chart(df).mark_line().encode(
+        x=alt.X("sigma:Q", scale=alt.Scale(type="log", reverse=True), title="decoder sigma (shrinking ->)",
+                axis=alt.Axis(grid=False, format=".0e")),
+        y=alt.Y("nats:Q", title="log-likelihood of the pixel (nats)"),
+        color=alt.Color("curve:N", scale=colours))
+    rules = alt.Chart(pd.DataFrame({"y": [0.0, ceiling], "line": ["0 = log 1", "ceiling of the floor"]})).mark_rule(
+        strokeDash=[4, 4]).encode(y=alt.Y("y:Q"), color=alt.value("gray"))
+    return chart + rules

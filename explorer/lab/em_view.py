@@ -1,15 +1,18 @@
 """The lab's first tab: EM on a Gaussian mixture, step by step, and the singularity of a collapsing component."""
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from explorer.charts import show_panel
+from explorer import charts
 from vae_core.lab import gmm
 
 from . import maths
+
+if TYPE_CHECKING:
+    import altair as alt
 
 
 def mixture_chart(x: np.ndarray, params: gmm.GMMParams, pinned: tuple[int, int] | None = None) -> alt.Chart:
@@ -17,49 +20,13 @@ def mixture_chart(x: np.ndarray, params: gmm.GMMParams, pinned: tuple[int, int] 
 
     ``pinned`` = (component, point index): that component is a spike on that point, drawn as a red mark.
     """
-    comp = [f"component {k}" for k in range(params.n_components)]
     if x.shape[1] == 1:
-        hist, edges = np.histogram(x[:, 0], bins=40, density=True)
-        bins = pd.DataFrame({"left": edges[:-1], "right": edges[1:], "density": hist, "zero": 0.0})
-        bars = alt.Chart(bins).mark_rect(color="#cccccc").encode(
-            x=alt.X("left:Q", title="x"), x2=alt.X2("right:Q"), y=alt.Y("density:Q", title="density"),
-            y2=alt.Y2("zero:Q"))
         grid = np.linspace(x.min() - 1.0, x.max() + 1.0, 400)
-        parts = gmm.mixture_pdf_1d(grid, params)  # (G, K)
-        if pinned is not None:
-            parts[:, pinned[0]] = 0.0  # the spike is drawn as a rule: no grid resolves it
-        df = pd.DataFrame({"x": np.tile(grid, params.n_components + 1),
-                           "density": np.concatenate([parts.T.ravel(), parts.sum(1)]),
-                           "curve": np.repeat(comp + ["mixture"], len(grid))})
-        if pinned is not None:
-            df = df[df["curve"] != comp[pinned[0]]]
-        ymax = 1.3 * float(max(hist.max(), parts.sum(1).max()))
-        lines = alt.Chart(df).mark_line().encode(
-            x=alt.X("x:Q"), y=alt.Y("density:Q", scale=alt.Scale(domain=[0, ymax], clamp=True)),
-            color=alt.Color("curve:N"))
-        chart = bars + lines
-        if pinned is not None:
-            chart += alt.Chart(pd.DataFrame({"x": [x[pinned[1], 0]]})).mark_rule(color="red", size=2).encode(
-                x=alt.X("x:Q"))
-        return chart
-    pts = alt.Chart(pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1]})).mark_circle(
-        size=12, color="#999999").encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"))
-    rows = []
-    for k in range(params.n_components):
-        if pinned is not None and k == pinned[0]:
-            continue
-        e = gmm.ellipse(params.means[k], params.covs[k])  # (n, 2)
-        rows.append(pd.DataFrame({"x1": e[:, 0], "x2": e[:, 1], "order": np.arange(len(e)),
-                                  "curve": comp[k]}))
-    chart = pts
-    if rows:
-        chart += alt.Chart(pd.concat(rows)).mark_line().encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"),
-                                                               order=alt.Order("order:Q"),
-                                                              color=alt.Color("curve:N"))
-    if pinned is not None:
-        chart += alt.Chart(pd.DataFrame({"x1": [x[pinned[1], 0]], "x2": [x[pinned[1], 1]]})).mark_point(
-            shape="cross", size=300, color="red", filled=True).encode(x=alt.X("x1:Q"), y=alt.Y("x2:Q"))
-    return chart
+        spike = None if pinned is None else (pinned[0], x[pinned[1], 0])
+        return charts.mixture_1d(x[:, 0], grid, gmm.mixture_pdf_1d(grid, params), spike)  # parts: (G, K)
+    ellipses = {k: gmm.ellipse(params.means[k], params.covs[k]) for k in range(params.n_components)
+                if pinned is None or k != pinned[0]}  # (n, 2) each
+    return charts.mixture_2d(x, ellipses, None if pinned is None else x[pinned[1]])
 
 
 def draw() -> None:
@@ -79,7 +46,8 @@ def draw() -> None:
     config = (n_true, n_points, dim, seed, k_fit)
     state = st.session_state.get("lab_em")
     b1, b2, b3, b4 = st.columns(4)
-    if state is None or state["config"] != config or b4.button("reset", key="lab_em_reset"):
+    reset = b4.button("reset", key="lab_em_reset")  # drawn on every run, also the one a slider starts
+    if state is None or state["config"] != config or reset:
         p0 = gmm.init_params(x, k_fit, seed)
         state = {"config": config, "params": [p0], "lls": [gmm.log_likelihood(x, p0)], "collapsed": None}
         st.session_state["lab_em"] = state
@@ -102,12 +70,10 @@ def draw() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Data and the fit after {len(lls) - 1} EM steps**")
-        show_panel(mixture_chart(x, params))
+        charts.show_panel(mixture_chart(x, params))
     with right:
         st.markdown("**Log-likelihood per point (nats)**")
-        df = pd.DataFrame({"EM step": np.arange(len(lls)), "log-likelihood": lls})
-        show_panel(alt.Chart(df).mark_line(point=len(lls) < 60).encode(
-            x=alt.X("EM step:Q"), y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False))))
+        charts.show_panel(charts.em_log_likelihood(lls))
         if len(lls) > 1:
             status = " Converged." if state.get("converged") else ""
             st.caption(f"now {lls[-1]:.6f}; smallest change between two steps {np.diff(lls).min():+.2e} "
@@ -140,17 +106,9 @@ def draw() -> None:
                   f"{path[j] - ll_fit:+.1f} vs EM fit")
         left, right = st.columns(2)
         with left:
-            df = pd.DataFrame({"log10 sigma": np.log10(sigmas), "log-likelihood": path})
-            base = alt.Chart(df).mark_line().encode(
-                x=alt.X("log10 sigma:Q", scale=alt.Scale(reverse=True), title="log10 sigma (shrinking ->)"),
-                y=alt.Y("log-likelihood:Q", scale=alt.Scale(zero=False), title="log-likelihood (sum, nats)"))
-            here = alt.Chart(df.iloc[[j]]).mark_point(color="red", size=120, filled=True).encode(
-                x=alt.X("log10 sigma:Q"), y=alt.Y("log-likelihood:Q"))
-            level = alt.Chart(pd.DataFrame({"y": [ll_fit]})).mark_rule(
-                strokeDash=[4, 4], color="gray").encode(y=alt.Y("y:Q"))
-            show_panel(base + here + level)
+            charts.show_panel(charts.singularity_path(sigmas, path, j, ll_fit))
         with right:
-            show_panel(mixture_chart(x, fits[j], (k_pin, i_pin)))
+            charts.show_panel(mixture_chart(x, fits[j], (k_pin, i_pin)))
         notes = []
         if em.collapsed:
             notes.append(f"EM's own run already met the singularity ({em.collapsed}); the path starts from "

@@ -1,12 +1,10 @@
 """The lab's third tab: the one-datapoint ELBO over posterior sigma and decoder precision."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from explorer.charts import show_panel
+from explorer import charts
 from vae_core.lab import one_point
 
 from . import maths
@@ -31,36 +29,21 @@ def draw() -> None:
     with left:
         st.markdown("**ELBO over (s, tau)** minus its maximum over s (clipped at -10 nats); s*(tau) in white")
         grid = maths.one_point_grid(int(d_obs), float(gain))
-        heat = alt.Chart(grid).mark_rect().encode(
-            x=alt.X("s0:Q", title="log10 s", scale=alt.Scale(domain=[-3, 1], nice=False)), x2=alt.X2("s1:Q"),
-            y=alt.Y("t0:Q", title="log10 tau", scale=alt.Scale(domain=[-2, 6], nice=False)), y2=alt.Y2("t1:Q"),
-            color=alt.Color("ELBO - max:Q", scale=alt.Scale(scheme="viridis")))
         ts = np.linspace(-2.0, 6.0, 81)
-        ridge = pd.DataFrame({"log10 s": np.log10(one_point.sigma_star(10.0**ts, gain)), "log10 tau": ts})
-        ridge = ridge[ridge["log10 s"] >= -3.0]
-        here = pd.DataFrame({"log10 s": [np.log10(s_star)], "log10 tau": [log_tau]})
-        show_panel(heat + alt.Chart(ridge).mark_line(color="white").encode(x=alt.X("log10 s:Q"), y=alt.Y("log10 tau:Q"))
-               + alt.Chart(here).mark_point(color="red", size=100, filled=True).encode(x=alt.X("log10 s:Q"),
-                                                                                      y=alt.Y("log10 tau:Q")))
+        ridge = (np.log10(one_point.sigma_star(10.0**ts, gain)), ts)  # log10 s*(tau), log10 tau
+        charts.show_panel(charts.elbo_map(grid, ridge, (np.log10(s_star), log_tau)))
     with right:
         st.markdown(f"**ELBO against s at tau = {tau:.3g}**, s* = {s_star:.4g} marked")
         log_s = np.linspace(-3.0, 1.0, 400)
-        df = pd.DataFrame({"log10 s": log_s, "ELBO": one_point.elbo(10.0**log_s, tau, int(d_obs), gain)})
-        best = pd.DataFrame({"log10 s": [np.log10(s_star)],
-                             "ELBO": [float(one_point.elbo(s_star, tau, int(d_obs), gain))]})
-        df = df[df["ELBO"] > best["ELBO"][0] - 15.0]  # the interesting part: within 15 nats of the optimum
-        line = alt.Chart(df).mark_line().encode(x=alt.X("log10 s:Q"), y=alt.Y("ELBO:Q", scale=alt.Scale(zero=False)))
-        show_panel(line + alt.Chart(best).mark_rule(color="red").encode(x=alt.X("log10 s:Q"))
-               + alt.Chart(best).mark_point(color="red", size=100, filled=True).encode(x=alt.X("log10 s:Q"),
-                                                                                      y=alt.Y("ELBO:Q")))
+        elbo = one_point.elbo(10.0**log_s, tau, int(d_obs), gain)
+        best = (np.log10(s_star), float(one_point.elbo(s_star, tau, int(d_obs), gain)))
+        charts.show_panel(charts.elbo_against_s(log_s, elbo, best))
     st.markdown("**max over s of the ELBO (= log p(x)) as the precision grows**")
     ts = np.linspace(-2.0, 12.0, 141)
     curves = {f"D = 1, g = {gain:g}": one_point.max_elbo(10.0**ts, 1, gain),
               f"D = {d_obs}, g = {gain:g}": one_point.max_elbo(10.0**ts, int(d_obs), gain),
               "D = 1, g = 0 (decoder ignores z)": one_point.max_elbo(10.0**ts, 1, 0.0)}
-    df = pd.concat([pd.DataFrame({"log10 tau": ts, "max ELBO": v, "case": k}) for k, v in curves.items()])
-    show_panel(alt.Chart(df.drop_duplicates(["case", "log10 tau"])).mark_line().encode(
-        x=alt.X("log10 tau:Q"), y=alt.Y("max ELBO:Q"), color=alt.Color("case:N")))
+    charts.show_panel(charts.max_elbo_curves(ts, curves))
     limit = one_point.bounded_limit(1, gain)
     st.caption(f"D = 1 with g = {gain:g} levels off at {limit:.3f} (= -1/2 log 2 pi g^2); the other curves "
                "rise like (D - 1)/2 log tau or 1/2 log tau, without bound. The KL term bounds the posterior "

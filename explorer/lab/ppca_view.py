@@ -1,12 +1,10 @@
 """The lab's second tab: probabilistic PCA in closed form against a linear VAE trained on its ELBO."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from explorer.charts import show_panel
+from explorer import charts
 from vae_core.lab import ppca
 
 from . import maths
@@ -47,35 +45,17 @@ def draw() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**The sample covariance's eigenvalues** (sigma^2 dashed)")
-        top = min(120, len(spec.eigvals))
-        kind = np.where(spec.eigvals[:top] <= sigma2, "collapsed: lambda <= sigma^2",
-                        np.where(np.arange(top) < q, "survives", "beyond q latents"))
-        df = pd.DataFrame({"index": np.arange(1, top + 1), "eigenvalue": spec.eigvals[:top],
-                           "direction": kind})
-        colours = alt.Scale(domain=["survives", "beyond q latents", "collapsed: lambda <= sigma^2"],
-                            range=["#1f77b4", "#ff7f0e", "#bbbbbb"])
-        show_panel(alt.Chart(df).mark_circle(size=30).encode(
-            x=alt.X("index:Q"), y=alt.Y("eigenvalue:Q", scale=alt.Scale(type="log")),
-            color=alt.Color("direction:N", scale=colours))
-            + alt.Chart(pd.DataFrame({"y": [sigma2]})).mark_rule(strokeDash=[4, 4]).encode(y=alt.Y("y:Q")))
+        charts.show_panel(charts.eigenvalues(spec.eigvals, int(q), sigma2))
     with right:
         st.markdown("**Training: distance to the exact maximum (nats / image, log scale)**")
-        gap = pd.DataFrame({
-            "L-BFGS iteration": np.tile(fit.steps, 2),
-            "gap": np.concatenate([ml - fit.elbo, ml - fit.log_lik]).clip(1e-12, None),
-            "curve": np.repeat(["max log p - ELBO", "max log p - log p(X; W_t)"], len(fit.steps))})
-        show_panel(alt.Chart(gap).mark_line().encode(
-            x=alt.X("L-BFGS iteration:Q"), y=alt.Y("gap:Q", scale=alt.Scale(type="log")), color=alt.Color("curve:N")))
+        charts.show_panel(charts.gaps_to_maximum(fit.steps, {"max log p - ELBO": ml - fit.elbo,
+                                                             "max log p - log p(X; W_t)": ml - fit.log_lik}))
     left, right = st.columns(2)
     with left:
         st.markdown("**Per latent: the VAE's KL to the prior against theory** 1/2 log(lambda_j / sigma^2)+")
         theory = 0.5 * np.log(np.maximum(spec.eigvals[:q] / sigma2, 1.0))
-        df = pd.DataFrame({"latent (sorted)": np.tile(np.arange(1, q + 1), 2),
-                           "KL (nats)": np.concatenate([np.sort(fit.kl_per_dim)[::-1], theory]),
-                           "source": np.repeat(["linear VAE (trained)", "pPCA optimum (closed form)"], q)})
-        show_panel(alt.Chart(df).mark_line(point=True).encode(
-            x=alt.X("latent (sorted):Q"), y=alt.Y("KL (nats):Q"), color=alt.Color("source:N"),
-            strokeDash=alt.StrokeDash("source:N")))
+        charts.show_panel(charts.kl_per_latent({"linear VAE (trained)": np.sort(fit.kl_per_dim)[::-1],
+                                                "pPCA optimum (closed form)": theory}))
     with right:
         st.markdown("**The mean image and the first surviving directions** (columns of the ML W)")
         tiles = [spec.mean.reshape(28, 28)]

@@ -9,16 +9,17 @@ import streamlit as st
 from explorer import cache, charts, context, raw_runs, render
 from explorer.context import Context
 from vae_core.data import UNBOUNDED_REASON
+from vae_core.schema import HistoryLine
 from vae_core.zoo import Checkpoint, ZooError
 
 
 def training_curves(models: list[Checkpoint]) -> None:
     """Sigma, the validation ELBO and the two ELBO terms per epoch, one colour per model (history.jsonl)."""
-    no_sigma = [c.name for c in models if c.history and "sigma_mean" not in c.history[-1]]
-    no_history = [c.name for c in models if not c.history]
-    rows = [{"model": c.name, "decoder": c.decoder, **{k: r.get(k) for k in ("epoch", "sigma_mean", "sigma_min",
-                                                                              "val_elbo", "rec", "kl")}}
-            for c in models for r in c.history if isinstance(r, dict) and "epoch" in r]
+    no_sigma = [c.name for c in models if c.history_lines and c.history_lines[-1].sigma_mean is None]
+    no_history = [c.name for c in models if not c.history_lines]
+    rows = [{"model": c.name, "decoder": c.decoder, "epoch": r.epoch, "sigma_mean": r.sigma_mean,
+             "sigma_min": r.sigma_min, "val_elbo": r.val_elbo, "rec": r.rec, "kl": r.kl}
+            for c in models for r in c.history_lines]
     if no_history:
         st.info(f"No history.jsonl for {', '.join(no_history)}.")
     domain = tuple(c.name for c in models)  # one colour per model across the charts
@@ -136,7 +137,7 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
     names = [c.name for c in with_snaps]
     name = st.selectbox("Model with snapshots", names, key="snapshot_model")
     ckpt = next(c for c in with_snaps if c.name == name)
-    history = {r.get("epoch"): r for r in ckpt.history if isinstance(r, dict)}
+    history = {r.epoch: r for r in ckpt.history_lines}
     final_epoch = max(history) if history else None
     epochs = [(e, f"epoch {e}") for e, _ in ckpt.snapshots]
     if final_epoch is not None and final_epoch not in dict(ckpt.snapshots):
@@ -152,11 +153,11 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
             st.error(f"{label} cannot be loaded: {e}")
             continue
         out = cache.prior_samples(model, (*key, epoch), n, 1.0, ctx.seed)
-        rec = history.get(epoch, {})
+        rec = history.get(epoch, HistoryLine(epoch=epoch))
         c0.markdown(f"**{label}**")
-        render.show_html_table(c0, [("sigma mean", render.fmt(rec.get("sigma_mean"), ".4f")),
-                                    ("sigma min", render.fmt(rec.get("sigma_min"), ".1e")),
-                                    ("val ELBO", render.fmt(rec.get("val_elbo"), ".1f"))])
+        render.show_html_table(c0, [("sigma mean", render.fmt(rec.sigma_mean, ".4f")),
+                                    ("sigma min", render.fmt(rec.sigma_min, ".1e")),
+                                    ("val ELBO", render.fmt(rec.val_elbo, ".1f"))])
         c1.image(render.grid(out["mean"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
                  caption="decoder mean")
         c2.image(render.grid(out["sample"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
