@@ -32,8 +32,9 @@ from vae_core.devices import DEVICES, resolve_device
 from vae_core.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
 from vae_core.model import VAE, load_config
 from vae_core.schedules import SCHEDULES
-from vae_core.training import SNAPSHOT_DIR, STATE_NAME
-from vae_core.zoo import read_history
+from vae_core.schema import HISTORY_NAME, STATE_NAME, HistoryLine
+from vae_core.training import SNAPSHOT_DIR, CheckpointError, read_state
+from vae_core.zoo import read_history_lines
 
 LEDGER_JSON = Path("docs/burda_ledger.json")
 LEDGER_MD = LEDGER_JSON.with_suffix(".md")
@@ -43,11 +44,14 @@ PAPER_EPOCHS = sum(SCHEDULES["burda"].stage_epochs)
 
 
 def run_settings(folder: Path) -> dict:
-    """The training settings that name a schedule: from training_state.json (older runs lack the newer fields)."""
-    state = json.loads((folder / STATE_NAME).read_text())
-    cfg = state.get("train_config") or {}
+    """The training settings that name a schedule: from training_state.json (vae_core.schema.TrainingState; older
+    runs lack the newer fields). A damaged state is a CheckpointError naming the file."""
+    state = read_state(folder)
+    if state is None:
+        raise CheckpointError(f"{folder} holds no {STATE_NAME}, so it is not a train.py run folder or zoo checkpoint")
+    cfg = state.train_config or {}
     return {"lr_schedule": cfg.get("lr_schedule", "constant"), "lr": cfg.get("lr"),
-            "batch_size": cfg.get("batch_size"), "adam_eps": cfg.get("adam_eps", 1e-8), "epoch": state["epoch"]}
+            "batch_size": cfg.get("batch_size"), "adam_eps": cfg.get("adam_eps", 1e-8), "epoch": state.epoch}
 
 
 def default_label(s: dict) -> str:
@@ -81,18 +85,18 @@ def load_weights(folder: Path, epoch: int, weights: Path, device: str | torch.de
     return model
 
 
-def ledger_row(folder: Path, epoch: int, weights: Path, label: str, settings: dict, history: list[dict],
+def ledger_row(folder: Path, epoch: int, weights: Path, label: str, settings: dict, history: list[HistoryLine],
                x: torch.Tensor, all_x: torch.Tensor, k: int) -> dict:
     """One row; the model is scored on the device x is on."""
-    upto = [r for r in history if r["epoch"] <= epoch]
+    upto = [r for r in history if r.epoch <= epoch]
     start = time.perf_counter()
     result = score(load_weights(folder, epoch, weights, x.device), x, all_x, k)
-    seconds = [r.get("seconds") for r in upto]
-    lr = upto[-1].get("lr") if upto and upto[-1].get("lr") is not None else SCHEDULES[settings["lr_schedule"]].lr(
+    seconds = [r.seconds for r in upto]
+    lr = upto[-1].lr if upto and upto[-1].lr is not None else SCHEDULES[settings["lr_schedule"]].lr(
         settings["lr"], epoch)
     return {"schedule": label, "run": str(folder), "epoch": epoch,
-            "updates": sum(r.get("steps") or 0 for r in upto),
-            "train_seconds": sum(seconds) if all(isinstance(s, (int, float)) for s in seconds) else None,
+            "updates": sum(r.steps or 0 for r in upto),
+            "train_seconds": sum(seconds) if all(s is not None for s in seconds) else None,
             **{k: v for k, v in settings.items() if k != "epoch"}, "lr": lr, "epoch_of_run": settings["epoch"],
             "weights": "snapshot" if weights != folder else "current", **result, "iwae_k": k,
             "images": len(x), "active_units_images": len(all_x),
@@ -153,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"models of binarized MNIST only")
     if args.k < 1 or not 1 <= args.images <= 10_000:
         parser.error(f"--k must be at least 1 and --images between 1 and 10000, got {args.k} and {args.images}")
-    settings = run_settings(folder)
+    try:
+        settings = run_settings(folder)
+    except CheckpointError as e:
+        parser.error(str(e))
     available = weights_at(folder, settings["epoch"])
     try:
         wanted = sorted(available) if args.epochs is None else sorted({int(e) for e in args.epochs.split(",")})
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     all_x = fixed_test_input(test, "binary", seed=0).to(device)  # (10000, 1, 28, 28), moved once
     x = all_x[:args.images]  # (images, 1, 28, 28)
-    history = read_history(folder / "history.jsonl")
+    history, _ = read_history_lines(folder / HISTORY_NAME)  # unreadable lines are not epochs: left out
     for epoch in todo:
         row = ledger_row(folder, epoch, available[epoch], label, settings, history, x, all_x, args.k)
         rows = [r for r in rows if not (r["schedule"] == label and r["epoch"] == epoch and r["images"] == args.images

@@ -57,8 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     for i, folder in enumerate(folders, 1):
         start = time.perf_counter()
         print(f"[{i}/{len(folders)}] {folder.name}", flush=True)
-        block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force,
-                                           ais=overrides[folder.name], device=args.device)
+        try:  # a damaged eval.json: one sentence naming it; the entries done before it stay written
+            block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force,
+                                               ais=overrides[folder.name], device=args.device)
+        except ValueError as e:
+            parser.error(str(e))
         if block is None:
             print("  already done at these settings; skipped", flush=True)
             continue
@@ -69,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
               f"({block['excluded_images']} flagged); IWAE k={block['iwae_k']} {block['iwae']:.2f}; "
               f"best - IWAE {block['best_minus_iwae']:.2f} ± {block['best_minus_iwae_stderr']:.2f} "
               f"[{time.perf_counter() - start:.0f} s]", flush=True)
-        write_index(root)  # after each one, so an interrupted run leaves a consistent index
+        try:
+            write_index(root)  # after each one, so an interrupted run leaves a consistent index
+        except ValueError as e:
+            parser.error(str(e))
 
 
 if __name__ == "__main__":

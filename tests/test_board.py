@@ -8,10 +8,11 @@ import math
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
-from explorer import board, cache, pages
+from explorer import board, cache
 
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 THREE = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
@@ -19,17 +20,7 @@ NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli"}
 
 
 def open_board(sidebar: dict | None = None, own: dict | None = None) -> AppTest:
-    """The app with the sidebar's parameters in its URL, then the board with its own; no exception on the way."""
-    at = AppTest.from_file(str(pages.APP), default_timeout=120)
-    at.query_params.update(sidebar or {})
-    at.run()
-    at.link_notes = notes(at)  # a note shows in the run that drops the parameter
-    at.switch_page(pages.page("board").script)
-    at.query_params.update(own or {})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.link_notes += "\n" + notes(at)
-    return at
+    return open_page("board", sidebar, own)
 
 
 def heads(at: AppTest) -> list[str]:
@@ -44,10 +35,6 @@ def param(at: AppTest, name: str) -> list[str]:
     """A query parameter of the app's URL, as a list (AppTest keeps a single value as a plain string)."""
     value = at.query_params.get(name, [])
     return [value] if isinstance(value, str) else list(value)
-
-
-def notes(at: AppTest) -> str:
-    return "\n".join(i.value for i in at.info)
 
 
 # ------------------------------------------------------------------------------------------------ logic

@@ -3,6 +3,7 @@ fixed test subset, kept across calls; bad input refused in one sentence with not
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -10,6 +11,7 @@ from scripts import burda_ledger
 from vae_core.data import fixed_test_input, load_sample, load_split
 from vae_core.metrics import iwae_log_likelihood
 from vae_core.model import VAE, VAEConfig
+from vae_core.schema import STATE_NAME
 from vae_core.training import TrainConfig, train
 
 TINY = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
@@ -79,3 +81,15 @@ def test_a_model_of_other_data_is_refused(tmp_path, capsys):
         burda_ledger.main([str(out), "--ledger", str(tmp_path / "ledger.json")])
     assert "scores Bernoulli models of binarized MNIST only" in capsys.readouterr().err
     assert not (tmp_path / "ledger.json").exists()
+
+
+def test_a_damaged_training_state_is_one_sentence_naming_it(run, tmp_path, capsys):
+    damaged = tmp_path / "run"
+    shutil.copytree(run, damaged)
+    (damaged / STATE_NAME).write_text('{"epoch": "two"}')
+    ledger = tmp_path / "ledger.json"
+    with pytest.raises(SystemExit) as exit_:
+        burda_ledger.main([str(damaged), "--ledger", str(ledger), "--data-dir", "/nonexistent/vae-zoo-data"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{damaged / STATE_NAME} is damaged" in err and "Traceback" not in err, err
+    assert not ledger.exists()

@@ -8,31 +8,17 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
+from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
 
-from explorer import pages, story
+from explorer import story
 from vae_core.metrics import NUM_DIMS
 
 SLUGS = [s.slug for s in story.STEPS]
 
 
 def open_story(sidebar: dict | None = None, own: dict | None = None) -> AppTest:
-    """The app with the sidebar's parameters, then the story with its own; no exception on the way. The notes on
-    dropped parameters of both runs are kept in ``link_notes``."""
-    at = AppTest.from_file(str(pages.APP), default_timeout=120)
-    at.query_params.update(sidebar or {})
-    at.run()
-    at.link_notes = notes(at)
-    at.switch_page(pages.page("story").script)
-    at.query_params.update(own or {})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.link_notes += "\n" + notes(at)
-    return at
-
-
-def notes(at: AppTest) -> str:
-    return "\n".join(i.value for i in at.info)
+    return open_page("story", sidebar, own)
 
 
 def figures(at: AppTest) -> int:

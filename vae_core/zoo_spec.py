@@ -28,9 +28,26 @@ from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
 from .metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
 from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
-from .schema import EVAL_NAME, VERSION_KEY, Evaluation, finite_or_none, from_dict, to_dict, to_json
+from .schema import (
+    EVAL_NAME,
+    HISTORY_NAME,
+    SCHEMA_VERSION,
+    VERSION_KEY,
+    BestLogLikelihood,
+    Evaluation,
+    Frechet,
+    Metrics,
+    SchemaError,
+    SigmaStats,
+    TrainingSummary,
+    finite_or_none,
+    from_dict,
+    parse_json,
+    to_dict,
+    to_json,
+)
 from .training import TrainConfig, check_same_model, drop_optimizer, read_state, recover, train
-from .zoo import read_history
+from .zoo import read_history_lines
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -136,14 +153,14 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
                                             "iwae", "iwae_stderr", "iwae_k", "bits_per_dim")}
         test["iwae_images"] = min(iwae_images, len(x)) if iwae_k else None
         state = read_state(folder)
-        history = read_history(folder / "history.jsonl")
+        history, _ = read_history_lines(folder / HISTORY_NAME)  # unreadable lines are not epochs: left out
         diverged = (state and state.diverged) or {}
         result = {
             "name": folder.name, "dataset": cfg.dataset, "decoder": cfg.decoder, "latent_dim": cfg.latent_dim,
             "data_kind": model.data_kind, "description": description, "test": test, "sigma": ev.sigma,
             "frechet": frechet(model, x[:frechet_images]),
             "embedded_sample": sample_check(model),
-            "training": {"epochs": len(history), "seconds": sum(r.get("seconds", 0) for r in history),
+            "training": {"epochs": len(history), "seconds": sum(r.seconds or 0 for r in history),
                          "diverged_at_epoch": diverged.get("epoch"),
                          "diverged_at_step": diverged.get("step"),
                          "weights_from_step": diverged.get("weights_from_step"),
@@ -165,13 +182,40 @@ def best_images_for(model: VAE) -> int:
 def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
     """eval.json (vae_core.schema.Evaluation, checked strictly: a value of the wrong type is a bug in the evaluation
     code, not something to write) and the model card. Non-finite numbers (a collapsed sigma's +inf or NaN) become
-    null, and ``nonfinite`` lists them, so the file stays strict JSON and says what happened."""
+    null, and ``nonfinite`` lists them, so the file stays strict JSON and says what happened; those ``result``
+    already lists (an eval.json read back, its numbers already null) stay listed."""
     found: list[str] = []
     clean = finite_or_none({k: v for k, v in result.items() if k not in ("nonfinite", VERSION_KEY)}, found=found)
-    record, _ = from_dict(Evaluation, {**clean, "nonfinite": found}, EVAL_NAME, strict=True)
+    listed = list(result.get("nonfinite") or [])
+    record, _ = from_dict(Evaluation, {**clean, "nonfinite": listed + [f for f in found if f not in listed]},
+                          EVAL_NAME, strict=True)
     text = to_json(record) + "\n"
     atomic_write(folder / EVAL_NAME, lambda tmp: Path(tmp).write_text(text))
-    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(to_dict(record), cfg)))
+    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(record, cfg)))
+
+
+def read_evaluation_whole(path: Path) -> Evaluation:
+    """eval.json read through its schema for a writer that rewrites it or builds on it (a best estimate added, the
+    index): every value must have its type, since rewriting would turn a damaged value into null unsaid. Anything
+    else is a ValueError of one sentence naming the file and the fields at fault."""
+    name = path.parent.name
+    again = f"restore it, or delete it and evaluate again with train.py --zoo zoo.toml --only {name}"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; evaluate {name} first with train.py --zoo zoo.toml --only {name}")
+    try:
+        ev, problems = parse_json(Evaluation, path.read_text(), str(path))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text; {again}") from None
+    except SchemaError as e:
+        raise ValueError(f"{e.problem.message}; {again}") from None
+    if ev.schema_version > SCHEMA_VERSION:
+        raise ValueError(f"{path} was written by a newer version (schema {ev.schema_version}, this one writes "
+                         f"{SCHEMA_VERSION}); use that version to rewrite it")
+    if problems:
+        at = ", ".join(p.path for p in problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise ValueError(f"{path} holds a value of the wrong type at {at} (see vae_core.schema.Evaluation for "
+                         f"each field's type); {again}")
+    return ev
 
 
 def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: int | None = None,
@@ -183,23 +227,24 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
     IWAE k (unless ``force``). ``device``: where to compute, a name of vae_core.devices.DEVICES."""
     folder = Path(folder)
     target = resolve_device(device)  # one sentence before anything is read, computed or written
-    result = json.loads((folder / "eval.json").read_text())
+    ev = read_evaluation_whole(folder / EVAL_NAME)
     model = VAE.from_pretrained(folder, map_location=target)
     check_float64(target, f"the best log-likelihood estimate ({method_for(model)})")
     settings = settings_for(model.config.latent_dim, ais)
     num_images = num_images or best_images_for(model)
-    iwae_k = iwae_k or result["test"].get("iwae_k") or 1000
-    old = result.get(BEST_KEY) or {}
-    same = (old.get("method") == method_for(model) and old.get("settings") == settings
-            and old.get("images", "").startswith(f"the first {num_images} ") and old.get("iwae_k") == iwae_k)
+    iwae_k = iwae_k or (ev.test and ev.test.iwae_k) or 1000
+    old = ev.log_likelihood or BestLogLikelihood()
+    same = (old.method == method_for(model) and old.settings == settings
+            and (old.images or "").startswith(f"the first {num_images} ") and old.iwae_k == iwae_k)
     if same and not force:
         return None
     test_images, _ = load_split(model.config.dataset, "test", data_dir)
     x = fixed_test_input(test_images, model.data_kind, seed=0)[:num_images].to(target)  # the IWAE's images, moved once
-    result[BEST_KEY] = {**best_log_likelihood(model, x, settings, iwae_k=iwae_k, progress=progress),
-                        "device": target.type}
-    write_evaluation(folder, result, model.config)
-    return result[BEST_KEY]
+    block = {**best_log_likelihood(model, x, settings, iwae_k=iwae_k, progress=progress), "device": target.type}
+    # the old block's non-finite numbers go with it; the rest of the file's record of them stays
+    kept = [p for p in ev.nonfinite if not p.startswith(f"{BEST_KEY}.")]
+    write_evaluation(folder, {**to_dict(ev), "nonfinite": kept, BEST_KEY: block}, model.config)
+    return block
 
 
 def ais_settings(spec: str | Path, name: str) -> dict | None:
@@ -251,92 +296,97 @@ def sample_check(model: VAE, device: str | torch.device | None = None) -> dict:
 
 
 def write_index(checkpoints: str | Path) -> Path:
-    """checkpoints/index.json: every evaluated checkpoint with its headline numbers, for the app."""
+    """checkpoints/index.json: every evaluated checkpoint with its headline numbers, for the app. Every eval.json
+    is read (``read_evaluation_whole``) before the index is written, so a damaged one leaves the old index."""
     root = Path(checkpoints)
     models = []
-    for path in sorted(root.glob("*/eval.json")):
-        ev = json.loads(path.read_text())
-        models.append({"name": ev["name"], "dataset": ev["dataset"], "decoder": ev["decoder"],
-                       "latent_dim": ev["latent_dim"], "data_kind": ev["data_kind"],
-                       "log_likelihood": ev["test"]["iwae"] if ev["test"]["iwae"] is not None else ev["test"]["elbo"],
-                       "bits_per_dim": ev["test"]["bits_per_dim"],
-                       "frechet_samples": (ev.get("frechet") or {}).get("samples"),
-                       "frechet_reconstructions": (ev.get("frechet") or {}).get("reconstructions"),
-                       "frechet_sample_means": (ev.get("frechet") or {}).get("sample_means"),
-                       "frechet_reconstruction_means": (ev.get("frechet") or {}).get("reconstruction_means"),
-                       "sigma_min": (ev.get("sigma") or {}).get("min"),
-                       "active_units": ev["test"]["active_units"], **best_index_fields(ev)})
+    for path in sorted(root.glob(f"*/{EVAL_NAME}")):
+        ev = read_evaluation_whole(path)
+        t, f = ev.test or Metrics(), ev.frechet or Frechet()
+        models.append({"name": ev.name, "dataset": ev.dataset, "decoder": ev.decoder,
+                       "latent_dim": ev.latent_dim, "data_kind": ev.data_kind,
+                       "log_likelihood": t.iwae if t.iwae is not None else t.elbo,
+                       "bits_per_dim": t.bits_per_dim,
+                       "frechet_samples": f.samples,
+                       "frechet_reconstructions": f.reconstructions,
+                       "frechet_sample_means": f.sample_means,
+                       "frechet_reconstruction_means": f.reconstruction_means,
+                       "sigma_min": (ev.sigma or SigmaStats()).min,
+                       "active_units": t.active_units, **best_index_fields(ev)})
     out = root / "index.json"
     out.write_text(json.dumps({"models": models}, indent=2) + "\n")
     return out
 
 
-def best_index_fields(ev: dict) -> dict:
+def best_index_fields(ev: Evaluation) -> dict:
     """index.json keys for the best estimate (None before scripts/evaluate_likelihoods.py has run)."""
-    b = ev.get(BEST_KEY) or {}
-    return {"best_log_likelihood": b.get("estimate"), "best_log_likelihood_stderr": b.get("estimate_stderr"),
-            "best_method": b.get("method"), "best_images": b.get("num_images"),
-            "best_bits_per_dim": b.get("bits_per_dim"), "best_minus_iwae": b.get("best_minus_iwae"),
-            "best_minus_iwae_stderr": b.get("best_minus_iwae_stderr"), "best_warning": b.get("warning")}
+    b = ev.log_likelihood or BestLogLikelihood()
+    return {"best_log_likelihood": b.estimate, "best_log_likelihood_stderr": b.estimate_stderr,
+            "best_method": b.method, "best_images": b.num_images,
+            "best_bits_per_dim": b.bits_per_dim, "best_minus_iwae": b.best_minus_iwae,
+            "best_minus_iwae_stderr": b.best_minus_iwae_stderr, "best_warning": b.warning}
 
 
-def unbounded_note(ev: dict) -> str:
-    return "" if is_bounded(ev["data_kind"]) else f"\n\nNo bits/dim and no rank: {UNBOUNDED_REASON}."
+def unbounded_note(ev: Evaluation) -> str:
+    return "" if is_bounded(ev.data_kind) else f"\n\nNo bits/dim and no rank: {UNBOUNDED_REASON}."
 
 
-def model_card(ev: dict, cfg: VAEConfig) -> str:
-    t, s, f = ev["test"], ev.get("sigma") or {}, ev.get("frechet") or {}
+def model_card(ev: Evaluation, cfg: VAEConfig) -> str:
+    """README.md of a checkpoint folder (a Hugging Face model card) from its evaluation."""
+    t, s, f = ev.test or Metrics(), ev.sigma or SigmaStats(), ev.frechet or Frechet()
+    training = ev.training or TrainingSummary()
 
     def num(v, fmt=".2f"):
         return "n/a" if v is None else format(v, fmt)
 
-    iwae = f"log p(x) by importance sampling (k={t['iwae_k']}, {t['iwae_images']} images)"
-    sigma = f"{num(s.get('mean'), '.4f')} / {num(s.get('min'), '.2e')} / {num(s.get('frac_below_0.01'), '.3f')}"
+    iwae = f"log p(x) by importance sampling (k={t.iwae_k}, {t.iwae_images} images)"
+    sigma = f"{num(s.mean, '.4f')} / {num(s.min, '.2e')} / {num(s.frac_below_0_01, '.3f')}"
+    minutes = None if training.seconds is None else training.seconds / 60
     return f"""---
 library_name: vae-decoder-zoo
 tags: [vae, {cfg.dataset}, {cfg.decoder}]
 datasets: [{cfg.dataset}]
 ---
-# {ev['name']}
+# {ev.name}
 
-A VAE on {cfg.dataset} with the `{cfg.decoder}` decoder likelihood ({ev.get('description') or 'see the zoo README'}).
-Latent size {cfg.latent_dim}, {cfg.architecture} {cfg.hidden} ({cfg.activation}); data kind `{ev['data_kind']}`.
-Trained by `train.py --zoo zoo.toml --only '{ev['name']}'` for {ev['training']['epochs']} epochs
-({num(ev['training']['seconds'] / 60, '.1f')} min on 2 CPU cores){
-    f"; training stopped at a non-finite loss or gradient in epoch {ev['training']['diverged_at_epoch']}"
-    f" (step {ev['training'].get('diverged_at_step')}) and kept the last finite weights"
-    if ev['training']['diverged_at_epoch'] else ''}.{unbounded_note(ev)}
+A VAE on {cfg.dataset} with the `{cfg.decoder}` decoder likelihood ({ev.description or 'see the zoo README'}).
+Latent size {cfg.latent_dim}, {cfg.architecture} {cfg.hidden} ({cfg.activation}); data kind `{ev.data_kind}`.
+Trained by `train.py --zoo zoo.toml --only '{ev.name}'` for {training.epochs} epochs
+({num(minutes, '.1f')} min on 2 CPU cores){
+    f"; training stopped at a non-finite loss or gradient in epoch {training.diverged_at_epoch}"
+    f" (step {training.diverged_at_step}) and kept the last finite weights"
+    if training.diverged_at_epoch else ''}.{unbounded_note(ev)}
 
 | test metric | value |
 |---|---|
-| ELBO (nats, {t['num_images']} images) | {num(t['elbo'])} ± {num(t['elbo_stderr'])} |
-| {iwae} | {num(t['iwae'])} ± {num(t['iwae_stderr'])} |
-| bits/dim ({ev['data_kind']} data, from IWAE) | {num(t['bits_per_dim'], '.3f')} |{best_rows(ev)}
-| reconstruction MSE | {num(t['mse'], '.4f')} |
-| active units | {t['active_units']} / {cfg.latent_dim} |
+| ELBO (nats, {t.num_images} images) | {num(t.elbo)} ± {num(t.elbo_stderr)} |
+| {iwae} | {num(t.iwae)} ± {num(t.iwae_stderr)} |
+| bits/dim ({ev.data_kind} data, from IWAE) | {num(t.bits_per_dim, '.3f')} |{best_rows(ev)}
+| reconstruction MSE | {num(t.mse, '.4f')} |
+| active units | {t.active_units} / {cfg.latent_dim} |
 | decoder sigma mean / min / frac < 0.01 | {sigma} |
-| Frechet distance, prior samples / reconstructions | {num(f.get('samples'))} / {num(f.get('reconstructions'))} |
+| Frechet distance, prior samples / reconstructions | {num(f.samples)} / {num(f.reconstructions)} |
 
 Bits/dim of binarized data (Bernoulli) are bits per binary pixel and are not comparable with 8-bit results.
 Load with `vae_core.zoo.load_model(folder)` (config.json + model.safetensors).
 """
 
 
-def best_rows(ev: dict) -> str:
+def best_rows(ev: Evaluation) -> str:
     """Model-card rows for the best estimate, its bits/dim and the IWAE bias it measures ('' before it exists)."""
-    b = ev.get(BEST_KEY)
-    if not b or b.get("estimate") is None:
+    b = ev.log_likelihood
+    if b is None or b.estimate is None:
         return ""
 
     def num(v, fmt=".2f"):
         return "n/a" if v is None else format(v, fmt)
 
-    what = ("exact, by adaptive quadrature over the latent plane" if b["method"] == "quadrature"
+    what = ("exact, by adaptive quadrature over the latent plane" if b.method == "quadrature"
             else "annealed importance sampling, a stochastic lower bound")
-    n = b["num_images"]
-    return (f"\n| log p(x), best estimate: {what} ({n} images) | {num(b['estimate'])} ± {num(b['estimate_stderr'])} |"
-            f"\n| IWAE (k={b['iwae_k']}) on the same {n} images | {num(b['iwae'])} ± {num(b['iwae_stderr'])} |"
-            f"\n| best - IWAE on the same images (the IWAE bias) | {num(b['best_minus_iwae'])} ± "
-            f"{num(b['best_minus_iwae_stderr'])} |"
-            f"\n| bits/dim from the best estimate | {num(b['bits_per_dim'], '.3f')} |"
-            + (f"\n| warning on the best estimate | {b['warning']} |" if b.get("warning") else ""))
+    n = b.num_images
+    return (f"\n| log p(x), best estimate: {what} ({n} images) | {num(b.estimate)} ± {num(b.estimate_stderr)} |"
+            f"\n| IWAE (k={b.iwae_k}) on the same {n} images | {num(b.iwae)} ± {num(b.iwae_stderr)} |"
+            f"\n| best - IWAE on the same images (the IWAE bias) | {num(b.best_minus_iwae)} ± "
+            f"{num(b.best_minus_iwae_stderr)} |"
+            f"\n| bits/dim from the best estimate | {num(b.bits_per_dim, '.3f')} |"
+            + (f"\n| warning on the best estimate | {b.warning} |" if b.warning else ""))

@@ -1,0 +1,35 @@
+"""A page of the app opened as a link opens it, under Streamlit's AppTest: app.py with the sidebar's query parameters,
+then a page of the registry (explorer/pages.py) with its own. Shared by the page tests (tests/test_board.py,
+tests/test_story.py, ...)."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from explorer import pages
+
+
+def open_page(page: str, sidebar: dict | None = None, own: dict | None = None, timeout: float = 120) -> AppTest:
+    """The app with ``sidebar`` in its URL, then the page at /``page`` (explorer.pages.page; "" stays on the first
+    page) with ``own``; no exception in either run. A note on a dropped parameter shows only in the run that drops
+    it, so the notes of both runs are kept in ``at.link_notes``."""
+    at = AppTest.from_file(str(pages.APP), default_timeout=timeout)
+    at.query_params.update(sidebar or {})
+    at.run()
+    assert_no_exception(at)
+    at.link_notes = notes(at)
+    if page:
+        at.switch_page(pages.page(page).script)
+        at.query_params.update(own or {})
+        at.run()
+        assert_no_exception(at)
+        at.link_notes += "\n" + notes(at)
+    return at
+
+
+def assert_no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def notes(at: AppTest) -> str:
+    """Every info note of the last run, one a line."""
+    return "\n".join(i.value for i in at.info)

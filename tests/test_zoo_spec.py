@@ -1,0 +1,128 @@
+"""vae_core.zoo_spec's writers read eval.json through its schema (vae_core.schema.Evaluation): the index and the
+model card show what the record holds; a damaged eval.json is refused in one sentence naming the file, with nothing
+written; adding a best estimate keeps the file's record of its non-finite numbers."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from vae_core.model import VAE, VAEConfig
+from vae_core.schema import EVAL_NAME, SCHEMA_VERSION
+from vae_core.zoo_spec import update_best_log_likelihood, write_evaluation, write_index
+
+CONFIG = VAEConfig(decoder="bernoulli", latent_dim=2, hidden=[8])
+TEST = {"num_images": 10, "elbo": -120.5, "elbo_stderr": 1.5, "rec": -110.0, "kl": 10.5, "mse": 0.05,
+        "active_units": 2, "iwae": -118.25, "iwae_stderr": 1.25, "iwae_k": 20, "iwae_images": 10,
+        "bits_per_dim": 0.2176}
+BEST = {"method": "quadrature", "estimate": -117.0, "estimate_stderr": 1.0, "num_images": 3, "iwae_k": 20,
+        "iwae": -118.0, "iwae_stderr": 1.0, "best_minus_iwae": 1.0, "best_minus_iwae_stderr": 0.1,
+        "bits_per_dim": 0.2154, "warning": "a warning the card repeats"}
+
+
+def result(name: str, **changes) -> dict:
+    """An evaluation as zoo_spec.evaluate_checkpoint hands it to write_evaluation."""
+    return {"name": name, "dataset": "mnist", "decoder": "bernoulli", "latent_dim": 2, "data_kind": "binary",
+            "description": "a test model", "test": dict(TEST), "sigma": None,
+            "frechet": {"samples": 81.5, "reconstructions": 12.25, "sample_means": 90.0,
+                        "reconstruction_means": 11.0, "num_images": 10, "reference": "test set, same data kind"},
+            "training": {"epochs": 3, "seconds": 90.0, "diverged_at_epoch": None}, **changes}
+
+
+def evaluated(root: Path, name: str, **changes) -> Path:
+    """A checkpoint folder with (untrained) weights, eval.json and its model card, written as the zoo writes them."""
+    torch.manual_seed(0)
+    folder = root / name
+    VAE(CONFIG).save_pretrained(folder)
+    write_evaluation(folder, result(name, **changes), CONFIG)
+    return folder
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_index_and_the_card_show_what_eval_json_holds(tmp_path):
+    folder = evaluated(tmp_path, "mnist-a", log_likelihood=BEST)
+    evaluated(tmp_path, "mnist-b", test={**TEST, "iwae": None})  # no IWAE: the index falls back to the ELBO
+    a, b = json.loads(write_index(tmp_path).read_text())["models"]
+    assert (a["name"], a["log_likelihood"], a["bits_per_dim"], a["active_units"]) == ("mnist-a", -118.25, 0.2176, 2)
+    assert (a["frechet_samples"], a["frechet_reconstruction_means"], a["sigma_min"]) == (81.5, 11.0, None)
+    assert (a["best_log_likelihood"], a["best_method"], a["best_minus_iwae"]) == (-117.0, "quadrature", 1.0)
+    assert b["log_likelihood"] == -120.5 and b["best_log_likelihood"] is None and b["best_warning"] is None
+    card = (folder / "README.md").read_text()
+    assert "| ELBO (nats, 10 images) | -120.50 ± 1.50 |" in card
+    assert "log p(x) by importance sampling (k=20, 10 images) | -118.25 ± 1.25 |" in card
+    assert "for 3 epochs\n(1.5 min on 2 CPU cores)." in card
+    assert "| best - IWAE on the same images (the IWAE bias) | 1.00 ± 0.10 |" in card
+    assert "| warning on the best estimate | a warning the card repeats |" in card
+    assert "| decoder sigma mean / min / frac < 0.01 | n/a / n/a / n/a |" in card
+    assert "best estimate" not in (tmp_path / "mnist-b" / "README.md").read_text()
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new)
+
+
+DAMAGE = {  # case -> (eval.json's text from the intact one (None: no file), words of the one sentence)
+    "not JSON": (lambda text: text[:40], "is not valid JSON"),
+    "not an object": (lambda text: "[1, 2]", "holds a list where a JSON object is expected"),
+    "a string for a number": (lambda text: _replace(text, '"iwae_k": 20', '"iwae_k": "twenty"'),
+                              "holds a value of the wrong type at test.iwae_k"),
+    "a section that is not an object": (lambda text: _replace(text, '"sigma": null', '"sigma": [0.1]'),
+                                        "holds a value of the wrong type at sigma"),
+    "a newer schema": (lambda text: _replace(text, f'"schema_version": {SCHEMA_VERSION}',
+                                             f'"schema_version": {SCHEMA_VERSION + 1}'),
+                       f"was written by a newer version (schema {SCHEMA_VERSION + 1}"),
+    "no file": (None, "does not exist"),
+}
+
+
+def damage(folder: Path, case: str) -> None:
+    change, _ = DAMAGE[case]
+    path = folder / EVAL_NAME
+    if change is None:
+        path.unlink()
+    else:
+        path.write_text(change(path.read_text()))
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_adding_a_best_estimate_to_a_damaged_eval_json_is_one_sentence_and_writes_nothing(tmp_path, case):
+    folder = evaluated(tmp_path, "mnist-a")
+    damage(folder, case)
+    before = files(folder)
+    with pytest.raises(ValueError) as refused:  # refused before the test set is read: no data needed
+        update_best_log_likelihood(folder, "/nonexistent/vae-zoo-data", num_images=2, progress=False)
+    message = str(refused.value)
+    assert message.startswith(str(folder / EVAL_NAME)) and DAMAGE[case][1] in message, message
+    assert "\n" not in message and message.count(". ") == 0, message
+    assert files(folder) == before
+
+
+@pytest.mark.parametrize("case", [c for c in DAMAGE if c != "no file"])
+def test_a_damaged_eval_json_leaves_the_index_as_it_was(tmp_path, case):
+    evaluated(tmp_path, "mnist-a")
+    damaged = evaluated(tmp_path, "mnist-b")
+    index = write_index(tmp_path)
+    before = index.read_bytes()
+    damage(damaged, case)
+    with pytest.raises(ValueError, match=f"^{damaged / EVAL_NAME}"):
+        write_index(tmp_path)
+    assert index.read_bytes() == before
+
+
+def test_a_new_best_estimate_keeps_the_files_record_of_non_finite_numbers(tmp_path, data_dir):
+    """Test that the test-set numbers a collapsed model left null stay listed, and the old block's go with it."""
+    folder = evaluated(tmp_path, "mnist-a", test={**TEST, "elbo": math.nan},
+                       log_likelihood={**BEST, "estimate": math.inf})
+    assert json.loads((folder / EVAL_NAME).read_text())["nonfinite"] == ["test.elbo (nan)",
+                                                                         "log_likelihood.estimate (inf)"]
+    block = update_best_log_likelihood(folder, data_dir, num_images=2, progress=False)
+    ev = json.loads((folder / EVAL_NAME).read_text())
+    assert ev["nonfinite"] == ["test.elbo (nan)"] and ev["test"]["elbo"] is None
+    assert ev["log_likelihood"]["estimate"] == block["estimate"] and math.isfinite(block["estimate"])
