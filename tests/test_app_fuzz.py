@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
 from test_app import APP, _fresh_caches, assert_ok, texts  # noqa: F401 (an autouse fixture)
 
@@ -220,21 +221,12 @@ def use_zoo(monkeypatch):
 
 
 def run_page(page: str = "", params: dict | None = None, timeout: float = 120) -> tuple[AppTest, list[str]]:
-    """app.py with the sidebar's ``params`` in its URL, then ``page`` (a url path of links.PARAMS) with its own;
-    no exception on the way. Returns the app and the notes on dropped parameters that either run showed."""
-    at = AppTest.from_file(APP, default_timeout=timeout)
+    """The app opened at ``page`` with ``params`` split as a link splits them (the sidebar's, then the page's own);
+    returns it and the notes on dropped parameters that either run showed."""
     sidebar = {k: v for k, v in (params or {}).items() if links.PARAMS.get(k, "") == ""}
-    at.query_params.update(sidebar)
-    at.run()
-    assert_ok(at)
-    notes = link_notes(at)
-    if page:
-        at.switch_page(pages.page(page).script)
-        at.query_params.update({k: v for k, v in (params or {}).items() if k not in sidebar})
-        at.run()
-        assert_ok(at)
-        notes += link_notes(at)
-    return at, notes
+    own = {k: v for k, v in (params or {}).items() if k not in sidebar}
+    at = open_page(page, sidebar, own, timeout)
+    return at, [n for n in at.link_notes.split("\n") if n.startswith("The link's")]
 
 
 def link_notes(at: AppTest) -> list[str]:
