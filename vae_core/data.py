@@ -238,7 +238,7 @@ def to_model_input(images: torch.Tensor, kind: str, generator: torch.Generator |
         raise TypeError(f"expected uint8 images, got {images.dtype}")
     x = images.reshape(images.shape[0], 1, 28, 28).float()  # (B, 1, 28, 28) in 0..255
     if kind == "binary":
-        return torch.bernoulli(x / 255.0, generator=generator)
+        return binarize(x.div_(255.0), generator)
     if kind == "continuous":
         # u is kept in [2^-17, 1 - 2^-16]: in float32 a u within 2^-17 of 1 rounds pixel + u up to pixel + 1 (the
         # next bin; y = 1 for 255) and u = 0 gives y = 0. So y lies in (0, 1) with floor(256 y) == pixel exactly.
@@ -247,6 +247,18 @@ def to_model_input(images: torch.Tensor, kind: str, generator: torch.Generator |
     if kind in ("discrete", "raw"):  # the same values; they differ in what the likelihood makes of them
         return x / 255.0
     raise ValueError(f"unknown data kind {kind!r}; choose one of: {', '.join(DATA_KINDS)}")
+
+
+def binarize(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x ~ Bernoulli(p), float 0/1 of p's shape. On the CPU drawn as ``u < p`` with u from ``torch.rand``: the very
+    draws and the generator state of ``torch.bernoulli(p, generator)`` (both take one 24-bit uniform per element in
+    order and compare it with p; tests/test_training_data_path.py checks it), at about half the cost, since torch's
+    per-element Bernoulli kernel is slower than its uniform one (docs/bench_train.md). Other devices and dtypes,
+    whose kernels draw differently, keep ``torch.bernoulli``."""
+    if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
+        return torch.bernoulli(p, generator=generator)
+    u = torch.rand(p.shape, generator=generator, dtype=p.dtype)
+    return torch.lt(u, p, out=u)
 
 
 def fixed_test_input(images: np.ndarray | torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:

@@ -1,0 +1,138 @@
+"""Where a Trainer epoch's time goes, part by part: CPU and wall seconds of each part of one epoch, against the
+bare loop of scripts/bench_train.py on the same data (the floor: ELBO, backward, fused Adam).
+
+The epoch is the Trainer's own, step for step (``Trainer._epoch``: the same calls in the same order, on a Trainer
+built as train.py builds it), with a clock read between the parts; it trains the same numbers as ``Trainer.fit``.
+Reading the clocks costs about 1 us a part. CPU is process time over all threads: at two threads it also counts
+a thread that spins while the other works, so compare parts at one thread, or side by side in one run.
+
+    python -m scripts.bench_train_parts --data-dir ../shared/datasets --threads 1,2 --repeats 3
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import torch
+
+from scripts.bench_train import bare_epoch
+from vae_core.data import fixed_test_input, load_split, to_model_input
+from vae_core.likelihoods import unvalidated
+from vae_core.model import VAE, VAEConfig
+from vae_core.training import TRACE_EVERY, TrainConfig, Trainer, _CheckedCopy, _total_norm
+
+HIDDEN, LATENT, BATCH, LR = 512, 16, 128, 1e-3  # scripts/bench_pythae.py's network and settings
+
+
+class PartClock:
+    """Accumulates (wall, CPU) seconds per part name between consecutive ``lap`` calls."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self._t, self._c = time.perf_counter(), time.process_time()
+
+    def lap(self, part: str) -> None:
+        t, c = time.perf_counter(), time.process_time()
+        self.wall[part] += t - self._t
+        self.cpu[part] += c - self._c
+        self._t, self._c = t, c
+
+
+def trainer_parts(images, n: int, val_size: int, seed: int, clock: PartClock) -> VAE:
+    """One epoch of a Trainer on images[:n] (+ val_size held out), timed part by part into ``clock``; returns the
+    trained model (the weights ``Trainer.fit`` ends with: tests/test_training_data_path.py)."""
+    torch.manual_seed(seed)
+    cfg = TrainConfig(epochs=1, batch_size=BATCH, lr=LR, seed=seed, val_size=val_size, max_train_images=n,
+                      progress=False)
+    with tempfile.TemporaryDirectory() as out:
+        model = VAE(VAEConfig(decoder="bernoulli", hidden=[HIDDEN], latent_dim=LATENT))
+        trainer = Trainer(model, images[: n + val_size], out, cfg)
+        clock.lap("build (model, data, validation input)")
+        torch.manual_seed(cfg.seed)  # as Trainer.fit does before a first epoch
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + 1)
+        checked, opt = _CheckedCopy(model, trainer.optimizer), trainer.optimizer
+        order = torch.randperm(len(trainer.train_images), generator=gen)
+        params = [p for p in model.parameters() if p.requires_grad]
+        decoder_out: list[torch.Tensor] = []
+        hook = model.decoder.register_forward_hook(lambda module, args, out: decoder_out.insert(0, out))
+        clock.lap("epoch start (copy of the state, order)")
+        with unvalidated():
+            for step, i in enumerate(range(0, len(trainer.train_images), BATCH)):
+                batch = trainer.train_images.index_select(0, order[i:i + BATCH])
+                x = to_model_input(batch, model.data_kind, gen)
+                clock.lap("batch: gather + binarize")
+                decoder_out.clear()
+                rec, kl = model.elbo_terms(x)
+                loss = (kl - rec).mean()
+                clock.lap("forward (ELBO)")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                clock.lap("backward")
+                grad_norm = _total_norm(params)
+                clock.lap("gradient check (total norm)")
+                loss_value, _, _, _ = torch.stack(
+                    [loss.detach(), grad_norm, rec.detach().mean(), kl.detach().mean()]).tolist()
+                clock.lap("one host read (stack + tolist)")
+                if step % TRACE_EVERY == 0:
+                    trainer._trace_point(step, loss_value, decoder_out[0], x)
+                    checked.take(step)
+                clock.lap("trace + checked copy")
+                opt.step()
+                clock.lap("Adam (fused)")
+        hook.remove()
+        trainer._validate()
+        clock.lap("validation")
+        trainer._save(1, None)
+        clock.lap("atomic commit")
+    clock.lap("cleanup")
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", help="folder holding mnist/ (default $VAE_ZOO_DATA or ./data)")
+    p.add_argument("--images", type=int, default=55_000)
+    p.add_argument("--val-size", type=int, default=5_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", default="1", help="comma-separated torch thread counts, alternating")
+    args = p.parse_args(argv)
+    threads = [int(t) for t in args.threads.split(",")]
+    images, _ = load_split("mnist", "train", args.data_dir)
+    n, v = args.images, args.val_size
+    x = fixed_test_input(images[:n], "binary", seed=0)  # the bare loop's data, binarized once
+    config = VAEConfig(decoder="bernoulli", hidden=[HIDDEN], latent_dim=LATENT)
+    torch.set_num_threads(max(threads))
+    trainer_parts(images, 2000, 200, 0, PartClock())  # warm-up, untimed
+    clocks = {t: PartClock() for t in threads}
+    bare = {t: [0.0, 0.0] for t in threads}
+    for rep in range(args.repeats):
+        for t in (threads if rep % 2 == 0 else threads[::-1]):
+            torch.set_num_threads(t)
+            clocks[t].lap("(between runs)")
+            trainer_parts(images, n, v, rep, clocks[t])
+            wall, cpu = bare_epoch(config, x, BATCH, LR, rep)
+            bare[t][0] += wall
+            bare[t][1] += cpu
+            clocks[t].lap("(between runs)")
+    r = args.repeats
+    for t in threads:
+        c = clocks[t]
+        parts = [k for k in c.cpu if k != "(between runs)"]
+        print(f"\n{t} thread{'s' if t > 1 else ''}: one epoch of {n} images + {v} held out, mean of {r}, "
+              f"784-{HIDDEN}-{LATENT} Bernoulli, batch {BATCH}\n")
+        print("| part | CPU s | wall s |\n|---|---:|---:|")
+        for k in parts:
+            print(f"| {k} | {c.cpu[k] / r:.3f} | {c.wall[k] / r:.3f} |")
+        print(f"| **Trainer, all parts** | {sum(c.cpu[k] for k in parts) / r:.3f} | "
+              f"{sum(c.wall[k] for k in parts) / r:.3f} |")
+        print(f"| bare loop (epoch only) | {bare[t][1] / r:.3f} | {bare[t][0] / r:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
