@@ -19,7 +19,7 @@ from vae_core.best_likelihood import QUADRATURE
 from vae_core.devices import DEVICES, check_device
 from vae_core.model import load_config
 from vae_core.quadrature import LATENT_DIM
-from vae_core.zoo_spec import ais_settings, update_best_log_likelihood, write_index
+from vae_core.zoo_spec import evaluation_settings, update_best_log_likelihood, write_index
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None, help="folder with <dataset>/ IDX files ($VAE_ZOO_DATA)")
     parser.add_argument("--only", default="*", help="comma-separated name patterns")
     parser.add_argument("--images", type=int, default=None,
-                        help="test images (default: vae_core.best_likelihood QUADRATURE_IMAGES or AIS_IMAGES)")
+                        help="test images (default: the zoo entry's best_images, else vae_core.best_likelihood "
+                             "QUADRATURE_IMAGES or AIS_IMAGES)")
     parser.add_argument("--force", action="store_true", help="redo checkpoints that already have the block")
     parser.add_argument("--zoo", default="zoo.toml", help="zoo spec with per-model AIS settings ('' for none)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
@@ -51,15 +52,17 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"no evaluated checkpoint under {root} matches {args.only!r}")
     folders.sort(key=lambda f: load_config(f).latent_dim != LATENT_DIM)  # exact 2-D ones first: they are quick
     try:  # every entry's settings checked before any model runs
-        overrides = {f.name: ais_settings(args.zoo, f.name) if args.zoo else None for f in folders}
+        entries = {f.name: evaluation_settings(args.zoo, f.name) if args.zoo else {} for f in folders}
     except ValueError as e:
         parser.error(str(e))
     for i, folder in enumerate(folders, 1):
         start = time.perf_counter()
         print(f"[{i}/{len(folders)}] {folder.name}", flush=True)
         try:  # a damaged eval.json: one sentence naming it; the entries done before it stay written
-            block = update_best_log_likelihood(folder, args.data_dir, num_images=args.images, force=args.force,
-                                               ais=overrides[folder.name], device=args.device)
+            # the entry's own number of images (best_images), as train.py --zoo uses, unless --images says
+            num_images = args.images or entries[folder.name].get("best_images")
+            block = update_best_log_likelihood(folder, args.data_dir, num_images=num_images, force=args.force,
+                                               ais=entries[folder.name].get("ais"), device=args.device)
         except ValueError as e:
             parser.error(str(e))
         if block is None:

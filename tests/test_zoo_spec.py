@@ -126,3 +126,15 @@ def test_a_new_best_estimate_keeps_the_files_record_of_non_finite_numbers(tmp_pa
     ev = json.loads((folder / EVAL_NAME).read_text())
     assert ev["nonfinite"] == ["test.elbo (nan)"] and ev["test"]["elbo"] is None
     assert ev["log_likelihood"]["estimate"] == block["estimate"] and math.isfinite(block["estimate"])
+
+
+def test_an_entrys_evaluation_settings_are_what_the_likelihood_script_uses(tmp_path):
+    """Test that scripts/evaluate_likelihoods.py and train.py --zoo read the same images and AIS settings."""
+    from vae_core.zoo_spec import ais_settings, evaluation_settings
+    spec = tmp_path / "zoo.toml"
+    spec.write_text('[[model]]\nname = "m"\ndataset = "mnist"\ndecoder = "bernoulli"\nbest_images = 7\n'
+                    'ais = { num_steps = 10 }\n\n[[model]]\nname = "plain"\ndataset = "mnist"\ndecoder = "bernoulli"\n')
+    assert evaluation_settings(spec, "m") == {"best_images": 7, "ais": {"num_steps": 10}}
+    assert ais_settings(spec, "m") == {"num_steps": 10}
+    assert evaluation_settings(spec, "plain") == {} and ais_settings(spec, "plain") is None
+    assert evaluation_settings(spec, "not listed") == {}

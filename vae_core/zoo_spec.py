@@ -247,14 +247,18 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
     return block
 
 
-def ais_settings(spec: str | Path, name: str) -> dict | None:
-    """The ``ais`` table of zoo entry ``name`` in ``spec`` (checked with the whole entry), or None where the entry
-    has none or the spec does not list ``name``."""
+def evaluation_settings(spec: str | Path, name: str) -> dict:
+    """The evaluation settings (EVAL_FIELDS: ``ais``, ``best_images``, ...) of zoo entry ``name`` in ``spec``, checked
+    with the whole entry; {} where the spec does not list ``name``."""
     for entry in read_spec(spec):
-        if entry["name"] == name and "ais" in entry:
-            split_entry(entry)
-            return entry["ais"]
-    return None
+        if entry["name"] == name:
+            return split_entry(entry)[2]
+    return {}
+
+
+def ais_settings(spec: str | Path, name: str) -> dict | None:
+    """The ``ais`` table of zoo entry ``name`` in ``spec``, or None where the entry has none or is not listed."""
+    return evaluation_settings(spec, name).get("ais")
 
 
 @torch.no_grad()
