@@ -288,16 +288,22 @@ def step_bounded(ctx: context.Context) -> None:
     st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
 
 
+BIAS_CAPTION = ("If the likelihood only asks for reconstruction, what makes samples good is the inductive bias: the "
+                "same likelihood and data, with a convolutional network instead of an MLP. Samples x ~ p(x|z) of each.")
+
+
 def step_bias(ctx: context.Context) -> None:
-    st.caption("If the likelihood only asks for reconstruction, what makes samples good is the inductive bias: the "
-               "same likelihood, data and latent size, with a convolutional network instead of an MLP. Samples "
-               "x ~ p(x|z) of each.")
     pairs = conv_pairs(ctx.checkpoints, ctx.dataset)
     status = conv_status(ctx.checkpoints, ctx.dataset)
     if not pairs:
+        st.caption(BIAS_CAPTION)
         _missing(f"No MLP model of {ctx.dataset} has a convolutional twin (`<name>-conv`) in the zoo yet. {status}")
         return
     mlp, conv = pairs[0]
+    sizes = (mlp.config.latent_dim, conv.config.latent_dim)
+    st.caption(BIAS_CAPTION + ("" if sizes[0] == sizes[1] else
+                               f" Here the latent sizes differ too ({sizes[0]} against {sizes[1]}): the conv model "
+                               f"was given the size at which its calibrated samples read as digits."))
     pictures, captions = [], []
     for ckpt in (mlp, conv):
         model, key = _model(ctx, ckpt), ctx.key(ckpt)
