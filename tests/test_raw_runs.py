@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from explorer.raw_runs import epochs, stopped, trace
-from vae_core.schema import HISTORY_NAME, to_dict
+from vae_core.schema import HISTORY_NAME
 from vae_core.zoo import read_checkpoint
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"
@@ -58,10 +58,3 @@ def test_a_diverged_flag_that_is_not_true_does_not_stop_the_run(tmp_path, diverg
     ckpt = _checkpoint(tmp_path, json.dumps(GOOD), f'{{"epoch": 2, "loss_max": 7.5, "diverged": {diverged}}}')
     assert stopped(ckpt) == f"{NAME} trained 2 epochs without a non-finite loss (its largest batch loss was 7.5)."
 
-
-def test_the_history_dicts_are_the_typed_lines(tmp_path):
-    """Checkpoint.history (dicts, for callers reading keys) holds exactly what history_lines hold."""
-    ckpt = read_checkpoint(SHIPPED)
-    assert ckpt.history == [to_dict(line, drop_none=True) for line in ckpt.history_lines]
-    written = [json.loads(t) for t in (SHIPPED / HISTORY_NAME).read_text().splitlines()]
-    assert ckpt.history == [{"trace": [], **line} for line in written]  # a line without a trace has an empty one

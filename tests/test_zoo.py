@@ -22,8 +22,6 @@ from vae_core.zoo import (
     load_snapshot,
     read_checkpoint,
     read_evaluation,
-    read_history,
-    read_history_checked,
     resolve_source,
     scan,
 )
@@ -238,14 +236,12 @@ def _holds(record: dict, written: dict) -> bool:
 
 @pytest.mark.parametrize("folder", sorted(p.parent for p in DEFAULT_ZOO.glob(f"*/{EVAL_NAME}")), ids=lambda p: p.name)
 def test_a_checkpoint_carries_its_files_as_typed_records(folder: Path):
-    """Checkpoint.evaluation is the Evaluation and history_lines the HistoryLines the files hold, value for value;
-    the dict readers (read_history, read_history_checked, Checkpoint.history) give the same lines."""
+    """Checkpoint.evaluation is the Evaluation and history_lines the HistoryLines the files hold, value for value."""
     ckpt = read_checkpoint(folder)
     assert isinstance(ckpt.evaluation, Evaluation) and all(isinstance(r, HistoryLine) for r in ckpt.history_lines)
     assert _holds(to_dict(ckpt.evaluation), json.loads((folder / EVAL_NAME).read_text()))
     lines = [{"trace": [], **json.loads(t)} for t in (folder / HISTORY_NAME).read_text().splitlines()]
     assert [to_dict(r, drop_none=True) for r in ckpt.history_lines] == lines  # no trace written: an empty one
-    assert read_history(folder / HISTORY_NAME) == read_history_checked(folder / HISTORY_NAME)[0] == ckpt.history
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

@@ -18,7 +18,6 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -36,7 +35,6 @@ from .schema import (
     is_int,
     is_number,
     parse_json,
-    to_dict,
     type_name,
 )
 
@@ -71,12 +69,6 @@ class Checkpoint:
     @property
     def decoder(self) -> str:
         return self.config.decoder
-
-    @cached_property
-    def history(self) -> list[dict]:
-        """history.jsonl as dicts, a key only where the epoch has a value, for callers that read keys; the same
-        lines as ``history_lines``."""
-        return [to_dict(line, drop_none=True) for line in self.history_lines]
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -254,16 +246,6 @@ def read_history_lines(path: Path) -> tuple[list[HistoryLine], list[str]]:
         notes.append(f"{where}: not a number, shown as missing: {', '.join(dropped[:3])}"
                      f"{' and more' if len(dropped) > 3 else ''}.")
     return lines, notes
-
-
-def read_history_checked(path: Path) -> tuple[list[dict], list[str]]:
-    """``read_history_lines`` with each line as a dict holding only the keys the epoch has a value for."""
-    lines, notes = read_history_lines(path)
-    return [to_dict(line, drop_none=True) for line in lines], notes
-
-
-def read_history(path: Path) -> list[dict]:
-    return read_history_checked(path)[0]
 
 
 def list_snapshots_checked(folder: Path) -> tuple[list[tuple[int, Path]], list[str]]:
