@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from vae_core.data import DataError, fixed_test_input, load_split
-from vae_core.devices import DEVICES, resolve_device
+from vae_core.devices import add_device_option, resolve_device
 from vae_core.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
 from vae_core.model import VAE, load_config
 from vae_core.schedules import SCHEDULES
@@ -140,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger", default=str(LEDGER_JSON), help="the JSON ledger (the .md is written beside it)")
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ IDX files ($VAE_ZOO_DATA)")
     parser.add_argument("--force", action="store_true", help="re-evaluate rows already in the ledger")
-    parser.add_argument("--device", choices=DEVICES, default="cpu",
-                        help="where to score (default cpu); auto takes a CUDA or MPS GPU when there is one; the test "
-                             "images move there once")
+    add_device_option(parser, "score")
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device)

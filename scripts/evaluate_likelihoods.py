@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from vae_core.best_likelihood import QUADRATURE
-from vae_core.devices import DEVICES, check_device
+from vae_core.devices import add_device_option, check_device
 from vae_core.model import load_config
 from vae_core.quadrature import LATENT_DIM
 from vae_core.zoo_spec import evaluation_settings, update_best_log_likelihood, write_index
@@ -32,9 +32,7 @@ def main(argv: list[str] | None = None) -> None:
                              "QUADRATURE_IMAGES or AIS_IMAGES)")
     parser.add_argument("--force", action="store_true", help="redo checkpoints that already have the block")
     parser.add_argument("--zoo", default="zoo.toml", help="zoo spec with per-model AIS settings ('' for none)")
-    parser.add_argument("--device", choices=DEVICES, default="cpu",
-                        help="where to compute (default cpu); auto takes a CUDA or MPS GPU when there is one; each "
-                             "model and its test images move there once")
+    add_device_option(parser, "compute")
     args = parser.parse_args(argv)
     try:
         check_device(args.device)

@@ -61,3 +61,10 @@ def check_float64(device: torch.device, what: str) -> None:
     if device.type == "mps":
         raise ValueError(f"{what} sums in float64, which Apple's MPS backend does not support; run it with device "
                          f"cpu (or cuda)")
+
+
+def add_device_option(parser, what: str) -> None:
+    """``--device`` on an evaluation script's argparse parser: one of DEVICES, the CPU by default."""
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help=f"where to {what} (default cpu); auto takes a CUDA or MPS GPU when there is one; the "
+                             "model and its test images move there once")
