@@ -72,6 +72,10 @@ class AISResult:
     log_weights: Tensor         # (N, chains) float64: each chain's log w
     acceptance: float           # mean Metropolis acceptance probability over all transitions
     nonfinite_start: Tensor     # (N,) bool: a chain started where log p(x|z) is not finite; log_px is NaN there
+    # (N,) int64: chains that started where log p(x|z) is finite but its gradient is not (a float32 decoder far out
+    # in the prior overflows there). Every proposal from such a state is rejected, so the chain stays put: the
+    # identity kernel leaves every f_t invariant, and its weight p(x|z_0) is still unbiased, if of no help.
+    frozen_chains: Tensor
     # (N,) int64: HMC proposals rejected because log p(x|z) was not finite there. Counted, not flagged: with a sharp
     # decoder a leapfrog trajectory whose step is still too large diverges to such z routinely, and rejecting a
     # proposal of zero or undefined density is what the Metropolis rule does.
@@ -238,7 +242,8 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
             return _log_densities_and_grads(model, prior, z, x_rows, gradient)
 
     ll, lp, g_ll, g_lp = log_lik_and_grads(z)
-    nonfinite_start = ~torch.isfinite(ll) | ~torch.isfinite(g_ll).all(1)  # (C*B,)
+    nonfinite_start = ~torch.isfinite(ll)  # ((C+1)*B,)
+    frozen = torch.isfinite(ll) & ~torch.isfinite(g_ll).all(1)  # ((C+1)*B,) see AISResult.frozen_chains
     log_w = torch.zeros(rows, dtype=torch.float64, device=z.device)
     eps = torch.full((images, 1), float(step_size), dtype=z.dtype, device=z.device)  # per image, from its pilot
     running_accept = torch.full((images,), TARGET_ACCEPTANCE, dtype=torch.float64, device=z.device)
@@ -278,6 +283,7 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
     counted = slice(images, None)  # all but the pilot
     return {"log_w": log_w[counted].view(chains - 1, -1).T.cpu(),  # (B, C)
             "nonfinite_start": nonfinite_start[counted].view(chains - 1, -1).any(0).cpu(),
+            "frozen_chains": frozen[counted].view(chains - 1, -1).sum(0).cpu(),
             "rejected_nonfinite": rejected_nonfinite[counted].view(chains - 1, -1).sum(0).cpu(),
             "accept_sum": accept_sum[counted].sum().cpu(),
             "num_transitions": torch.tensor(num_transitions * (rows - images))}
@@ -373,7 +379,7 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
                       f"image(s); their log p(x) is NaN (see AISResult.nonfinite_start)", RuntimeWarning,
                       stacklevel=3)
     return AISResult(log_px=log_px, log_weights=log_w, acceptance=acceptance, nonfinite_start=nonfinite_start,
-                     nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
+                     frozen_chains=torch.cat([p["frozen_chains"] for p in parts]), nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
                      leapfrog_steps=leapfrog_steps, chains=chains, step_size=float(step_size), seed=seed,
                      seconds=seconds)
 

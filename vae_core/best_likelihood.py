@@ -104,10 +104,12 @@ def best_log_likelihood(model: VAE, x: Tensor, settings: dict | None = None, iwa
         result = ais.ais_log_likelihood(model, x, progress=progress, **settings)
         extra = {"compiled_likelihood": result.compiled}  # the same estimator either way (vae_core.ais)
         # A proposal where log p(x|z) is not finite is rejected, as a zero density would be: the chain stays
-        # valid, so those images are counted, not dropped. A chain that started there has no estimate (NaN).
+        # valid, so those images are counted, not dropped. A chain that started there has no estimate (NaN); one
+        # that started where only the gradient is not finite stays put and keeps an unbiased weight (frozen_chains).
         best, usable = result.log_px, ~result.nonfinite_start & torch.isfinite(result.log_px)
         extra |= {"bound": "stochastic lower bound (AIS)", "acceptance": result.acceptance,
                  "images_with_rejected_nonfinite_proposals": int((result.nonfinite_proposals > 0).sum()),
+                 "frozen_chains": int(result.frozen_chains.sum()),
                  "chain_stderr_mean": float(result.chain_stderr[usable].nanmean()) if usable.any() else None}
     seconds_best = time.perf_counter() - start
     iwae = iwae_log_likelihood(model, x, k=iwae_k, seed=0, progress=progress).double()

@@ -139,6 +139,7 @@ class BestLogLikelihood:
     # AIS
     acceptance: float | None = None
     images_with_rejected_nonfinite_proposals: int | None = None
+    frozen_chains: int | None = None  # chains that could not move from their start (vae_core.ais.AISResult)
     chain_stderr_mean: float | None = None
     images_far_below_iwae: int | None = None
     compiled_likelihood: bool | None = None  # the likelihood gradient fused by torch.compile (vae_core.ais)
