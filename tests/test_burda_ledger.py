@@ -9,10 +9,13 @@ import pytest
 
 from scripts import burda_ledger
 from vae_core.data import fixed_test_input, load_sample, load_split
+from vae_core.ledger import card_section, read_ledger
 from vae_core.metrics import iwae_log_likelihood
 from vae_core.model import VAE, VAEConfig
-from vae_core.schema import STATE_NAME
+from vae_core.schema import EVAL_NAME, STATE_NAME
 from vae_core.training import TrainConfig, train
+from vae_core.zoo import DEFAULT_ZOO
+from vae_core.zoo_spec import write_evaluation
 
 TINY = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
 
@@ -93,3 +96,53 @@ def test_a_damaged_training_state_is_one_sentence_naming_it(run, tmp_path, capsy
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"{damaged / STATE_NAME} is damaged" in err and "Traceback" not in err, err
     assert not ledger.exists()
+
+
+# ------------------------------------------------------------------------------------------ the model card
+def test_rows_name_their_model_and_its_card_shows_them(run, data_dir, tmp_path):
+    """A checkpoint folder (it has an eval.json) names its rows after itself, and its model card gains the ledger
+    section; eval.json is not touched."""
+    folder = tmp_path / "tiny-burda"
+    shutil.copytree(run, folder)
+    write_evaluation(folder, {"name": folder.name, "dataset": "mnist", "decoder": "bernoulli", "data_kind": "binary"},
+                     TINY)
+    evaluation = (folder / EVAL_NAME).read_bytes()
+    assert "Training ledger" not in (folder / "README.md").read_text()
+    ledger = tmp_path / "ledger.json"
+    assert burda_ledger.main([str(folder), "--k", "5", "--images", "10", "--ledger", str(ledger),
+                              "--data-dir", str(data_dir)]) == 0
+    rows = json.loads(ledger.read_text())
+    assert {r["model"] for r in rows} == {folder.name}
+    card = (folder / "README.md").read_text()
+    assert card.endswith(card_section(folder.name, ledger)) and "## Training ledger" in card
+    assert f"| 2 | {rows[1]['updates']:,} |" in card and (folder / EVAL_NAME).read_bytes() == evaluation
+
+
+def test_a_run_folder_names_the_model_it_is_given(run, data_dir, tmp_path):
+    ledger = tmp_path / "ledger.json"
+    base = [str(run), "--k", "5", "--images", "10", "--ledger", str(ledger), "--data-dir", str(data_dir)]
+    assert burda_ledger.main([*base, "--epochs", "1"]) == 0
+    assert burda_ledger.main([*base, "--epochs", "2", "--model", "some-entry"]) == 0
+    assert [(r["epoch"], r["model"]) for r in json.loads(ledger.read_text())] == [(1, None), (2, "some-entry")]
+    assert card_section("some-entry", ledger).count("\n| ") == 2  # the header and one row
+    assert card_section("another-entry", ledger) == ""
+
+
+def test_a_damaged_ledger_is_one_sentence_and_left_as_it_is(run, tmp_path, capsys):
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text('[{"schedule": ')
+    with pytest.raises(SystemExit) as exit_:
+        burda_ledger.main([str(run), "--ledger", str(ledger), "--data-dir", "/nonexistent/vae-zoo-data"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "is not a readable JSON ledger" in err and "Traceback" not in err, err
+    assert ledger.read_text() == '[{"schedule": ' and not (tmp_path / "ledger.md").exists()
+
+
+def test_shipped_model_cards_show_the_ledger_rows_that_name_them():
+    """The cards are regenerated whenever rows are added: a card behind the ledger is a stale card."""
+    named = {r["model"] for r in read_ledger() if r.get("model")}
+    shipped = [name for name in sorted(named) if (DEFAULT_ZOO / name / EVAL_NAME).is_file()]
+    if not shipped:
+        pytest.skip("no shipped checkpoint is named in docs/burda_ledger.json")
+    for name in shipped:
+        assert (DEFAULT_ZOO / name / "README.md").read_text().endswith(card_section(name)), name

@@ -372,6 +372,7 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
     log_w[nonfinite_start] = math.nan
     log_px = torch.logsumexp(log_w, 1) - math.log(chains)
     rejected = torch.cat([p["rejected_nonfinite"] for p in parts])
+    frozen = torch.cat([p["frozen_chains"] for p in parts])
     transitions = sum(int(p["num_transitions"]) for p in parts)
     acceptance = float(sum(p["accept_sum"] for p in parts) / transitions) if transitions else math.nan
     if nonfinite_start.any():
@@ -379,7 +380,7 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
                       f"image(s); their log p(x) is NaN (see AISResult.nonfinite_start)", RuntimeWarning,
                       stacklevel=3)
     return AISResult(log_px=log_px, log_weights=log_w, acceptance=acceptance, nonfinite_start=nonfinite_start,
-                     frozen_chains=torch.cat([p["frozen_chains"] for p in parts]), nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
+                     frozen_chains=frozen, nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
                      leapfrog_steps=leapfrog_steps, chains=chains, step_size=float(step_size), seed=seed,
                      seconds=seconds)
 

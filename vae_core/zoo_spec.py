@@ -24,10 +24,11 @@ from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood,
 from .classifier import load_classifier
 from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
 from .devices import check_device, check_float64, place, resolve_device
+from .ledger import LEDGER_JSON, card_section
 from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
 from .metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
-from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write
+from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write, load_config
 from .schema import (
     EVAL_NAME,
     HISTORY_NAME,
@@ -189,9 +190,16 @@ def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
     listed = list(result.get("nonfinite") or [])
     record, _ = from_dict(Evaluation, {**clean, "nonfinite": listed + [f for f in found if f not in listed]},
                           EVAL_NAME, strict=True)
-    text = to_json(record) + "\n"
+    text, card = to_json(record) + "\n", model_card(record, cfg)  # both made before either is written
     atomic_write(folder / EVAL_NAME, lambda tmp: Path(tmp).write_text(text))
-    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(model_card(record, cfg)))
+    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(card))
+
+
+def rewrite_card(folder: Path, ledger: Path = LEDGER_JSON) -> None:
+    """Rewrite an evaluated checkpoint's model card from its eval.json as it is and the rows of ``ledger`` that name
+    it (vae_core.ledger); eval.json itself is left byte for byte."""
+    card = model_card(read_evaluation_whole(folder / EVAL_NAME), load_config(folder), ledger)
+    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(card))
 
 
 def read_evaluation_whole(path: Path) -> Evaluation:
@@ -335,8 +343,9 @@ def unbounded_note(ev: Evaluation) -> str:
     return "" if is_bounded(ev.data_kind) else f"\n\nNo bits/dim and no rank: {UNBOUNDED_REASON}."
 
 
-def model_card(ev: Evaluation, cfg: VAEConfig) -> str:
-    """README.md of a checkpoint folder (a Hugging Face model card) from its evaluation."""
+def model_card(ev: Evaluation, cfg: VAEConfig, ledger: Path = LEDGER_JSON) -> str:
+    """README.md of a checkpoint folder (a Hugging Face model card) from its evaluation and the rows of the training
+    ledger (vae_core.ledger) that name it."""
     t, s, f = ev.test or Metrics(), ev.sigma or SigmaStats(), ev.frechet or Frechet()
     training = ev.training or TrainingSummary()
 
@@ -373,7 +382,7 @@ Trained by `train.py --zoo zoo.toml --only '{ev.name}'` for {training.epochs} ep
 
 Bits/dim of binarized data (Bernoulli) are bits per binary pixel and are not comparable with 8-bit results.
 Load with `vae_core.zoo.load_model(folder)` (config.json + model.safetensors).
-"""
+{card_section(ev.name or "", ledger)}"""
 
 
 def best_rows(ev: Evaluation) -> str:

@@ -1,0 +1,65 @@
+"""The Burda ledger (issue 13): test NLL against epoch, updates and training time for every schedule tried on Burda
+et al. 2016's Table 1 model, so a speed-up is a curve rather than a claim.
+
+``docs/burda_ledger.json`` is the record, one row per (schedule, epoch), written by ``scripts/burda_ledger.py``.
+It is shown twice, from the same rows: as ``docs/burda_ledger.md`` and on the model card of the zoo entry each row
+names (its ``model`` key).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .schedules import SCHEDULES
+
+LEDGER_JSON = Path(__file__).resolve().parents[1] / "docs" / "burda_ledger.json"
+IWAE_K, IWAE_IMAGES = 5000, 1000
+PAPER_NLL = 86.76  # Burda et al. 2016, Table 1: VAE, k = 1, one stochastic layer, 784-200-200-50
+PAPER_EPOCHS = sum(SCHEDULES["burda"].stage_epochs)
+PROTOCOL = (f"Test NLL = -IWAE (k = {IWAE_K:,}) on a fixed {IWAE_IMAGES:,}-image subset of binarized MNIST test "
+            f"(`fixed_test_input(test, 'binary', seed=0)[:{IWAE_IMAGES}]`), ± its standard error over the images; "
+            f"an upper bound on the true NLL. Target: Burda et al. 2016, Table 1 (VAE, k = 1): {PAPER_NLL} nats "
+            f"on the full test set after {PAPER_EPOCHS:,} epochs. Active units: Cov_x E_q[z_u] > 0.01 over all "
+            "10,000 test images. Updates: optimizer steps. Training seconds: the sum of history.jsonl's per-epoch "
+            "`seconds` (wall clock of one-thread training on a shared 2-core machine: an upper bound on its CPU "
+            "time).")
+
+
+def read_ledger(path: Path = LEDGER_JSON) -> list[dict]:
+    """The ledger's rows ([] where there is no ledger); a damaged file is a ValueError of one sentence."""
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a readable JSON ledger ({e}); restore it from git") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path} is not a list of ledger rows; restore it from git")
+    return rows
+
+
+def ledger_tables(rows: list[dict], heading: str = "##") -> list[str]:
+    """Markdown lines: one table per schedule under a ``heading`` of its name, in the order first met, epochs
+    ascending."""
+    lines = []
+    for label in dict.fromkeys(r["schedule"] for r in rows):
+        group = sorted((r for r in rows if r["schedule"] == label), key=lambda r: r["epoch"])
+        lines += [f"{heading} {label}", "", f"run: `{group[0]['run']}`", "",
+                  "| epoch | updates | training hours | lr | test NLL (nats) | active units | weights |",
+                  "|---:|---:|---:|---:|---:|---:|---|"]
+        for r in group:
+            hours = "n/a" if r["train_seconds"] is None else f"{r['train_seconds'] / 3600:.3g}"
+            other = "" if (r["iwae_k"], r["images"]) == (IWAE_K, IWAE_IMAGES) else \
+                f" (k = {r['iwae_k']}, {r['images']} images)"
+            lines.append(f"| {r['epoch']} | {r['updates']:,} | {hours} | {r['lr']:.3g} | {r['nll']:.2f} ± "
+                         f"{r['nll_stderr']:.2f}{other} | {r['active_units']} / {r['latent_dim']} | {r['weights']} |")
+        lines.append("")
+    return lines
+
+
+def card_section(model: str, path: Path = LEDGER_JSON) -> str:
+    """The model card's ledger section for zoo entry ``model`` ('' when no row names it)."""
+    rows = [r for r in read_ledger(path) if r.get("model") == model]
+    if not rows:
+        return ""
+    return "\n".join(["", "## Training ledger", "", PROTOCOL, "", *ledger_tables(rows, heading="###")])
