@@ -71,11 +71,16 @@ class AISResult:
     log_px: Tensor              # (N,) float64: log of the mean importance weight over chains
     log_weights: Tensor         # (N, chains) float64: each chain's log w
     acceptance: float           # mean Metropolis acceptance probability over all transitions
-    nonfinite_start: Tensor     # (N,) bool: a chain started where log p(x|z) is not finite; log_px is NaN there
+    # (N,) bool: a chain started where log p(x|z) is not finite, or the pilot could not move even from the prior
+    # mean; log_px is NaN there
+    nonfinite_start: Tensor
     # (N,) int64: chains that started where log p(x|z) is finite but its gradient is not (a float32 decoder far out
-    # in the prior overflows there). Every proposal from such a state is rejected, so the chain stays put: the
-    # identity kernel leaves every f_t invariant, and its weight p(x|z_0) is still unbiased, if of no help.
+    # in the prior overflows there). A proposal is rejected when its leapfrog path meets a non-finite gradient; the
+    # rule depends only on the positions a path visits, which its reverse shares, so the kernel keeps detailed
+    # balance, and it is the identity at such a state: the chain stays put and E[w] = p(x) still holds over all
+    # chains, though a frozen chain's weight p(x|z_0) is of no help.
     frozen_chains: Tensor
+    final_step_size: Tensor     # (N,) each image's leapfrog step size at the end, as its pilot adapted it
     # (N,) int64: HMC proposals rejected because log p(x|z) was not finite there. Counted, not flagged: with a sharp
     # decoder a leapfrog trajectory whose step is still too large diverges to such z routinely, and rejecting a
     # proposal of zero or undefined density is what the Metropolis rule does.
@@ -90,7 +95,8 @@ class AISResult:
 
     @property
     def flagged(self) -> Tensor:
-        """(N,) bool: images with no estimate (NaN), because the decoder was not finite where a chain started."""
+        """(N,) bool: images with no estimate (NaN): the decoder was not finite where a chain started, or where the
+        pilot could move from."""
         return self.nonfinite_start
 
     @property
@@ -244,6 +250,16 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
     ll, lp, g_ll, g_lp = log_lik_and_grads(z)
     nonfinite_start = ~torch.isfinite(ll)  # ((C+1)*B,)
     frozen = torch.isfinite(ll) & ~torch.isfinite(g_ll).all(1)  # ((C+1)*B,) see AISResult.frozen_chains
+    # A pilot that cannot move would accept nothing and shrink its image's step size to the floor, stalling the
+    # counted chains with it. It starts again at the prior mean instead: its weight is discarded and its state
+    # never enters theirs, so their kernels stay a fixed sequence. An image whose pilot cannot move even there
+    # has no usable step size and no estimate.
+    pilot_stuck = (nonfinite_start | frozen)[:images]  # (B,)
+    if pilot_stuck.any():
+        z = z.clone()
+        z[:images][pilot_stuck] = prior.mean.to(z.dtype)
+        ll, lp, g_ll, g_lp = log_lik_and_grads(z)
+        pilot_stuck = ~(torch.isfinite(ll) & torch.isfinite(g_ll).all(1))[:images]
     log_w = torch.zeros(rows, dtype=torch.float64, device=z.device)
     eps = torch.full((images, 1), float(step_size), dtype=z.dtype, device=z.device)  # per image, from its pilot
     running_accept = torch.full((images,), TARGET_ACCEPTANCE, dtype=torch.float64, device=z.device)
@@ -282,10 +298,11 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
         eps = (eps * factor.unsqueeze(1)).clamp(*STEP_SIZE_RANGE)
     counted = slice(images, None)  # all but the pilot
     return {"log_w": log_w[counted].view(chains - 1, -1).T.cpu(),  # (B, C)
-            "nonfinite_start": nonfinite_start[counted].view(chains - 1, -1).any(0).cpu(),
+            "nonfinite_start": (nonfinite_start[counted].view(chains - 1, -1).any(0) | pilot_stuck).cpu(),
             "frozen_chains": frozen[counted].view(chains - 1, -1).sum(0).cpu(),
             "rejected_nonfinite": rejected_nonfinite[counted].view(chains - 1, -1).sum(0).cpu(),
             "accept_sum": accept_sum[counted].sum().cpu(),
+            "final_step_size": eps[:, 0].cpu(),
             "num_transitions": torch.tensor(num_transitions * (rows - images))}
 
 
@@ -373,14 +390,17 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
     log_px = torch.logsumexp(log_w, 1) - math.log(chains)
     rejected = torch.cat([p["rejected_nonfinite"] for p in parts])
     frozen = torch.cat([p["frozen_chains"] for p in parts])
+    final_step = torch.cat([p["final_step_size"] for p in parts])
     transitions = sum(int(p["num_transitions"]) for p in parts)
     acceptance = float(sum(p["accept_sum"] for p in parts) / transitions) if transitions else math.nan
     if nonfinite_start.any():
-        warnings.warn(f"AIS: log p(x|z) was not finite at the start of a chain for {int(nonfinite_start.sum())} "
-                      f"image(s); their log p(x) is NaN (see AISResult.nonfinite_start)", RuntimeWarning,
+        warnings.warn(f"AIS: log p(x|z) was not finite at the start of a chain (or the pilot could not move) for "
+                      f"{int(nonfinite_start.sum())} image(s); their log p(x) is NaN (see AISResult.nonfinite_start)",
+                      RuntimeWarning,
                       stacklevel=3)
     return AISResult(log_px=log_px, log_weights=log_w, acceptance=acceptance, nonfinite_start=nonfinite_start,
-                     frozen_chains=frozen, nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
+                     frozen_chains=frozen, final_step_size=final_step,
+                     nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
                      leapfrog_steps=leapfrog_steps, chains=chains, step_size=float(step_size), seed=seed,
                      seconds=seconds)
 
