@@ -37,7 +37,7 @@ from vae_core.schedules import SCHEDULES
 from vae_core.schema import EVAL_NAME, HISTORY_NAME, STATE_NAME, HistoryLine
 from vae_core.training import SNAPSHOT_DIR, CheckpointError, read_state
 from vae_core.zoo import DEFAULT_ZOO, read_history_lines
-from vae_core.zoo_spec import rewrite_card
+from vae_core.zoo_spec import DEFAULT_SPEC, read_evaluation_whole, read_spec, rewrite_card
 
 
 def run_settings(folder: Path) -> dict:
@@ -108,14 +108,25 @@ def write_markdown(rows: list[dict], path: Path) -> None:
                                *ledger_tables(rows)]))
 
 
+def card_folder(folder: Path, model: str | None, ledger: Path) -> Path | None:
+    """The evaluated checkpoint whose model card shows ``model``'s rows: the scored folder itself, or the shipped
+    checkpoint of that name. A trial ledger (--ledger elsewhere) never rewrites a shipped card."""
+    for candidate in (folder, DEFAULT_ZOO / str(model)):
+        if model and candidate.name == model and (candidate / EVAL_NAME).is_file():
+            shipped = candidate.resolve().parent == DEFAULT_ZOO
+            return None if shipped and ledger.resolve() != LEDGER_JSON else candidate
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a run folder (train.py --out) or a shipped checkpoint holding training_state.json")
     parser.add_argument("--epochs", default=None, help="comma-separated epochs (default: every snapshot and the "
                                                        "current weights)")
     parser.add_argument("--label", default=None, help="the schedule's name in the ledger (default: from the run)")
-    parser.add_argument("--model", default=None, help="the zoo entry whose model card lists these rows (default: "
-                                                      "the folder's name, for a checkpoint with an eval.json)")
+    parser.add_argument("--model", default=None, help="the zoo.toml entry whose model card lists these rows "
+                                                      "(default: the one the run's earlier rows name, else the "
+                                                      "folder's name for a checkpoint with an eval.json)")
     parser.add_argument("--k", type=int, default=IWAE_K, help="importance samples per image")
     parser.add_argument("--images", type=int, default=IWAE_IMAGES, help="test images scored by IWAE")
     parser.add_argument("--ledger", default=str(LEDGER_JSON), help="the JSON ledger (the .md is written beside it)")
@@ -149,19 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"{folder} has no weights for epoch(s) {', '.join(map(str, missing))}; it has "
                      f"{', '.join(map(str, sorted(available)))} (snapshots and its current epoch)")
-    model = args.model or (folder.name if (folder / EVAL_NAME).is_file() else None)
-    card = next((f for f in (folder, DEFAULT_ZOO / str(model)) if model and f.name == model
-                 and (f / EVAL_NAME).is_file()), None)  # the checkpoint whose model card shows the rows
+    if args.model is not None and args.model not in {e["name"] for e in read_spec(DEFAULT_SPEC)}:
+        parser.error(f"--model {args.model!r} is not an entry of {DEFAULT_SPEC.name}")
     try:
         rows = read_ledger(ledger)
     except ValueError as e:
         parser.error(str(e))
+    model = args.model or next((r["model"] for r in rows if r["run"] == str(folder) and r.get("model")), None) or (
+        folder.name if (folder / EVAL_NAME).is_file() else None)
+    card = card_folder(folder, model, ledger)
+    if card is not None:
+        try:  # the card is rewritten after the rows are saved: a damaged eval.json is refused before any work
+            read_evaluation_whole(card / EVAL_NAME)
+        except ValueError as e:
+            parser.error(str(e))
     label = args.label or default_label(settings)
     done = {(r["schedule"], r["epoch"]) for r in rows if r["images"] == args.images and r["iwae_k"] == args.k}
     todo = [e for e in wanted if args.force or (label, e) not in done]
     if not todo:
         if rows:
-            write_markdown(rows, ledger.with_suffix(".md"))  # regenerated, so the table follows this script
+            write_markdown(rows, ledger.with_suffix(".md"))  # regenerated, so the tables follow this script
+        if card is not None:
+            rewrite_card(card, ledger)
         print(f"every asked epoch of {label} is already in {ledger}; nothing to do (--force redoes them)")
         return 0
     try:

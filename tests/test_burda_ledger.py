@@ -62,6 +62,7 @@ REFUSALS = {  # name -> (argument builder from the run folder, words of the one 
     "epochs not numbers": (lambda run: [str(run), "--epochs", "last"], "--epochs must be comma-separated whole"),
     "k zero": (lambda run: [str(run), "--k", "0"], "--k must be at least 1"),
     "too many images": (lambda run: [str(run), "--images", "10001"], "--images between 1 and 10000"),
+    "an unknown model": (lambda run: [str(run), "--model", "mnist-bernouli"], "'mnist-bernouli' is not an entry of"),
 }
 
 
@@ -118,24 +119,35 @@ def test_rows_name_their_model_and_its_card_shows_them(run, data_dir, tmp_path):
     assert f"| 2 | {rows[1]['updates']:,} |" in card and (folder / EVAL_NAME).read_bytes() == evaluation
 
 
-def test_a_run_folder_names_the_model_it_is_given(run, data_dir, tmp_path):
-    ledger = tmp_path / "ledger.json"
+def test_a_run_folder_names_the_model_it_is_given_and_its_later_rows_follow(run, data_dir, tmp_path):
+    """A run folder has no card of its own: its rows name the entry given once, and a trial ledger leaves that
+    entry's shipped card alone."""
+    ledger, name = tmp_path / "ledger.json", "mnist-bernoulli-burda"
+    shipped_card = DEFAULT_ZOO / name / "README.md"
+    before = shipped_card.read_bytes() if shipped_card.is_file() else None
     base = [str(run), "--k", "5", "--images", "10", "--ledger", str(ledger), "--data-dir", str(data_dir)]
     assert burda_ledger.main([*base, "--epochs", "1"]) == 0
-    assert burda_ledger.main([*base, "--epochs", "2", "--model", "some-entry"]) == 0
-    assert [(r["epoch"], r["model"]) for r in json.loads(ledger.read_text())] == [(1, None), (2, "some-entry")]
-    assert card_section("some-entry", ledger).count("\n| ") == 2  # the header and one row
-    assert card_section("another-entry", ledger) == ""
+    assert burda_ledger.main([*base, "--epochs", "2", "--model", name]) == 0
+    assert burda_ledger.main([*base, "--epochs", "1", "--force"]) == 0  # re-scored: now names the entry too
+    assert sorted((r["epoch"], r["model"]) for r in json.loads(ledger.read_text())) == [(1, name), (2, name)]
+    assert card_section(name, ledger).count("\n| ") == 3  # the header and two rows
+    assert card_section("mnist-bernoulli", ledger) == ""
+    assert (shipped_card.read_bytes() if shipped_card.is_file() else None) == before
 
 
-def test_a_damaged_ledger_is_one_sentence_and_left_as_it_is(run, tmp_path, capsys):
+@pytest.mark.parametrize("text, words", [
+    ('[{"schedule": ', "is not a readable JSON ledger"),
+    ('{"rows": []}', "is not a list of ledger rows"),
+    ('[{"schedule": "s", "run": "r", "epoch": 1}]', "row 0 lacks updates, train_seconds"),
+])
+def test_a_damaged_ledger_is_one_sentence_and_left_as_it_is(text, words, run, tmp_path, capsys):
     ledger = tmp_path / "ledger.json"
-    ledger.write_text('[{"schedule": ')
+    ledger.write_text(text)
     with pytest.raises(SystemExit) as exit_:
         burda_ledger.main([str(run), "--ledger", str(ledger), "--data-dir", "/nonexistent/vae-zoo-data"])
     err = capsys.readouterr().err
-    assert exit_.value.code == 2 and "is not a readable JSON ledger" in err and "Traceback" not in err, err
-    assert ledger.read_text() == '[{"schedule": ' and not (tmp_path / "ledger.md").exists()
+    assert exit_.value.code == 2 and words in err and "Traceback" not in err, err
+    assert ledger.read_text() == text and not (tmp_path / "ledger.md").exists()
 
 
 def test_shipped_model_cards_show_the_ledger_rows_that_name_them():
@@ -146,3 +158,15 @@ def test_shipped_model_cards_show_the_ledger_rows_that_name_them():
         pytest.skip("no shipped checkpoint is named in docs/burda_ledger.json")
     for name in shipped:
         assert (DEFAULT_ZOO / name / "README.md").read_text().endswith(card_section(name)), name
+
+
+def test_a_damaged_eval_json_beside_the_card_is_refused_before_any_scoring(run, tmp_path, capsys):
+    folder = tmp_path / "tiny-burda"
+    shutil.copytree(run, folder)
+    (folder / EVAL_NAME).write_text('{"name": 3}')
+    ledger = tmp_path / "ledger.json"
+    with pytest.raises(SystemExit) as exit_:
+        burda_ledger.main([str(folder), "--ledger", str(ledger), "--data-dir", "/nonexistent/vae-zoo-data"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and str(folder / EVAL_NAME) in err and "Traceback" not in err, err
+    assert not ledger.exists() and not (folder / "README.md").exists()

@@ -16,6 +16,9 @@ LEDGER_JSON = Path(__file__).resolve().parents[1] / "docs" / "burda_ledger.json"
 IWAE_K, IWAE_IMAGES = 5000, 1000
 PAPER_NLL = 86.76  # Burda et al. 2016, Table 1: VAE, k = 1, one stochastic layer, 784-200-200-50
 PAPER_EPOCHS = sum(SCHEDULES["burda"].stage_epochs)
+# what the tables and the script read from every row
+ROW_KEYS = ("schedule", "run", "epoch", "updates", "train_seconds", "lr", "nll", "nll_stderr", "active_units",
+            "latent_dim", "weights", "iwae_k", "images")
 PROTOCOL = (f"Test NLL = -IWAE (k = {IWAE_K:,}) on a fixed {IWAE_IMAGES:,}-image subset of binarized MNIST test "
             f"(`fixed_test_input(test, 'binary', seed=0)[:{IWAE_IMAGES}]`), ± its standard error over the images; "
             f"an upper bound on the true NLL. Target: Burda et al. 2016, Table 1 (VAE, k = 1): {PAPER_NLL} nats "
@@ -35,6 +38,10 @@ def read_ledger(path: Path = LEDGER_JSON) -> list[dict]:
         raise ValueError(f"{path} is not a readable JSON ledger ({e}); restore it from git") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError(f"{path} is not a list of ledger rows; restore it from git")
+    for i, row in enumerate(rows):
+        missing = [k for k in ROW_KEYS if k not in row]
+        if missing:
+            raise ValueError(f"{path}: row {i} lacks {', '.join(missing)}; restore it from git")
     return rows
 
 

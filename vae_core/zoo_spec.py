@@ -24,7 +24,7 @@ from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood,
 from .classifier import load_classifier
 from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
 from .devices import check_device, check_float64, place, resolve_device
-from .ledger import LEDGER_JSON, card_section
+from .ledger import LEDGER_JSON, card_section, read_ledger
 from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
 from .metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
@@ -55,6 +55,9 @@ TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 # ais: AIS settings for this model's best estimate where the shipped ones do not converge (best_likelihood.py)
 EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description", "ais"}
 BEST_KEY = "log_likelihood"  # eval.json: the best estimate block (vae_core.best_likelihood)
+
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "zoo.toml"  # the shipped zoo's spec
 
 
 def read_spec(path: str | Path) -> list[dict]:
@@ -141,6 +144,7 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
     model = VAE.from_pretrained(folder, map_location=target)
     cfg = model.config
     settings = settings_for(cfg.latent_dim, ais)  # checked before anything is computed or written
+    read_ledger()  # the model card shows its rows: a damaged ledger is refused now, not after the evaluation
     best_images = min(best_images_for(model), iwae_images) if best_images is None else best_images
     if best_images > 0:
         check_float64(target, f"the best log-likelihood estimate ({method_for(model)})")
@@ -236,6 +240,7 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
     folder = Path(folder)
     target = resolve_device(device)  # one sentence before anything is read, computed or written
     ev = read_evaluation_whole(folder / EVAL_NAME)
+    read_ledger()  # the model card shows its rows: a damaged ledger is refused now, not after the estimate
     model = VAE.from_pretrained(folder, map_location=target)
     check_float64(target, f"the best log-likelihood estimate ({method_for(model)})")
     settings = settings_for(model.config.latent_dim, ais)
