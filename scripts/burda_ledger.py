@@ -9,10 +9,10 @@ over the whole binarized test set. The JSON ledger (vae_core/ledger.py) is the r
 rewritten unless --force); the markdown tables are generated from it, and so is the ledger section of the model card
 of the zoo entry a row names (``model``), rewritten when rows are added.
 
-    OMP_NUM_THREADS=1 python -m scripts.burda_ledger runs/burda-third --model mnist-bernoulli-burda-third
+    OMP_NUM_THREADS=1 python -m scripts.burda_ledger runs/RUN --model mnist-bernoulli-burda-third  # while training
     python -m scripts.burda_ledger checkpoints/mnist-bernoulli-burda --label "constant 1e-3, batch 128"
-    python -m scripts.burda_ledger runs/burda-third --epochs 40,121 --force     # redo two rows
-    python -m scripts.burda_ledger runs/burda-third --device cuda   # on a GPU: IWAE's draws are the CPU's
+    python -m scripts.burda_ledger checkpoints/mnist-bernoulli-burda-third --epochs 40,121 --force  # redo two rows
+    python -m scripts.burda_ledger checkpoints/mnist-bernoulli-burda-third --device cuda  # IWAE draws on the CPU
 
 Rows record the device they were scored on (``eval_device``; rows without it were scored on the CPU): IWAE draws
 its noise on the CPU either way, so a GPU row differs from a CPU row by float rounding only.
