@@ -95,8 +95,8 @@ class AISResult:
 
     @property
     def flagged(self) -> Tensor:
-        """(N,) bool: images with no estimate (NaN): the decoder was not finite where a chain started, or where the
-        pilot could move from."""
+        """(N,) bool: images with no estimate (NaN): the decoder was not finite where a chain started, or the pilot
+        could not move even from the prior mean."""
         return self.nonfinite_start
 
     @property
@@ -396,8 +396,7 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
     if nonfinite_start.any():
         warnings.warn(f"AIS: log p(x|z) was not finite at the start of a chain (or the pilot could not move) for "
                       f"{int(nonfinite_start.sum())} image(s); their log p(x) is NaN (see AISResult.nonfinite_start)",
-                      RuntimeWarning,
-                      stacklevel=3)
+                      RuntimeWarning, stacklevel=3)
     return AISResult(log_px=log_px, log_weights=log_w, acceptance=acceptance, nonfinite_start=nonfinite_start,
                      frozen_chains=frozen, final_step_size=final_step,
                      nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
