@@ -1,0 +1,250 @@
+// The zoo's decoders in the browser: a forward pass over typed arrays that replicates vae_core/model.py (Linear,
+// ConvTranspose2d, ReLU / tanh / exact GELU, Unflatten) and the parameter maps of vae_core/likelihoods.py. No
+// dependency, no WebAssembly (the choice and its measurements: docs/static_site.md). The export's layout and this
+// API: docs/static_site.md; the exactness against torch: tests/test_static_site.py.
+
+export const PIXELS = 28 * 28;
+
+// ------------------------------------------------------------------------------------------- the seeded generator
+// mulberry32 uniforms on a uint32 state; Box-Muller normals, one normal per two uniforms, no caching.
+// explorer/static_site.py's Mulberry32 reproduces it draw for draw.
+export function rng(seed) {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6D2B79F5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => {
+    const u1 = uniform(), u2 = uniform();
+    return Math.sqrt(-2 * Math.log(1 - u1)) * Math.cos(2 * Math.PI * u2);
+  };
+  return {uniform, normal};
+}
+
+// n codes z ~ N(0, temperature^2 I), row-major (n * latentDim)
+export function priorCodes(r, n, latentDim, temperature = 1) {
+  const z = new Float32Array(n * latentDim);
+  for (let i = 0; i < z.length; i++) z[i] = temperature * r.normal();
+  return z;
+}
+
+// ------------------------------------------------------------------------------------------- special functions
+// erfc by Numerical Recipes' Chebyshev fit erfccheb (3rd ed., section 6.2.2): relative error about 1e-15 over the
+// whole line (checked against Python's math.erfc), so Phi and the exact GELU match torch's to float32 precision.
+const ERFC_COF = [-1.3026537197817094, 6.4196979235649026e-1, 1.9476473204185836e-2, -9.561514786808631e-3,
+  -9.46595344482036e-4, 3.66839497852761e-4, 4.2523324806907e-5, -2.0278578112534e-5, -1.624290004647e-6,
+  1.303655835580e-6, 1.5626441722e-8, -8.5238095915e-8, 6.529054439e-9, 5.059343495e-9, -9.91364156e-10,
+  -2.27365122e-10, 9.6467911e-11, 2.394038e-12, -6.886027e-12, 8.94487e-13, 3.13092e-13, -1.12708e-13,
+  3.81e-16, 7.106e-15, -1.523e-15, -9.4e-17, 1.21e-16, -2.8e-17];
+
+function erfccheb(z) {  // erfc(z) for z >= 0
+  let d = 0, dd = 0;
+  const t = 2 / (2 + z), ty = 4 * t - 2;
+  for (let j = ERFC_COF.length - 1; j > 0; j--) {
+    const tmp = d;
+    d = ty * d - dd + ERFC_COF[j];
+    dd = tmp;
+  }
+  return t * Math.exp(-z * z + 0.5 * (ERFC_COF[0] + ty * d) - dd);
+}
+
+export function erfc(x) { return x >= 0 ? erfccheb(x) : 2 - erfccheb(-x); }
+export function ndtr(x) { return 0.5 * erfc(-x / Math.SQRT2); }  // the standard normal CDF Phi(x)
+
+const sigmoid = (x) => 1 / (1 + Math.exp(-x));
+const softplus = (x) => (x > 20 ? x : Math.log1p(Math.exp(x)));  // torch's threshold: x above 20 is returned
+
+// ------------------------------------------------------------------------------------------- layers
+const ACTIVATIONS = {
+  relu: (x) => (x > 0 ? x : 0),
+  tanh: Math.tanh,
+  gelu: (x) => x * ndtr(x),
+};
+
+// y (n, out) = x (n, in) W^T + b, W (out, in) row-major
+function linear(x, n, layer, w) {
+  const {in: din, out: dout} = layer;
+  const W = w.subarray(layer.weight, layer.weight + din * dout), b = w.subarray(layer.bias, layer.bias + dout);
+  const y = new Float32Array(n * dout);
+  for (let s = 0; s < n; s++) {
+    const xs = s * din, ys = s * dout;
+    for (let o = 0; o < dout; o++) {
+      let acc = b[o];
+      const row = o * din;
+      for (let i = 0; i < din; i++) acc += x[xs + i] * W[row + i];
+      y[ys + o] = acc;
+    }
+  }
+  return y;
+}
+
+// torch's ConvTranspose2d: out[oc, iy*s - p + ky, ix*s - p + kx] += in[ic, iy, ix] W[ic, oc, ky, kx], plus bias
+function convTranspose2d(x, n, layer, w) {
+  const {in: cin, out: cout, kernel: k, stride: st, padding: p, size_in: hin} = layer;
+  const hout = (hin - 1) * st - 2 * p + k;
+  const W = w.subarray(layer.weight, layer.weight + cin * cout * k * k), b = w.subarray(layer.bias, layer.bias + cout);
+  const y = new Float32Array(n * cout * hout * hout);
+  const acc = new Float64Array(cout * hout * hout);
+  for (let s = 0; s < n; s++) {
+    for (let oc = 0; oc < cout; oc++) acc.fill(b[oc], oc * hout * hout, (oc + 1) * hout * hout);
+    const xs = s * cin * hin * hin;
+    for (let ic = 0; ic < cin; ic++) {
+      for (let iy = 0; iy < hin; iy++) {
+        for (let ix = 0; ix < hin; ix++) {
+          const v = x[xs + (ic * hin + iy) * hin + ix];
+          if (v === 0) continue;  // after a ReLU most inputs are zero
+          for (let oc = 0; oc < cout; oc++) {
+            const wBase = (ic * cout + oc) * k * k, oBase = oc * hout * hout;
+            for (let ky = 0; ky < k; ky++) {
+              const oy = iy * st - p + ky;
+              if (oy < 0 || oy >= hout) continue;
+              for (let kx = 0; kx < k; kx++) {
+                const ox = ix * st - p + kx;
+                if (ox < 0 || ox >= hout) continue;
+                acc[oBase + oy * hout + ox] += v * W[wBase + ky * k + kx];
+              }
+            }
+          }
+        }
+      }
+    }
+    y.set(acc, s * cout * hout * hout);
+  }
+  return y;
+}
+
+// The network's raw output (n, num_params * 784): channel c of sample s at [s * P * 784 + c * 784 + pixel]
+export function forward(network, weights, z, n) {
+  let x = z;
+  for (const layer of network.layers) {
+    if (layer.op === "linear") x = linear(x, n, layer, weights);
+    else if (layer.op === "conv_transpose2d") x = convTranspose2d(x, n, layer, weights);
+    else if (layer.op === "unflatten") continue;  // row-major (C, H, W) is already the flat layout
+    else if (layer.op in ACTIVATIONS) {
+      const f = ACTIVATIONS[layer.op];
+      for (let i = 0; i < x.length; i++) x[i] = f(x[i]);
+    } else throw new Error(`unknown layer ${layer.op}`);
+  }
+  return x;
+}
+
+// ------------------------------------------------------------------------------------------- likelihoods
+// Decoder output -> p(x|z)'s parameters, one entry per likelihood key of vae_core/likelihoods.py.
+function cbMean(l) {  // LogitContinuousBernoulli.mean
+  if (Math.abs(l) < 0.3) return 0.5 + l / 12 - l ** 3 / 720 + l ** 5 / 30240;
+  return -1 / Math.expm1(-l) - 1 / l;
+}
+
+function discretizedMean(loc, sigma) {  // DiscretizedNormal.mean: (1/255) sum_k Phi((loc - (k - 1/2)/255) / sigma)
+  let total = 0;
+  for (let k = 1; k < 256; k++) total += ndtr((loc - (k - 0.5) / 255) / sigma);
+  return total / 255;
+}
+
+const GAUSSIAN_LOC = (o, lik) => (lik.free_mean ? o : sigmoid(o));
+export const LIKELIHOOD_PARAMS = {
+  // key: (out0, out1, likelihood constants) -> {logits?, loc?, sigma?, mean}
+  "bernoulli": (o0) => ({logits: o0, mean: sigmoid(o0)}),
+  "continuous-bernoulli": (o0) => ({logits: o0, mean: cbMean(o0)}),
+  "gaussian-fixed": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma, mean: sigmoid(o0)}),
+  "gaussian-shared": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma, mean: sigmoid(o0)}),
+  "gaussian-optimal": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma, mean: sigmoid(o0)}),
+  "gaussian-pixel": (o0, o1) => ({loc: sigmoid(o0), sigma: Math.exp(o1), mean: sigmoid(o0)}),
+  "gaussian-pixel-floor": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma_min + softplus(o1),
+    mean: sigmoid(o0)}),
+  "discretized-gaussian": (o0, o1, lik) => {
+    const loc = GAUSSIAN_LOC(o0, lik), sigma = Math.exp(Math.max(o1, -9));
+    return {loc, sigma, mean: discretizedMean(loc, sigma)};
+  },
+};
+
+export function decodeParams(model, z, n) {
+  const out = forward(model.network, model.weights, z, n);
+  const lik = model.likelihood, map = LIKELIHOOD_PARAMS[lik.key], P = lik.num_params;
+  if (!map) throw new Error(`unknown likelihood ${lik.key}`);
+  const first = map(0, 0, lik);
+  const make = (name) => (name in first ? new Float32Array(n * PIXELS) : null);
+  const res = {n, mean: make("mean"), sigma: make("sigma"), logits: make("logits"), loc: make("loc")};
+  for (let s = 0; s < n; s++) {
+    const base = s * P * PIXELS;
+    for (let i = 0; i < PIXELS; i++) {
+      const q = map(out[base + i], P > 1 ? out[base + PIXELS + i] : 0, lik), at = s * PIXELS + i;
+      res.mean[at] = q.mean;
+      if (res.sigma) res.sigma[at] = q.sigma;
+      if (res.logits) res.logits[at] = q.logits;
+      if (res.loc) res.loc[at] = q.loc;
+    }
+  }
+  return res;
+}
+
+function cbIcdf(l, u) {  // LogitContinuousBernoulli.icdf
+  const neg = -Math.abs(l), v = l < 0 ? u : 1 - u;
+  const x = neg === 0 ? v : Math.log1p(v * Math.expm1(neg)) / neg;
+  return Math.min(Math.max(l < 0 ? x : 1 - x, 0), 1);
+}
+
+// One full sample x ~ p(x|z) per decoded code, one draw of r per pixel in order (not clipped, as the app's).
+export function drawSample(params, key, r) {
+  const x = new Float32Array(params.mean.length);
+  for (let i = 0; i < x.length; i++) {
+    if (key === "bernoulli") x[i] = r.uniform() < params.mean[i] ? 1 : 0;
+    else if (key === "continuous-bernoulli") x[i] = cbIcdf(params.logits[i], r.uniform());
+    else {
+      const y = params.loc[i] + params.sigma[i] * r.normal();
+      x[i] = key === "discretized-gaussian" ? Math.round(Math.min(Math.max(y, 0), 1) * 255) / 255 : y;
+    }
+  }
+  return x;
+}
+
+// ------------------------------------------------------------------------------------------- loading
+const cache = new Map();  // url -> Promise of the fetched thing: each file is fetched once per page
+
+function once(url, read) {
+  if (!cache.has(url)) {
+    cache.set(url, fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+      return read(r);
+    }));
+  }
+  return cache.get(url);
+}
+
+export async function loadZoo(base = "data/") {
+  const zoo = await once(base + "zoo.json", (r) => r.json());
+  zoo.base = base;
+  return zoo;
+}
+
+function entry(zoo, name) {
+  const m = Object.prototype.hasOwnProperty.call(zoo.models, name) ? zoo.models[name] : null;
+  if (!m) throw new Error(`unknown model ${name}`);
+  return m;
+}
+
+export async function loadModel(zoo, name) {
+  const info = entry(zoo, name);
+  const buffer = await once(zoo.base + info.network.file, (r) => r.arrayBuffer());
+  if (buffer.byteLength !== info.network.bytes) throw new Error(`${info.network.file}: ${buffer.byteLength} bytes, `
+    + `zoo.json says ${info.network.bytes}`);
+  const model = {name, info, latentDim: info.latent_dim, likelihood: info.likelihood, network: info.network,
+    weights: new Float32Array(buffer)};
+  model.decode = (z, n) => decodeParams(model, z, n);
+  return model;
+}
+
+export async function loadCodes(zoo, name) {
+  const info = entry(zoo, name);
+  return new Float32Array(await once(zoo.base + info.codes.file, (r) => r.arrayBuffer()));
+}
+
+export async function loadSample(zoo, dataset) {
+  const info = zoo.datasets[dataset];
+  if (!info) throw new Error(`unknown dataset ${dataset}`);
+  const bytes = new Uint8Array(await once(zoo.base + info.sample, (r) => r.arrayBuffer()));
+  return {count: info.count, images: bytes.subarray(0, info.count * PIXELS),
+    labels: bytes.subarray(info.count * PIXELS)};
+}
