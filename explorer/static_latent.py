@@ -1,0 +1,75 @@
+"""The exact posteriors of the static site's latent plane: for each model with a 2-D latent and each of the first
+``POSTERIOR_IMAGES`` test images of its dataset's embedded sample, what the app's Latent page computes
+(vae_core.posterior_view.posterior_view, seed 0: the adaptive quadrature's log p(x), the ELBO, the KL both ways)
+and the sentence the Story writes from it (explorer.story.identity_sentence), so the site shows the app's numbers
+rather than computing its own. The heat map is the posterior's log density relative to its peak on the
+quadrature's 101 x 101 grid, in steps of ``STEP`` nats down to ``FLOOR`` (a byte per cell, base64): the app's
+chart shows the cells within 20 nats of the peak (explorer.charts.posterior).
+
+File per model, data/posteriors/<name>.json:
+    {"model", "dataset", "seed", "floor", "step",
+     "views": [{"index", "sentence", "problem" (only when the quadrature flagged the image),
+                "log_px", "log_px_error", "elbo", "elbo_error", "kl_difference", "kl_grid", "identity_gap",
+                "q_mean": [2], "q_std": [2], "mode": [2], "extent": [z1 lo, z1 hi, z2 lo, z2 hi], "points",
+                "relative": base64 of points*points bytes, [i, j] at (z1[i], z2[j]), byte b = -b * step nats}]}
+"""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vae_core.data import load_sample
+from vae_core.posterior_view import posterior_view
+from vae_core.quadrature import LATENT_DIM
+from vae_core.zoo import load_model
+
+from . import story
+
+POSTERIOR_IMAGES = 6   # test images per 2-D model: the first ones of the sample, as the Story's image (#0)
+STEP = 0.1             # nats per byte of the heat map
+FLOOR = 25.5           # nats below the peak that the heat map keeps (255 steps)
+SEED = 0               # the input's binarization / dequantization, as the app's default seed
+POSTERIOR_DIR = "posteriors"
+
+
+def quantize(log_density: np.ndarray) -> str:
+    """(points, points) log p(z|x) -> base64 of bytes round((peak - value) / STEP), capped at FLOOR."""
+    rel = np.nan_to_num(log_density.max() - np.asarray(log_density, np.float64), nan=FLOOR, posinf=FLOOR)
+    return base64.b64encode(np.clip(np.round(rel / STEP), 0, 255).astype(np.uint8).tobytes()).decode("ascii")
+
+
+def view_record(view: dict, name: str, index: int) -> dict:
+    """One image's entry of the file (module docstring) from posterior_view's output."""
+    if "problem" in view:
+        return {"index": index, "problem": view["problem"], "q_mean": view["q_mean"].tolist(),
+                "q_std": view["q_std"].tolist()}
+    z1, z2 = view["z1"], view["z2"]
+    return {
+        "index": index, "sentence": story.identity_sentence(view, name, index),
+        **{k: float(view[k]) for k in ("log_px", "log_px_error", "elbo", "elbo_error", "kl_difference", "kl_grid",
+                                       "identity_gap")},
+        "q_mean": view["q_mean"].tolist(), "q_std": view["q_std"].tolist(), "mode": view["mode"].tolist(),
+        "extent": [float(z1[0]), float(z1[-1]), float(z2[0]), float(z2[-1])], "points": len(z1),
+        "relative": quantize(view["log_density"]),
+    }
+
+
+def export_posteriors(data: Path, checkpoints: list, images: int = POSTERIOR_IMAGES) -> dict[str, str]:
+    """Write data/posteriors/<name>.json for every 2-D model; {name: its file relative to ``data``}."""
+    folder = data / POSTERIOR_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for ckpt in checkpoints:
+        if ckpt.config.latent_dim != LATENT_DIM:
+            continue
+        model = load_model(ckpt.path)
+        sample = load_sample(ckpt.dataset)[0]
+        views = [view_record(posterior_view(model, sample[i], SEED), ckpt.name, i) for i in range(images)]
+        record = {"model": ckpt.name, "dataset": ckpt.dataset, "seed": SEED, "floor": FLOOR, "step": STEP,
+                  "views": views}
+        (folder / f"{ckpt.name}.json").write_text(json.dumps(record, allow_nan=False, separators=(",", ":")))
+        files[ckpt.name] = f"{POSTERIOR_DIR}/{ckpt.name}.json"
+    return files
