@@ -57,19 +57,21 @@ def view_record(view: dict, name: str, index: int) -> dict:
     }
 
 
-def export_posteriors(data: Path, checkpoints: list, images: int = POSTERIOR_IMAGES) -> dict[str, str]:
-    """Write data/posteriors/<name>.json for every 2-D model; {name: its file relative to ``data``}."""
+def posterior_export(model, images: np.ndarray, name: str, dataset: str, count: int = POSTERIOR_IMAGES) -> dict:
+    """The file's content (module docstring) for a 2-D ``model`` and its dataset's sample ``images`` (N, 28, 28)."""
+    views = [view_record(posterior_view(model, images[i], SEED), name, i) for i in range(min(count, len(images)))]
+    return {"model": name, "dataset": dataset, "seed": SEED, "floor": FLOOR, "step": STEP, "views": views}
+
+
+def export_posteriors(data: Path, checkpoints: list, count: int = POSTERIOR_IMAGES) -> dict[str, dict]:
+    """Write data/posteriors/<name>.json for every 2-D model; {name: {"file": relative to ``data``, "count"}}."""
     folder = data / POSTERIOR_DIR
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for ckpt in checkpoints:
         if ckpt.config.latent_dim != LATENT_DIM:
             continue
-        model = load_model(ckpt.path)
-        sample = load_sample(ckpt.dataset)[0]
-        views = [view_record(posterior_view(model, sample[i], SEED), ckpt.name, i) for i in range(images)]
-        record = {"model": ckpt.name, "dataset": ckpt.dataset, "seed": SEED, "floor": FLOOR, "step": STEP,
-                  "views": views}
+        record = posterior_export(load_model(ckpt.path), load_sample(ckpt.dataset)[0], ckpt.name, ckpt.dataset, count)
         (folder / f"{ckpt.name}.json").write_text(json.dumps(record, allow_nan=False, separators=(",", ":")))
-        files[ckpt.name] = f"{POSTERIOR_DIR}/{ckpt.name}.json"
+        files[ckpt.name] = {"file": f"{POSTERIOR_DIR}/{ckpt.name}.json", "count": len(record["views"])}
     return files

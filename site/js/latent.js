@@ -36,10 +36,10 @@ async function main() {
     }
   }
   const info = zoo.models[name];
-  const files = zoo.posterior_files || {};
+  const file = info.posteriors ? info.posteriors.file : null;
   const [model, codes, sample, posteriors] = await Promise.all([
     runtime.loadModel(zoo, name), runtime.loadCodes(zoo, name), runtime.loadSample(zoo, info.dataset),
-    files[name] ? loadJSON(`data/${files[name]}`) : Promise.resolve({views: []})]);
+    file ? loadJSON(`data/${file}`) : Promise.resolve({views: []})]);
   const indices = posteriors.views.map((v) => v.index);
   let image = indices.length ? intParam(state, "image", 0, sample.count - 1, indices[0]) : null;
   if (image !== null && !indices.includes(image)) {
