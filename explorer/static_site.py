@@ -10,19 +10,23 @@ seeded generator ``Mulberry32``), so the exactness test compares the page agains
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from vae_core.data import load_sample
+from vae_core.data import dataset_info, load_sample
 from vae_core.latent import encode_means
 from vae_core.likelihoods import DiscretizedNormal, LogitContinuousBernoulli, unvalidated
 from vae_core.model import VAE, WEIGHTS_NAME
@@ -46,7 +50,6 @@ DATA_DIR = "data"             # everything the export computes lives under OUT/d
 ZOO_JSON = "zoo.json"
 FORMAT = 1                    # bumped when zoo.json's schema changes
 PIXELS = 28 * 28
-CODES_SEED = 0                # the input's binarization / dequantization, as the app's board (board.RECON_SEED)
 ACTIVATION_OPS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.GELU: "gelu"}
 
 
@@ -213,7 +216,7 @@ def registries(checkpoints: list[Checkpoint]) -> dict:
         "default": {"dataset": first, "models": models, "set": board.set_title(models, titled)},
         "sets": sets,
         "board": {"rows": [list(r) for r in board.ROWS], "tiles": board.TILES, "max_columns": board.MAX_COLUMNS,
-                  "shortcuts": dict(board.SHORTCUTS), "codes_seed": CODES_SEED},
+                  "shortcuts": dict(board.SHORTCUTS)},
         "story": [{"slug": s.slug, "title": s.title} for s in story.STEPS],
     }
 
@@ -256,10 +259,11 @@ def _sentence(message: str, folder: Path | None = None) -> str:
 
 
 def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, site: str | os.PathLike = SITE_SOURCE,
-                progress: Callable[[str], None] | None = None) -> dict:
+                progress: Callable[[str], None] | None = None, story: bool = True) -> dict:
     """Write the static site to ``out`` and return its zoo.json. Everything goes to a temporary folder beside
     ``out`` first and is renamed into place at the end, so a failure leaves no half-written export (and an earlier
-    export at ``out`` untouched). ``out`` may be an earlier export (it is replaced) or absent, nothing else."""
+    export at ``out`` untouched). ``out`` may be an earlier export (it is replaced) or absent, nothing else.
+    ``story=False`` leaves out the Story's recorded steps (the decoder tests need only the models)."""
     say = progress or (lambda _: None)
     out = Path(out).resolve()
     site = Path(site)
@@ -284,6 +288,7 @@ def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, si
             images, labels = load_sample(dataset)
             blob = np.ascontiguousarray(images, np.uint8).tobytes() + np.ascontiguousarray(labels, np.uint8).tobytes()
             manifest["datasets"][dataset] = {"sample": f"samples/{dataset}.bin", "count": len(images),
+                                             "classes": list(dataset_info(dataset).classes),
                                              **_write(data / "samples" / f"{dataset}.bin", blob)}
         board_frame = tables.leaderboard(checkpoints)
         manifest["leaderboard_columns"] = list(board_frame.columns)
@@ -304,6 +309,14 @@ def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, si
     return json.loads(text)
 
 
+def sample_codes(model: VAE, images: np.ndarray) -> np.ndarray:
+    """Posterior means (N, L) float32 of the sample as the app's board reconstructs them: blocks of board.BLOCK
+    images, each input binarized or dequantized with board.RECON_SEED afresh, so decode(codes[i]) is the app's
+    reconstruction of image i."""
+    return np.concatenate([encode_means(model, images[s:s + board.BLOCK], board.RECON_SEED)
+                           for s in range(0, len(images), board.BLOCK)]).astype("<f4")
+
+
 def export_model(ckpt: Checkpoint, data: Path, leaderboard_row: dict) -> dict:
     """One checkpoint's weights and codes under ``data``, and its entry of zoo.json."""
     try:
@@ -312,7 +325,7 @@ def export_model(ckpt: Checkpoint, data: Path, leaderboard_row: dict) -> dict:
         raise ExportError(f"Cannot export checkpoint {ckpt.name}: {_sentence(str(e), ckpt.path)}.") from None
     layers, arrays = network_layers(model)
     weights = np.concatenate(arrays).astype("<f4").tobytes()
-    codes = encode_means(model, load_sample(ckpt.dataset)[0], CODES_SEED).astype("<f4")
+    codes = sample_codes(model, load_sample(ckpt.dataset)[0])
     h = board.headline(ckpt)
     return {
         "name": ckpt.name, "dataset": ckpt.dataset, "decoder": ckpt.decoder, "latent_dim": ckpt.config.latent_dim,
@@ -327,3 +340,27 @@ def export_model(ckpt: Checkpoint, data: Path, leaderboard_row: dict) -> dict:
         "codes": {"file": f"codes/{ckpt.name}.bin", "count": len(codes),
                   **_write(data / "codes" / f"{ckpt.name}.bin", codes.tobytes())},
     }
+
+
+# ------------------------------------------------------------------------------------------------ serving
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Python's static file server without a log line per request (what `python -m http.server` serves)."""
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+@contextmanager
+def serve_folder(folder: str | os.PathLike, port: int = 0) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 as `python -m http.server -d folder` does, in a thread of this process; yield
+    its base URL (no trailing slash) and stop the server afterwards."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
