@@ -23,7 +23,7 @@ export function choose(zoo, state) {
   const datasets = Object.keys(zoo.datasets);
   let dataset = zoo.default.dataset;
   if (state.dataset !== undefined && !datasets.includes(state.dataset)) {
-    dataset = nearest(state.dataset, datasets);
+    dataset = nearest(state.dataset, datasets, zoo.default.dataset);
     note(`There is no dataset "${state.dataset}" in this zoo: showing ${dataset}.`);
   } else if (state.dataset !== undefined) {
     dataset = state.dataset;
@@ -46,7 +46,7 @@ export function choose(zoo, state) {
   if (state.set !== undefined) {
     const exact = sets.find((s) => s.title === state.set);
     if (exact) return {dataset, sets, current: exact};
-    const near = sets.length ? sets.find((s) => s.title === nearest(state.set, sets.map((t) => t.title))) : fallback;
+    const near = sets.length ? sets.find((s) => s.title === nearest(state.set, sets.map((t) => t.title), fallback.title)) : fallback;
     note(`There is no model set "${state.set}" for ${dataset}: showing "${near.title}".`);
     return {dataset, sets, current: near};
   }
@@ -75,8 +75,7 @@ function head(info) {
   }
   if (info.data_kind === "binary") box.append(el("div", {className: "warn", textContent: BINARY_NOTE}));
   else if (h.raw) box.append(el("div", {className: "warn", textContent: RAW_NOTE}));
-  for (const [what, value, cls] of [["FD full samples", h.fd, "fd-samples"],
-                                    ["FD decoder means", row["FD sample means"], "fd-means"]]) {
+  for (const [what, value, cls] of [["FD samples", h.fd, "fd-samples"], ["FD means", row["FD sample means"], "fd-means"]]) {
     const line = el("div", {className: `fd ${cls}`});
     line.append(el("span", {className: "what", textContent: `${what} `}),
                 el("span", {className: "big", textContent: Number.isFinite(value) ? formatNumber(value, 0) : "n/a"}));
@@ -176,6 +175,9 @@ async function main() {
     board.style.gridTemplateColumns = `190px repeat(${Math.max(columns.length, 1)}, minmax(0, 1fr))`;
     board.append(el("div", {className: "label"}, [
       el("b", {textContent: "log p(x)"}), el("span", {className: "what", textContent: "nats per image, higher is better"}),
+      el("b", {textContent: "FD", className: "fd-label"}),
+      el("span", {className: "what", textContent: "to the test set, lower is better; samples: x ~ p(x|z), "
+        + "means: E[x|z]"}),
     ]));
     for (const c of columns) board.append(head(c.info));
     const [recon, meanRow, sampleRow, sigmaRow] = zoo.board.rows;
@@ -183,7 +185,7 @@ async function main() {
     labels.range = el("span", {className: "what"});
     labels.colorbar = el("div");
     const rowCells = [
-      [el("div", {className: "label"}, [el("b", {textContent: recon[0]}), labels.inputs, labels.range]), "recon"],
+      [el("div", {className: "label pictured"}, [el("b", {textContent: recon[0]}), labels.inputs, labels.range]), "recon"],
       [rowLabel(...meanRow), "mean"],
       [rowLabel(...sampleRow), "sample"],
       [el("div", {className: "label"}, [el("b", {textContent: sigmaRow[0]}), labels.colorbar]), "sigma"],

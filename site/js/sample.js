@@ -19,7 +19,7 @@ async function main() {
   const datasets = Object.keys(zoo.datasets);
   let dataset = zoo.default.dataset;
   if (state.dataset !== undefined) {
-    dataset = datasets.includes(state.dataset) ? state.dataset : nearest(state.dataset, datasets);
+    dataset = datasets.includes(state.dataset) ? state.dataset : nearest(state.dataset, datasets, dataset);
     if (dataset !== state.dataset) note(`There is no dataset "${state.dataset}" in this zoo: showing ${dataset}.`);
   }
   const names = Object.keys(zoo.models).filter((n) => zoo.models[n].dataset === dataset).sort();

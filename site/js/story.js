@@ -6,6 +6,7 @@ import {loadZoo} from "../decoder.js";
 import {clearNotes, el, fail, frame, loadJSON, nearest, note, onKeys, readState, ready, writeState} from "./ui.js";
 
 const ROOM_FONT = 18;     // px: no chart text smaller than the page's own
+const MIN_CHART = 120;    // px: the lowest a chart is drawn to fit the screen
 const VENDOR = ["vendor/vega.min.js", "vendor/vega-lite.min.js"];
 
 frame("story.html");
@@ -49,6 +50,8 @@ function roomSized(value) {
 
 const ROOM_CONFIG = {
   axis: {labelFontSize: ROOM_FONT, titleFontSize: ROOM_FONT},
+  // the y title across the top of its axis, not up its side: a long title at room size would set the chart's height
+  axisY: {titleAngle: 0, titleAnchor: "end", titleAlign: "left", titleBaseline: "bottom", titleY: -10, titleX: 0},
   legend: {labelFontSize: ROOM_FONT, titleFontSize: ROOM_FONT, labelLimit: 600},
   header: {labelFontSize: ROOM_FONT, titleFontSize: ROOM_FONT},
   title: {fontSize: ROOM_FONT + 2},
@@ -56,7 +59,12 @@ const ROOM_CONFIG = {
   font: "DejaVu Sans, Helvetica Neue, Arial, sans-serif",
 };
 
-async function drawChart(box, block) {
+/** The plotting height of a spec: its own, or its facet's panels'. */
+function heightOf(spec) {
+  return "facet" in spec ? spec.spec.height : spec.height;
+}
+
+async function drawChart(box, block, shrink = 0) {
   await loadVega();
   const spec = roomSized(block.spec);
   spec.config = {...(spec.config || {}), ...ROOM_CONFIG};
@@ -65,10 +73,25 @@ async function drawChart(box, block) {
     spec.width = "container";   // the app's width="stretch"
     spec.autosize = {type: "fit", contains: "padding"};
   }
+  const height = heightOf(spec);
+  if (shrink && typeof height === "number") {
+    const lower = Math.max(height - shrink, MIN_CHART);
+    if ("facet" in spec) spec.spec.height = lower; else spec.height = lower;
+  }
   const compiled = window.vegaLite.compile(spec).spec;
+  box.replaceChildren();
   const chart = new window.vega.View(window.vega.parse(compiled), {renderer: "svg", container: box, hover: true});
   await chart.runAsync();
-  return chart;
+  return {box, block, height};
+}
+
+/** Charts drawn at the app's heights can push a step past the screen once their text is room-sized: lower them
+ * by what overflows (never under MIN_CHART px), so a step fits 1280x720 as the app's step does. */
+async function fitCharts(drawn) {
+  const overflow = document.documentElement.scrollHeight - window.innerHeight;
+  if (overflow <= 0 || !drawn.length) return;
+  const shrink = Math.ceil(overflow / drawn.length) + 4;
+  await Promise.all(drawn.map(({box, block}) => drawChart(box, block, shrink)));
 }
 
 function blocks(list, into, charts) {
@@ -111,7 +134,7 @@ async function main() {
   if (state.dataset !== undefined) {
     if (datasets.includes(state.dataset)) dataset = state.dataset;
     else {
-      dataset = nearest(state.dataset, datasets);
+      dataset = nearest(state.dataset, datasets, dataset);
       note(`There is no dataset "${state.dataset}" in this story: showing ${dataset}.`);
     }
   }
@@ -149,7 +172,7 @@ async function main() {
     blocks(step.blocks, body, charts);
     view.replaceChildren(bar, el("h1", {textContent: step.title}), body);
     writeState({dataset, step: step.slug});
-    await Promise.all(charts);
+    await fitCharts(await Promise.all(charts));
     if (at === index) ready();
   }
 

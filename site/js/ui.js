@@ -230,11 +230,11 @@ export async function loadJSON(url) {
 }
 
 /** Which of ``options`` is closest to ``wanted`` (case and spacing aside, then the longest shared prefix), for a
- * link that names something the export lacks. */
-export function nearest(wanted, options) {
+ * link that names something the export lacks; ``fallback`` (the view's default) when nothing resembles it. */
+export function nearest(wanted, options, fallback = options[0]) {
   const squash = (s) => String(s).toLowerCase().replace(/[^a-z0-9]/g, "");
   const w = squash(wanted);
-  let best = options[0], score = -1;
+  let best = fallback, score = 0;
   for (const option of options) {
     const o = squash(option);
     if (o === w) return option;
