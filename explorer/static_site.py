@@ -41,8 +41,9 @@ from vae_core.zoo import (
     training_in_progress,
     zoo_folders,
 )
+from vae_core.zoo import read_checkpoint as zoo_read_checkpoint
 
-from . import board, context, story, tables
+from . import board, context, static_latent, static_story, story, tables
 from .pages import ROOT
 
 SITE_SOURCE = ROOT / "site"   # the page: HTML, CSS and JS, copied into the export as is
@@ -259,11 +260,12 @@ def _sentence(message: str, folder: Path | None = None) -> str:
 
 
 def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, site: str | os.PathLike = SITE_SOURCE,
-                progress: Callable[[str], None] | None = None, story: bool = True) -> dict:
+                progress: Callable[[str], None] | None = None, figures: bool = True) -> dict:
     """Write the static site to ``out`` and return its zoo.json. Everything goes to a temporary folder beside
     ``out`` first and is renamed into place at the end, so a failure leaves no half-written export (and an earlier
     export at ``out`` untouched). ``out`` may be an earlier export (it is replaced) or absent, nothing else.
-    ``story=False`` leaves out the Story's recorded steps (the decoder tests need only the models)."""
+    ``figures=False`` leaves out what the app computes for the Story and the latent plane (its recorded steps, the
+    2-D models' exact posteriors): the decoder tests need only the models."""
     say = progress or (lambda _: None)
     out = Path(out).resolve()
     site = Path(site)
@@ -295,6 +297,13 @@ def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, si
         for i, ckpt in enumerate(checkpoints):
             say(f"[{i + 1}/{len(checkpoints)}] {ckpt.name}")
             manifest["models"][ckpt.name] = export_model(ckpt, data, board_frame.iloc[i].to_dict())
+        if figures:
+            say("exact posteriors of the 2-D models (explorer/static_latent.py)")
+            for name, entry in static_latent.export_posteriors(data, checkpoints).items():
+                manifest["models"][name]["posteriors"] = entry
+            say("the Story's steps (explorer/static_story.py)")
+            full = [zoo_read_checkpoint(c.path) for c in checkpoints]  # with history.jsonl: the Story draws curves
+            manifest["story_files"] = static_story.export_story(data, str(root), full)
         text = json.dumps(_clean(manifest), allow_nan=False, separators=(",", ":"))
         (data / ZOO_JSON).write_text(text)
         if out.exists():  # an earlier export: swap it out, then remove it

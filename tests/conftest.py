@@ -57,3 +57,14 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
     monkeypatch.setattr(cache, "LOCAL_ZOO", tiny_zoo)
     cache.resolve.clear()
     return tiny_zoo
+
+
+@pytest.fixture(scope="session")
+def tiny_site_export(tiny_zoo: Path, tmp_path_factory) -> Path:
+    """The tiny zoo exported as the static site (explorer.static_site.export_site, figures included) once per
+    session: the site's tests (test_static_*.py) read it and never write into it."""
+    from explorer.static_site import export_site
+
+    out = tmp_path_factory.mktemp("static-site") / "site"
+    export_site(out, tiny_zoo)
+    return out

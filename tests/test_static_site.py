@@ -121,10 +121,8 @@ def max_differences(page, folder: Path, names: list[str]) -> dict[tuple[str, str
 
 
 @pytest.fixture(scope="module")
-def tiny_export(tiny_zoo, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site") / "out"
-    export_site(out, tiny_zoo, story=False)
-    return out
+def tiny_export(tiny_site_export) -> Path:
+    return tiny_site_export  # conftest: one export of the tiny zoo per session, shared with the views' tests
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +205,7 @@ def test_an_unknown_model_is_one_sentence(tiny_site):
 @pytest.mark.browser
 def test_every_shipped_decoder_matches_torch_in_chromium(page, tmp_path):
     """The same comparison over the shipped zoo (checkpoints/), every model: MLP, conv, 2-D, Burda's 50-D."""
-    out = export_site(tmp_path / "out", DEFAULT_ZOO, story=False)
+    out = export_site(tmp_path / "out", DEFAULT_ZOO, figures=False)
     with serve_folder(tmp_path / "out") as url:
         page.goto(f"{url}/index.html")
         diffs = max_differences(page, DEFAULT_ZOO, sorted(out["models"]))
@@ -215,6 +213,31 @@ def test_every_shipped_decoder_matches_torch_in_chromium(page, tmp_path):
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= 1, f"{worst}: {diffs[worst]:.2f} times the tolerance"
 
+
+
+@browser_ready
+@pytest.mark.browser
+def test_every_page_runs_offline_with_no_error_and_no_failed_request(tiny_export, page):
+    """A lecture hall without network: every request off the loopback origin is aborted, every page of the export
+    draws (window.__siteReady), and nothing fails: no console error, no page error, no failed or refused request."""
+    pages = sorted(p.name for p in tiny_export.glob("*.html"))
+    assert {"index.html", "board.html", "story.html", "sample.html", "latent.html"} <= set(pages)
+    with serve_folder(tiny_export) as url:
+        tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})  # a fresh context
+        problems: list[str] = []
+        tab.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+        tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})"))
+        tab.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+        tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(f"{url}/")
+                  else route.abort("internetdisconnected"))
+        try:
+            for name in pages:
+                tab.goto(f"{url}/{name}")
+                tab.wait_for_function("window.__siteReady === true", timeout=60_000)
+        finally:
+            tab.close()
+    assert problems == []
 
 # ------------------------------------------------------------------------------------------------ bad input
 def damage_truncate(folder: Path) -> None:
@@ -246,7 +269,7 @@ def test_a_damaged_checkpoint_stops_the_export_and_writes_nothing(tiny_zoo, tmp_
     damage(zoo / "mnist-gaussian-pixel")
     out = tmp_path / "site"
     with pytest.raises(ExportError) as caught:
-        export_site(out, zoo, story=False)
+        export_site(out, zoo, figures=False)
     message = str(caught.value)
     assert message.startswith("Cannot export checkpoint mnist-gaussian-pixel: ") and words in message
     assert message.count(". ") == 0 and message.endswith(".") and "\n" not in message  # one sentence
@@ -274,6 +297,6 @@ def test_the_export_will_not_overwrite_a_folder_that_is_not_an_export(tiny_zoo, 
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
     with pytest.raises(ExportError, match="exists and is not an earlier export"):
-        export_site(out, tiny_zoo, story=False)
+        export_site(out, tiny_zoo, figures=False)
     assert (out / "mine.txt").read_text() == "keep me"
 
