@@ -12,14 +12,23 @@ const VENDOR = ["vendor/vega.min.js", "vendor/vega-lite.min.js"];
 frame("story.html");
 const view = document.getElementById("view");
 
-/** A caption's markdown, as much as the story uses: **bold** and `code`, everything else as text. */
+// Streamlit's markdown turns these into symbols in text (not in code), so the app reads "sigma → 0": the same here.
+const SYMBOLS = [[/(^|\s)<->(\s|$)/g, "$1\u2194$2"], [/(^|\s)->(\s|$)/g, "$1\u2192$2"], [/(^|\s)<-(\s|$)/g, "$1\u2190$2"],
+                 [/(^|\s)--(\s|$)/g, "$1\u2014$2"], [/(^|\s)>=(\s|$)/g, "$1\u2265$2"], [/(^|\s)<=(\s|$)/g, "$1\u2264$2"],
+                 [/(^|\s)~=(\s|$)/g, "$1\u2248$2"]];
+
+function symbols(text) {
+  return SYMBOLS.reduce((out, [pattern, symbol]) => out.replace(pattern, symbol), text);
+}
+
+/** A caption's markdown, as much as the story uses: **bold**, `code` and the symbols above; the rest as text. */
 export function inlineMarkdown(text) {
   const node = el("span");
   const parts = String(text).split(/(\*\*[^*]+\*\*|`[^`]+`)/);
   for (const part of parts) {
-    if (part.startsWith("**") && part.endsWith("**") && part.length > 4) node.append(el("b", {textContent: part.slice(2, -2)}));
+    if (part.startsWith("**") && part.endsWith("**") && part.length > 4) node.append(el("b", {textContent: symbols(part.slice(2, -2))}));
     else if (part.startsWith("`") && part.endsWith("`") && part.length > 2) node.append(el("code", {textContent: part.slice(1, -1)}));
-    else if (part) node.append(part);
+    else if (part) node.append(symbols(part));
   }
   return node;
 }
