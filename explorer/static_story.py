@@ -138,14 +138,18 @@ class Recorder:
 def recording(recorder: Recorder):
     """``explorer.story`` and ``explorer.context`` (which reports a model that will not load) draw on ``recorder``
     while inside."""
-    quiet = logging.getLogger("streamlit")  # "missing ScriptRunContext": true, and expected outside the app
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    # "missing ScriptRunContext", "No runtime found": true, and expected outside the app. Streamlit sets a level on
+    # each of its loggers, so each is quietened (and restored), not only the parent.
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.split(".")[0] == "streamlit"]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         with mock.patch.object(story, "st", recorder), mock.patch.object(context, "st", recorder):
             yield recorder
     finally:
-        quiet.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def story_steps(ctx: Context, pictures: Path, src_prefix: str = "") -> list[dict]:
