@@ -80,37 +80,40 @@ function linear(x, n, layer, w) {
   return y;
 }
 
-// torch's ConvTranspose2d: out[oc, iy*s - p + ky, ix*s - p + kx] += in[ic, iy, ix] W[ic, oc, ky, kx], plus bias
+// torch's ConvTranspose2d: out[oc, iy*s - p + ky, ix*s - p + kx] += in[ic, iy, ix] W[ic, oc, ky, kx], plus bias.
+// Per input position, the column W^T x[:, iy, ix] (cout * k * k) is accumulated over ic with contiguous rows of W
+// (its layout is (in, out, k, k)), then scattered into the output (col2im).
 function convTranspose2d(x, n, layer, w) {
   const {in: cin, out: cout, kernel: k, stride: st, padding: p, size_in: hin} = layer;
-  const hout = (hin - 1) * st - 2 * p + k;
-  const W = w.subarray(layer.weight, layer.weight + cin * cout * k * k), b = w.subarray(layer.bias, layer.bias + cout);
-  const y = new Float32Array(n * cout * hout * hout);
-  const acc = new Float64Array(cout * hout * hout);
+  const hout = (hin - 1) * st - 2 * p + k, kk = k * k, width = cout * kk, plane = hout * hout;
+  const W = w.subarray(layer.weight, layer.weight + cin * width), b = w.subarray(layer.bias, layer.bias + cout);
+  const y = new Float32Array(n * cout * plane);
+  const acc = new Float64Array(cout * plane), col = new Float64Array(width);
   for (let s = 0; s < n; s++) {
-    for (let oc = 0; oc < cout; oc++) acc.fill(b[oc], oc * hout * hout, (oc + 1) * hout * hout);
+    for (let oc = 0; oc < cout; oc++) acc.fill(b[oc], oc * plane, (oc + 1) * plane);
     const xs = s * cin * hin * hin;
-    for (let ic = 0; ic < cin; ic++) {
-      for (let iy = 0; iy < hin; iy++) {
-        for (let ix = 0; ix < hin; ix++) {
+    for (let iy = 0; iy < hin; iy++) {
+      for (let ix = 0; ix < hin; ix++) {
+        col.fill(0);
+        for (let ic = 0; ic < cin; ic++) {
           const v = x[xs + (ic * hin + iy) * hin + ix];
-          if (v === 0) continue;  // after a ReLU most inputs are zero
-          for (let oc = 0; oc < cout; oc++) {
-            const wBase = (ic * cout + oc) * k * k, oBase = oc * hout * hout;
-            for (let ky = 0; ky < k; ky++) {
-              const oy = iy * st - p + ky;
-              if (oy < 0 || oy >= hout) continue;
-              for (let kx = 0; kx < k; kx++) {
-                const ox = ix * st - p + kx;
-                if (ox < 0 || ox >= hout) continue;
-                acc[oBase + oy * hout + ox] += v * W[wBase + ky * k + kx];
-              }
-            }
+          if (v === 0) continue;  // after a ReLU many inputs are zero
+          const row = ic * width;
+          for (let j = 0; j < width; j++) col[j] += v * W[row + j];
+        }
+        for (let ky = 0; ky < k; ky++) {
+          const oy = iy * st - p + ky;
+          if (oy < 0 || oy >= hout) continue;
+          for (let kx = 0; kx < k; kx++) {
+            const ox = ix * st - p + kx;
+            if (ox < 0 || ox >= hout) continue;
+            const at = oy * hout + ox, from = ky * k + kx;
+            for (let oc = 0; oc < cout; oc++) acc[oc * plane + at] += col[oc * kk + from];
           }
         }
       }
     }
-    y.set(acc, s * cout * hout * hout);
+    y.set(acc, s * cout * plane);
   }
   return y;
 }
