@@ -87,6 +87,12 @@ def named_sets(zoo_json) -> list[tuple[str, str, list[str]]]:
     return [(d, s["title"], s["models"]) for d, sets in zoo_json["sets"].items() for s in sets]
 
 
+def slug(zoo_json, dataset: str, title: str) -> str:
+    """A set's name in the address: the exported slug (explorer.board.set_slug), else the same rule."""
+    found = next(s for s in zoo_json["sets"][dataset] if s["title"] == title)
+    return found.get("slug") or "-".join(title.lower().split())
+
+
 # ------------------------------------------------------------------------------------------------ the Board
 def test_the_board_opens_on_the_default_named_set_with_its_numbers(site, zoo_json):
     """Test that /board.html opens on a named set, every column headed by the model's exported log p(x), method
@@ -97,7 +103,7 @@ def test_the_board_opens_on_the_default_named_set_with_its_numbers(site, zoo_jso
     title = zoo_json["default"].get("set") or first["title"]
     members = next(s["models"] for s in zoo_json["sets"][dataset] if s["title"] == title)
     assert page.locator(".set-title").inner_text() == title
-    assert query(page)["set"] == title and query(page)["dataset"] == dataset
+    assert query(page)["set"] == slug(zoo_json, dataset, title) and query(page)["dataset"] == dataset
     heads = page.locator(".board .head")
     assert heads.evaluate_all("hs => hs.map(h => h.dataset.model)") == members[:zoo_json["board"]["max_columns"]]
     for i, name in enumerate(members[:zoo_json["board"]["max_columns"]]):
@@ -130,10 +136,11 @@ def test_board_keys_work_after_any_click_and_write_the_address(site, zoo_json):
     assert page.locator("canvas.sample").first.evaluate("c => c.toDataURL()") != before  # new z, new pictures
     sets = zoo_json["sets"][query(page)["dataset"]]
     if len(sets) >= 2:
-        shown = query(page)["set"]
+        shown = page.locator(".set-title").inner_text()
         page.keyboard.press("m")
         following = sets[([s["title"] for s in sets].index(shown) + 1) % len(sets)]
-        page.wait_for_function("t => new URLSearchParams(location.search).get('set') === t", arg=following["title"])
+        page.wait_for_function("t => new URLSearchParams(location.search).get('set') === t",
+                               arg=slug(zoo_json, query(page)["dataset"], following["title"]))
         page.wait_for_function("t => document.querySelector('.set-title').textContent === t", arg=following["title"])
         assert page.locator(".board .head").evaluate_all("hs => hs.map(h => h.dataset.model)") == \
             following["models"][:4]
@@ -161,7 +168,8 @@ def test_a_bad_board_link_gets_a_note_and_the_nearest_board(site, zoo_json, link
     assert page.locator(".board .head").count() >= 2
     shown = query(page)[field]
     if field == "set":
-        assert shown in [s["title"] for s in zoo_json["sets"][query(page)["dataset"]]]
+        dataset = query(page)["dataset"]
+        assert shown in [slug(zoo_json, dataset, s["title"]) for s in zoo_json["sets"][dataset]]
     elif field == "dataset":
         assert shown in zoo_json["datasets"]
     else:
@@ -175,7 +183,7 @@ def test_every_named_set_fits_a_room_screen(site, zoo_json):
     sets = named_sets(zoo_json)
     assert sets, "the export has no named set"
     for dataset, title, members in sets:
-        page = open_view(site, f"board.html?dataset={dataset}&set={title.replace(' ', '+')}")
+        page = open_view(site, f"board.html?dataset={dataset}&set={slug(zoo_json, dataset, title)}")
         assert page.locator(".set-title").inner_text() == title and not notes(page)
         assert page.locator(".board .big").count() >= 3 * min(len(members), 4)
         assert_room_grade(page, f"board {dataset} / {title}")

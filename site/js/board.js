@@ -2,7 +2,9 @@
 // column headed by its best log p(x) (named as what it is) and the Frechet distances of its decoder means and of
 // its full samples; rows: reconstructions of test images, decoder means of prior samples, full samples, sigma.
 // Keys: N / P next / previous test images, S new samples, M next model set. The view lives in the address:
-// ?dataset=mnist&set=<title>&image=<first test image>&seed=<seed> (or &models=a,b,c for a selection of one's own).
+// ?dataset=mnist&set=<slug>&image=<first test image>&seed=<seed> (or &models=a,b,c for a selection of one's own);
+// a set's slug is the app's (explorer.board.set_slug, exported with each set), so /board?set=raw-pixels names the
+// same set in the app and here.
 import * as runtime from "../decoder.js";
 import {
   clearNotes, colorbar, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, logScale, nearest, note,
@@ -11,8 +13,14 @@ import {
 
 const MAX_SEED = 2 ** 31 - 1;
 const CUSTOM = "your selection";
-const BINARY_NOTE = "binarized pixels: not comparable with 8-bit";
-const RAW_NOTE = "raw pixels: an unbounded density, not comparable";
+// What a column says beside a log p(x) that cannot be ranked with the 8-bit ones: the app's words
+// (explorer.board.NOT_COMPARABLE, exported as board.not_comparable) when the export has them.
+const NOT_COMPARABLE = {binary: "binarized pixels: not comparable with 8-bit", raw: "raw pixels: unbounded, not comparable"};
+
+/** A set's name in the address: the export's slug, else the app's rule (lower case, words joined by "-"). */
+export function slugOf(set) {
+  return set.slug || set.title.toLowerCase().split(/\s+/).join("-");
+}
 
 frame("board.html");
 const view = document.getElementById("view");
@@ -44,7 +52,7 @@ export function choose(zoo, state) {
     return {dataset, sets, current: fallback};
   }
   if (state.set !== undefined) {
-    const exact = sets.find((s) => s.title === state.set);
+    const exact = sets.find((s) => slugOf(s) === state.set || s.title === state.set);
     if (exact) return {dataset, sets, current: exact};
     const near = sets.length ? sets.find((s) => s.title === nearest(state.set, sets.map((t) => t.title), fallback.title)) : fallback;
     note(`There is no model set "${state.set}" for ${dataset}: showing "${near.title}".`);
@@ -54,7 +62,7 @@ export function choose(zoo, state) {
 }
 
 /** The column head: name, log p(x) with its error and what it is, and the two Frechet distances, each named. */
-function head(info) {
+function head(info, words) {
   const h = info.headline;
   const row = info.leaderboard || {};
   const box = el("div", {className: "head"});
@@ -73,8 +81,10 @@ function head(info) {
     loglik.textContent = "n/a";
     box.append(loglik, el("div", {className: "method", textContent: "not evaluated yet"}));
   }
-  if (info.data_kind === "binary") box.append(el("div", {className: "warn", textContent: BINARY_NOTE}));
-  else if (h.raw) box.append(el("div", {className: "warn", textContent: RAW_NOTE}));
+  const binary = h.binary ?? info.data_kind === "binary";
+  for (const [kind, applies] of [["raw", h.raw], ["binary", binary]]) {
+    if (applies) box.append(el("div", {className: "warn", textContent: words[kind]}));
+  }
   for (const [what, value, cls] of [["FD samples", h.fd, "fd-samples"], ["FD means", row["FD sample means"], "fd-means"]]) {
     const line = el("div", {className: `fd ${cls}`});
     line.append(el("span", {className: "what", textContent: `${what} `}),
@@ -101,7 +111,7 @@ async function main() {
   let labels = {};
 
   const save = () => writeState({
-    dataset, ...(current.title === CUSTOM ? {models: current.models.join(",")} : {set: current.title}),
+    dataset, ...(current.title === CUSTOM ? {models: current.models.join(",")} : {set: slugOf(current)}),
     image: first, seed,
   });
 
@@ -179,7 +189,8 @@ async function main() {
       el("span", {className: "what", textContent: "to the test set, lower is better; samples: x ~ p(x|z), "
         + "means: E[x|z]"}),
     ]));
-    for (const c of columns) board.append(head(c.info));
+    const words = {...NOT_COMPARABLE, ...(zoo.board.not_comparable || {})};
+    for (const c of columns) board.append(head(c.info, words));
     const [recon, meanRow, sampleRow, sigmaRow] = zoo.board.rows;
     labels.inputs = el("canvas", {className: "tiles inputs"});
     labels.range = el("span", {className: "what"});
@@ -241,6 +252,7 @@ async function main() {
     await build();
     window.__boardSet = current.title;
   }
+
 
   onKeys({n: nextImages, p: previousImages, s: newSamples, m: nextSet});
   await build();
