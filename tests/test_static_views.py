@@ -286,7 +286,26 @@ def test_the_latent_plane_decodes_under_the_pointer_and_shows_the_exact_posterio
     else:
         assert sentence.startswith(view["sentence"])
         assert f"log p(x) = {view['log_px']:.1f} nats (exact, by quadrature)" in sentence
+    # a click on a test image the export has no posterior for decodes its mean and says where the posteriors are
+    exported = [v["index"] for v in record["views"]]
+    other = page.evaluate(CLICKABLE_POINT_JS, {"model": flat[0], "skip": exported})
+    page.mouse.click(plane["x"] + other["x"] * plane["width"], plane["y"] + other["y"] * plane["height"])
+    page.wait_for_function("i => new URLSearchParams(location.search).get('image') === String(i)", arg=other["index"])
+    assert f"test image #{other['index']}" in page.locator(".where").inner_text()
+    assert "computed at export for test images" in page.locator(".sentence").inner_text()
     assert not site[2], site[2]
+
+
+# In the page: a test image of the model whose point lies well inside the plane and not among ``skip``, with its
+# position as fractions of the plane's width and height (the plane spans z in [-4.5, 4.5], z2 up).
+CLICKABLE_POINT_JS = """async ({model, skip}) => {
+  const codes = await window.__site.loadCodes(window.__site.zoo, model);
+  for (let i = 0; i < codes.length / 2; i++) {
+    const [a, b] = [codes[2 * i], codes[2 * i + 1]];
+    if (skip.includes(i) || Math.abs(a) > 3 || Math.abs(b) > 3) continue;
+    return {index: i, x: (a + 4.5) / 9, y: 1 - (b + 4.5) / 9};
+  }
+}"""
 
 
 @pytest.mark.parametrize("link,words", [("model=mnist-gaussian-pixel", "not a model with a 2-D latent space"),

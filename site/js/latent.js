@@ -160,24 +160,26 @@ async function main() {
     const box = plane.getBoundingClientRect();
     const x = ((event.clientX - box.left) / box.width) * SIZE, y = ((event.clientY - box.top) / box.height) * SIZE;
     let best = null, distance = Infinity;
-    for (const i of indices) {
+    for (let i = 0; i < sample.count; i++) {
       const d = Math.hypot(toPlane(codes[2 * i]) - x, SIZE - toPlane(codes[2 * i + 1]) - y);
       if (d < distance) { best = i; distance = d; }
     }
-    if (best !== null && distance < 14) showPosterior(best);
+    if (best !== null && distance < 8) showPosterior(best);
   });
 
   // ---------------------------------------------------------------- the exact posterior of one test image
   function showPosterior(index) {
     image = index;
-    imageChooser.value = String(index);
+    if (indices.includes(index)) imageChooser.value = String(index);
     const v = posteriors.views.find((w) => w.index === index);
     writeState({model: name, image: index});
     const ctx = heat.getContext("2d");
     ctx.clearRect(0, 0, heat.width, heat.height);
     if (!v || v.problem) {
-      sentence.textContent = v ? `No exact posterior for test image #${index} of ${name}: ${v.problem}.` : "";
-      drawPlane();
+      sentence.textContent = v ? `No exact posterior for test image #${index} of ${name}: ${v.problem}.`
+        : `The exact posterior was computed at export for test images ${indices.join(", ")} only; #${index} is `
+          + "decoded at its posterior mean above.";
+      decodeAt(codes[2 * index], codes[2 * index + 1], `the posterior mean of test image #${index} (${classes[sample.labels[index]]})`);
       return;
     }
     const n = v.points, bytes = Uint8Array.from(atob(v.relative), (c) => c.charCodeAt(0));
