@@ -52,6 +52,21 @@ ZOO_JSON = "zoo.json"
 FORMAT = 1                    # bumped when zoo.json's schema changes
 PIXELS = 28 * 28
 ACTIVATION_OPS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.GELU: "gelu"}
+# The export's README.md: the front matter that makes the folder a free Static Space on the Hugging Face Hub as it
+# is (docs/deploy.md); other hosts serve it as one more file.
+SPACE_README = """---
+title: VAE Decoder Zoo
+emoji: 🧮
+colorFrom: gray
+colorTo: blue
+sdk: static
+app_file: index.html
+pinned: false
+---
+
+The VAE Decoder Zoo as a static site: every decoder runs in the visitor's browser (decoder.js), the numbers come
+from the checkpoints' files (data/zoo.json). Built by `python -m scripts.export_site`; see docs/static_site.md.
+"""
 
 
 class ExportError(RuntimeError):
@@ -283,6 +298,7 @@ def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, si
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         shutil.copytree(site, tmp)
+        (tmp / "README.md").write_text(SPACE_README)
         data = tmp / DATA_DIR
         manifest = {"format": FORMAT, "pixels": PIXELS, "image_shape": [28, 28], **registries(checkpoints),
                     "leaderboard_columns": [], "datasets": {}, "models": {}}

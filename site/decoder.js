@@ -140,9 +140,26 @@ function cbMean(l) {  // LogitContinuousBernoulli.mean
   return -1 / Math.expm1(-l) - 1 / l;
 }
 
-function discretizedMean(loc, sigma) {  // DiscretizedNormal.mean: (1/255) sum_k Phi((loc - (k - 1/2)/255) / sigma)
-  let total = 0;
-  for (let k = 1; k < 256; k++) total += ndtr((loc - (k - 0.5) / 255) / sigma);
+// DiscretizedNormal.mean: (1/255) sum_{k=1..255} Phi((loc - (k - 1/2)/255) / sigma). Terms whose argument is beyond
+// +-TAIL are 1 or 0 to within Phi(-TAIL) = 1e-17, so only the bins within TAIL sigmas of loc are evaluated.
+// Within the window Phi comes from a table at steps of 1/1024 with linear interpolation: error at most
+// h^2/8 max|phi'| = 3e-8 per term, so the mean is within 3e-8 (erfc on every term is 5-10x slower).
+const TAIL = 8.5, PHI_STEPS = 1024;
+let phiTable = null;
+function phi(x) {
+  if (phiTable === null) {
+    phiTable = new Float64Array(2 * TAIL * PHI_STEPS + 2);
+    for (let i = 0; i < phiTable.length; i++) phiTable[i] = ndtr(i / PHI_STEPS - TAIL);
+  }
+  const t = (Math.min(Math.max(x, -TAIL), TAIL) + TAIL) * PHI_STEPS, i = Math.floor(t);
+  return phiTable[i] + (t - i) * (phiTable[i + 1] - phiTable[i]);
+}
+
+function discretizedMean(loc, sigma) {
+  const centre = loc * 255 + 0.5, reach = TAIL * sigma * 255;
+  const lo = Math.min(Math.max(Math.ceil(centre - reach), 1), 256), hi = Math.min(Math.floor(centre + reach), 255);
+  let total = lo - 1;  // k < lo: Phi(> TAIL) = 1
+  for (let k = lo; k <= hi; k++) total += phi((loc - (k - 0.5) / 255) / sigma);
   return total / 255;
 }
 
