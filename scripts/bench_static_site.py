@@ -77,8 +77,8 @@ def first_visit(browser, url: str) -> dict:
     page.wait_for_function("window.__siteReady === true && performance.getEntriesByName('first-board').length > 0",
                            timeout=120_000)
     drawn = page.evaluate("performance.getEntriesByName('first-board')[0].startTime")
-    models = page.evaluate("window.__site && window.__site.zoo ? window.__site.zoo.default.models : []")
-    result = {"bytes": sum(sizes), "requests": len(sizes), "first_board_ms": drawn, "models": models}
+    shown = page.evaluate("window.__boardSet || null")  # the set the board opened on (board.js)
+    result = {"bytes": sum(sizes), "requests": len(sizes), "first_board_ms": drawn, "shown": shown}
     context.close()
     return result
 
@@ -133,7 +133,8 @@ def main() -> None:
     frame = [t["frame"] for t in presses[1:]]
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load average "
           f"{load_before[0]:.1f} before / {load_after[0]:.1f} after (1 min); headless Chromium, loopback")
-    print(f"default board: {', '.join(visits[0]['models'])}; four-model board: {four['title']} "
+    print(f"board.html opens on: {visits[0]['shown']}; the app's default selection: "
+          f"{', '.join(zoo['default']['models'])}; four-model board for S: {four['title']} "
           f"({', '.join(four['models'])})\n")
     print("| measure | median | worst | budget |")
     print("|---|---|---|---|")
