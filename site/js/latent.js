@@ -149,14 +149,18 @@ async function main() {
     drawPlane();
     performance.mark("hover-drawn");
   }
-  let pending = null;  // one decode per animation frame, the latest pointer position
+  let pending = null, frameId = 0;  // one decode per animation frame, at the latest pointer position
   plane.addEventListener("pointermove", (event) => {
     const box = plane.getBoundingClientRect();
     const x = ((event.clientX - box.left) / box.width) * SIZE, y = ((event.clientY - box.top) / box.height) * SIZE;
-    if (pending === null) requestAnimationFrame(() => { const [a, b] = pending; pending = null; decodeAt(a, b, "under the pointer"); });
+    if (pending === null) {
+      frameId = requestAnimationFrame(() => { const [a, b] = pending; pending = null; decodeAt(a, b, "under the pointer"); });
+    }
     pending = [fromPlane(x), fromPlane(SIZE - y)];
   });
   plane.addEventListener("click", (event) => {
+    cancelAnimationFrame(frameId);  // the move that brought the pointer here must not redraw over the picked image
+    pending = null;
     const box = plane.getBoundingClientRect();
     const x = ((event.clientX - box.left) / box.width) * SIZE, y = ((event.clientY - box.top) / box.height) * SIZE;
     let best = null, distance = Infinity;
