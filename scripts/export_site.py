@@ -15,7 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from explorer.static_site import SITE_SOURCE, ExportError, export_site
+import streamlit.logger
+
+# The app's cached functions are imported here without a Streamlit server, and each would warn so on import.
+streamlit.logger.set_log_level("error")
+
+from explorer.static_site import SITE_SOURCE, ExportError, export_site  # noqa: E402 (after the logger level)
 
 
 def main(argv: list[str] | None = None) -> int:
