@@ -239,6 +239,18 @@ def test_every_page_runs_offline_with_no_error_and_no_failed_request(tiny_export
             tab.close()
     assert problems == []
 
+
+def test_the_export_is_a_static_space_as_it_is(tiny_export):
+    """docs/deploy.md uploads the folder unchanged: its README.md carries the Static Space's front matter, its
+    index.html is the app file, and every file zoo.json names is there with the size it records."""
+    front = (tiny_export / "README.md").read_text().split("---\n")[1]
+    assert "sdk: static\n" in front and "app_file: index.html\n" in front
+    assert (tiny_export / "index.html").is_file()
+    zoo = json.loads((tiny_export / DATA_DIR / ZOO_JSON).read_text())
+    files = [(m[part]["file"], m[part]["bytes"]) for m in zoo["models"].values() for part in ("network", "codes")]
+    files += [(d["sample"], d["bytes"]) for d in zoo["datasets"].values()]
+    assert all((tiny_export / DATA_DIR / f).stat().st_size == size for f, size in files)
+
 # ------------------------------------------------------------------------------------------------ bad input
 def damage_truncate(folder: Path) -> None:
     weights = folder / "model.safetensors"
