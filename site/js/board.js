@@ -103,6 +103,12 @@ async function main() {
   window.__site = {zoo, ...runtime};
   const state = readState();
   let {dataset, sets, current} = choose(zoo, state);
+  // the shown models' files start now, beside the sample (decoder.js keeps one promise per file, so build() below
+  // waits on these same downloads; a failure is reported there, per column)
+  for (const name of current.models.slice(0, zoo.board.max_columns)) {
+    runtime.loadModel(zoo, name).catch(() => {});
+    runtime.loadCodes(zoo, name).catch(() => {});
+  }
   const sample = await runtime.loadSample(zoo, dataset);
   let first = intParam(state, "image", 0, sample.count - 1, 0);
   let seed = intParam(state, "seed", 0, MAX_SEED, 0);
