@@ -184,7 +184,7 @@ class HistoryLine:
     kl: float | None = None
     loss_max: float | None = None         # the largest batch loss of the epoch
     steps: int | None = None              # updates applied
-    skipped_steps: int | None = None      # batches dropped for a non-finite loss or gradient (TrainConfig.skip_nonfinite)
+    skipped_steps: int | None = None      # batches dropped, their loss or gradient not finite (skip_nonfinite)
     val_elbo: float | None = None
     sigma_mean: float | None = None
     sigma_min: float | None = None
