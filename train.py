@@ -8,6 +8,9 @@ Examples:
         --snapshots 1,3,10 --out runs/floor
     python train.py --dataset mnist --decoder bernoulli --latent-dim 2 --out runs/bern2d
     python train.py --dataset mnist --decoder gaussian-pixel --data-kind raw --out runs/raw  # x / 255, no noise
+    # ... kept alive for 15 epochs by a practitioner's recipe that leaves the model as it is (no sigma floor)
+    python train.py --dataset mnist --decoder gaussian-pixel --data-kind raw --epochs 15 --grad-clip 100 \
+        --skip-nonfinite 10 --out runs/raw-kept
     python train.py --resume --dataset mnist --decoder bernoulli --epochs 40 --out runs/bern2d   # continue
     # a smoke test with no dataset at all: the test images embedded in the package (not a real model; the
     # folder is labelled TRAINED_ON_SAMPLE.txt, and the app's tests build their tiny zoo this way)
@@ -44,13 +47,13 @@ from vae_core.training import SNAPSHOT_DTYPES, TrainConfig, check_output_folder,
 # flag -> the setting whose range (vae_core.limits) it must lie in
 NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr", "--seed": "seed",
                  "--val-size": "val_size", "--max-train-images": "max_train_images", "--latent-dim": "latent_dim",
-                 "--adam-eps": "adam_eps"}
+                 "--adam-eps": "adam_eps", "--grad-clip": "grad_clip", "--skip-nonfinite": "skip_nonfinite"}
 # flags that set one model's training; with --zoo the spec sets them for each entry (--device is not one: with --zoo
 # it says where every entry is trained and evaluated)
 ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_dim", "hidden", "architecture",
                    "activation",
                    "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
-                   "val_size", "lr_schedule", "adam_eps", "resume")
+                   "val_size", "lr_schedule", "adam_eps", "grad_clip", "skip_nonfinite", "resume")
 # The label of a folder trained by --train-on-sample: its presence is how a resume knows which data the run saw.
 SAMPLE_MARKER = "TRAINED_ON_SAMPLE.txt"
 
@@ -125,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate per epoch from --lr: " + "; ".join(f"{k}: {v.description}"
                                                                           for k, v in SCHEDULES.items()))
     t.add_argument("--adam-eps", type=_number("--adam-eps"), default=TrainConfig.adam_eps, help="Adam's epsilon")
+    t.add_argument("--grad-clip", type=_number("--grad-clip"), default=TrainConfig.grad_clip,
+                   help="rescale the total gradient norm to at most this (keeps an unbounded likelihood's run alive; "
+                        "the model is unchanged)")
+    t.add_argument("--skip-nonfinite", type=_number("--skip-nonfinite"), default=TrainConfig.skip_nonfinite,
+                   help="steps per epoch with a non-finite loss or gradient to skip before stopping (default 0)")
     t.add_argument("--seed", type=_number("--seed"), default=TrainConfig.seed)
     # default None: with --zoo, "not given" leaves each entry's spec device; one model gets TrainConfig.device
     t.add_argument("--device", choices=DEVICES, default=None,
@@ -238,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                                    snapshots=args.snapshots, snapshot_dtype=args.snapshot_dtype,
                                    max_train_images=args.max_train_images, val_size=args.val_size,
                                    lr_schedule=args.lr_schedule, adam_eps=args.adam_eps,
+                                   grad_clip=args.grad_clip, skip_nonfinite=args.skip_nonfinite,
                                    device=args.device or TrainConfig.device,
                                    progress=not args.no_progress)
         check_output_folder(args.out, model_config, train_config, args.resume)  # before the data is read

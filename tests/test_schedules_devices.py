@@ -78,6 +78,11 @@ CONFIG_REFUSALS = {  # name -> (TrainConfig settings, words of the one sentence)
     "adam eps nan": ({"adam_eps": float("nan")}, "adam_eps must be a finite number greater than 0"),
     "adam eps too large": ({"adam_eps": 2.0}, "adam_eps must be a finite number greater than 0 and at most 1"),
     "unknown device": ({"device": "tpu"}, "device must be one of auto, cpu, cuda, mps, got 'tpu'"),
+    "gradient clip zero": ({"grad_clip": 0}, "grad_clip must be a finite number greater than 0"),
+    "gradient clip inf": ({"grad_clip": float("inf")}, "grad_clip must be a finite number greater than 0"),
+    "gradient clip a flag": ({"grad_clip": True}, "grad_clip must be a finite number greater than 0 and at most 1e+09, got True"),
+    "negative skips": ({"skip_nonfinite": -1}, "skip_nonfinite must be an integer from 0 to 1000000, got -1"),
+    "fractional skips": ({"skip_nonfinite": 2.5}, "skip_nonfinite must be an integer from 0 to 1000000, got 2.5"),
 }
 
 
@@ -96,6 +101,8 @@ FLAG_REFUSALS = {  # name -> (flags, words); every case reads no data and writes
     "unknown schedule": (["--lr-schedule", "cosine"], ["argument --lr-schedule: invalid choice: 'cosine'"]),
     "adam eps zero": (["--adam-eps", "0"], ["argument --adam-eps: must be a finite number greater than 0"]),
     "adam eps not a number": (["--adam-eps", "tiny"], ["argument --adam-eps", "'tiny'"]),
+    "gradient clip negative": (["--grad-clip", "-1"], ["argument --grad-clip: must be a finite number greater than 0"]),
+    "skips not a number": (["--skip-nonfinite", "some"], ["argument --skip-nonfinite", "'some'"]),
     "unknown device": (["--device", "tpu"], ["argument --device: invalid choice: 'tpu'", "'cuda'"]),
     "resume with another schedule": (["--resume", "--lr-schedule", "burda"],
                                      ["cannot resume", "another learning-rate schedule",
@@ -189,6 +196,19 @@ def test_a_zoo_entry_with_a_schedule_that_does_not_fit_is_refused(tmp_path, caps
     assert train_cli.main(["--zoo", str(spec), "--checkpoints", str(tmp_path / "zoo")]) == 2
     err = capsys.readouterr().err
     assert "zoo entry 'burda-long': the burda learning-rate schedule" in err and "epochs = 5000" in err
+    assert not (tmp_path / "zoo").exists()
+
+
+@pytest.mark.parametrize("key", ["sigma_clip", "clip_log_var"])
+def test_a_floor_named_as_a_training_recipe_is_refused(key, tmp_path, capsys):
+    """A bound on sigma changes the density (it is another decoder), so a recipe key that would set one is refused
+    in one sentence that names the decoder which has it, before anything is written."""
+    spec = tmp_path / "zoo.toml"
+    spec.write_text(f'[[model]]\nname = "raw-kept"\ndataset = "mnist"\ndecoder = "gaussian-pixel"\n'
+                    f'data_kind = "raw"\n{key} = 0.01\n')
+    assert train_cli.main(["--zoo", str(spec), "--checkpoints", str(tmp_path / "zoo")]) == 2
+    err = capsys.readouterr().err
+    assert f"{key} would bound the decoder's sigma, which changes the model" in err and "gaussian-pixel-floor" in err
     assert not (tmp_path / "zoo").exists()
 
 

@@ -60,6 +60,8 @@ LIMITS: dict[str, Limit] = {
     "val_size": Limit(1, 1_000_000),
     "max_train_images": Limit(1, 10_000_000),
     "adam_eps": Limit(0, 1, integer=False, low_open=True),
+    "grad_clip": Limit(0, 1e9, integer=False, low_open=True),  # a total gradient norm
+    "skip_nonfinite": Limit(0, 1_000_000),  # steps per epoch
     # the network (VAEConfig fields)
     "latent_dim": Limit(1, 4096),
     "hidden": Limit(1, 16_384),  # each MLP width

@@ -183,7 +183,8 @@ class HistoryLine:
     rec: float | None = None
     kl: float | None = None
     loss_max: float | None = None         # the largest batch loss of the epoch
-    steps: int | None = None
+    steps: int | None = None              # updates applied
+    skipped_steps: int | None = None      # batches dropped, their loss or gradient not finite (skip_nonfinite)
     val_elbo: float | None = None
     sigma_mean: float | None = None
     sigma_min: float | None = None

@@ -95,6 +95,11 @@ class TrainConfig:
     max_train_images: int | None = None  # use only the first N training images (quick runs, tests)
     lr_schedule: str = "constant"     # the learning rate of each epoch (vae_core/schedules.py): constant | burda
     adam_eps: float = 1e-8            # Adam's epsilon (Burda et al. 2016 use 1e-4)
+    # The recipe that keeps an unbounded likelihood's run alive without changing its model (issue 22): neither
+    # touches the decoder's sigma, unlike a floor (the gaussian-pixel-floor decoder), which changes the density.
+    grad_clip: float | None = None    # rescale the total gradient norm to at most this (Pascanu et al. 2013)
+    skip_nonfinite: int = 0           # steps per epoch whose loss or gradient is not finite that are skipped (batch
+                                      # dropped, no update) before the run stops; 0: stop at the first
     # auto | cpu | cuda | mps (vae_core/devices.py). The CPU by default: a GPU draws other random numbers and sums in
     # another order, so the zoo's runs (and a resume) reproduce bit for bit only on the device they were trained on
     device: str = "cpu"
@@ -103,6 +108,9 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "lr", "seed", "val_size", "adam_eps"):
             setattr(self, name, check_setting(name, getattr(self, name)))
+        self.skip_nonfinite = check_setting("skip_nonfinite", self.skip_nonfinite)
+        if self.grad_clip is not None:
+            self.grad_clip = check_setting("grad_clip", self.grad_clip)
         check_schedule(self.lr_schedule, self.epochs)
         check_device(self.device)
         if self.max_train_images is not None:
@@ -470,7 +478,7 @@ class Trainer:
             group["lr"] = lr
         checked = _CheckedCopy(model, self.optimizer)
         order = torch.randperm(len(self.train_images), generator=gen, device=self.device)
-        sums, steps, loss_max, trace, diverged = np.zeros(3), 0, -math.inf, [], None
+        sums, steps, loss_max, trace, diverged, skipped = np.zeros(3), 0, -math.inf, [], None, 0
         params = [p for p in model.parameters() if p.requires_grad]
         # The trace reads the decoder's output of the training forward itself (no second forward pass).
         decoder_out: list[torch.Tensor] = []
@@ -501,11 +509,16 @@ class Trainer:
                             reason = f"gradient norm {norm_value} at a finite loss {loss_value:.6g}"
                     if steps % TRACE_EVERY == 0 or reason:
                         trace.append(self._trace_point(steps, loss_value, decoder_out[0], x))
+                    if reason and skipped < cfg.skip_nonfinite:  # the recipe drops this batch and goes on
+                        skipped += 1
+                        continue
                     if reason:  # the update is not applied
                         diverged = {"epoch": epoch, "step": steps, "reason": reason, "weights_from_step": steps}
                         break
                     if steps % TRACE_EVERY == 0:
                         checked.take(steps)
+                    if cfg.grad_clip is not None:
+                        torch.nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, grad_norm)
                     self.optimizer.step()
                     sums += (loss_value, rec_value, kl_value)
                     steps += 1
@@ -523,6 +536,8 @@ class Trainer:
                   "kl": sums[2] / max(steps, 1), "loss_max": loss_max if math.isfinite(loss_max) else None,
                   "steps": steps, **self._validate(), "seconds": time.perf_counter() - t0,
                   "cpu_seconds": time.process_time() - cpu0, "trace": trace}
+        if cfg.skip_nonfinite:
+            record["skipped_steps"] = skipped
         if diverged:
             record.update(diverged=True, diverged_step=diverged["step"], diverged_reason=diverged["reason"],
                           weights_from_step=diverged["weights_from_step"])

@@ -68,6 +68,12 @@ def read_spec(path: str | Path) -> list[dict]:
     for raw in spec.get("model", []):
         entry = {**defaults, **raw}
         unknown = set(entry) - MODEL_FIELDS - TRAIN_FIELDS - EVAL_FIELDS - {"name"}
+        bounds = sorted(k for k in unknown if "sigma" in k or "var" in k)
+        if bounds:  # e.g. a "sigma_clip" in a training recipe: a floor on sigma is another density, not a recipe
+            raise ValueError(f"{path}: entry {raw.get('name', raw)}: {bounds[0]} would bound the decoder's sigma, "
+                             "which changes the model (that is the gaussian-pixel-floor decoder, with its "
+                             "decoder_settings sigma_min); a training recipe may only set lr, grad_clip or "
+                             "skip_nonfinite")
         if unknown or "name" not in entry:
             raise ValueError(f"{path}: entry {raw.get('name', raw)}: unknown keys {sorted(unknown)} or no name")
         entries.append(entry)
