@@ -1,7 +1,7 @@
-"""The guided story: seed 000's argument ("Maximum likelihood is meaningless") in six steps on the zoo's own
-checkpoints, each a short caption over one live figure. Every step picks its models from the zoo by dataset,
-decoder and data kind, and says plainly what is missing when the zoo lacks them; the figures come from the
-explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
+"""The guided story: the argument that maximum likelihood can mislead ("Maximum likelihood is meaningless") in six
+steps on the zoo's own checkpoints, each a short caption over one live figure. Every step picks its models from the
+zoo by dataset, decoder and data kind, and says plainly what is missing when the zoo lacks them; the figures come from
+the explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
 from __future__ import annotations
 
 import math
@@ -140,7 +140,8 @@ def partner_sentence(partner: Checkpoint, steps: pd.DataFrame) -> str:
             f"{sig.iloc[0]:.1e} and epoch {len(sig)} at {sig.iloc[-1]:.1e}.")
 
 
-SEED_PAIR = ("gaussian-pixel", "gaussian-fixed")  # seed 000's pair: the exact-ELBO VAE and the typical beta-VAE
+SEED_PAIR = ("gaussian-pixel", "gaussian-fixed")  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
+FDS = {"FD samples": "full samples", "FD sample means": "decoder means"}  # leaderboard column -> what it measures
 
 
 def bits(row: pd.Series) -> tuple[float, str]:
@@ -150,20 +151,112 @@ def bits(row: pd.Series) -> tuple[float, str]:
     return float(row["bits/dim (IWAE bound)"]), "from the IWAE bound: an upper bound on bits/dim"
 
 
-def pair_sentence(a: pd.Series, b: pd.Series) -> str:
-    """What the two leaderboard rows say about likelihood against samples, as measured (either way round)."""
+def fd_text(row: pd.Series) -> str:
+    """Both Frechet distances of a leaderboard row, each named ("FD 702 (full samples), 792 (decoder means)")."""
+    shown = [f"{row[c]:.0f} ({what})" for c, what in FDS.items() if c in row and np.isfinite(row[c])]
+    return "FD " + ", ".join(shown) if shown else "no FD"
+
+
+def compare_fds(worse_if_higher: pd.Series, other: pd.Series) -> dict[str, tuple[bool, float, float]]:
+    """Per kind of FD both rows have: (is the first row's FD the higher, its FD, the other's)."""
+    return {what: (bool(worse_if_higher[c] > other[c]), float(worse_if_higher[c]), float(other[c]))
+            for c, what in FDS.items()
+            if c in worse_if_higher and c in other and np.isfinite(worse_if_higher[c]) and np.isfinite(other[c])}
+
+
+def _fd_numbers(found: dict[str, tuple[bool, float, float]]) -> str:
+    return "; ".join(f"FD of {what} {mine:.0f} against {theirs:.0f}" for what, (_, mine, theirs) in found.items())
+
+
+def _ranked(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series, str] | None:
+    """(the row with the higher likelihood, the other, "x against y bits/dim"), or None when one lacks bits/dim."""
     (bits_a, _), (bits_b, _) = bits(a), bits(b)
-    if not (np.isfinite(bits_a) and np.isfinite(bits_b) and np.isfinite(a["FD samples"])
-            and np.isfinite(b["FD samples"])):
-        return "One of the two lacks a likelihood or a Frechet distance in its eval.json, so they cannot be ranked."
+    if not (np.isfinite(bits_a) and np.isfinite(bits_b)):
+        return None
     high, low = (a, b) if bits_a < bits_b else (b, a)
-    if high["FD samples"] > low["FD samples"]:
-        return (f"{high['model']} has the higher likelihood ({min(bits_a, bits_b):.2f} against "
-                f"{max(bits_a, bits_b):.2f} bits/dim) and the worse samples (FD {high['FD samples']:.0f} against "
-                f"{low['FD samples']:.0f}).")
-    return (f"Here {high['model']} has both the higher likelihood ({min(bits_a, bits_b):.2f} against "
-            f"{max(bits_a, bits_b):.2f} bits/dim) and the better samples (FD {high['FD samples']:.0f} against "
-            f"{low['FD samples']:.0f}): on {high['dataset']} this pair does not show the gap.")
+    return high, low, f"{min(bits_a, bits_b):.2f} against {max(bits_a, bits_b):.2f} bits/dim"
+
+
+def pair_verdict(a: pd.Series, b: pd.Series) -> str | None:
+    """"worse", "better" or "mixed": the samples of the row with the higher likelihood, by every FD both rows have
+    (mixed: the full samples and the decoder means disagree); None when they cannot be compared."""
+    ranked = _ranked(a, b)
+    found = compare_fds(ranked[0], ranked[1]) if ranked else {}
+    if not found:
+        return None
+    worse = {w for w, (higher, _, _) in found.items() if higher}
+    return "worse" if len(worse) == len(found) else "better" if not worse else "mixed"
+
+
+def pair_sentence(a: pd.Series, b: pd.Series) -> str:
+    """What the two leaderboard rows say about likelihood against samples, as measured (either way round), by
+    the FD of full samples and of decoder means; where the two disagree it says so."""
+    ranked, verdict = _ranked(a, b), pair_verdict(a, b)
+    if ranked is None or verdict is None:
+        return "One of the two lacks a likelihood or a Frechet distance, so they cannot be ranked."
+    high, low, likelihood = ranked
+    numbers = _fd_numbers(compare_fds(high, low))
+    if verdict == "worse":
+        return f"{high['model']} has the higher likelihood ({likelihood}) and the worse samples ({numbers})."
+    if verdict == "better":
+        return (f"Here {high['model']} has both the higher likelihood ({likelihood}) and the better samples "
+                f"({numbers}): on {high['dataset']} this pair does not show the gap.")
+    found = compare_fds(high, low)
+    worse = [w for w, (higher, _, _) in found.items() if higher]
+    better = [w for w, (higher, _, _) in found.items() if not higher]
+    return (f"{high['model']} has the higher likelihood ({likelihood}); its {' and '.join(worse)} are worse than "
+            f"{low['model']}'s but its {' and '.join(better)} better ({numbers}): on {high['dataset']} the gap "
+            f"shows in the {' and '.join(worse)} only.")
+
+
+SAMPLES_HEADINGS = {"worse": "Likelihood up, samples worse", "better": "Likelihood up, samples better too",
+                    "mixed": "Likelihood up: decoder means worse, full samples better"}
+
+
+def samples_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """Step 3's heading as measured on the pair (SEED_PAIR) of ``dataset``; None without the pair's numbers."""
+    pair = [by_name(checkpoints, dataset, s) for s in SEED_PAIR]
+    if None in pair:
+        return None
+    frame = tables.leaderboard(pair)
+    verdict = pair_verdict(frame.iloc[0], frame.iloc[1])
+    if verdict == "mixed":  # name which way each FD goes, in the order the pair sentence does
+        ranked = _ranked(frame.iloc[0], frame.iloc[1])
+        found = compare_fds(ranked[0], ranked[1])
+        worse = [w for w, (higher, _, _) in found.items() if higher]
+        better = [w for w, (higher, _, _) in found.items() if not higher]
+        return f"Likelihood up: {' and '.join(worse)} worse, {' and '.join(better)} better"
+    return SAMPLES_HEADINGS.get(verdict)
+
+
+def bias_sentence(mlp: pd.Series, conv: pd.Series) -> str:
+    """What the conv network changed against the MLP with the same likelihood, by each FD both have."""
+    found = compare_fds(conv, mlp)
+    if not found:
+        return "One of the two has no Frechet distance yet, so their samples cannot be compared."
+    worse = [w for w, (higher, _, _) in found.items() if higher]
+    better = [w for w, (higher, _, _) in found.items() if not higher]
+    parts = ([f"worse {' and '.join(worse)}"] if worse else []) + ([f"better {' and '.join(better)}"] if better
+                                                                  else [])
+    return (f"With the same likelihood, the conv network gave {' but '.join(parts)} than the MLP "
+            f"({_fd_numbers(found)}; lower is better).")
+
+
+def bias_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """Step 5's heading as measured on its first (MLP, conv) pair; None without one."""
+    pairs = conv_pairs(checkpoints, dataset)
+    if not pairs or pairs[0][1].evaluation is None:
+        return None
+    mlp, conv = pairs[0]
+    frame = tables.leaderboard([mlp, conv]).set_index("model", drop=False)
+    found = compare_fds(frame.loc[conv.name], frame.loc[mlp.name])
+    if not found:
+        return None
+    worse = sum(higher for higher, _, _ in found.values())
+    verdict = "worse" if worse == len(found) else "better" if worse == 0 else "mixed"
+    return {"worse": "MLP against conv: here the conv network's samples are worse",
+            "better": "MLP against conv: here the conv network's samples are better",
+            "mixed": "MLP against conv: the two FDs disagree"}[verdict]
 
 
 # ------------------------------------------------------------------------------------------------ figures
@@ -212,9 +305,9 @@ def step_elbo(ctx: context.Context) -> None:
 
 def step_collapse(ctx: context.Context) -> None:
     raw, partner = raw_pair(ctx.checkpoints, ctx.dataset)
-    st.caption("Let the decoder learn sigma(z) per pixel, as in the exact-ELBO VAE of seed 000. On raw pixels "
-               "(x / 255) many pixels are exactly 0: a mean of 0 with sigma -> 0 makes their density, and the "
-               "likelihood, grow without bound.")
+    st.caption("Let the decoder learn sigma(z) per pixel, so the ELBO is the Gaussian likelihood's own bound with "
+               "nothing fixed by hand. On raw pixels (x / 255) many pixels are exactly 0: a mean of 0 with "
+               "sigma -> 0 makes their density, and the likelihood, grow without bound.")
     pair = [c for c in (raw, partner) if c is not None]
     if not pair:
         _missing(f"The zoo has no per-pixel Gaussian of {ctx.dataset} (gaussian-pixel), raw or dequantized.")
@@ -245,9 +338,9 @@ def step_collapse(ctx: context.Context) -> None:
 
 
 def step_samples(ctx: context.Context) -> None:
-    st.caption("Seed 000's pair: the exact-ELBO VAE (sigma(z) learned per pixel) against the typical beta-VAE "
-               "(sigma fixed at 0.1), same data and networks. Top row: reconstructions of test images; bottom row: "
-               "samples x ~ p(x|z), z ~ N(0, I).")
+    st.caption("The per-pixel Gaussian (sigma(z) learned per pixel, its sigma collapsed) against the typical "
+               "beta-VAE (sigma fixed at 0.1, the value a learned shared sigma settles at), same data and networks. "
+               "Top row: reconstructions of test images; bottom row: full samples x ~ p(x|z), z ~ N(0, I).")
     pair = [by_name(ctx.checkpoints, ctx.dataset, s) for s in SEED_PAIR]
     if None in pair:
         absent = [f"{ctx.dataset}-{s}" for s, c in zip(SEED_PAIR, pair, strict=True) if c is None]
@@ -263,11 +356,11 @@ def step_samples(ctx: context.Context) -> None:
         smp = cache.prior_samples(model, key, GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(rec["mean"], smp["sample"]))
         value, how = bits(frame.loc[ckpt.name])
-        fd = frame.loc[ckpt.name, "FD samples"]
-        captions.append(f"{ckpt.name}: {render.fmt(value, '.2f')} bits/dim ({how}), FD {render.fmt(fd, '.0f')}")
+        captions.append(f"{ckpt.name}: {render.fmt(value, '.2f')} bits/dim ({how}), {fd_text(frame.loc[ckpt.name])}")
     side_by_side(pictures, captions)
     st.caption(pair_sentence(*(frame.loc[c.name] for c in pair)) + " bits/dim: lower is a higher likelihood; FD: "
-               "Frechet distance of samples to the test set, lower is closer to the data.")
+               "Frechet distance to the test set of full samples x ~ p(x|z) or of decoder means E[x|z], lower is "
+               "closer to the data.")
 
 
 def step_bounded(ctx: context.Context) -> None:
@@ -288,8 +381,9 @@ def step_bounded(ctx: context.Context) -> None:
     st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
 
 
-BIAS_CAPTION = ("If the likelihood only asks for reconstruction, what makes samples good is the inductive bias: the "
-                "same likelihood and data, with a convolutional network instead of an MLP. Samples x ~ p(x|z) of each.")
+BIAS_CAPTION = ("The argument goes on: if the likelihood only asks for reconstruction, what makes samples good is "
+                "the inductive bias. The test: the same likelihood and data, with a convolutional network instead of "
+                "an MLP. Full samples x ~ p(x|z) of each.")
 
 
 def step_bias(ctx: context.Context) -> None:
@@ -304,16 +398,16 @@ def step_bias(ctx: context.Context) -> None:
     st.caption(BIAS_CAPTION + ("" if sizes[0] == sizes[1] else
                                f" Here the latent sizes differ too ({sizes[0]} against {sizes[1]}): the conv model "
                                f"was given the size at which its calibrated samples read as digits."))
+    frame = tables.leaderboard([mlp, conv]).set_index("model", drop=False)
     pictures, captions = [], []
     for ckpt in (mlp, conv):
         model, key = _model(ctx, ckpt), ctx.key(ckpt)
         smp = cache.prior_samples(model, key, 2 * GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(smp["sample"][:GRID_IMAGES], smp["sample"][GRID_IMAGES:]))
-        fd = tables.leaderboard([ckpt]).iloc[0]["FD samples"]
-        captions.append(f"{ckpt.config.architecture}: {ckpt.name}, " +
-                        (f"FD {fd:.0f}" if np.isfinite(fd) else "not evaluated yet (no FD)"))
+        captions.append(f"{ckpt.config.architecture}: {ckpt.name}, " + (fd_text(frame.loc[ckpt.name]) if ckpt.evaluation
+                                                                        else "not evaluated yet (no FD)"))
     side_by_side(pictures, captions)
-    st.caption(status)
+    st.caption(bias_sentence(frame.loc[mlp.name], frame.loc[conv.name]) + " " + status)
 
 
 def step_zoo(ctx: context.Context) -> None:
@@ -334,19 +428,27 @@ def step_zoo(ctx: context.Context) -> None:
 @dataclass(frozen=True)
 class Step:
     slug: str     # its address (?step=<slug>) and its name in the step bar: the bound control writes what it shows
-    title: str
+    title: str    # the heading where the zoo lacks the models to measure one (see ``heading``)
     draw: Callable[[context.Context], None]
+    # the heading as measured on the zoo's checkpoints of a dataset (pure; None: use the title)
+    finding: Callable[[list[Checkpoint], str], str | None] | None = None
 
 
 STEPS: tuple[Step, ...] = (
     Step("elbo", "1. What a VAE maximises: the ELBO, a bound on log p(x)", step_elbo),
     Step("sigma", "2. A learned per-pixel sigma collapses", step_collapse),
-    Step("samples", "3. Likelihood up, samples not", step_samples),
+    Step("samples", "3. Likelihood against samples: two decoders", step_samples, samples_heading),
     Step("bounds", "4. A floor or a discrete likelihood restores a maximum", step_bounded),
-    Step("conv", "5. Inductive bias: MLP against conv", step_bias),
+    Step("conv", "5. MLP against conv, the same likelihood", step_bias, bias_heading),
     Step("zoo", "6. The whole zoo: likelihood against samples", step_zoo),
 )
 BY_SLUG = {s.slug: s for s in STEPS}
+
+
+def heading(step: Step, checkpoints: list[Checkpoint], dataset: str | None) -> str:
+    """The step's heading: what its figure measured on this zoo where it can say, else its title."""
+    found = step.finding(checkpoints, dataset) if step.finding is not None and dataset else None
+    return f"{step.title.split('.')[0]}. {found}" if found else step.title
 
 
 def neighbour(slug: str, move: int) -> str:

@@ -15,6 +15,7 @@ from .render import DATA_KIND_NAMES, data_kind
 
 GROUPS = {"binary": "binarized pixels (bits per binary pixel)", "continuous": "8-bit pixels (bits per 8-bit pixel)",
           "discrete": "8-bit pixels (bits per 8-bit pixel)"}
+BINARY_NOTE = "binarized pixels: not comparable with 8-bit"  # beside every Bernoulli log p(x) and bits/dim
 RAW_GROUP = "raw pixels (an unbounded density: not ranked)"  # every unbounded data kind (vae_core.data)
 METHODS = {QUADRATURE: "exact (quadrature)", AIS: "AIS (stochastic lower bound)"}
 BEST = "best estimate"
