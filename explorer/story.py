@@ -18,6 +18,7 @@ from vae_core.metrics import NUM_DIMS
 from vae_core.zoo import Checkpoint
 
 from . import cache, charts, context, links, raw_runs, render, tables
+from .claims import bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
 
 STEP_KEY = "step"  # the step's slug, bound to the URL: /story?step=sigma
 SHORTCUTS = {"previous": "Left", "next": "Right"}
@@ -141,74 +142,6 @@ def partner_sentence(partner: Checkpoint, steps: pd.DataFrame) -> str:
 
 
 SEED_PAIR = ("gaussian-pixel", "gaussian-fixed")  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
-FDS = {"FD samples": "full samples", "FD sample means": "decoder means"}  # leaderboard column -> what it measures
-
-
-def bits(row: pd.Series) -> tuple[float, str]:
-    """bits/dim of a leaderboard row and what it comes from: the best estimate, else the IWAE bound."""
-    if np.isfinite(row["bits/dim"]):
-        return float(row["bits/dim"]), row["estimate"]
-    return float(row["bits/dim (IWAE bound)"]), "from the IWAE bound: an upper bound on bits/dim"
-
-
-def fd_text(row: pd.Series) -> str:
-    """Both Frechet distances of a leaderboard row, each named ("FD 702 (full samples), 792 (decoder means)")."""
-    shown = [f"{row[c]:.0f} ({what})" for c, what in FDS.items() if c in row and np.isfinite(row[c])]
-    return "FD " + ", ".join(shown) if shown else "no FD"
-
-
-def compare_fds(worse_if_higher: pd.Series, other: pd.Series) -> dict[str, tuple[bool, float, float]]:
-    """Per kind of FD both rows have: (is the first row's FD the higher, its FD, the other's)."""
-    return {what: (bool(worse_if_higher[c] > other[c]), float(worse_if_higher[c]), float(other[c]))
-            for c, what in FDS.items()
-            if c in worse_if_higher and c in other and np.isfinite(worse_if_higher[c]) and np.isfinite(other[c])}
-
-
-def _fd_numbers(found: dict[str, tuple[bool, float, float]]) -> str:
-    return "; ".join(f"FD of {what} {mine:.0f} against {theirs:.0f}" for what, (_, mine, theirs) in found.items())
-
-
-def _ranked(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series, str] | None:
-    """(the row with the higher likelihood, the other, "x against y bits/dim"), or None when one lacks bits/dim."""
-    (bits_a, _), (bits_b, _) = bits(a), bits(b)
-    if not (np.isfinite(bits_a) and np.isfinite(bits_b)):
-        return None
-    high, low = (a, b) if bits_a < bits_b else (b, a)
-    return high, low, f"{min(bits_a, bits_b):.2f} against {max(bits_a, bits_b):.2f} bits/dim"
-
-
-def pair_verdict(a: pd.Series, b: pd.Series) -> str | None:
-    """"worse", "better" or "mixed": the samples of the row with the higher likelihood, by every FD both rows have
-    (mixed: the full samples and the decoder means disagree); None when they cannot be compared."""
-    ranked = _ranked(a, b)
-    found = compare_fds(ranked[0], ranked[1]) if ranked else {}
-    if not found:
-        return None
-    worse = {w for w, (higher, _, _) in found.items() if higher}
-    return "worse" if len(worse) == len(found) else "better" if not worse else "mixed"
-
-
-def pair_sentence(a: pd.Series, b: pd.Series) -> str:
-    """What the two leaderboard rows say about likelihood against samples, as measured (either way round), by
-    the FD of full samples and of decoder means; where the two disagree it says so."""
-    ranked, verdict = _ranked(a, b), pair_verdict(a, b)
-    if ranked is None or verdict is None:
-        return "One of the two lacks a likelihood or a Frechet distance, so they cannot be ranked."
-    high, low, likelihood = ranked
-    numbers = _fd_numbers(compare_fds(high, low))
-    if verdict == "worse":
-        return f"{high['model']} has the higher likelihood ({likelihood}) and the worse samples ({numbers})."
-    if verdict == "better":
-        return (f"Here {high['model']} has both the higher likelihood ({likelihood}) and the better samples "
-                f"({numbers}): on {high['dataset']} this pair does not show the gap.")
-    found = compare_fds(high, low)
-    worse = [w for w, (higher, _, _) in found.items() if higher]
-    better = [w for w, (higher, _, _) in found.items() if not higher]
-    return (f"{high['model']} has the higher likelihood ({likelihood}); its {' and '.join(worse)} are worse than "
-            f"{low['model']}'s but its {' and '.join(better)} better ({numbers}): on {high['dataset']} the gap "
-            f"shows in the {' and '.join(worse)} only.")
-
-
 SAMPLES_HEADINGS = {"worse": "Likelihood up, samples worse", "better": "Likelihood up, samples better too",
                     "mixed": "Likelihood up: decoder means worse, full samples better"}
 
@@ -221,25 +154,12 @@ def samples_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
     frame = tables.leaderboard(pair)
     verdict = pair_verdict(frame.iloc[0], frame.iloc[1])
     if verdict == "mixed":  # name which way each FD goes, in the order the pair sentence does
-        ranked = _ranked(frame.iloc[0], frame.iloc[1])
+        ranked = ranked_pair(frame.iloc[0], frame.iloc[1])
         found = compare_fds(ranked[0], ranked[1])
         worse = [w for w, (higher, _, _) in found.items() if higher]
         better = [w for w, (higher, _, _) in found.items() if not higher]
         return f"Likelihood up: {' and '.join(worse)} worse, {' and '.join(better)} better"
     return SAMPLES_HEADINGS.get(verdict)
-
-
-def bias_sentence(mlp: pd.Series, conv: pd.Series) -> str:
-    """What the conv network changed against the MLP with the same likelihood, by each FD both have."""
-    found = compare_fds(conv, mlp)
-    if not found:
-        return "One of the two has no Frechet distance yet, so their samples cannot be compared."
-    worse = [w for w, (higher, _, _) in found.items() if higher]
-    better = [w for w, (higher, _, _) in found.items() if not higher]
-    parts = ([f"worse {' and '.join(worse)}"] if worse else []) + ([f"better {' and '.join(better)}"] if better
-                                                                  else [])
-    return (f"With the same likelihood, the conv network gave {' but '.join(parts)} than the MLP "
-            f"({_fd_numbers(found)}; lower is better).")
 
 
 def bias_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
