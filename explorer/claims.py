@@ -64,7 +64,8 @@ def blank_canvas_sentence(verdicts: list[BlankVerdict]) -> str:
         return "No model of the zoo has a test-set ELBO to compare a blank canvas with."
     wins = sum(bool(v.outscores) for v in judged)
     parts = []
-    keys = sorted({(v.architecture, dataset_of(v.name)) for v in judged}, key=lambda k: (k[0] != "mlp", k))
+    keys = sorted({(v.architecture, dataset_of(v.name)) for v in judged},
+                  key=lambda k: (k[0] != "mlp", k[1] != "mnist", k))
     for arch, dataset in keys:
         own = [v for v in judged if v.architecture == arch and dataset_of(v.name) == dataset]
         lose = [v.name for v in own if not v.outscores]
@@ -225,3 +226,23 @@ def worst_samples_sentence(frame: pd.DataFrame, name: str) -> str:
     said = ([f"the worst {' and the worst '.join(worst)}"] if worst else []) + (
         [f"{'but ' if worst else ''}not the worst {' nor the worst '.join(not_worst)}"] if not_worst else [])
     return f"Among {group_name}, {name} has {' '.join(said)}."
+
+
+# ------------------------------------------------------------------------------------------------ the README's findings
+GAP_PAIR = ("gaussian-pixel", "gaussian-fixed")  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
+
+
+def findings(frame: pd.DataFrame) -> list[str]:
+    """The README's sentences on likelihood against samples, per dataset of the leaderboard ``frame``
+    (explorer.tables.leaderboard): the gap pair (GAP_PAIR, MLP; with a 2-D latent too where the zoo has it) and
+    whether the per-pixel model has the worst samples of its comparable group."""
+    out = []
+    for dataset in sorted(set(frame["dataset"]), key=lambda d: (d != "mnist", d)):
+        rows = frame[frame["dataset"] == dataset].set_index("model", drop=False)
+        for suffix, label in (("", dataset), ("-2d", f"{dataset}, 2-D latent")):
+            names = [f"{dataset}-{s}{suffix}" for s in GAP_PAIR]
+            if all(n in rows.index for n in names):
+                out.append(f"{label}: " + pair_sentence(rows.loc[names[0]], rows.loc[names[1]]))
+                if not suffix:
+                    out.append(worst_samples_sentence(frame, names[0]))
+    return out
