@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
-from explorer import cache, links, navigation, pages
+from explorer import cache, links, navigation, pages, tables
 from vae_core import latent
 from vae_core.data import load_sample
 from vae_core.zoo import load_model
@@ -93,21 +93,25 @@ def test_an_address_is_a_page_or_goes_to_the_not_found_page(path, known):
 def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
     at = run()
     assert at.title[0].value == "VAE Decoder Zoo"
-    assert len(at.dataframe) == 2  # mnist and fashion-mnist
-    board = at.dataframe[0].value
-    assert sorted(board["model"]) == MNIST
+    # mnist: 8-bit and binarized tables and all columns; fashion-mnist: its one binarized model and all columns
+    frames = [d.value for d in at.dataframe]
+    assert len(frames) == 5
+    eight, binarized, every, fashion, fashion_every = frames
+    assert sorted(eight["model"]) == sorted(n.removeprefix("mnist-") for n in MNIST if "bernoulli-2d" not in n)
+    assert list(binarized["model"]) == ["bernoulli-2d"] and sorted(every["model"]) == MNIST
     ev = json.loads((zoo / "mnist-gaussian-pixel" / "eval.json").read_text())
-    row = board[board["model"] == "mnist-gaussian-pixel"].iloc[0]
+    row = every[every["model"] == "mnist-gaussian-pixel"].iloc[0]
     # no best estimate in the tiny zoo: the IWAE stands in, named a lower bound, and gives no bits/dim of its own
-    assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)" and np.isnan(row["bits/dim"])
+    assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)" and row["bits/dim"] == tables.MISSING
     assert row["bits/dim (IWAE bound)"] == pytest.approx(ev["test"]["bits_per_dim"]) and row["log-lik"] == (
         pytest.approx(ev["test"]["iwae"]))
-    assert list(at.dataframe[1].value["model"]) == ["fashion-mnist-bernoulli"]
+    assert list(fashion["model"]) == ["bernoulli"] and list(fashion_every["model"]) == ["fashion-mnist-bernoulli"]
+    assert not any(f.isna().any().any() for f in frames)  # a missing number reads as a dash, never "None"
     (chart,) = charts(at)
     spec = json.loads(chart.proto.spec)
-    assert spec["facet"]["column"]["field"] == "group"  # binarized and 8-bit models never share an axis
+    assert [p["title"] for p in spec["hconcat"]] == sorted(set(tables.GROUPS.values()))  # binarized apart
     body = texts(at)
-    assert "Each point is one checkpoint" in body and "not comparable" in body
+    assert "Each point is one checkpoint" in body and "not comparable with 8-bit" in body
     links = at.get("page_link")
     assert len(links) == 4 * len(MNIST)
     assert {link.proto.query_string for link in links} == {f"dataset=mnist&models={n}&open=1" for n in MNIST}
