@@ -190,15 +190,16 @@ def _follow_link(datasets: list[str]) -> None:
 def _follow_set(checkpoints: list[Checkpoint], dataset: str) -> None:
     """A named set in the URL (``board.SET_KEY``) becomes the selection, once: a later change of the selection takes
     it out of the URL (``_forget_set``). A set this dataset has too few models of is dropped with a note; one it has
-    only partly shows the models it has and names the others."""
+    only partly shows the models it has and names the others while the URL names it."""
     names = [c.name for c in checkpoints if c.dataset == dataset]
     offered = {board.set_slug(title): members for title, members in board.model_sets(names, dataset)}
     links.choice(board.SET_KEY, list(offered))
     slug = st.query_params.get(board.SET_KEY)
-    if slug not in offered or st.session_state.get(board.APPLIED_KEY) == slug:
+    if slug not in offered:
         return
-    st.session_state["models"] = offered[slug]
-    st.session_state[board.APPLIED_KEY] = slug
+    if st.session_state.get(board.APPLIED_KEY) != slug:
+        st.session_state["models"] = offered[slug]
+        st.session_state[board.APPLIED_KEY] = slug
     lacking = board.missing_from_set(board.SET_BY_SLUG[slug], names, dataset)
     if lacking:
         st.info(f"The set \"{board.SET_BY_SLUG[slug]}\" shows the {len(offered[slug])} of its models this zoo has "

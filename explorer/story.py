@@ -338,7 +338,7 @@ def step_zoo(ctx: context.Context) -> None:
     points = tables.quality_points(frame)
     points = points[points["group"] != tables.GROUPS["binary"]] if not points.empty else points
     if points.empty:
-        _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance in its eval.json.")
+        _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance yet.")
         return
     st.vega_lite_chart(charts.quality(points, height=FIGURE_HEIGHT - 110, width=640))
     sentences = tables.quality_sentences(points)

@@ -105,7 +105,7 @@ COLUMNS = {
     "IWAE": st.column_config.NumberColumn(help="the importance-weighted lower bound, on the same images as log p(x)",
                                           format="%.1f"),
     "IWAE (test set)": st.column_config.NumberColumn(help="the IWAE bound the leaderboard used to show, on the "
-                                                          "test images eval.json names", format="%.1f"),
+                                                          "test images of its evaluation", format="%.1f"),
     "best - IWAE": st.column_config.NumberColumn(help="how far IWAE fell below the best estimate, on the same images",
                                                  format="%.2f"),
     "± (best - IWAE)": st.column_config.NumberColumn(help="standard error of the paired difference", format="%.2f"),

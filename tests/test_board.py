@@ -251,4 +251,6 @@ def test_keyboard_shortcuts_move_image_seed_and_model_set(server):
             wait_idle(page)
         query = parse_qs(urlparse(page.url).query)
         assert query[board.IMAGE_KEY] == [str(board.TILES)] and query["seed"] == ["1"]
-        assert query["models"] == board.model_sets(MNIST, "mnist")[0][1]
+        title, members = board.next_set(["mnist-gaussian-pixel", "mnist-gaussian-fixed"],
+                                        board.model_sets(MNIST, "mnist"))
+        assert query["models"] == members and query[board.SET_KEY] == [board.set_slug(title)]
