@@ -79,7 +79,7 @@ def test_the_default_models_are_mlp_and_the_boards_first_set(dataset):
     chosen = default_selection(dataset)
     assert {c.config.architecture for c in chosen} == {"mlp"}
     title, members = board.model_sets([c.name for c in CHECKPOINTS if c.dataset == dataset], dataset)[0]
-    assert title == next(iter(board.MODEL_SETS)) and members == [c.name for c in chosen]
+    assert title == next(iter(board.MODEL_SETS)) and members == context.default_models(CHECKPOINTS, dataset)
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -126,3 +126,22 @@ def test_where_the_two_fds_disagree_the_story_says_both(dataset, frame):
     if len({higher for higher, _, _ in found.values()}) == 2:
         assert "only" in sentence and "Likelihood up:" in story.heading(story.BY_SLUG["samples"], CHECKPOINTS,
                                                                          dataset)
+
+
+# ------------------------------------------------------------------------------------------- the overview picture
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("means", [False, True])
+@pytest.mark.parametrize(("width", "height"), [(470, 260), (640, 190)])  # the Overview's panel, the story's
+def test_no_two_point_labels_overlap_and_each_names_one_model(frame, dataset, means, width, height):
+    from explorer import charts
+
+    points = tables.quality_points(frame[frame["dataset"] == dataset], means=means)
+    for group, members in points.groupby("group"):
+        panel = width // 2 if group == tables.GROUPS["binary"] else width
+        places = charts.label_places(members, panel, height)
+        boxes = [charts.label_box(x, y, text, place) for (x, y), text, place
+                 in zip(charts.pixels(members, panel, height), members["label"], places, strict=True)]
+        touching = [(a, b) for i, a in enumerate(members["label"]) for j, b in enumerate(members["label"])
+                    if i < j and charts.overlap(boxes[i], boxes[j]) > 0]
+        assert not touching, (group, touching)
+        assert members["label"].is_unique  # three "gaussian-pixel" labels were one name for three models
