@@ -18,7 +18,7 @@ from vae_core.metrics import NUM_DIMS
 from vae_core.zoo import Checkpoint
 
 from . import cache, charts, context, links, raw_runs, render, tables
-from .claims import bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
+from .claims import GAP_PAIR, bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
 
 STEP_KEY = "step"  # the step's slug, bound to the URL: /story?step=sigma
 SHORTCUTS = {"previous": "Left", "next": "Right"}
@@ -141,7 +141,7 @@ def partner_sentence(partner: Checkpoint, steps: pd.DataFrame) -> str:
             f"{sig.iloc[0]:.1e} and epoch {len(sig)} at {sig.iloc[-1]:.1e}.")
 
 
-SEED_PAIR = ("gaussian-pixel", "gaussian-fixed")  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
+SEED_PAIR = GAP_PAIR  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
 SAMPLES_HEADINGS = {"worse": "Likelihood up, samples worse", "better": "Likelihood up, samples better too",
                     "mixed": "Likelihood up: decoder means worse, full samples better"}
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 import streamlit as st
+from apptest_pages import leaderboards
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
@@ -313,7 +314,7 @@ def test_hub_source_offline_falls_back_to_the_local_zoo(zoo, monkeypatch):
     (warning,) = at.warning
     assert "someone/vae-zoo" in warning.value and "Showing the local zoo" in warning.value
     assert warning.value.count(". ") <= 1  # one sentence, then where it fell back to
-    assert sorted(at.dataframe[0].value["model"]) == MNIST
+    assert sorted(leaderboards(at)[0]["model"]) == MNIST
     assert at.sidebar.text_input(key="zoo_revision")  # a Hub id gets a revision box
 
 
@@ -347,7 +348,7 @@ def test_partly_broken_zoo_shows_what_loaded(zoo, monkeypatch, tmp_path):
     monkeypatch.setenv("VAE_ZOO_SOURCE", str(tmp_path))
     at = run()
     assert "2 folder(s)" in at.warning[0].value
-    assert sorted(at.dataframe[0].value["model"]) == ["corrupt-weights", "mnist-bernoulli-2d", "mnist-gaussian-pixel"]
+    assert sorted(leaderboards(at)[0]["model"]) == ["corrupt-weights", "mnist-bernoulli-2d", "mnist-gaussian-pixel"]
     at = run("reconstruct", models=["corrupt-weights", "mnist-gaussian-pixel"])
     assert "`corrupt-weights` cannot be loaded" in at.error[0].value
     assert "mnist-gaussian-pixel" in texts(at) and len(at.image) >= 5
