@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -134,10 +135,13 @@ def overview(zoo) -> AppTest:
         return run()
 
 
+NUMBER = re.compile(r"–|-?\d+(\.\d*)?(e[-+]?\d+)?")  # a number as explorer.tables.shown writes it, or its dash
+
+
 def _row(frame, name):
     """The model's row of a leaderboard table, its numbers as floats (a dash: nan)."""
     (row,) = [r for _, r in frame.iterrows() if r["model"] == name]
-    return row.map(lambda v: shown_number(v) if isinstance(v, str) and v[:1] in "0123456789-–" and v != "-" else v)
+    return row.map(lambda v: shown_number(v) if isinstance(v, str) and NUMBER.fullmatch(v) else v)
 
 
 def test_the_leaderboard_shows_the_best_estimate_its_method_and_keeps_iwae(overview, zoo):
@@ -166,8 +170,8 @@ def test_a_raw_model_is_not_ranked_and_has_no_bits_per_dim(overview):
     # the tables of the first tab: ranked ones (8-bit, binarized), the raw one, then all columns; short names
     frames = [d.value for d in overview.dataframe]
     short = tables.short_name(RAW, "mnist")
-    raw = next(f for f in frames if short in set(f["model"]) and "IWAE (test set)" not in f.columns)
-    ranked = frames[:frames.index(raw)]
+    at = next(i for i, f in enumerate(frames) if short in set(f["model"]) and "IWAE (test set)" not in f.columns)
+    ranked, raw = frames[:at], frames[at]
     assert ranked and all(short not in set(f["model"]) for f in ranked) and list(raw["model"]) == [short]
     assert not [c for c in raw.columns if "bits/dim" in c]
     assert UNBOUNDED_REASON in texts(overview)
