@@ -25,7 +25,8 @@ bar.button("Next", key="board_next", icon=":material/skip_next:", shortcut=board
 bar.button("New samples", key="board_samples", icon=":material/casino:", shortcut=board.SHORTCUTS["samples"],
            on_click=board.new_samples, args=(ctx.seed, context.MAX_SEED), help="The next seed")
 bar.button("Next set", key="board_set", icon=":material/view_column:", shortcut=board.SHORTCUTS["set"],
-           on_click=board.choose_set, args=(following[1] if following else [],), disabled=following is None,
+           on_click=board.choose_set, args=(following[1], following[0]) if following else ([],),
+           disabled=following is None,
            help=f"Next: {following[0]}" if following else "No set of models of this dataset is in the zoo")
 title = board.set_title([c.name for c in selected], sets)
 shown = selected[:board.MAX_COLUMNS]

@@ -1,4 +1,4 @@
-"""Likelihood lab: small models whose likelihood is exact, so the seeds' arguments can be watched: EM and the
+"""Likelihood lab: small models whose likelihood is exact, so the arguments behind the zoo can be watched: EM and the
 mixture singularity, pPCA against a linear VAE on real pixels, the one-datapoint ELBO, and one pixel's bounded and
 unbounded likelihoods. One view module per tab (explorer/lab/); derivations: docs/lab.md."""
 from __future__ import annotations

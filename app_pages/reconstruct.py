@@ -9,8 +9,8 @@ from explorer.views import reconstruct
 
 ctx = context.get()
 st.title("Reconstruct")
-st.caption("An image goes through q(z|x); each model decodes z = E[z|x] into p(x|z). A model can reconstruct "
-           "perfectly and still be a poor generator: compare with the Sample page.")
+st.caption("An image goes through q(z|x); each model decodes z = E[z|x] into p(x|z). How well a model "
+           "reconstructs says little of how it generates: compare with the Sample page.")
 selected = context.require_models(ctx)
 source = reconstruct.image_source()
 image, caption = reconstruct.image_input(ctx, source)

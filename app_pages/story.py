@@ -1,5 +1,5 @@
-"""Story: seed 000's argument in six steps on the zoo's checkpoints, one address each (?step=...), a short caption
-and one live figure per step. Keys: Right / Left for the next / previous step."""
+"""Story: the argument that maximum likelihood can mislead, in six steps on the zoo's checkpoints, one address each
+(?step=...), a short caption and one live figure per step. Keys: Right / Left for the next / previous step."""
 from __future__ import annotations
 
 import streamlit as st
@@ -18,5 +18,5 @@ slug = bar.segmented_control("Step", list(story.BY_SLUG), default=story.STEPS[0]
 bar.button("Next", key="story_next", icon=":material/arrow_forward:", icon_position="right",
            shortcut=story.SHORTCUTS["next"], on_click=story.go, args=(1,), help="The next step")
 step = story.BY_SLUG[slug]
-st.subheader(step.title)
+st.subheader(story.heading(step, ctx.checkpoints, ctx.dataset))
 step.draw(ctx)

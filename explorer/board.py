@@ -2,7 +2,7 @@
 model's best log-likelihood (as the Overview's leaderboard reads it from eval.json: exact, AIS or an IWAE bound,
 named as what it is) and the Frechet distance of its samples, in large type; under it four rows of pictures:
 reconstructions of test images, decoder means of prior samples, full samples, and the decoder sigma of those
-samples. Seed 000's claim in one view: the column with the largest likelihood need not have the best samples."""
+samples. The argument in one view: the column with the largest likelihood need not have the best samples."""
 from __future__ import annotations
 
 import html
@@ -27,15 +27,27 @@ SEED_KEY = "seed"          # the sidebar's seed: "new samples" moves it on, as t
 MODELS_KEY = "models"      # the sidebar's selection: "next model set" replaces it, so a link carries the set
 SHORTCUTS = {"previous": "P", "next": "N", "samples": "S", "set": "M"}
 
-# The sets "next model set" steps through, as checkpoint names without "<dataset>-". Each shows one step of seed
-# 000's argument (see model_sets for when one is offered).
+# The sets "next model set" steps through, as checkpoint names without "<dataset>-", in the order a talk takes them;
+# each shows one step of the argument (see model_sets for when one is offered). The first is every page's default
+# selection (explorer.context.STORY): the collapsed per-pixel sigma beside the calibrated sigma = 0.1 first.
 MODEL_SETS: dict[str, tuple[str, ...]] = {
-    "likelihood against samples": ("gaussian-pixel", "gaussian-fixed", "gaussian-shared", "bernoulli"),
+    "likelihood against samples": ("gaussian-pixel", "gaussian-fixed", "bernoulli"),
+    "a calibrated sigma": ("gaussian-pixel", "gaussian-fixed", "gaussian-shared", "gaussian-optimal"),
     "bounding the likelihood": ("gaussian-pixel", "gaussian-pixel-floor", "discretized-gaussian",
                                 "continuous-bernoulli"),
     "raw pixels": ("gaussian-pixel-raw", "gaussian-pixel", "gaussian-fixed-raw", "gaussian-fixed"),
     "MLP against conv": ("gaussian-pixel", "gaussian-pixel-conv", "gaussian-fixed", "gaussian-fixed-conv"),
 }
+SET_KEY = "set"  # the named set in the URL (/board?set=raw-pixels): explorer.context applies it to the selection
+APPLIED_KEY = "set_applied"  # session_state: the set last applied, so a rerun does not undo a change since
+
+
+def set_slug(title: str) -> str:
+    """A set's name in the URL: its title in lower case, words joined by "-"."""
+    return "-".join(title.lower().split())
+
+
+SET_BY_SLUG = {set_slug(t): t for t in MODEL_SETS}
 ROWS = (  # (label, what the pictures are)
     ("reconstruction", "E[x|z] at z = E[z|x] of test images"),
     ("decoder mean", "E[x|z], z ~ N(0, I)"),
@@ -55,6 +67,11 @@ def model_sets(names: list[str], dataset: str) -> list[tuple[str, list[str]]]:
             found.append((title, members))
             seen |= set(members)
     return found
+
+
+def missing_from_set(title: str, names: list[str], dataset: str) -> list[str]:
+    """The checkpoints of the set ``title`` that ``names`` (the zoo's, for ``dataset``) lacks."""
+    return [f"{dataset}-{s}" for s in MODEL_SETS[title] if f"{dataset}-{s}" not in names]
 
 
 def next_set(current: list[str], sets: list[tuple[str, list[str]]]) -> tuple[str, list[str]] | None:
@@ -102,13 +119,18 @@ class Headline:
     images: float   # test images the estimate averages
     fd: float       # Frechet distance of prior samples to the test set (lower is better); nan when not computed
     raw: bool       # a density on raw pixels: unbounded, not comparable with the others
+    binary: bool = False  # a probability of binarized pixels: not comparable with the 8-bit models
 
 
 def headline(ckpt: Checkpoint) -> Headline:
     """The column head from the leaderboard's row, so the board and the Overview never disagree."""
     row = tables.leaderboard([ckpt]).iloc[0]
     return Headline(float(row["log-lik"]), float(row["± se"]), str(row["estimate"]), float(row["images"]),
-                    float(row["FD samples"]), row["group"] == tables.RAW_GROUP)
+                    float(row["FD samples"]), row["group"] == tables.RAW_GROUP, row["group"] == tables.GROUPS["binary"])
+
+
+NOT_COMPARABLE = {"raw": "raw pixels: unbounded, not comparable", "binary": tables.BINARY_NOTE}
+FD_SHOWN = "FD of full samples"  # which Frechet distance the board shows: of x ~ p(x|z), not of the decoder means
 
 
 def _number(value: float, stderr: float) -> str:
@@ -122,13 +144,14 @@ def headline_html(name: str, h: Headline) -> str:
     if math.isfinite(h.loglik):
         images = f", {h.images:.0f} images" if math.isfinite(h.images) else ""
         loglik = _number(h.loglik, h.stderr)
-        what = f"{h.method}{images}" + ("; raw pixels: unbounded, not comparable" if h.raw else "")
+        what = f"{h.method}{images}" + "".join(f"; {NOT_COMPARABLE[k]}" for k in ("raw", "binary")
+                                                  if getattr(h, k))
     else:
         loglik, what = "n/a", "not evaluated yet"
     fd = f"{h.fd:,.0f}" if math.isfinite(h.fd) else "n/a"
     return (f"<div class='board-head'><div class='name' title='{html.escape(name)}'>{html.escape(name)}</div>"
             f"<div class='big'>{loglik}</div><div class='small'>{html.escape(what)}</div>"
-            f"<div class='big'>FD {fd}</div></div>")
+            f"<div class='big'>FD {fd}</div><div class='small'>{FD_SHOWN}</div></div>")
 
 
 HEAD_STYLE = """<style>
@@ -168,8 +191,12 @@ def new_samples(seed: int, max_seed: int) -> None:
     st.session_state[SEED_KEY] = (seed + 1) % (max_seed + 1)
 
 
-def choose_set(members: list[str]) -> None:
+def choose_set(members: list[str], title: str | None = None) -> None:
+    """The "next set" button: the set's models become the selection and its name goes into the URL."""
     st.session_state[MODELS_KEY] = list(members)
+    if title is not None:
+        st.query_params[SET_KEY] = set_slug(title)
+        st.session_state[APPLIED_KEY] = set_slug(title)
 
 
 def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.ndarray, first: int, seed: int
@@ -192,7 +219,8 @@ def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.nda
     board = st.container(gap="xsmall")
     head = board.columns(widths, gap="small", vertical_alignment="bottom")
     head[0].html(label_html("log p(x)", "nats per image, higher is better; the method under it") +
-                 label_html("FD", "Frechet distance of samples to the test set, lower is better"))
+                 label_html("FD", "Frechet distance of full samples x ~ p(x|z) to the test set, lower is "
+                                  "better"))
     for col, (ckpt, _) in zip(head[1:], loaded, strict=True):
         col.html(headline_html(ckpt.name, headline(ckpt)))
     for r, ((title, what), pictures) in enumerate(zip(ROWS, rows, strict=True)):

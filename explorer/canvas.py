@@ -12,14 +12,13 @@ from vae_core.drawing import prepare_drawing
 from vae_core.metrics import bits_per_dim
 from vae_core.model import VAE
 from vae_core.posterior_view import iwae_for_image
-from vae_core.schema import or_nan
 from vae_core.uploads import UploadError
 from vae_core.zoo import Checkpoint
 
-from . import cache, render
+from . import cache, claims, render
 
 CANVAS_KEY, BRUSH_KEY, FIT_KEY = "draw_canvas", "draw_brush", "draw_fit"
-SIDE = 280  # canvas pixels: ten per pixel of the 28x28 input
+SIDE = claims.CANVAS_SIDE  # canvas pixels: ten per pixel of the 28x28 input
 FITS = ["mnist", "stretch"]
 IWAE_K = 100
 
@@ -77,12 +76,6 @@ def _iwae(_model: VAE, key: cache.ModelKey, image: np.ndarray, seed: int) -> tup
     return iwae_for_image(_model, np.asarray(image), IWAE_K, seed)
 
 
-def _test_elbo(ckpt: Checkpoint) -> float:
-    """The test set's mean ELBO from eval.json; NaN (shown as n/a) when it has none."""
-    test = ckpt.evaluation.test if ckpt.evaluation is not None else None
-    return or_nan(test.elbo if test is not None else None)
-
-
 def draw_verdict(ctx, loaded: list[tuple[Checkpoint, VAE]], image: np.ndarray) -> None:
     """Per model: the ELBO and IWAE_k of this image (lower bounds on log p(x)), its bits/dim bound, and the
     test set's mean ELBO beside it."""
@@ -97,7 +90,7 @@ def draw_verdict(ctx, loaded: list[tuple[Checkpoint, VAE]], image: np.ndarray) -
                      "ELBO (<= log p(x))": float(out["elbo"][0]),
                      f"IWAE k={IWAE_K} (<= log p(x))": iwae, "± s.e.": se,
                      "bits/dim (>=; from IWAE)": np.nan if bits is None else bits,
-                     "test-set mean ELBO": _test_elbo(ckpt)})
+                     "test-set mean ELBO": claims.mean_test_elbo(ckpt)})
     number = st.column_config.NumberColumn(format="%.1f")
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True,
@@ -106,6 +99,7 @@ def draw_verdict(ctx, loaded: list[tuple[Checkpoint, VAE]], image: np.ndarray) -
     st.caption(f"Nats per image. The ELBO and IWAE_{IWAE_K} (mean of independent runs, with its standard error) are "
                "lower bounds on log p(x), so the bits/dim from them are upper bounds (per binary pixel for "
                "binarized models); raw-pixel models have a density without a maximum and no bits/dim. Compare "
-               "with the test set's mean ELBO: an image the model never saw can score higher than real digits (a "
-               "blank canvas often does), which is the likelihood's verdict, not a judgement of how digit-like the "
-               "drawing is.")
+               "with the test set's mean ELBO: an image above it scores higher than real images do on average, "
+               "which is the likelihood's verdict, not a judgement of how digit-like the drawing is. "
+               + claims.drawing_sentence([(r["model"], r["ELBO (<= log p(x))"], r["test-set mean ELBO"])
+                                          for r in rows]))

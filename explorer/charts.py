@@ -14,6 +14,8 @@ import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
 
+from .tables import GROUPS
+
 
 def spec(chart) -> dict:
     """The chart's Vega-Lite dict with its inline datasets already as Arrow bytes (what Streamlit sends)."""
@@ -29,29 +31,124 @@ def show_panel(chart, height: int = 340, where=st) -> None:
                        width="stretch")
 
 
+LABEL_FONT = 13                 # px: the point labels of the quality chart
+LABEL_CHAR = 0.62 * LABEL_FONT  # px: the width of a label's character, an upper estimate for a sans-serif font
+POINT_HALF = 8                  # px: half the side of the box a point (size 160) covers
+LABEL_GAP = 10                  # px: between a point and its label
+LINE = LABEL_FONT + 3           # px: a label's height with its spacing
+
+
+def _places() -> dict[str, dict]:
+    """Where a label may go, by preference: beside its point, then above or below it, then beside it half a line or more
+    up or down (for a cluster of points); each the mark properties of the text layer that draws it there."""
+    out = {"right": {"align": "left", "baseline": "middle", "dx": LABEL_GAP, "dy": 0},
+           "left": {"align": "right", "baseline": "middle", "dx": -LABEL_GAP, "dy": 0},
+           "above": {"align": "center", "baseline": "bottom", "dx": 0, "dy": -LABEL_GAP},
+           "below": {"align": "center", "baseline": "top", "dx": 0, "dy": LABEL_GAP}}
+    for half_lines in range(1, 9):
+        for sign, way in ((-1, "up"), (1, "down")):
+            for side, align, dx in (("right", "left", LABEL_GAP), ("left", "right", -LABEL_GAP)):
+                out[f"{side} {half_lines / 2:g} {way}"] = {"align": align, "baseline": "middle", "dx": dx,
+                                                           "dy": sign * half_lines * LINE / 2}
+    return out
+
+
+PLACES = _places()
+
+
+def quality_domains(points: pd.DataFrame) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (FD, bits/dim) domains of one panel: the points' range padded, FD on a log scale."""
+    fd, bits = points["FD"].to_numpy(float), points["bits/dim"].to_numpy(float)
+    span = float(bits.max() - bits.min()) or 1.0
+    return (float(fd.min()) / 1.3, float(fd.max()) * 1.3), (float(bits.min()) - 0.15 * span,
+                                                            float(bits.max()) + 0.15 * span)
+
+
+def label_box(x: float, y: float, text: str, place: str) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in px of a label of ``text`` at ``place`` (PLACES) beside a point at (x, y)."""
+    marks, w, h = PLACES[place], LABEL_CHAR * len(text), LABEL_FONT + 2
+    left = {"left": 0.0, "right": -w, "center": -w / 2}[marks["align"]] + x + marks["dx"]
+    top = {"top": 0.0, "bottom": -h, "middle": -h / 2}[marks["baseline"]] + y + marks["dy"]
+    return left, top, left + w, top + h
+
+
+def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The area two boxes share, in px²."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def pixels(points: pd.DataFrame, width: int, height: int) -> np.ndarray:
+    """(n, 2) positions in px of the points in a panel of ``width`` x ``height`` (the domains of quality_domains)."""
+    (x0, x1), (y0, y1) = quality_domains(points)
+    x = (np.log(points["FD"].to_numpy(float)) - np.log(x0)) / (np.log(x1) - np.log(x0)) * width
+    y = (1 - (points["bits/dim"].to_numpy(float) - y0) / (y1 - y0)) * height
+    return np.stack([x, y], axis=1)
+
+
+def label_places(points: pd.DataFrame, width: int, height: int, passes: int = 6) -> list[str]:
+    """A place (PLACES) for each point's label such that labels overlap neither each other, nor the points, nor the
+    panel's edge, where the places allow: chosen greedily, then each label moved to its least-overlapping place
+    given all the others, ``passes`` times or until nothing moves (ties: the earlier place in PLACES). Crowded
+    points choose first."""
+    xy = pixels(points, width, height)
+    texts = list(points["label"])
+    dots = [(x - POINT_HALF, y - POINT_HALF, x + POINT_HALF, y + POINT_HALF) for x, y in xy]
+    panel = (0.0, 0.0, float(width), float(height))
+    order = list(PLACES)
+    boxes: list[tuple[float, float, float, float] | None] = [None] * len(texts)
+
+    def cost(i: int, place: str) -> float:
+        box = label_box(*xy[i], texts[i], place)
+        outside = (box[2] - box[0]) * (box[3] - box[1]) - overlap(box, panel)
+        return (outside + sum(overlap(box, b) for j, b in enumerate(boxes) if j != i and b is not None)
+                + sum(overlap(box, d) for j, d in enumerate(dots) if j != i))
+
+    places = [""] * len(texts)
+    crowd = [sum(abs(xy[j] - xy[i]).max() < 4 * LINE for j in range(len(texts))) for i in range(len(texts))]
+    first = sorted(range(len(texts)), key=lambda i: (-crowd[i], xy[i][1]))  # the most crowded, top to bottom
+    for _ in range(passes + 1):
+        moved = False
+        for i in first:
+            best = min(order, key=lambda p, i=i: (cost(i, p), order.index(p)))
+            moved |= best != places[i]
+            places[i], boxes[i] = best, label_box(*xy[i], texts[i], best)
+        if not moved:
+            break
+    return places
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def quality(points: pd.DataFrame, height: int = 340, width: int = 460) -> dict:
-    """Bits/dim against the Frechet distance of samples, one panel per comparable group (binarized vs 8-bit);
-    hollow points stand at an IWAE bound where a model has no best estimate yet. ``height``, ``width``: one panel's,
-    in px."""
-    base = alt.Chart(points).encode(
-        x=alt.X("FD:Q", scale=alt.Scale(type="log", zero=False),
-                title="Frechet distance of samples (lower: closer to the data)"),
-        y=alt.Y("bits/dim:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f"),
-                title="bits/dim (lower: higher likelihood)"),
-        color=alt.Color("decoder:N", legend=alt.Legend(orient="bottom", columns=4)),
-        shape=alt.Shape("architecture:N", scale=alt.Scale(domain=["mlp", "conv"], range=["circle", "square"]),
-                        legend=alt.Legend(orient="bottom", title="architecture")),
-        tooltip=["model", "decoder", "architecture", "estimate", alt.Tooltip("bits/dim:Q", format=".3f"),
-                 alt.Tooltip("FD:Q", format=".1f")],
-    )
-    # filled: the best estimate; hollow: only the IWAE bound (explorer.tables.quality_points)
-    fill = alt.condition(alt.datum.estimate == "best estimate", alt.value(0.9), alt.value(0.0))
-    layered = alt.layer(base.mark_point(size=160, filled=True, strokeWidth=2, opacity=0.9).encode(fillOpacity=fill),
-                        base.mark_text(align="left", dx=9, fontSize=13).encode(text="decoder:N"))
-    return spec(layered.properties(width=width, height=height)
-                 .facet(column=alt.Column("group:N", title=None, header=alt.Header(labelFontSize=14)))
-                 .resolve_scale(x="independent", y="independent"))
+    """Bits/dim against the Frechet distance of samples, one panel per comparable group (binarized vs 8-bit, never
+    on one axis); hollow points stand at an IWAE bound where a model has no best estimate yet. Each point is
+    labelled by its short name, placed where it overlaps no other label (``label_places``). ``height``, ``width``:
+    the 8-bit panel's, in px (the binarized one, with few models, is half as wide)."""
+    panels = []
+    for group, members in points.groupby("group", sort=True):
+        panel_width = (width // 2) if group == GROUPS["binary"] else width
+        members = members.assign(place=label_places(members, panel_width, height))
+        (x0, x1), (y0, y1) = quality_domains(members)
+        base = alt.Chart(members).encode(
+            x=alt.X("FD:Q", scale=alt.Scale(type="log", domain=[x0, x1], nice=False),
+                    title="Frechet distance of samples (lower: closer to the data)"),
+            y=alt.Y("bits/dim:Q", scale=alt.Scale(domain=[y0, y1], nice=False), axis=alt.Axis(format=".3~f"),
+                    title="bits/dim (lower: higher likelihood)"),
+            color=alt.Color("decoder:N", legend=alt.Legend(orient="bottom", columns=4)),
+            shape=alt.Shape("architecture:N", scale=alt.Scale(domain=["mlp", "conv"], range=["circle", "square"]),
+                            legend=alt.Legend(orient="bottom", title="architecture")),
+            tooltip=["model", "decoder", "architecture", "estimate", alt.Tooltip("bits/dim:Q", format=".3f"),
+                     alt.Tooltip("FD:Q", format=".1f")],
+        )
+        labels = [base.transform_filter(alt.datum.place == place)
+                  .mark_text(fontSize=LABEL_FONT, **marks).encode(text="label:N")
+                  for place, marks in PLACES.items() if (members["place"] == place).any()]
+        # filled: the best estimate; hollow: only the IWAE bound (explorer.tables.quality_points)
+        best = alt.datum.estimate == "best estimate"
+        dots = [base.transform_filter(best).mark_point(size=160, filled=True, opacity=0.9),
+                base.transform_filter(~best).mark_point(size=160, filled=False, strokeWidth=2, opacity=0.9)]
+        panels.append(alt.layer(*dots, *labels)
+                      .properties(width=panel_width, height=height, title=str(group)))
+    return spec(alt.hconcat(*panels).configure_title(fontSize=14, fontWeight="normal"))
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

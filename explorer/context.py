@@ -17,11 +17,14 @@ from vae_core.data import DATASETS
 from vae_core.model import VAE
 from vae_core.zoo import DEFAULT_ZOO, MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
-from . import access, cache, links
+from . import access, board, cache, links
 
 REVISION_ENV = "VAE_ZOO_REVISION"
 MAX_SEED = 2**31 - 1
-STORY = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the default selection tells the story in three models
+# The default selection is the board's first named set, in the default architecture: it tells the story.
+STORY: tuple[str, ...] = next(iter(board.MODEL_SETS.values()))
+# MLP first: the networks on which the zoo's claims hold (tests/test_claims.py); conv is one click away.
+ARCHITECTURE_ORDER = ("mlp", "conv")
 ARCHITECTURES = {"conv": "Convolutional", "mlp": "MLP"}  # VAEConfig.architecture -> its name in the sidebar
 CONTEXT_KEY = "explorer_context"  # session_state: the Context app.py's sidebar built in this run
 
@@ -61,13 +64,9 @@ class Context:
 
 
 def architectures(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
-    """The architectures of the dataset's checkpoints, the default first: convolutional where every decoder of the
-    story has an evaluated conv checkpoint (its samples are the sharper evidence), else MLP."""
+    """The architectures of the dataset's checkpoints, the default first (ARCHITECTURE_ORDER; others after)."""
     found = {c.config.architecture for c in checkpoints if c.dataset == dataset}
-    story_in_conv = all(any(c.dataset == dataset and c.decoder == d and c.config.architecture == "conv"
-                            and c.evaluation is not None for c in checkpoints) for d in STORY)
-    order = ["conv", "mlp"] if story_in_conv else ["mlp", "conv"]
-    return [a for a in order if a in found] + sorted(found - set(order))
+    return [a for a in ARCHITECTURE_ORDER if a in found] + sorted(found - set(ARCHITECTURE_ORDER))
 
 
 def default_models(checkpoints: list[Checkpoint], dataset: str, architecture: str | None = None) -> list[str]:
@@ -136,12 +135,15 @@ def sidebar() -> Context:
                       f"checkpoint of {dataset}")
     _follow_link(datasets)
     if datasets:
+        dataset = st.session_state.get("dataset") or st.query_params.get("dataset") or datasets[0]
+        _follow_set(ctx.checkpoints, dataset if dataset in datasets else datasets[0])
         ctx.dataset = sb.selectbox("Dataset", datasets, key="dataset", bind="query-params",
                                    on_change=_reset_models, args=(ctx.checkpoints,))
         names = [c.name for c in ctx.for_dataset()]
         archs = architectures(ctx.checkpoints, ctx.dataset)
         architecture = archs[0] if archs else None
         links.choice("architecture", archs)
+        _match_architecture(ctx.checkpoints, archs)
         if len(archs) > 1:  # a switch only where the dataset has both; it sets the default selection below
             architecture = sb.segmented_control(
                 "Architecture", archs, default=archs[0], key="architecture", bind="query-params",
@@ -151,7 +153,8 @@ def sidebar() -> Context:
         # The default must stay the same from run to run: a bound widget leaves its default out of the URL.
         # (Links and a change of dataset or architecture set the selection through session_state.)
         chosen = sb.multiselect("Models", names, default=default_models(ctx.checkpoints, ctx.dataset, architecture),
-                                key="models", bind="query-params", help="Every page shows these side by side.")
+                                key="models", bind="query-params", on_change=_forget_set,
+                                help="Every page shows these side by side.")
         by_name = {c.name: c for c in ctx.checkpoints}
         ctx.selected = [by_name[n] for n in chosen if n in by_name]
     sb.header("Run")
@@ -184,8 +187,50 @@ def _follow_link(datasets: list[str]) -> None:
     del st.query_params[OPEN]
 
 
+def _follow_set(checkpoints: list[Checkpoint], dataset: str) -> None:
+    """A named set in the URL (``board.SET_KEY``) becomes the selection, once: a later change of the selection takes
+    it out of the URL (``_forget_set``). A set this dataset has too few models of is dropped with a note; one it has
+    only partly shows the models it has and names the others while the URL names it."""
+    names = [c.name for c in checkpoints if c.dataset == dataset]
+    offered = {board.set_slug(title): members for title, members in board.model_sets(names, dataset)}
+    links.choice(board.SET_KEY, list(offered))
+    slug = st.query_params.get(board.SET_KEY)
+    if slug not in offered:
+        return
+    if st.session_state.get(board.APPLIED_KEY) != slug:
+        st.session_state["models"] = offered[slug]
+        st.session_state[board.APPLIED_KEY] = slug
+    lacking = board.missing_from_set(board.SET_BY_SLUG[slug], names, dataset)
+    if lacking:
+        st.info(f"The set \"{board.SET_BY_SLUG[slug]}\" shows the {len(offered[slug])} of its models this zoo has "
+                f"for {dataset}; it has no {', '.join(lacking)}.", icon=":material/view_column:")
+
+
+def _forget_set() -> None:
+    """The selection was changed by hand: the URL no longer names a set."""
+    st.session_state.pop(board.APPLIED_KEY, None)
+    if board.SET_KEY in st.query_params:
+        del st.query_params[board.SET_KEY]
+
+
+def _match_architecture(checkpoints: list[Checkpoint], archs: list[str]) -> None:
+    """The Architecture switch shows the selection's architecture (none when it mixes both), whatever set the
+    selection: a link, a named set, the switch itself or the Models box."""
+    selection = (st.session_state.get("models") if "models" in st.session_state
+                 else st.query_params.get_all("models"))
+    if not selection or len(archs) < 2:
+        return
+    by_name = {c.name: c.config.architecture for c in checkpoints}
+    found = {by_name[n] for n in selection if n in by_name}
+    shown = found.pop() if len(found) == 1 and found <= set(archs) else None
+    current = st.session_state.get("architecture", st.query_params.get("architecture", archs[0]))
+    if current != shown:
+        st.session_state["architecture"] = shown
+
+
 def _reset_models(checkpoints: list[Checkpoint]) -> None:
     """A new dataset or architecture has other models: start from its default selection rather than an empty one."""
+    _forget_set()
     dataset = st.session_state["dataset"]
     architecture = st.session_state.get("architecture")
     st.session_state["models"] = default_models(

@@ -11,7 +11,7 @@ import streamlit as st
 
 # Every query parameter the app reads -> the page that reads it ("" : the sidebar, so every page).
 PARAMS: dict[str, str] = {
-    "dataset": "", "architecture": "", "models": "", "seed": "", "open": "",
+    "dataset": "", "architecture": "", "models": "", "seed": "", "open": "", "set": "",
     "image_source": "reconstruct", "idx": "reconstruct",
     "temperature": "sample", "n_samples": "sample", "view": "sample",
     "latent_model": "latent", "post_idx": "latent", "iwae_k": "latent",

@@ -1,7 +1,7 @@
-"""The guided story: seed 000's argument ("Maximum likelihood is meaningless") in six steps on the zoo's own
-checkpoints, each a short caption over one live figure. Every step picks its models from the zoo by dataset,
-decoder and data kind, and says plainly what is missing when the zoo lacks them; the figures come from the
-explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
+"""The guided story: the argument that maximum likelihood can mislead ("Maximum likelihood is meaningless") in six
+steps on the zoo's own checkpoints, each a short caption over one live figure. Every step picks its models from the
+zoo by dataset, decoder and data kind, and says plainly what is missing when the zoo lacks them; the figures come from
+the explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
 from __future__ import annotations
 
 import math
@@ -18,6 +18,7 @@ from vae_core.metrics import NUM_DIMS
 from vae_core.zoo import Checkpoint
 
 from . import cache, charts, context, links, raw_runs, render, tables
+from .claims import GAP_PAIR, bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
 
 STEP_KEY = "step"  # the step's slug, bound to the URL: /story?step=sigma
 SHORTCUTS = {"previous": "Left", "next": "Right"}
@@ -140,30 +141,42 @@ def partner_sentence(partner: Checkpoint, steps: pd.DataFrame) -> str:
             f"{sig.iloc[0]:.1e} and epoch {len(sig)} at {sig.iloc[-1]:.1e}.")
 
 
-SEED_PAIR = ("gaussian-pixel", "gaussian-fixed")  # seed 000's pair: the exact-ELBO VAE and the typical beta-VAE
+SEED_PAIR = GAP_PAIR  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
+SAMPLES_HEADINGS = {"worse": "Likelihood up, samples worse", "better": "Likelihood up, samples better too",
+                    "mixed": "Likelihood up: decoder means worse, full samples better"}
 
 
-def bits(row: pd.Series) -> tuple[float, str]:
-    """bits/dim of a leaderboard row and what it comes from: the best estimate, else the IWAE bound."""
-    if np.isfinite(row["bits/dim"]):
-        return float(row["bits/dim"]), row["estimate"]
-    return float(row["bits/dim (IWAE bound)"]), "from the IWAE bound: an upper bound on bits/dim"
+def samples_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """Step 3's heading as measured on the pair (SEED_PAIR) of ``dataset``; None without the pair's numbers."""
+    pair = [by_name(checkpoints, dataset, s) for s in SEED_PAIR]
+    if None in pair:
+        return None
+    frame = tables.leaderboard(pair)
+    verdict = pair_verdict(frame.iloc[0], frame.iloc[1])
+    if verdict == "mixed":  # name which way each FD goes, in the order the pair sentence does
+        ranked = ranked_pair(frame.iloc[0], frame.iloc[1])
+        found = compare_fds(ranked[0], ranked[1])
+        worse = [w for w, (higher, _, _) in found.items() if higher]
+        better = [w for w, (higher, _, _) in found.items() if not higher]
+        return f"Likelihood up: {' and '.join(worse)} worse, {' and '.join(better)} better"
+    return SAMPLES_HEADINGS.get(verdict)
 
 
-def pair_sentence(a: pd.Series, b: pd.Series) -> str:
-    """What the two leaderboard rows say about likelihood against samples, as measured (either way round)."""
-    (bits_a, _), (bits_b, _) = bits(a), bits(b)
-    if not (np.isfinite(bits_a) and np.isfinite(bits_b) and np.isfinite(a["FD samples"])
-            and np.isfinite(b["FD samples"])):
-        return "One of the two lacks a likelihood or a Frechet distance in its eval.json, so they cannot be ranked."
-    high, low = (a, b) if bits_a < bits_b else (b, a)
-    if high["FD samples"] > low["FD samples"]:
-        return (f"{high['model']} has the higher likelihood ({min(bits_a, bits_b):.2f} against "
-                f"{max(bits_a, bits_b):.2f} bits/dim) and the worse samples (FD {high['FD samples']:.0f} against "
-                f"{low['FD samples']:.0f}).")
-    return (f"Here {high['model']} has both the higher likelihood ({min(bits_a, bits_b):.2f} against "
-            f"{max(bits_a, bits_b):.2f} bits/dim) and the better samples (FD {high['FD samples']:.0f} against "
-            f"{low['FD samples']:.0f}): on {high['dataset']} this pair does not show the gap.")
+def bias_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """Step 5's heading as measured on its first (MLP, conv) pair; None without one."""
+    pairs = conv_pairs(checkpoints, dataset)
+    if not pairs or pairs[0][1].evaluation is None:
+        return None
+    mlp, conv = pairs[0]
+    frame = tables.leaderboard([mlp, conv]).set_index("model", drop=False)
+    found = compare_fds(frame.loc[conv.name], frame.loc[mlp.name])
+    if not found:
+        return None
+    worse = sum(higher for higher, _, _ in found.values())
+    verdict = "worse" if worse == len(found) else "better" if worse == 0 else "mixed"
+    return {"worse": "MLP against conv: here the conv network's samples are worse",
+            "better": "MLP against conv: here the conv network's samples are better",
+            "mixed": "MLP against conv: the two FDs disagree"}[verdict]
 
 
 # ------------------------------------------------------------------------------------------------ figures
@@ -212,9 +225,9 @@ def step_elbo(ctx: context.Context) -> None:
 
 def step_collapse(ctx: context.Context) -> None:
     raw, partner = raw_pair(ctx.checkpoints, ctx.dataset)
-    st.caption("Let the decoder learn sigma(z) per pixel, as in the exact-ELBO VAE of seed 000. On raw pixels "
-               "(x / 255) many pixels are exactly 0: a mean of 0 with sigma -> 0 makes their density, and the "
-               "likelihood, grow without bound.")
+    st.caption("Let the decoder learn sigma(z) per pixel, so the ELBO is the Gaussian likelihood's own bound with "
+               "nothing fixed by hand. On raw pixels (x / 255) many pixels are exactly 0: a mean of 0 with "
+               "sigma -> 0 makes their density, and the likelihood, grow without bound.")
     pair = [c for c in (raw, partner) if c is not None]
     if not pair:
         _missing(f"The zoo has no per-pixel Gaussian of {ctx.dataset} (gaussian-pixel), raw or dequantized.")
@@ -245,9 +258,9 @@ def step_collapse(ctx: context.Context) -> None:
 
 
 def step_samples(ctx: context.Context) -> None:
-    st.caption("Seed 000's pair: the exact-ELBO VAE (sigma(z) learned per pixel) against the typical beta-VAE "
-               "(sigma fixed at 0.1), same data and networks. Top row: reconstructions of test images; bottom row: "
-               "samples x ~ p(x|z), z ~ N(0, I).")
+    st.caption("The per-pixel Gaussian (sigma(z) learned per pixel, its sigma collapsed) against the typical "
+               "beta-VAE (sigma fixed at 0.1, the value a learned shared sigma settles at), same data and networks. "
+               "Top row: reconstructions of test images; bottom row: full samples x ~ p(x|z), z ~ N(0, I).")
     pair = [by_name(ctx.checkpoints, ctx.dataset, s) for s in SEED_PAIR]
     if None in pair:
         absent = [f"{ctx.dataset}-{s}" for s, c in zip(SEED_PAIR, pair, strict=True) if c is None]
@@ -263,11 +276,11 @@ def step_samples(ctx: context.Context) -> None:
         smp = cache.prior_samples(model, key, GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(rec["mean"], smp["sample"]))
         value, how = bits(frame.loc[ckpt.name])
-        fd = frame.loc[ckpt.name, "FD samples"]
-        captions.append(f"{ckpt.name}: {render.fmt(value, '.2f')} bits/dim ({how}), FD {render.fmt(fd, '.0f')}")
+        captions.append(f"{ckpt.name}: {render.fmt(value, '.2f')} bits/dim ({how}), {fd_text(frame.loc[ckpt.name])}")
     side_by_side(pictures, captions)
     st.caption(pair_sentence(*(frame.loc[c.name] for c in pair)) + " bits/dim: lower is a higher likelihood; FD: "
-               "Frechet distance of samples to the test set, lower is closer to the data.")
+               "Frechet distance to the test set of full samples x ~ p(x|z) or of decoder means E[x|z], lower is "
+               "closer to the data.")
 
 
 def step_bounded(ctx: context.Context) -> None:
@@ -288,8 +301,9 @@ def step_bounded(ctx: context.Context) -> None:
     st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
 
 
-BIAS_CAPTION = ("If the likelihood only asks for reconstruction, what makes samples good is the inductive bias: the "
-                "same likelihood and data, with a convolutional network instead of an MLP. Samples x ~ p(x|z) of each.")
+BIAS_CAPTION = ("The argument goes on: if the likelihood only asks for reconstruction, what makes samples good is "
+                "the inductive bias. The test: the same likelihood and data, with a convolutional network instead of "
+                "an MLP. Full samples x ~ p(x|z) of each.")
 
 
 def step_bias(ctx: context.Context) -> None:
@@ -304,16 +318,16 @@ def step_bias(ctx: context.Context) -> None:
     st.caption(BIAS_CAPTION + ("" if sizes[0] == sizes[1] else
                                f" Here the latent sizes differ too ({sizes[0]} against {sizes[1]}): the conv model "
                                f"was given the size at which its calibrated samples read as digits."))
+    frame = tables.leaderboard([mlp, conv]).set_index("model", drop=False)
     pictures, captions = [], []
     for ckpt in (mlp, conv):
         model, key = _model(ctx, ckpt), ctx.key(ckpt)
         smp = cache.prior_samples(model, key, 2 * GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(smp["sample"][:GRID_IMAGES], smp["sample"][GRID_IMAGES:]))
-        fd = tables.leaderboard([ckpt]).iloc[0]["FD samples"]
-        captions.append(f"{ckpt.config.architecture}: {ckpt.name}, " +
-                        (f"FD {fd:.0f}" if np.isfinite(fd) else "not evaluated yet (no FD)"))
+        captions.append(f"{ckpt.config.architecture}: {ckpt.name}, " + (fd_text(frame.loc[ckpt.name]) if ckpt.evaluation
+                                                                        else "not evaluated yet (no FD)"))
     side_by_side(pictures, captions)
-    st.caption(status)
+    st.caption(bias_sentence(frame.loc[mlp.name], frame.loc[conv.name]) + " " + status)
 
 
 def step_zoo(ctx: context.Context) -> None:
@@ -324,7 +338,7 @@ def step_zoo(ctx: context.Context) -> None:
     points = tables.quality_points(frame)
     points = points[points["group"] != tables.GROUPS["binary"]] if not points.empty else points
     if points.empty:
-        _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance in its eval.json.")
+        _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance yet.")
         return
     st.vega_lite_chart(charts.quality(points, height=FIGURE_HEIGHT - 110, width=640))
     sentences = tables.quality_sentences(points)
@@ -334,19 +348,27 @@ def step_zoo(ctx: context.Context) -> None:
 @dataclass(frozen=True)
 class Step:
     slug: str     # its address (?step=<slug>) and its name in the step bar: the bound control writes what it shows
-    title: str
+    title: str    # the heading where the zoo lacks the models to measure one (see ``heading``)
     draw: Callable[[context.Context], None]
+    # the heading as measured on the zoo's checkpoints of a dataset (pure; None: use the title)
+    finding: Callable[[list[Checkpoint], str], str | None] | None = None
 
 
 STEPS: tuple[Step, ...] = (
     Step("elbo", "1. What a VAE maximises: the ELBO, a bound on log p(x)", step_elbo),
     Step("sigma", "2. A learned per-pixel sigma collapses", step_collapse),
-    Step("samples", "3. Likelihood up, samples not", step_samples),
+    Step("samples", "3. Likelihood against samples: two decoders", step_samples, samples_heading),
     Step("bounds", "4. A floor or a discrete likelihood restores a maximum", step_bounded),
-    Step("conv", "5. Inductive bias: MLP against conv", step_bias),
+    Step("conv", "5. MLP against conv, the same likelihood", step_bias, bias_heading),
     Step("zoo", "6. The whole zoo: likelihood against samples", step_zoo),
 )
 BY_SLUG = {s.slug: s for s in STEPS}
+
+
+def heading(step: Step, checkpoints: list[Checkpoint], dataset: str | None) -> str:
+    """The step's heading: what its figure measured on this zoo where it can say, else its title."""
+    found = step.finding(checkpoints, dataset) if step.finding is not None and dataset else None
+    return f"{step.title.split('.')[0]}. {found}" if found else step.title
 
 
 def neighbour(slug: str, move: int) -> str:

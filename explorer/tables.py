@@ -15,6 +15,7 @@ from .render import DATA_KIND_NAMES, data_kind
 
 GROUPS = {"binary": "binarized pixels (bits per binary pixel)", "continuous": "8-bit pixels (bits per 8-bit pixel)",
           "discrete": "8-bit pixels (bits per 8-bit pixel)"}
+BINARY_NOTE = "binarized pixels: not comparable with 8-bit"  # beside every Bernoulli log p(x) and bits/dim
 RAW_GROUP = "raw pixels (an unbounded density: not ranked)"  # every unbounded data kind (vae_core.data)
 METHODS = {QUADRATURE: "exact (quadrature)", AIS: "AIS (stochastic lower bound)"}
 BEST = "best estimate"
@@ -104,7 +105,7 @@ COLUMNS = {
     "IWAE": st.column_config.NumberColumn(help="the importance-weighted lower bound, on the same images as log p(x)",
                                           format="%.1f"),
     "IWAE (test set)": st.column_config.NumberColumn(help="the IWAE bound the leaderboard used to show, on the "
-                                                          "test images eval.json names", format="%.1f"),
+                                                          "test images of its evaluation", format="%.1f"),
     "best - IWAE": st.column_config.NumberColumn(help="how far IWAE fell below the best estimate, on the same images",
                                                  format="%.2f"),
     "± (best - IWAE)": st.column_config.NumberColumn(help="standard error of the paired difference", format="%.2f"),
@@ -118,13 +119,33 @@ COLUMNS = {
     "sigma min": st.column_config.NumberColumn(help="smallest decoder sigma over the test pixels", format="%.1e"),
     "sigma < 0.01": st.column_config.NumberColumn(help="fraction of test pixels with sigma below 0.01",
                                                   format="%.3f"),
-    "FD samples": st.column_config.NumberColumn(help="Frechet distance of prior samples to the test set",
-                                                format="%.1f"),
-    "FD sample means": st.column_config.NumberColumn(format="%.1f"),
+    "FD samples": st.column_config.NumberColumn("FD samples", help="Frechet distance of full samples x ~ p(x|z) "
+                                                "to the test set", format="%.1f"),
+    "FD sample means": st.column_config.NumberColumn("FD means", help="Frechet distance of decoder means E[x|z] "
+                                                     "to the test set", format="%.1f"),
     "FD reconstructions": st.column_config.NumberColumn(format="%.1f"),
     "epochs": st.column_config.NumberColumn(format="%d"),
     "diverged at": st.column_config.NumberColumn(help="epoch whose loss became non-finite", format="%d"),
 }
+
+
+MISSING = "–"  # a number a checkpoint does not have, as a table shows it (never "None")
+
+
+def shown(frame: pd.DataFrame, dataset: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """``frame`` as a table shows it, and its column_config: a column with a missing number holds text (each number
+    in its column's format, a missing one as MISSING: st.dataframe writes "None" for a missing number); the others
+    stay numbers. With ``dataset``, models go by their short names (the table's tab names the dataset)."""
+    out, config = frame.copy(), dict(COLUMNS)
+    if dataset is not None and "model" in out:
+        out["model"] = [short_name(m, dataset) for m in out["model"]]
+    for c in out.columns:
+        cfg = COLUMNS.get(c) or {}
+        if pd.api.types.is_numeric_dtype(out[c]) and out[c].isna().any():
+            printf = (cfg.get("type_config") or {}).get("format") or "%g"
+            out[c] = [MISSING if pd.isna(v) else printf % v for v in out[c]]
+            config[c] = st.column_config.TextColumn(cfg.get("label"), help=cfg.get("help"), alignment="right")
+    return out, config
 
 
 def quality_points(frame: pd.DataFrame, means: bool = False) -> pd.DataFrame:
@@ -133,13 +154,19 @@ def quality_points(frame: pd.DataFrame, means: bool = False) -> pd.DataFrame:
     if frame.empty:
         return frame
     fd = "FD sample means" if means else "FD samples"
-    points = frame[frame["group"] != RAW_GROUP][["model", "decoder", "architecture", "group", "bits/dim",
+    points = frame[frame["group"] != RAW_GROUP][["model", "dataset", "decoder", "architecture", "group", "bits/dim",
                                                   "bits/dim (IWAE bound)", fd]]
+    points = points.assign(label=[short_name(m, d) for m, d in zip(points["model"], points["dataset"], strict=True)])
     has_best = np.isfinite(points["bits/dim"])
     points = points.assign(estimate=np.where(has_best, BEST, IWAE_BOUND),
                            **{"bits/dim": points["bits/dim"].where(has_best, points["bits/dim (IWAE bound)"])})
-    points = points.drop(columns=["bits/dim (IWAE bound)"]).rename(columns={fd: "FD"})
+    points = points.drop(columns=["bits/dim (IWAE bound)", "dataset"]).rename(columns={fd: "FD"})
     return points[np.isfinite(points["bits/dim"]) & np.isfinite(points["FD"]) & (points["FD"] > 0)]
+
+
+def short_name(model: str, dataset: str) -> str:
+    """A checkpoint's name without its dataset: distinct within a dataset ("gaussian-pixel-conv")."""
+    return model.removeprefix(f"{dataset}-")
 
 
 def raw_sentence(frame: pd.DataFrame) -> str | None:
@@ -165,9 +192,10 @@ def short_of_iwae(frame: pd.DataFrame) -> str | None:
             f"such a row shows its IWAE instead.")
 
 
-def quality_sentences(points: pd.DataFrame) -> list[str]:
-    """Sentences on what the chart shows, the middle one computed from this zoo's numbers."""
-    out = ["Each point is one checkpoint: lower means a higher test likelihood, further left means prior samples "
+def quality_sentences(points: pd.DataFrame, samples: str = "full samples") -> list[str]:
+    """Sentences on what the chart shows, the middle one computed from this zoo's numbers; ``samples`` names the
+    FD the points stand at ("full samples" or "decoder means")."""
+    out = [f"Each point is one checkpoint: lower means a higher test likelihood, further left means {samples} "
            "closer to the test set."]
     bounds = points[points["estimate"] == IWAE_BOUND]["model"].tolist()
     if bounds:
@@ -181,14 +209,14 @@ def quality_sentences(points: pd.DataFrame) -> list[str]:
         what = "" if best["estimate"] == BEST else " (by its IWAE bound)"
         if rank == 1:
             out.append(f"Among the 8-bit models here, {best['model']} has both the best likelihood{what} "
-                       f"({best['bits/dim']:.3f} bits/dim) and the best samples (FD {best['FD']:.1f}).")
+                       f"({best['bits/dim']:.3f} bits/dim) and the best {samples} (FD {best['FD']:.1f}).")
         else:
             out.append(f"Among the 8-bit models here, {best['model']} has the best likelihood{what} "
-                       f"({best['bits/dim']:.3f} bits/dim) yet ranks {rank} of {len(eight)} on samples "
+                       f"({best['bits/dim']:.3f} bits/dim) yet ranks {rank} of {len(eight)} on {samples} "
                        f"(FD {best['FD']:.1f}, against {best_fd['FD']:.1f} for {best_fd['model']}): a better "
-                       f"likelihood did not buy better samples.")
+                       f"likelihood did not buy better {samples}.")
     else:
         out.append("There are too few 8-bit models with both numbers to compare likelihood and samples.")
-    out.append("Bernoulli models see binarized pixels, so their bits/dim sit in a panel of their own: bits per "
-               "binary pixel are not comparable with bits per 8-bit pixel.")
+    out.append(f"Bernoulli models see binarized pixels, so their bits/dim sit in a panel of their own "
+               f"({BINARY_NOTE}: bits per binary pixel against bits per 8-bit pixel).")
     return out

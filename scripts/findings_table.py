@@ -81,7 +81,7 @@ def architecture_row(mlp: Evaluation, conv: Evaluation) -> list[str]:
 
 
 def spread_summary(pairs: list[tuple[Evaluation, Evaluation]]) -> str:
-    """Seed 000's claim in numbers: the median factor by which FD (sample means) changes when only the
+    """The inductive-bias claim in numbers: the median factor by which FD (sample means) changes when only the
     architecture changes, against when only the likelihood changes (every pair of likelihoods, same architecture)."""
     def fd(ev):
         return (ev.frechet or Frechet()).sample_means
@@ -144,6 +144,17 @@ def main(root: str = "checkpoints") -> None:
     if unbounded:  # never ranked with the bounded models (vae_core.data.UNBOUNDED_REASON)
         print_table("raw pixels, not ranked", COLUMNS, [row(ev) for ev in unbounded])
         print_table("raw pixels: log-likelihood", LIKELIHOOD_COLUMNS, [likelihood_row(ev) for ev in unbounded])
+    print_claims(root)
+
+
+def print_claims(root: str) -> None:
+    """The README's sentences on likelihood against samples (explorer.claims.findings), one a line."""
+    from explorer import claims, tables
+    from vae_core.zoo import scan
+
+    print()
+    for sentence in claims.findings(tables.leaderboard(scan(root)[0])):
+        print(f"  {sentence}")
 
 
 if __name__ == "__main__":

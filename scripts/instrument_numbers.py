@@ -1,6 +1,7 @@
 """The numbers behind the Reconstruct page's instruments, on the shipped checkpoints and the embedded test sample:
 the sigma floor's effect on log p(x | z = E[z|x]) and the ELBO, the stroke / background split, and what each
-likelihood says about a blank canvas and a single dot.
+likelihood says about a blank canvas and a single dot; last, the README's sentence on a blank canvas against every
+checkpoint of the zoo (explorer.claims).
 
     OMP_NUM_THREADS=1 python -m scripts.instrument_numbers [checkpoints] [--images 100]
 """
@@ -12,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer import claims
 from vae_core import latent
 from vae_core.data import load_sample
 from vae_core.drawing import prepare_drawing
 from vae_core.instruments import FLOORS, FloorNotApplicable, nats_split, rescore
 from vae_core.posterior_view import iwae_for_image
-from vae_core.zoo import ZooError, load_model
+from vae_core.zoo import ZooError, load_model, scan
 
 MODELS = ("gaussian-pixel", "gaussian-pixel-raw", "gaussian-pixel-floor", "gaussian-fixed", "gaussian-shared",
           "gaussian-optimal", "discretized-gaussian", "continuous-bernoulli", "bernoulli")
@@ -80,6 +82,9 @@ def main() -> None:
     print("\nmodel | test-sample mean ELBO | " + " | ".join(f"{k}: ELBO / IWAE_100 ± s.e." for k in drawings))
     for row in verdicts:
         print(" | ".join(row))
+    print("\nEvery checkpoint of the zoo, a blank canvas against the test set's mean ELBO (eval.json), for the README:")
+    checkpoints = scan(args.checkpoints)[0]
+    print(claims.blank_canvas_sentence([claims.blank_verdict(c, load_model(c.path)) for c in checkpoints]))
 
 
 if __name__ == "__main__":

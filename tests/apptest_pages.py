@@ -33,3 +33,29 @@ def assert_no_exception(at: AppTest) -> None:
 def notes(at: AppTest) -> str:
     """Every info note of the last run, one a line."""
     return "\n".join(i.value for i in at.info)
+
+
+def leaderboards(at: AppTest) -> list:
+    """The Overview's "All columns" tables, one per dataset tab (the chosen dataset first), as data frames."""
+    return [d.value for d in at.dataframe if "IWAE (test set)" in d.value.columns]
+
+
+def shown_number(value) -> float:
+    """A number as a leaderboard table holds it: a float, or the text explorer.tables.shown writes in a column with
+    a missing number (the dash: nan)."""
+    from explorer import tables
+
+    return float("nan") if value == tables.MISSING else float(value)
+
+
+def as_shown(expected: float, column: str):
+    """``expected`` to within the rounding of ``column``'s format (explorer.tables.COLUMNS), as pytest.approx."""
+    import re
+
+    import pytest
+
+    from explorer import tables
+
+    printf = (tables.COLUMNS.get(column, {}).get("type_config") or {}).get("format") or ""
+    digits = re.search(r"\.(\d+)f", printf)
+    return pytest.approx(expected, rel=1e-6, abs=0.5 * 10 ** -int(digits.group(1)) if digits else 1e-9)

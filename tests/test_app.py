@@ -10,11 +10,12 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 import streamlit as st
+from apptest_pages import leaderboards
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
-from explorer import cache, links, navigation, pages
+from explorer import cache, links, navigation, pages, tables
 from vae_core import latent
 from vae_core.data import load_sample
 from vae_core.zoo import load_model
@@ -93,21 +94,25 @@ def test_an_address_is_a_page_or_goes_to_the_not_found_page(path, known):
 def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
     at = run()
     assert at.title[0].value == "VAE Decoder Zoo"
-    assert len(at.dataframe) == 2  # mnist and fashion-mnist
-    board = at.dataframe[0].value
-    assert sorted(board["model"]) == MNIST
+    # mnist: 8-bit and binarized tables and all columns; fashion-mnist: its one binarized model and all columns
+    frames = [d.value for d in at.dataframe]
+    assert len(frames) == 5
+    eight, binarized, every, fashion, fashion_every = frames
+    assert sorted(eight["model"]) == sorted(n.removeprefix("mnist-") for n in MNIST if "bernoulli-2d" not in n)
+    assert list(binarized["model"]) == ["bernoulli-2d"] and sorted(every["model"]) == MNIST
     ev = json.loads((zoo / "mnist-gaussian-pixel" / "eval.json").read_text())
-    row = board[board["model"] == "mnist-gaussian-pixel"].iloc[0]
+    row = every[every["model"] == "mnist-gaussian-pixel"].iloc[0]
     # no best estimate in the tiny zoo: the IWAE stands in, named a lower bound, and gives no bits/dim of its own
-    assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)" and np.isnan(row["bits/dim"])
+    assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)" and row["bits/dim"] == tables.MISSING
     assert row["bits/dim (IWAE bound)"] == pytest.approx(ev["test"]["bits_per_dim"]) and row["log-lik"] == (
         pytest.approx(ev["test"]["iwae"]))
-    assert list(at.dataframe[1].value["model"]) == ["fashion-mnist-bernoulli"]
+    assert list(fashion["model"]) == ["bernoulli"] and list(fashion_every["model"]) == ["fashion-mnist-bernoulli"]
+    assert not any(f.isna().any().any() for f in frames)  # a missing number reads as a dash, never "None"
     (chart,) = charts(at)
     spec = json.loads(chart.proto.spec)
-    assert spec["facet"]["column"]["field"] == "group"  # binarized and 8-bit models never share an axis
+    assert [p["title"] for p in spec["hconcat"]] == sorted(set(tables.GROUPS.values()))  # binarized apart
     body = texts(at)
-    assert "Each point is one checkpoint" in body and "not comparable" in body
+    assert "Each point is one checkpoint" in body and "not comparable with 8-bit" in body
     links = at.get("page_link")
     assert len(links) == 4 * len(MNIST)
     assert {link.proto.query_string for link in links} == {f"dataset=mnist&models={n}&open=1" for n in MNIST}
@@ -309,7 +314,7 @@ def test_hub_source_offline_falls_back_to_the_local_zoo(zoo, monkeypatch):
     (warning,) = at.warning
     assert "someone/vae-zoo" in warning.value and "Showing the local zoo" in warning.value
     assert warning.value.count(". ") <= 1  # one sentence, then where it fell back to
-    assert sorted(at.dataframe[0].value["model"]) == MNIST
+    assert sorted(leaderboards(at)[0]["model"]) == MNIST
     assert at.sidebar.text_input(key="zoo_revision")  # a Hub id gets a revision box
 
 
@@ -343,7 +348,7 @@ def test_partly_broken_zoo_shows_what_loaded(zoo, monkeypatch, tmp_path):
     monkeypatch.setenv("VAE_ZOO_SOURCE", str(tmp_path))
     at = run()
     assert "2 folder(s)" in at.warning[0].value
-    assert sorted(at.dataframe[0].value["model"]) == ["corrupt-weights", "mnist-bernoulli-2d", "mnist-gaussian-pixel"]
+    assert sorted(leaderboards(at)[0]["model"]) == ["corrupt-weights", "mnist-bernoulli-2d", "mnist-gaussian-pixel"]
     at = run("reconstruct", models=["corrupt-weights", "mnist-gaussian-pixel"])
     assert "`corrupt-weights` cannot be loaded" in at.error[0].value
     assert "mnist-gaussian-pixel" in texts(at) and len(at.image) >= 5

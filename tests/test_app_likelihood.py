@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
+from apptest_pages import as_shown, leaderboards, shown_number
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, pages
+from explorer import cache, pages, tables
 from vae_core.data import UNBOUNDED_REASON, fixed_test_input, load_sample
 from vae_core.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
 from vae_core.model import VAE, VAEConfig
@@ -133,34 +135,44 @@ def overview(zoo) -> AppTest:
         return run()
 
 
+NUMBER = re.compile(r"–|-?\d+(\.\d*)?(e[-+]?\d+)?")  # a number as explorer.tables.shown writes it, or its dash
+
+
 def _row(frame, name):
+    """The model's row of a leaderboard table, its numbers as floats (a dash: nan)."""
     (row,) = [r for _, r in frame.iterrows() if r["model"] == name]
-    return row
+    return row.map(lambda v: shown_number(v) if isinstance(v, str) and NUMBER.fullmatch(v) else v)
 
 
 def test_the_leaderboard_shows_the_best_estimate_its_method_and_keeps_iwae(overview, zoo):
     ev = json.loads((zoo / WITH_BEST / "eval.json").read_text())
     best = ev["log_likelihood"]  # the shipped 2-D checkpoints carry their exact estimate
-    row = _row(overview.dataframe[0].value, WITH_BEST)
+    row = _row(leaderboards(overview)[0], WITH_BEST)
     assert row["estimate"] == "exact (quadrature)" and row["images"] == best["num_images"]
-    assert row["log-lik"] == pytest.approx(best["estimate"]) and row["± se"] == pytest.approx(best["estimate_stderr"])
-    assert row["IWAE"] == pytest.approx(best["iwae"]) and row["ELBO"] == pytest.approx(best["elbo"])  # same images
-    assert row["IWAE (test set)"] == pytest.approx(ev["test"]["iwae"])  # the old headline number stays visible
-    assert row["best - IWAE"] == pytest.approx(best["best_minus_iwae"])
-    assert row["bits/dim"] == pytest.approx(best["bits_per_dim"])
+    assert row["log-lik"] == as_shown(best["estimate"], "log-lik")
+    assert row["± se"] == as_shown(best["estimate_stderr"], "± se")
+    assert row["IWAE"] == as_shown(best["iwae"], "IWAE") and row["ELBO"] == as_shown(best["elbo"], "ELBO")  # same img
+    assert row["IWAE (test set)"] == as_shown(ev["test"]["iwae"], "IWAE (test set)")  # the old headline number
+    assert row["best - IWAE"] == as_shown(best["best_minus_iwae"], "best - IWAE")
+    assert row["bits/dim"] == as_shown(best["bits_per_dim"], "bits/dim")
 
 
 def test_without_a_best_estimate_the_iwae_stands_in_as_a_lower_bound(overview, zoo):
     ev = json.loads((zoo / WITHOUT_BEST / "eval.json").read_text())
-    row = _row(overview.dataframe[0].value, WITHOUT_BEST)
+    row = _row(leaderboards(overview)[0], WITHOUT_BEST)
     assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)"
-    assert row["log-lik"] == pytest.approx(ev["test"]["iwae"])
-    assert math.isnan(row["bits/dim"]) and row["bits/dim (IWAE bound)"] == pytest.approx(ev["test"]["bits_per_dim"])
+    assert row["log-lik"] == as_shown(ev["test"]["iwae"], "log-lik")
+    assert math.isnan(row["bits/dim"])
+    assert row["bits/dim (IWAE bound)"] == as_shown(ev["test"]["bits_per_dim"], "bits/dim (IWAE bound)")
 
 
 def test_a_raw_model_is_not_ranked_and_has_no_bits_per_dim(overview):
-    ranked, raw = overview.dataframe[0].value, overview.dataframe[1].value
-    assert RAW not in set(ranked["model"]) and list(raw["model"]) == [RAW]
+    # the tables of the first tab: ranked ones (8-bit, binarized), the raw one, then all columns; short names
+    frames = [d.value for d in overview.dataframe]
+    short = tables.short_name(RAW, "mnist")
+    at = next(i for i, f in enumerate(frames) if short in set(f["model"]) and "IWAE (test set)" not in f.columns)
+    ranked, raw = frames[:at], frames[at]
+    assert ranked and all(short not in set(f["model"]) for f in ranked) and list(raw["model"]) == [short]
     assert not [c for c in raw.columns if "bits/dim" in c]
     assert UNBOUNDED_REASON in texts(overview)
     chart = json.dumps(specs(overview))

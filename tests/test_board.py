@@ -12,7 +12,8 @@ from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
-from explorer import board, cache
+from explorer import board, cache, context
+from vae_core.zoo import scan
 
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 THREE = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
@@ -39,7 +40,7 @@ def param(at: AppTest, name: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ logic
 SETS = [  # (names in the zoo, expected set titles)
-    (MNIST, ["likelihood against samples", "bounding the likelihood"]),
+    (MNIST, ["likelihood against samples", "a calibrated sigma", "bounding the likelihood"]),
     (["mnist-gaussian-pixel", "mnist-gaussian-pixel-raw", "mnist-gaussian-fixed-raw"], ["raw pixels"]),
     (["mnist-gaussian-pixel", "mnist-gaussian-pixel-conv"], ["MLP against conv"]),
     (["mnist-bernoulli"], []),
@@ -57,7 +58,7 @@ def test_next_set_cycles_and_starts_from_the_first_for_a_free_selection():
     sets = board.model_sets(MNIST, "mnist")
     first, second = sets[0][1], sets[1][1]
     assert board.next_set(["mnist-bernoulli-2d"], sets)[1] == first
-    assert board.next_set(first, sets)[1] == second and board.next_set(second, sets)[1] == first
+    assert board.next_set(first, sets)[1] == second and board.next_set(sets[-1][1], sets)[1] == first
     assert board.next_set(first, []) is None
 
 
@@ -86,6 +87,10 @@ def test_a_column_head_names_a_bound_as_a_bound_and_an_exact_value_as_exact():
     assert "−91.5" in bound and "IWAE k=1000 (lower bound), 2000 images" in bound and "FD 125" in bound
     assert "exact (quadrature)" in exact and "FD n/a" in exact
     assert "not comparable" in raw
+    binary = board.headline_html("m", board.Headline(-91.46, 0.4, "AIS (stochastic lower bound)", 50, 125.1, False,
+                                                     True))
+    assert "binarized pixels: not comparable with 8-bit" in binary and "not comparable with 8-bit" not in bound
+    assert all(board.FD_SHOWN in h for h in (bound, exact, raw, binary))  # which FD: of full samples
     assert "not evaluated" in board.headline_html("m", board.Headline(*[math.nan] * 2, "not evaluated",
                                                                       math.nan, math.nan, False))
 
@@ -134,13 +139,44 @@ def test_new_samples_moves_the_seed(zoo):
     assert at.sidebar.number_input(key="seed").value == 6 and param(at, "seed") == ["6"]
 
 
-def test_next_model_set_replaces_the_selection(zoo):
+def test_next_model_set_replaces_the_selection_and_names_the_set_in_the_link(zoo):
     at = open_board({"models": THREE})
     sets = board.model_sets(MNIST, "mnist")
-    for _, members in [*sets, sets[0]]:  # through every set and round again
+    for title, members in [*sets, sets[0]]:  # through every set and round again
         at.button(key="board_set").click().run()
         assert at.sidebar.multiselect(key="models").value == members
         assert len(heads(at)) == min(len(members), board.MAX_COLUMNS)
+        assert param(at, board.SET_KEY) == [board.set_slug(title)]
+        assert any(f"**{title}**" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("title", list(board.MODEL_SETS))
+def test_a_link_to_a_named_set_opens_the_board_on_it(zoo, title):
+    offered = dict(board.model_sets(MNIST, "mnist"))
+    at = open_board({"dataset": "mnist", board.SET_KEY: board.set_slug(title)})
+    if title in offered:
+        assert at.sidebar.multiselect(key="models").value == offered[title]
+        assert any(f"**{title}**" in c.value for c in at.caption)
+    else:  # the tiny zoo has too few of its models: a note, and the default selection
+        assert f"`{board.SET_KEY}={board.set_slug(title)}`" in at.link_notes
+        assert at.sidebar.multiselect(key="models").value == context.default_models(scan(zoo)[0], "mnist")
+    assert heads(at), "the board drew no column"
+
+
+def test_a_set_the_zoo_only_partly_has_shows_its_models_and_names_the_others(zoo):
+    title = "likelihood against samples"  # the tiny zoo has no mnist-bernoulli
+    lacking = board.missing_from_set(title, MNIST, "mnist")
+    assert lacking == ["mnist-bernoulli"]
+    at = open_board({"dataset": "mnist", board.SET_KEY: board.set_slug(title)})
+    assert any("mnist-bernoulli" in i.value and title in i.value for i in at.info)
+    assert len(heads(at)) == len(board.MODEL_SETS[title]) - len(lacking)
+
+
+def test_changing_the_models_by_hand_takes_the_set_out_of_the_link(zoo):
+    at = open_board({"dataset": "mnist", board.SET_KEY: board.set_slug("a calibrated sigma")})
+    assert param(at, board.SET_KEY) == ["a-calibrated-sigma"]
+    at.sidebar.multiselect(key="models").set_value(THREE).run()
+    assert param(at, board.SET_KEY) == [] and at.sidebar.multiselect(key="models").value == THREE
 
 
 def test_a_link_opens_the_same_board(zoo):
@@ -160,6 +196,9 @@ BAD_LINKS = [  # (sidebar params, board params, what the note quotes)
     ({"models": THREE}, {board.IMAGE_KEY: "abc"}, f"`{board.IMAGE_KEY}=abc`"),
     ({"models": THREE}, {board.IMAGE_KEY: ["1", "2"]}, f"`{board.IMAGE_KEY}=1&2`"),
     ({"models": THREE, "seed": "-1"}, {}, "`seed=-1`"),
+    ({board.SET_KEY: "no-such-set"}, {}, f"`{board.SET_KEY}=no-such-set`"),
+    ({board.SET_KEY: ["raw-pixels", "a-calibrated-sigma"]}, {}, f"`{board.SET_KEY}=raw-pixels&a-calibrated-sigma`"),
+    ({"dataset": "fashion-mnist", board.SET_KEY: "a-calibrated-sigma"}, {}, f"`{board.SET_KEY}=a-calibrated-sigma`"),
 ]
 
 
@@ -212,4 +251,6 @@ def test_keyboard_shortcuts_move_image_seed_and_model_set(server):
             wait_idle(page)
         query = parse_qs(urlparse(page.url).query)
         assert query[board.IMAGE_KEY] == [str(board.TILES)] and query["seed"] == ["1"]
-        assert query["models"] == board.model_sets(MNIST, "mnist")[0][1]
+        title, members = board.next_set(["mnist-gaussian-pixel", "mnist-gaussian-fixed"],
+                                        board.model_sets(MNIST, "mnist"))
+        assert query["models"] == members and query[board.SET_KEY] == [board.set_slug(title)]

@@ -7,6 +7,7 @@ import base64
 import importlib.util
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,22 @@ def test_a_blank_canvas_is_scored_by_every_model(zoo):
     assert "your drawing (blank)" in [s.value for s in at.subheader]
     table = verdict(at)
     assert list(table["model"]) == MODELS and np.isfinite(table["ELBO (<= log p(x))"]).all()
+
+
+def test_the_verdict_says_under_which_shown_models_the_drawing_beats_the_test_mean(zoo):
+    """The sentence under the table is what its numbers say, model by model (never "a blank canvas often does")."""
+    at = run()
+    table = verdict(at)
+    above = set(table[table["ELBO (<= log p(x))"] > table["test-set mean ELBO"]]["model"])
+    (said,) = [c.value.split("This image scores ")[1] for c in at.caption if "This image scores " in c.value]
+    head, _, tail = said.partition(", and below it under ")
+
+    def names(text: str) -> set[str]:
+        return set(re.split(r", | and |[().]| ", text)) & set(table["model"])
+    if tail:
+        assert names(head) == above and names(tail) == set(table["model"]) - above
+    else:
+        assert said.startswith("above" if above else "below") and names(said) == set(table["model"])
 
 
 def test_a_single_dot_is_scored_by_every_model(zoo):

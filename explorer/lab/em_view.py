@@ -34,7 +34,8 @@ def draw() -> None:
     st.markdown(
         "A Gaussian mixture has no closed-form maximum-likelihood fit, but **EM** (Dempster, Laird & "
         "Rubin 1977) climbs to a local maximum: the E-step makes the ELBO tight, the M-step maximises it, so "
-        "the log-likelihood can never go down (seed 003). Step through it, or run it to convergence.")
+        "the log-likelihood can never go down: each step's ELBO is a lower bound that touches the log-likelihood at "
+        "the current fit. Step through it, or run it to convergence.")
     c1, c2, c3, c4, c5 = st.columns(5)
     dim = c1.radio("dimension", [1, 2], index=1, horizontal=True, key="lab_gmm_dim")
     n_true = c2.slider("components in the data", 1, 6, 3, key="lab_gmm_true")

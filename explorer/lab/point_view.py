@@ -13,10 +13,11 @@ from . import maths
 def draw() -> None:
     """The one-datapoint ELBO over posterior sigma and decoder precision."""
     st.markdown(
-        "The Q&A seed's toy: one data point, a one-dimensional latent with prior N(0, 1), an encoder "
+        "The smallest VAE there is: one data point, a one-dimensional latent with prior N(0, 1), an encoder "
         "N(0, s^2) and a decoder of precision tau whose mean passes through the point with slope g. The ELBO "
         "is -lambda' s^2 + log s + D/2 log(tau / 2 pi) + 1/2 with lambda' = tau g^2 / 2 + 1/2, maximised at "
-        "s* = (2 lambda')^(-1/2) (the seed has the sign of lambda flipped). Its maximum over s is the exact "
+        "s* = (2 lambda')^(-1/2) (the ELBO is concave in s^2, so this is its only maximum). Its maximum over s is "
+        "the exact "
         "log p(x). For one observed dimension that stays bounded as tau grows; with D >= 2 observed "
         "dimensions (any image), or a decoder that ignores z (g = 0), it grows without bound.")
     c1, c2, c3 = st.columns(3)

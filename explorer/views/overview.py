@@ -6,20 +6,27 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, context, pages, tables
+from explorer import charts, context, pages, story, tables
 from explorer.context import Context
 
 MODEL_PAGES = {"reconstruct": "Reconstruct", "sample": "Sample", "latent": "Latent", "sigma": "Sigma"}  # url -> label
+INTRO = ("One VAE per decoder likelihood p(x|z), each trained by maximising the ELBO. Does a higher likelihood "
+         "mean better samples? Each point is one model of this zoo; under the chart, what its numbers say.")
 LEADERBOARD_NOTE = (
-    "Test-set numbers from each checkpoint's eval.json, in nats per image. log p(x) is the best estimate a "
-    "model has: exact (quadrature over the plane) for 2-D latents, annealed importance sampling (AIS, a "
-    "stochastic lower bound) otherwise, ± its standard error over the images named; where neither was "
-    "computed yet, the IWAE or ELBO lower bound stands in and the estimate column says so. ELBO and IWAE "
-    "are on the same images as log p(x), so best - IWAE is how far that bound fell short; the IWAE the "
-    "leaderboard used to show (test set) is kept beside them. "
-    "Bits/dim = -log2 p per pixel, from the best estimate only. **Bernoulli models see binarized pixels: "
-    "their bits/dim count bits per binary pixel and cannot be compared with the 8-bit models.** Frechet "
-    "distances are measured in a small classifier's feature space (lower is closer to the test set).")
+    "Test-set numbers of each checkpoint, in nats per image. log p(x) is the best estimate a model has: exact "
+    "(quadrature over the plane) for 2-D latents, annealed importance sampling (AIS, a stochastic lower bound) "
+    "otherwise, ± its standard error over the images named; where neither was computed yet, the IWAE lower bound "
+    "stands in and the estimate column says so. Bits/dim = -log2 p per pixel, from the best estimate only. "
+    "FD: Frechet distance in a small classifier's feature space, of full samples x ~ p(x|z) and of decoder means "
+    "E[x|z] (lower is closer to the test set). The bounds beside the estimate, KL, MSE, sigma and the other "
+    "Frechet distances are under \"All columns\".")
+MAIN_COLUMNS = ["model", "latent", "log-lik", "± se", "estimate", "images", "bits/dim", "FD samples",
+                "FD sample means"]  # the leaderboard within 1280 px; the rest under "All columns"
+QUALITY_HEIGHT, QUALITY_WIDTH = 260, 470  # px: the 8-bit panel (the binarized one is half as wide) fits 1280x720
+TABLES = (  # (heading, the groups it holds): binarized models never share a table with 8-bit ones
+    ("8-bit pixels", (tables.GROUPS["continuous"], tables.GROUPS["discrete"])),
+    (f"Binarized pixels ({tables.BINARY_NOTE})", (tables.GROUPS["binary"],)),
+)
 
 
 def damage_warning(ctx: Context) -> None:
@@ -32,41 +39,53 @@ def damage_warning(ctx: Context) -> None:
 
 
 def leaderboards(ctx: Context, frame: pd.DataFrame) -> None:
-    """A tab per dataset (the chosen one first): the ranked models, then the raw-pixel ones apart, unranked."""
+    """A tab per dataset (the chosen one first): 8-bit and binarized models ranked in tables of their own, then the
+    raw-pixel ones apart, unranked; every column of all of them under "All columns"."""
     datasets = [ctx.dataset] + sorted({c.dataset for c in ctx.checkpoints} - {ctx.dataset})
     st.caption(LEADERBOARD_NOTE)
     for tab, dataset in zip(st.tabs(datasets), datasets, strict=True):
         with tab:
             rows = frame[frame["dataset"] == dataset] if not frame.empty else frame
-            ranked = rows[rows["group"] != tables.RAW_GROUP] if not rows.empty else rows
-            st.dataframe(ranked.drop(columns=["dataset", "group"]), hide_index=True, column_config=tables.COLUMNS,
-                         width="stretch", key=f"board_{dataset}")
-            short = tables.short_of_iwae(ranked)
+            for heading, groups in TABLES:
+                ranked = rows[rows["group"].isin(groups)] if not rows.empty else rows
+                if ranked.empty:
+                    continue
+                st.markdown(f"**{heading}**")
+                table, config = tables.shown(ranked[MAIN_COLUMNS], dataset)
+                st.dataframe(table, hide_index=True, column_config=config, width="stretch",
+                             key=f"board_{dataset}_{heading.split()[0]}")
+            short = tables.short_of_iwae(rows[rows["group"] != tables.RAW_GROUP] if not rows.empty else rows)
             if short:
                 st.warning(short, icon=":material/warning:")
             raw = tables.raw_sentence(rows)
             if raw:
                 st.markdown("**Raw pixels, not ranked with the models above**")
                 st.caption(f"These models see raw pixels (x / 255, no dequantization); {raw}")
-                unranked = rows[rows["group"] == tables.RAW_GROUP].drop(
-                    columns=["dataset", "group", "bits/dim", "bits/dim (IWAE bound)"])
-                st.dataframe(unranked, hide_index=True, column_config=tables.COLUMNS, width="stretch",
-                             key=f"raw_{dataset}")
+                table, config = tables.shown(rows[rows["group"] == tables.RAW_GROUP][
+                    [c for c in MAIN_COLUMNS if c != "bits/dim"]], dataset)
+                st.dataframe(table, hide_index=True, column_config=config, width="stretch", key=f"raw_{dataset}")
+            with st.expander("All columns"):
+                table, config = tables.shown(rows.drop(columns=["dataset"]))
+                st.dataframe(table, hide_index=True, column_config=config, width="stretch", key=f"all_{dataset}")
 
 
 def quality(ctx: Context, frame: pd.DataFrame) -> None:
-    """Bits/dim against the Frechet distance of full samples or decoder means, for the chosen dataset."""
+    """Bits/dim against the Frechet distance of full samples or decoder means, for the chosen dataset; what the
+    chart shows in computed sentences, and the collapsed and calibrated pair of the story."""
     which = st.segmented_control("Samples measured as", ["full samples", "decoder means"], default="full samples",
                                  key="fd_kind", help="Full samples x ~ p(x|z) include the decoder noise; decoder "
-                                                      "means are E[x|z] (eval.json: frechet.samples / sample_means).")
+                                                      "means are E[x|z].")
     shown = frame[frame["dataset"] == ctx.dataset] if not frame.empty else frame
     points = tables.quality_points(shown, means=which == "decoder means")
     if points.empty:
-        st.info("No bounded checkpoint of this dataset has both a likelihood and a Frechet distance in its "
-                "eval.json yet.")
+        st.info("No bounded checkpoint of this dataset has both a likelihood and a Frechet distance yet.")
     else:
-        st.vega_lite_chart(charts.quality(points), width="stretch")
-        st.markdown(" ".join(tables.quality_sentences(points)))
+        st.vega_lite_chart(charts.quality(points, height=QUALITY_HEIGHT, width=QUALITY_WIDTH))
+        st.markdown(" ".join(tables.quality_sentences(points, which)))
+    pair = [story.by_name(ctx.checkpoints, ctx.dataset, s) for s in story.SEED_PAIR]
+    if None not in pair:
+        rows = tables.leaderboard(pair)
+        st.markdown(story.pair_sentence(rows.iloc[0], rows.iloc[1]))
     raw = tables.raw_sentence(shown)
     if raw:
         st.caption(f"Not in this chart: {raw}")

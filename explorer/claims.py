@@ -1,0 +1,248 @@
+"""The zoo's claims as data: each sentence the README or the app states about the shipped zoo as a whole is built
+here from the checkpoints' files, so it says where it holds and where it does not, and tests/test_claims.py checks
+that the README still says what the files say. Pure functions of checkpoints and numbers: no Streamlit (the static
+site and the scripts call them too). `python -m scripts.instrument_numbers` and `python -m scripts.findings_table`
+print them for the README."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vae_core import latent
+from vae_core.drawing import prepare_drawing
+from vae_core.model import VAE
+from vae_core.schema import or_nan
+from vae_core.zoo import Checkpoint
+
+CANVAS_SIDE = 280  # px: the Draw canvas (explorer.canvas.SIDE)
+ARCHITECTURE_NAMES = {"mlp": "MLP", "conv": "conv"}
+
+
+# ------------------------------------------------------------------------------------------------ a blank canvas
+@dataclass(frozen=True)
+class BlankVerdict:
+    name: str
+    architecture: str
+    latent_dim: int
+    blank_elbo: float  # nats: the ELBO of a blank canvas (16 draws of z, seed 0), as the Draw verdict computes it
+    test_elbo: float   # nats: the test set's mean ELBO from eval.json; nan when it has none
+
+    @property
+    def outscores(self) -> bool | None:
+        """Does the blank canvas score above the test set's mean? None when there is no test-set ELBO."""
+        return None if not math.isfinite(self.test_elbo) else self.blank_elbo > self.test_elbo
+
+
+def blank_image() -> np.ndarray:
+    """The Draw canvas before anything is drawn, as every model sees it: (28, 28) uint8."""
+    return prepare_drawing(None, None, CANVAS_SIDE, CANVAS_SIDE).image
+
+
+def mean_test_elbo(ckpt: Checkpoint) -> float:
+    """The test set's mean ELBO from eval.json; nan when it has none."""
+    test = ckpt.evaluation.test if ckpt.evaluation is not None else None
+    return or_nan(test.elbo if test is not None else None)
+
+
+def blank_verdict(ckpt: Checkpoint, model: VAE) -> BlankVerdict:
+    elbo = float(latent.reconstruct(model, blank_image()[None], seed=0)["elbo"][0])
+    return BlankVerdict(ckpt.name, ckpt.config.architecture, ckpt.config.latent_dim, elbo, mean_test_elbo(ckpt))
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+def blank_canvas_sentence(verdicts: list[BlankVerdict]) -> str:
+    """Where a blank canvas outscores real images (its ELBO above the test set's mean ELBO), by architecture and
+    dataset, with the models where it does not named."""
+    judged = [v for v in verdicts if v.outscores is not None]
+    if not judged:
+        return "No model of the zoo has a test-set ELBO to compare a blank canvas with."
+    wins = sum(bool(v.outscores) for v in judged)
+    parts = []
+    keys = sorted({(v.architecture, dataset_of(v.name)) for v in judged},
+                  key=lambda k: (k[0] != "mlp", k[1] != "mnist", k))
+    for arch, dataset in keys:
+        own = [v for v in judged if v.architecture == arch and dataset_of(v.name) == dataset]
+        lose = [v.name for v in own if not v.outscores]
+        latents = sorted({v.latent_dim for v in own})
+        what = f"{ARCHITECTURE_NAMES.get(arch, arch)} models of {dataset}" + (
+            f" (latent {latents[0]})" if len(latents) == 1 else "")
+        if not lose:
+            parts.append(f"all {len(own)} {what}")
+        elif len(lose) == len(own):
+            parts.append(f"none of the {len(own)} {what}")
+        else:
+            parts.append(f"{len(own) - len(lose)} of the {len(own)} {what}, not {_names(lose)}")
+    sentence = (f"A blank canvas scores a higher ELBO than the test set's mean under {wins} of the {len(judged)} "
+                f"models with a test-set ELBO: {'; '.join(parts)}.")
+    unjudged = [v.name for v in verdicts if v.outscores is None]
+    if unjudged:
+        sentence += f" {_names(unjudged)} {'has' if len(unjudged) == 1 else 'have'} no test-set ELBO to compare."
+    return sentence
+
+
+def drawing_sentence(scores: list[tuple[str, float, float]]) -> str:
+    """(model, this image's ELBO, the test set's mean ELBO) per model shown -> under which of them this image
+    scores above the test set's mean, as measured."""
+    judged = [(n, e, t) for n, e, t in scores if math.isfinite(e) and math.isfinite(t)]
+    above = [n for n, e, t in judged if e > t]
+    below = [n for n, e, t in judged if e <= t]
+    if not judged:
+        return "No model shown has a test-set mean ELBO to compare this image with."
+    if not below:
+        return f"This image scores above the test set's mean ELBO under every model shown ({_names(above)})."
+    if not above:
+        return f"This image scores below the test set's mean ELBO under every model shown ({_names(below)})."
+    return (f"This image scores above the test set's mean ELBO under {_names(above)}, and below it under "
+            f"{_names(below)}.")
+
+
+def dataset_of(name: str) -> str:
+    """The dataset a checkpoint's name starts with (zoo.toml's naming: "<dataset>-<decoder>...")."""
+    from vae_core.data import DATASETS
+
+    return max((d for d in DATASETS if name.startswith(f"{d}-")), key=len, default=name.split("-")[0])
+
+
+# ------------------------------------------------------------------------------------------ likelihood against samples
+FDS = {"FD samples": "full samples", "FD sample means": "decoder means"}  # leaderboard column -> what it measures
+
+
+def bits(row: pd.Series) -> tuple[float, str]:
+    """bits/dim of a leaderboard row and what it comes from: the best estimate, else the IWAE bound."""
+    if np.isfinite(row["bits/dim"]):
+        return float(row["bits/dim"]), row["estimate"]
+    return float(row["bits/dim (IWAE bound)"]), "from the IWAE bound: an upper bound on bits/dim"
+
+
+def fd_text(row: pd.Series) -> str:
+    """Both Frechet distances of a leaderboard row, each named ("FD 702 (full samples), 792 (decoder means)")."""
+    shown = [f"{row[c]:.0f} ({what})" for c, what in FDS.items() if c in row and np.isfinite(row[c])]
+    return "FD " + ", ".join(shown) if shown else "no FD"
+
+
+def compare_fds(worse_if_higher: pd.Series, other: pd.Series) -> dict[str, tuple[bool, float, float]]:
+    """Per kind of FD both rows have: (is the first row's FD the higher, its FD, the other's)."""
+    return {what: (bool(worse_if_higher[c] > other[c]), float(worse_if_higher[c]), float(other[c]))
+            for c, what in FDS.items()
+            if c in worse_if_higher and c in other and np.isfinite(worse_if_higher[c]) and np.isfinite(other[c])}
+
+
+def _fd_numbers(found: dict[str, tuple[bool, float, float]]) -> str:
+    return "; ".join(f"FD of {what} {mine:.0f} against {theirs:.0f}" for what, (_, mine, theirs) in found.items())
+
+
+def ranked_pair(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series, str] | None:
+    """(the row with the higher likelihood, the other, "x against y bits/dim"), or None when one lacks bits/dim."""
+    (bits_a, _), (bits_b, _) = bits(a), bits(b)
+    if not (np.isfinite(bits_a) and np.isfinite(bits_b)):
+        return None
+    high, low = (a, b) if bits_a < bits_b else (b, a)
+    return high, low, f"{min(bits_a, bits_b):.2f} against {max(bits_a, bits_b):.2f} bits/dim"
+
+
+def pair_verdict(a: pd.Series, b: pd.Series) -> str | None:
+    """"worse", "better" or "mixed": the samples of the row with the higher likelihood, by every FD both rows have
+    (mixed: the full samples and the decoder means disagree); None when they cannot be compared."""
+    ranked = ranked_pair(a, b)
+    found = compare_fds(ranked[0], ranked[1]) if ranked else {}
+    if not found:
+        return None
+    worse = {w for w, (higher, _, _) in found.items() if higher}
+    return "worse" if len(worse) == len(found) else "better" if not worse else "mixed"
+
+
+def pair_sentence(a: pd.Series, b: pd.Series) -> str:
+    """What the two leaderboard rows say about likelihood against samples, as measured (either way round), by
+    the FD of full samples and of decoder means; where the two disagree it says so."""
+    ranked, verdict = ranked_pair(a, b), pair_verdict(a, b)
+    if ranked is None or verdict is None:
+        return "One of the two lacks a likelihood or a Frechet distance, so they cannot be ranked."
+    high, low, likelihood = ranked
+    numbers = _fd_numbers(compare_fds(high, low))
+    if verdict == "worse":
+        return f"{high['model']} has the higher likelihood ({likelihood}) and the worse samples ({numbers})."
+    if verdict == "better":
+        return (f"Here {high['model']} has both the higher likelihood ({likelihood}) and the better samples "
+                f"({numbers}): on {high['dataset']} this pair does not show the gap.")
+    found = compare_fds(high, low)
+    worse = [w for w, (higher, _, _) in found.items() if higher]
+    better = [w for w, (higher, _, _) in found.items() if not higher]
+    return (f"{high['model']} has the higher likelihood ({likelihood}); its {' and '.join(worse)} are worse than "
+            f"{low['model']}'s but its {' and '.join(better)} better ({numbers}): on {high['dataset']} the gap "
+            f"shows in the {' and '.join(worse)} only.")
+
+
+def bias_sentence(mlp: pd.Series, conv: pd.Series) -> str:
+    """What the conv network changed against the MLP with the same likelihood, by each FD both have."""
+    found = compare_fds(conv, mlp)
+    if not found:
+        return "One of the two has no Frechet distance yet, so their samples cannot be compared."
+    worse = [w for w, (higher, _, _) in found.items() if higher]
+    better = [w for w, (higher, _, _) in found.items() if not higher]
+    parts = ([f"worse {' and '.join(worse)}"] if worse else []) + ([f"better {' and '.join(better)}"] if better
+                                                                  else [])
+    return (f"With the same likelihood, the conv network gave {' but '.join(parts)} than the MLP "
+            f"({_fd_numbers(found)}; lower is better).")
+
+
+
+
+def comparable_group(frame: pd.DataFrame, ckpt_name: str) -> pd.DataFrame:
+    """The leaderboard rows ``ckpt_name`` is compared with: the same dataset, data kind, architecture and latent
+    size (so a 2-D, a conv or a raw-pixel model never stands in for another question)."""
+    row = frame.set_index("model").loc[ckpt_name]
+    same = ((frame["dataset"] == row["dataset"]) & (frame["data"] == row["data"])
+            & (frame["architecture"] == row["architecture"]) & (frame["latent"] == row["latent"]))
+    return frame[same]
+
+
+def worst_samples_sentence(frame: pd.DataFrame, name: str) -> str:
+    """Whether the model ``name`` has the worst samples among its comparable group (``comparable_group``), by the
+    FD of full samples and of decoder means, with the numbers and the group named."""
+    group = comparable_group(frame, name)
+    row = group.set_index("model").loc[name]
+    worst, not_worst = [], []
+    for column, what in FDS.items():
+        others = group[(group["model"] != name) & np.isfinite(group[column])]
+        if others.empty or not np.isfinite(row[column]):
+            continue
+        runner = others.loc[others[column].idxmax()]
+        if row[column] > runner[column]:
+            worst.append(f"{what} (FD {row[column]:.0f}; next {runner[column]:.0f}, {runner['model']})")
+        else:
+            rank = int((group[column] > row[column]).sum()) + 1
+            not_worst.append(f"{what} (FD {row[column]:.0f}, {rank} of {len(group)} from the worst; worst "
+                             f"{runner[column]:.0f}, {runner['model']})")
+    if not worst and not not_worst:
+        return f"{name} has no Frechet distance to compare."
+    group_name = (f"the {len(group)} {ARCHITECTURE_NAMES.get(row['architecture'], row['architecture'])} models of "
+                  f"{row['dataset']} on {row['data']} with latent size {row['latent']}")
+    said = ([f"the worst {' and the worst '.join(worst)}"] if worst else []) + (
+        [f"{'but ' if worst else ''}not the worst {' nor the worst '.join(not_worst)}"] if not_worst else [])
+    return f"Among {group_name}, {name} has {' '.join(said)}."
+
+
+# ------------------------------------------------------------------------------------------------ the README's findings
+GAP_PAIR = ("gaussian-pixel", "gaussian-fixed")  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
+
+
+def findings(frame: pd.DataFrame) -> list[str]:
+    """The README's sentences on likelihood against samples, per dataset of the leaderboard ``frame``
+    (explorer.tables.leaderboard): the gap pair (GAP_PAIR, MLP; with a 2-D latent too where the zoo has it) and
+    whether the per-pixel model has the worst samples of its comparable group."""
+    out = []
+    for dataset in sorted(set(frame["dataset"]), key=lambda d: (d != "mnist", d)):
+        rows = frame[frame["dataset"] == dataset].set_index("model", drop=False)
+        for suffix, label in (("", dataset), ("-2d", f"{dataset}, 2-D latent")):
+            names = [f"{dataset}-{s}{suffix}" for s in GAP_PAIR]
+            if all(n in rows.index for n in names):
+                out.append(f"{label}: " + pair_sentence(rows.loc[names[0]], rows.loc[names[1]]))
+                if not suffix:
+                    out.append(worst_samples_sentence(frame, names[0]))
+    return out
