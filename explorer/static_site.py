@@ -222,8 +222,8 @@ def registries(checkpoints: list[Checkpoint]) -> dict:
     """The app's registries as the site reads them: named board sets per dataset, the default selection, the board's
     rows and keys, the story's steps."""
     datasets = sorted({c.dataset for c in checkpoints}, key=lambda d: (d != "mnist", d))
-    sets = {d: [{"title": t, "models": m} for t, m in board.model_sets([c.name for c in checkpoints
-                                                                          if c.dataset == d], d)]
+    names = {d: [c.name for c in checkpoints if c.dataset == d] for d in datasets}
+    sets = {d: [{"title": t, "slug": board.set_slug(t), "models": m} for t, m in board.model_sets(names[d], d)]
             for d in datasets}
     first = datasets[0] if datasets else None
     models = context.default_models(checkpoints, first) if first else []
@@ -232,7 +232,7 @@ def registries(checkpoints: list[Checkpoint]) -> dict:
         "default": {"dataset": first, "models": models, "set": board.set_title(models, titled)},
         "sets": sets,
         "board": {"rows": [list(r) for r in board.ROWS], "tiles": board.TILES, "max_columns": board.MAX_COLUMNS,
-                  "shortcuts": dict(board.SHORTCUTS)},
+                  "shortcuts": dict(board.SHORTCUTS), "not_comparable": dict(board.NOT_COMPARABLE)},
         "story": [{"slug": s.slug, "title": s.title} for s in story.STEPS],
     }
 
@@ -357,7 +357,7 @@ def export_model(ckpt: Checkpoint, data: Path, leaderboard_row: dict) -> dict:
         "architecture": ckpt.config.architecture, "data_kind": model.data_kind,
         "config": json.loads((ckpt.path / "config.json").read_text()),
         "headline": {"loglik": h.loglik, "stderr": h.stderr, "method": h.method, "images": h.images, "fd": h.fd,
-                     "raw": h.raw},
+                     "raw": h.raw, "binary": h.binary},
         "leaderboard": leaderboard_row, "eval": _eval_json(ckpt), "notes": list(ckpt.notes),
         "likelihood": likelihood_constants(model),
         "network": {"file": f"models/{ckpt.name}.bin", "layers": layers,
