@@ -15,6 +15,7 @@ import streamlit as st
 from . import links
 
 KEY = "presenter"      # the switch's key and its query parameter: ?presenter=true
+EMBEDDED_KEY = "presenter_embedded"  # the switch shown on an embedded page: on, and cannot be turned off
 TEXT_PX = 18           # the smallest text a room must read, at 1280x720
 NUMBER_PX = 34         # the key numbers (the board's log p(x) and FD): at least 32 px
 VIEWPORT = (1280, 720)  # the projector the sizes are chosen for
@@ -69,11 +70,12 @@ def switch(where=st) -> bool:
     """The visible switch, bound to ``?presenter=``, and the page's presenter styling when it is on. Returns whether
     presenter mode is on. Embedded pages are always in presenter mode (the switch says so and cannot be turned off)."""
     links.choice(KEY, ["true", "false"])
-    embedded = bool(st.context.is_embedded)
-    on = where.toggle("Presenter", key=KEY, bind="query-params", disabled=embedded,
-                      help=("On in an embedded page (?embed=true)." if embedded else
-                            f"Large type for a room ({TEXT_PX} px and more), no sidebar; ?{KEY}=true in a link.")
-                      ) or embedded
+    if st.context.is_embedded:
+        on = where.toggle("Presenter", value=True, disabled=True, key=EMBEDDED_KEY,
+                          help="Always on in an embedded page (?embed=true).")
+    else:
+        on = where.toggle("Presenter", key=KEY, bind="query-params", persist_state="session",
+                          help=f"Large type for a room ({TEXT_PX} px and more), no sidebar; ?{KEY}=true in a link.")
     if on:
         st.html(CSS)
     return on

@@ -49,13 +49,16 @@ MEASURE = """() => {
     texts.push([text.slice(0, 50), parseFloat(style.fontSize), el.tagName]);
   }
   const scrollers = [...document.querySelectorAll('*')].filter(e => {
-    const s = getComputedStyle(e); return ['auto', 'scroll'].includes(s.overflowY) && e.scrollHeight > e.clientHeight + 1
+    const s = getComputedStyle(e);
+    return ['auto', 'scroll'].includes(s.overflowY) && e.scrollHeight > e.clientHeight + 1
       && !e.closest('[data-testid="stVegaLiteChart"], [data-testid="stDataFrame"]'); })
     .map(e => (e.getAttribute('data-testid') || e.tagName) + ' ' + e.scrollHeight + '>' + e.clientHeight);
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
   return {texts, scrollers, docHeight: document.documentElement.scrollHeight, view: window.innerHeight,
-          sidebar: !!sidebar && sidebar.getBoundingClientRect().width > 0 && getComputedStyle(sidebar).display !== 'none',
-          numbers: [...document.querySelectorAll('.board-head .big')].map(e => parseFloat(getComputedStyle(e).fontSize)),
+          sidebar: !!sidebar && sidebar.getBoundingClientRect().width > 0
+            && getComputedStyle(sidebar).display !== 'none',
+          numbers: [...document.querySelectorAll('.board-head .big')]
+            .map(e => parseFloat(getComputedStyle(e).fontSize)),
           ticks: [...document.querySelectorAll('.colorbar .tick')].map(e => { const r = e.getBoundingClientRect();
             return [r.left, r.right, r.top, r.bottom]; }),
           exceptions: document.querySelectorAll('[data-testid="stException"]').length};
@@ -111,7 +114,7 @@ def test_embed_alone_is_presenter_mode_and_the_switch_says_so(app):
     url, page = app
     found = visit(page, f"{url}/story?embed=true&{story.STEP_KEY}=samples")
     assert_presentable(found, "embedded story")
-    switch = page.locator(f'.st-key-{presenter.KEY} input[type="checkbox"]')
+    switch = page.locator(f'.st-key-{presenter.EMBEDDED_KEY} input[type="checkbox"]')
     assert switch.is_checked() and switch.is_disabled()
 
 
@@ -151,7 +154,7 @@ def test_story_keys_work_after_a_click_on_a_step_name(app):
     page.keyboard.press("ArrowRight")
     page.wait_for_url(re.compile(rf"{story.STEP_KEY}=samples"), timeout=30_000)
     wait_idle(page)
-    page.locator('[data-testid="stMain"] button', has_text="Previous").click()
+    page.locator('.st-key-story_previous button').first.click()
     page.wait_for_url(re.compile(rf"{story.STEP_KEY}=sigma"))
     wait_idle(page)
     page.keyboard.press("ArrowLeft")
@@ -161,7 +164,7 @@ def test_story_keys_work_after_a_click_on_a_step_name(app):
 def test_board_keys_work_after_a_click_on_a_button(app):
     url, page = app
     visit(page, f"{url}/board")
-    page.locator('[data-testid="stMain"] button', has_text="Next").first.click()
+    page.locator('.st-key-board_next button').first.click()
     page.wait_for_url(re.compile(rf"{board.IMAGE_KEY}={board.TILES}\b"))
     wait_idle(page)
     page.keyboard.press(board.SHORTCUTS["next"].lower())
@@ -190,19 +193,29 @@ def test_a_click_on_the_latent_plane_moves_the_cross_at_once(app):
     page.wait_for_function("() => /Decoded z\\s*from test image #\\d+/.test(document.body.innerText)")
     wait_idle(page)
     picked = int(re.search(r"from test image #(\d+)", page.locator('[data-testid="stMain"]').inner_text()).group(1))
-    point = page.locator(f'[data-testid="stVegaLiteChart"] g.mark-symbol path[aria-label*="index: {picked};"]')
+    point = page.locator(f'[data-testid="stVegaLiteChart"] g.mark-symbol path[aria-label$="index: {picked}"]')
     assert np.linalg.norm(_centre(cross.bounding_box()) - _centre(point.first.bounding_box())) < 4
 
 
+def _overlap(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"]
+            and b["y"] < a["y"] + a["height"])
+
+
 def test_the_drawing_toolbar_leaves_the_image_switch_clickable(app):
+    """Hovering the canvas shows its toolbar above it: clear of the Test sample / Upload / Draw switch, which a hand
+    moving up from the canvas must still be able to click."""
     url, page = app
     visit(page, f"{url}/reconstruct?image_source=Draw")
-    canvas = page.locator("canvas").first
-    canvas.hover()
-    toolbar = page.locator(".dc-toolbar").first
-    page.wait_for_function("(el) => getComputedStyle(el).opacity === '1'", arg=toolbar.element_handle())
-    upload = page.locator('.st-key-image_source button', has_text="Upload")
-    target = _centre(upload.bounding_box())
+    page.locator(".dc-canvas.upper-canvas").first.hover()  # the drawing layer (Playwright sees into its shadow root)
+    toolbar = page.locator(".dc-toolbar-card").first
+    page.wait_for_function("(el) => getComputedStyle(el.parentElement).opacity === '1'", arg=toolbar.element_handle())
+    bar = toolbar.bounding_box()
+    options = page.locator('.st-key-image_source button')
+    assert options.count() == 3
+    assert [o.inner_text() for o in options.all() if _overlap(o.bounding_box(), bar)] == []
+    upload = page.locator('.st-key-image_source button', has_text="Upload").bounding_box()
+    target = (min(upload["x"] + upload["width"] - 4, bar["x"] + 6), upload["y"] + upload["height"] / 2)
     page.mouse.move(*target, steps=8)  # from the canvas up to the switch, as a hand moves
     page.mouse.click(*target)
     page.wait_for_url(re.compile(r"image_source=Upload"), timeout=30_000)
