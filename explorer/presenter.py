@@ -45,15 +45,16 @@ CHART_CONFIG = {
     "title": {"fontSize": TEXT_PX + 4},
 }
 
-# After a click on a button or a segmented control, give the keyboard focus back to the page: the browser leaves it
-# on the control, where Streamlit's shortcuts do not listen (and the arrow keys move between a group's options).
+# After a click on a button, a segmented control or a switch, give the keyboard focus back to the page: the browser
+# leaves it on the control, where Streamlit's shortcuts do not listen (the arrow keys move between a group's options).
 KEEP_KEYS = """<script>
 (() => {
   const doc = window.parent.document;
   if (doc.__presenterKeys) return;
   doc.__presenterKeys = true;
   doc.addEventListener('click', (e) => {
-    const control = e.target.closest && e.target.closest('[data-testid="stMain"] button');
+    const control = e.target.closest
+      && e.target.closest('[data-testid="stMain"] :is(button, label:has(input[type="checkbox"]))');
     if (control) setTimeout(() => { if (doc.activeElement === control || control.contains(doc.activeElement))
       doc.activeElement.blur(); }, 0);
   }, true);

@@ -12,8 +12,10 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import numpy as np
 import pytest
+from apptest_pages import open_page
 
 from explorer import board, presenter, story
+from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium, streamlit_server, wait_idle
 from vae_core.images import ColorScale
 from vae_core.zoo import DEFAULT_ZOO, scan
@@ -221,6 +223,24 @@ def test_the_drawing_toolbar_leaves_the_image_switch_clickable(app):
     page.wait_for_url(re.compile(r"image_source=Upload"), timeout=30_000)
 
 
+@pytest.mark.parametrize("page", presenter.PAGES)
+def test_a_locked_public_server_allows_presenter_mode(zoo, monkeypatch, page):
+    """Presenter mode only changes how a page looks, so a locked server (VAE_ZOO_LOCKED) allows it: the switch is on
+    and the page's style is sent, with no exception and no note."""
+    monkeypatch.setenv(LOCKED_ENV, "1")
+    at = open_page(page, {}, {presenter.KEY: "true"})
+    assert at.toggle(key=presenter.KEY).value is True
+    assert any("stSidebar" in h.value and "display:none" in h.value for h in at.html)
+    assert not [i.value for i in at.info if i.value.startswith("The link's")]
+
+
+@pytest.mark.parametrize("page", presenter.PAGES)
+def test_presenter_mode_is_off_unless_asked_for(zoo, page):
+    at = open_page(page)
+    assert at.toggle(key=presenter.KEY).value is False
+    assert not any("stSidebar" in h.value for h in at.html)
+
+
 @pytest.mark.parametrize("values,count", [((1e-9, 1.0), 3), ((1e-3, 0.5), 3), ((2e-3, 3e-3), 3), ((1e-30, 1e3), 5)])
 def test_log_colour_bar_ticks_are_at_most_count_with_both_ends(values, count):
     scale = ColorScale(*values, log=True)
@@ -229,6 +249,7 @@ def test_log_colour_bar_ticks_are_at_most_count_with_both_ends(values, count):
     assert values[0] * 0.999 <= ticks[0] and ticks[-1] <= values[1] * 1.001
 
 
-for _test in [v for k, v in list(globals().items()) if k.startswith("test_") and "colour_bar" not in k]:
+APPTEST = ("colour_bar", "locked", "unless_asked")  # tests that need no browser
+for _test in [v for k, v in list(globals().items()) if k.startswith("test_") and not any(a in k for a in APPTEST)]:
     for _mark in needs_browser:
         _mark(_test)
