@@ -17,6 +17,7 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -37,6 +38,7 @@ TARGETS = {"fresh tab / one-line app": 1.5, "first page after start (s)": 5.0, "
 VIEWPORT = presenter.VIEWPORT
 BOARD_MODELS = [f"mnist-{s}" for s in board.MODEL_SETS["likelihood against samples"]]
 ONE_LINE = "import streamlit as st\n\nst.title('One line')\n"
+KEEP = "<!-- notes: kept when the script rewrites this file -->"
 
 DRAWN = """() => { const app = document.querySelector('[data-testid="stApp"]');
   return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
@@ -278,6 +280,45 @@ def report(results: dict[str, dict[str, list[float]]], args, seconds: float, loa
     return "\n".join(lines)
 
 
+PARTS = """import json, sys, time
+t0 = time.perf_counter()
+import torch, streamlit, pandas, altair  # noqa: E401,F401  what every explorer page imports
+t1 = time.perf_counter()
+from vae_core.zoo import load_model, scan
+checkpoints, _ = scan(sys.argv[1])
+t2 = time.perf_counter()
+for c in checkpoints:
+    if c.dataset == "mnist":
+        load_model(c.path)
+t3 = time.perf_counter()
+print(json.dumps({"imports: torch, streamlit, pandas, altair": t1 - t0, "zoo scan (every checkpoint's files)": t2 - t1,
+                  "loading every mnist model": t3 - t2}))"""
+
+
+def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Where the first page's and the sigma toggle's time goes, in seconds: the imports, the zoo scan and loading
+    the models, each tree in a fresh child process, interleaved (before, after, before, after, ...)."""
+    out: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
+    for _ in range(rounds):
+        for label, tree in trees.items():
+            done = subprocess.run([sys.executable, "-c", PARTS, zoo], cwd=tree, env={**os.environ, **_env(tree)},
+                                  capture_output=True, text=True, check=True)
+            for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                out[label].setdefault(name, []).append(seconds)
+    return out
+
+
+def parts_report(found: dict[str, dict[str, list[float]]], command: str) -> str:
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load} at the end, the "
+             "machine shared with other helpers' jobs): seconds, median of the rounds (each round a fresh process "
+             "per tree, interleaved).", "", "| part | before | after | after / before |", "|---|---:|---:|---:|"]
+    for name in found["after"]:
+        b, a = statistics.median(found["before"][name]), statistics.median(found["after"][name])
+        lines.append(f"| {name} | {b:.2f} | {a:.2f} | {a / b:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--zoo", default=os.environ.get("VAE_ZOO_SOURCE") or str(ROOT / "checkpoints"))
@@ -287,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "bench_presenter.md"))
     p.add_argument("--screenshots", default=str(ROOT / "docs" / "screenshots"),
                    help="folder for board.png and story.png in presenter mode at 1280x720; empty: none")
+    p.add_argument("--parts", type=int, default=0, metavar="ROUNDS",
+                   help="only time the parts (imports, zoo scan, model loading) of before and after, ROUNDS times")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -303,10 +346,16 @@ def main(argv: list[str] | None = None) -> int:
             rev = subprocess.run(["git", "rev-parse", "--short", args.before_rev], cwd=ROOT, capture_output=True,
                                  text=True, check=True).stdout.strip()
             args.before_label = f"commit {rev} (`git archive {args.before_rev}`)"
+        if args.parts:
+            print(parts_report(parts({"before": before, "after": ROOT}, zoo, args.parts), args.command))
+            return 0
         results = {"one-line app": measure_one_line(args.runs),
                    "before": measure_tree("before", before, zoo, args.runs, None),
                    "after": measure_tree("after", ROOT, zoo, args.runs, shots)}
     text = report(results, args, time.perf_counter() - t0, load)
+    old = Path(args.out).read_text() if Path(args.out).is_file() else ""
+    if KEEP in old:  # the hand-written notes under the marker stay
+        text += "\n" + old[old.index(KEEP):]
     Path(args.out).write_text(text)
     print(text)
     return 0
