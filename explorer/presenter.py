@@ -29,8 +29,12 @@ header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecor
 [data-testid="stMain"] :is(p, li, td, th, label, input, textarea, button, button *, [role="radio"] *,
   [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *, [data-testid="stImageCaption"],
   [data-testid="stImageCaption"] *, [data-testid="stWidgetLabel"] *, [data-testid="stAlertContentInfo"] *,
+  [data-testid="stSlider"] *,
   [data-testid="stMarkdownContainer"] :is(span, code, strong, em)) {{font-size:{TEXT_PX}px !important}}
-[data-testid="stMain"] [data-testid="stCaptionContainer"] {{color:#3d3f4a}}
+[data-testid="stMain"] [data-testid="stHeading"] :is(h1, h2, h3) :is(span, code, strong, em) {{
+  font-size:inherit !important}}
+[data-testid="stMain"] :is([data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
+  [data-testid="stImageCaption"]) {{color:#3d3f4a !important}}
 [data-testid="stMain"] h3 {{font-size:1.6rem; padding:0.2rem 0 0.1rem}}
 [data-testid="stMain"] h1 {{font-size:2rem; padding:0.2rem 0}}
 [data-testid="stMain"] [data-testid="stVerticalBlock"] {{gap:0.45rem}}

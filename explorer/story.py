@@ -229,7 +229,7 @@ def step_collapse(ctx: context.Context) -> None:
     if raw is not None and not steps.empty:
         domain = tuple(c.name for c in pair if (steps["model"] == c.name).any())  # runs with a trace
         _chart(charts.run_curve(steps, "step", "sigma_min", "sigma min (log)", domain, "log",
-                                            height=CURVE_HEIGHT), width="stretch")
+                                height=CURVE_HEIGHT), width="stretch")
         said = [collapse_sentence(steps, raw), raw_runs.stopped(raw)]
         if partner is not None:
             said.append(partner_sentence(partner, steps))
@@ -245,7 +245,7 @@ def step_collapse(ctx: context.Context) -> None:
         _missing("None of these runs recorded its smallest sigma in its history.")
         return
     _chart(charts.run_curve(per_epoch, "epoch", "sigma_min", "sigma min (log)", domain, "log",
-                                        height=CURVE_HEIGHT), width="stretch")
+                            height=CURVE_HEIGHT), width="stretch")
     st.caption(" ".join(raw_runs.stopped(c) for c in pair) + " Smallest sigma on a validation batch, per epoch.")
 
 
@@ -288,7 +288,7 @@ def step_bounded(ctx: context.Context) -> None:
         return
     domain = tuple(c.name for c in models)
     _chart(charts.run_curve(frame, "epoch", "sigma_min", "sigma min (log)", domain, "log",
-                                        height=CURVE_HEIGHT), width="stretch")
+                            height=CURVE_HEIGHT), width="stretch")
     said = [s for s in (bound_sentence(c) for c in models) if s]
     st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
 
