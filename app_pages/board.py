@@ -1,11 +1,12 @@
 """Board: three or four models side by side on one screen, for a talk. Keys: N / P next / previous test images,
-S new samples, M next model set. Works embedded (?embed=true) and from a link (models, seed and image in the URL).
+S new samples, M next model set. Presenter mode (the switch, ?presenter=true, or embedded with ?embed=true): large
+type, no sidebar. Works from a link (models, seed and image in the URL).
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from explorer import board, cache, context
+from explorer import board, cache, context, presenter
 
 ctx = context.get()
 selected = context.require_models(ctx)
@@ -28,10 +29,12 @@ bar.button("Next set", key="board_set", icon=":material/view_column:", shortcut=
            on_click=board.choose_set, args=(following[1], following[0]) if following else ([],),
            disabled=following is None,
            help=f"Next: {following[0]}" if following else "No set of models of this dataset is in the zoo")
+presenting = presenter.switch(bar)
+presenter.keep_keys()
 title = board.set_title([c.name for c in selected], sets)
 shown = selected[:board.MAX_COLUMNS]
 bar.caption((f"**{title}**" if title else "your selection") + f", seed {ctx.seed}" +
             (f" (the first {board.MAX_COLUMNS} of {len(selected)})" if len(selected) > len(shown) else ""))
 
 loaded = context.load_models(ctx, shown)
-board.show(loaded, [ctx.key(c) for c, _ in loaded], images, first, ctx.seed)
+board.show(loaded, [ctx.key(c) for c, _ in loaded], images, first, ctx.seed, presenting)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context
+from explorer import context, presenter
 from explorer.views import sample
 
 ctx = context.get()
+presenter.switch()
 st.title("Sample")
 st.caption("z ~ N(0, T² I), then p(x|z). The decoder mean E[x|z] is a smooth average; a full sample adds the "
            "decoder's own noise (mean + sigma x noise for a Gaussian), which is what the likelihood describes.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context, story
+from explorer import context, presenter, story
 
 ctx = context.get()
 context.require_models(ctx, at_least=0)
@@ -17,6 +17,8 @@ slug = bar.segmented_control("Step", list(story.BY_SLUG), default=story.STEPS[0]
                              required=True, key=story.STEP_KEY, bind="query-params", label_visibility="collapsed")
 bar.button("Next", key="story_next", icon=":material/arrow_forward:", icon_position="right",
            shortcut=story.SHORTCUTS["next"], on_click=story.go, args=(1,), help="The next step")
+presenter.switch(bar)
+presenter.keep_keys()
 step = story.BY_SLUG[slug]
 st.subheader(story.heading(step, ctx.checkpoints, ctx.dataset))
 step.draw(ctx)

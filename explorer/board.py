@@ -16,7 +16,7 @@ from vae_core.images import ColorScale, image_grid, log_scale, to_uint8
 from vae_core.model import VAE
 from vae_core.zoo import Checkpoint
 
-from . import cache, links, render, tables
+from . import cache, links, presenter, render, tables
 
 MAX_COLUMNS = 4   # models shown at once: four columns still fit 1280x720 with readable pictures
 TILES = 3         # pictures per cell: three test images, three prior samples
@@ -161,6 +161,19 @@ HEAD_STYLE = """<style>
 .board-head .small,.board-label .small{font-size:0.7rem;font-weight:400;color:#666}
 .board-label{font-size:0.85rem;line-height:1.15}
 </style>"""
+# Presenter mode (explorer/presenter.py): type a room reads, the names wrapped rather than cut, the colour bar as
+# HTML so that its ticks keep their size in a narrow column.
+PRESENTER_STYLE = f"""<style>
+.board-head{{line-height:1.1;margin-bottom:0}}
+.board-head .name{{font-size:{presenter.TEXT_PX}px;white-space:normal;overflow-wrap:anywhere}}
+.board-head .big{{font-size:{presenter.NUMBER_PX}px;line-height:1.05}}
+.board-head .small,.board-label .small{{font-size:{presenter.TEXT_PX}px;color:#3d3f4a}}
+.board-label{{font-size:{presenter.TEXT_PX}px;line-height:1.1}}
+.colorbar{{font-size:{presenter.TEXT_PX}px;line-height:1.1;padding:0 2px}}
+.colorbar .bar{{height:14px;border:1px solid #444}}
+.colorbar .ticks{{position:relative;height:1.3em}}
+.colorbar .tick{{position:absolute;top:2px;white-space:nowrap}}
+</style>"""
 
 
 def label_html(title: str, what: str) -> str:
@@ -199,9 +212,10 @@ def choose_set(members: list[str], title: str | None = None) -> None:
         st.session_state[APPLIED_KEY] = set_slug(title)
 
 
-def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.ndarray, first: int, seed: int
-         ) -> None:
-    """The board itself: a head per model, then the four rows, one st.columns per row so the rows line up."""
+def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.ndarray, first: int, seed: int,
+         presenting: bool = False) -> None:
+    """The board itself: a head per model, then the four rows, one st.columns per row so the rows line up
+    (``presenting``: in presenter mode's type, see explorer/presenter.py)."""
     indices = tile_indices(first, len(images))
     tiles = images[indices]  # (3, 28, 28) uint8
     recs = [reconstructed_means(model, key, images, indices) for (_, model), key in zip(loaded, keys, strict=True)]
@@ -215,7 +229,7 @@ def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.nda
         [None if smp["sigma"] is None else sigma_strip(smp["sigma"], scale) for smp in samples],
     ]
     widths = [0.75] + [1] * len(loaded)
-    st.html(HEAD_STYLE)
+    st.html(HEAD_STYLE + (PRESENTER_STYLE if presenting else ""))
     board = st.container(gap="xsmall")
     head = board.columns(widths, gap="small", vertical_alignment="bottom")
     head[0].html(label_html("log p(x)", "nats per image, higher is better; the method under it") +
@@ -229,7 +243,10 @@ def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.nda
         if r == 0:  # the test images themselves, under the row's label
             cols[0].image(strip(tiles), width="stretch")
         if r == len(ROWS) - 1 and scale is not None:
-            render.show_colorbar(cols[0], scale, "sigma")
+            if presenting:
+                cols[0].html(render.colorbar_html(scale, "sigma"))
+            else:
+                render.show_colorbar(cols[0], scale, "sigma")
         for col, (ckpt, _), picture in zip(cols[1:], loaded, pictures, strict=True):
             if picture is None:
                 col.html(label_html("no sigma", f"{ckpt.decoder} has no scale parameter"))

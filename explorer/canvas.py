@@ -18,6 +18,8 @@ from vae_core.zoo import Checkpoint
 from . import cache, claims, render
 
 CANVAS_KEY, BRUSH_KEY, FIT_KEY = "draw_canvas", "draw_brush", "draw_fit"
+CANVAS_BOX = "draw_canvas_box"  # the container the canvas is drawn in
+TOOLBAR_ROOM = "3.2rem"  # above the canvas: the drawing toolbar shows there on hover
 SIDE = claims.CANVAS_SIDE  # canvas pixels: ten per pixel of the 28x28 input
 FITS = ["mnist", "stretch"]
 IWAE_K = 100
@@ -46,7 +48,10 @@ def draw_input() -> tuple[np.ndarray, str]:
                            "a dot)")
     right.caption("Draw light on dark, as in MNIST. The toolbar above the canvas undoes and clears. A blank canvas "
                   "and a single dot are inputs too.")
-    with left:
+    # The component's toolbar floats 2.65rem above the canvas's top edge: room for it, so it never covers the
+    # Image switch (Test sample / Upload / Draw) above the canvas.
+    st.html(f"<style>.st-key-{CANVAS_BOX}{{padding-top:{TOOLBAR_ROOM}}}</style>")
+    with left.container(key=CANVAS_BOX):
         result = _canvas(brush)
     try:
         png = result.image_bytes  # None until something is drawn

@@ -17,6 +17,7 @@ PARAMS: dict[str, str] = {
     "latent_model": "latent", "post_idx": "latent", "iwae_k": "latent",
     "lab_tab": "lab",
     "board_image": "board", "step": "story",
+    "presenter": "sample",  # also read by the board and the story (explorer/presenter.py)
 }
 # Parameters that would name a folder or Hub repo for the zoo: a link never sets the source.
 SOURCE_PARAMS = ("source", "zoo_source", "revision", "zoo_revision", "repo", "repo_id", "path", "folder", "dir")

@@ -2,10 +2,12 @@
 "does not apply" notes. Display only: every number shown here was computed in ``vae_core``."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
 from vae_core.data import DATA_KINDS, is_bounded
-from vae_core.images import ColorScale, colorbar, image_grid, to_uint8, upscale
+from vae_core.images import ColorScale, colorbar, format_tick, image_grid, to_uint8, upscale
 from vae_core.likelihoods import LIKELIHOODS
 from vae_core.zoo import Checkpoint
 
@@ -31,6 +33,27 @@ def colored(values: np.ndarray, scale: ColorScale, factor: int = SCALE) -> np.nd
 
 def show_colorbar(where, scale: ColorScale, label: str) -> None:
     where.image(colorbar(scale, label=label), width="stretch")
+
+
+def colorbar_html(scale: ColorScale, label: str, ticks: int = 3) -> str:
+    """The colour bar as HTML, for type that must stay readable whatever the column's width (presenter mode): a
+    gradient with at most ``ticks`` labels under it, the end ones aligned to the ends so that no two overlap."""
+    if scale.log:
+        lo, hi = np.log10(max(scale.vmin, 1e-30)), np.log10(max(scale.vmax, 1e-30))
+        stops = 10.0 ** np.linspace(lo, hi, 17)
+    else:
+        stops = np.linspace(scale.vmin, scale.vmax, 17)
+    gradient = ", ".join(f"rgb({r},{g},{b}) {i / 16:.0%}" for i, (r, g, b) in enumerate(scale(stops).tolist()))
+    marks = []
+    values = scale.ticks(ticks)
+    for i, t in enumerate(values):
+        at = float(scale.normalize([t])[0])
+        shift = "0" if i == 0 else "-100%" if i == len(values) - 1 else "-50%"
+        marks.append(f"<span class='tick' style='left:{at:.1%};transform:translateX({shift})'>"
+                     f"{html.escape(format_tick(t))}</span>")
+    return (f"<div class='colorbar'><div class='label'>{html.escape(label)}</div>"
+            f"<div class='bar' style='background:linear-gradient(to right, {gradient})'></div>"
+            f"<div class='ticks'>{''.join(marks)}</div></div>")
 
 
 def not_applicable(where, text: str) -> None:

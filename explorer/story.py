@@ -17,7 +17,7 @@ from vae_core.images import image_grid, to_uint8, upscale
 from vae_core.metrics import NUM_DIMS
 from vae_core.zoo import Checkpoint
 
-from . import cache, charts, context, links, raw_runs, render, tables
+from . import cache, charts, context, links, presenter, raw_runs, render, tables
 from .claims import GAP_PAIR, bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
 
 STEP_KEY = "step"  # the step's slug, bound to the URL: /story?step=sigma
@@ -192,6 +192,11 @@ def side_by_side(pictures: list[np.ndarray], captions: list[str]) -> None:
         col.image(picture, caption=caption, width="stretch")
 
 
+def _chart(spec: dict, **kwargs) -> None:
+    """A step's figure, in presenter mode's type when it is on."""
+    st.vega_lite_chart(presenter.chart(spec, presenter.requested()), **kwargs)
+
+
 def _missing(text: str) -> None:
     st.info(text, icon=":material/hide_image:")
 
@@ -218,7 +223,7 @@ def step_elbo(ctx: context.Context) -> None:
     if "problem" in view:
         st.warning(f"No exact posterior for test image #{STORY_IMAGE} of {ckpt.name}: {view['problem']}.")
         return
-    st.vega_lite_chart(charts.posterior(view, (key, STORY_IMAGE, ctx.seed)), width="stretch", height=FIGURE_HEIGHT)
+    _chart(charts.posterior(view, (key, STORY_IMAGE, ctx.seed)), width="stretch", height=FIGURE_HEIGHT)
     st.caption(identity_sentence(view, ckpt.name, STORY_IMAGE) + " Colour: the true posterior p(z|x); red: the "
                "encoder's q(z|x) at 1 and 2 sd.")
 
@@ -236,8 +241,8 @@ def step_collapse(ctx: context.Context) -> None:
     steps = steps[steps["sigma_min"] > 0]
     if raw is not None and not steps.empty:
         domain = tuple(c.name for c in pair if (steps["model"] == c.name).any())  # runs with a trace
-        st.vega_lite_chart(charts.run_curve(steps, "step", "sigma_min", "sigma min (log)", domain, "log",
-                                            height=CURVE_HEIGHT), width="stretch")
+        _chart(charts.run_curve(steps, "step", "sigma_min", "sigma min (log)", domain, "log",
+                                height=CURVE_HEIGHT), width="stretch")
         said = [collapse_sentence(steps, raw), raw_runs.stopped(raw)]
         if partner is not None:
             said.append(partner_sentence(partner, steps))
@@ -252,8 +257,8 @@ def step_collapse(ctx: context.Context) -> None:
     if per_epoch.empty:
         _missing("None of these runs recorded its smallest sigma in its history.")
         return
-    st.vega_lite_chart(charts.run_curve(per_epoch, "epoch", "sigma_min", "sigma min (log)", domain, "log",
-                                        height=CURVE_HEIGHT), width="stretch")
+    _chart(charts.run_curve(per_epoch, "epoch", "sigma_min", "sigma min (log)", domain, "log",
+                            height=CURVE_HEIGHT), width="stretch")
     st.caption(" ".join(raw_runs.stopped(c) for c in pair) + " Smallest sigma on a validation batch, per epoch.")
 
 
@@ -295,8 +300,8 @@ def step_bounded(ctx: context.Context) -> None:
                  f"their training history; the zoo has none of them.")
         return
     domain = tuple(c.name for c in models)
-    st.vega_lite_chart(charts.run_curve(frame, "epoch", "sigma_min", "sigma min (log)", domain, "log",
-                                        height=CURVE_HEIGHT), width="stretch")
+    _chart(charts.run_curve(frame, "epoch", "sigma_min", "sigma min (log)", domain, "log",
+                            height=CURVE_HEIGHT), width="stretch")
     said = [s for s in (bound_sentence(c) for c in models) if s]
     st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
 
@@ -340,7 +345,7 @@ def step_zoo(ctx: context.Context) -> None:
     if points.empty:
         _missing(f"No 8-bit model of {ctx.dataset} has both a likelihood and a Frechet distance yet.")
         return
-    st.vega_lite_chart(charts.quality(points, height=FIGURE_HEIGHT - 110, width=640))
+    _chart(charts.quality(points, height=FIGURE_HEIGHT - 110, width=640))
     sentences = tables.quality_sentences(points)
     st.caption(" ".join(sentences[1:-1]))
 

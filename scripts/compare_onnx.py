@@ -69,14 +69,16 @@ window.addEventListener("error", () => { document.title = "failed"; });
 window.addEventListener("unhandledrejection", (e) => { console.error(String(e.reason)); document.title = "failed"; });
 """
 
-JS_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>decoder.js</title><script type="module">
+JS_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>decoder.js</title>
+<script type="module">
 import {loadZoo, loadModel, forward} from "./decoder.js";
 %(common)s
 const site = await loadZoo("data/");
 await bench((name) => loadModel(site, name), async (m, z, n) => forward(m.network, m.weights, z, n));
 </script>"""
 
-ONNX_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>onnxruntime-web</title><script type="module">
+ONNX_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>onnxruntime-web</title>
+<script type="module">
 import * as ort from "./ort/ort.wasm.min.mjs";
 ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
 ort.env.wasm.numThreads = 1;  // threads need a cross-origin-isolated page, which a static host does not give

@@ -80,7 +80,8 @@ CONFIG_REFUSALS = {  # name -> (TrainConfig settings, words of the one sentence)
     "unknown device": ({"device": "tpu"}, "device must be one of auto, cpu, cuda, mps, got 'tpu'"),
     "gradient clip zero": ({"grad_clip": 0}, "grad_clip must be a finite number greater than 0"),
     "gradient clip inf": ({"grad_clip": float("inf")}, "grad_clip must be a finite number greater than 0"),
-    "gradient clip a flag": ({"grad_clip": True}, "grad_clip must be a finite number greater than 0 and at most 1e+09, got True"),
+    "gradient clip a flag": ({"grad_clip": True},
+                             "grad_clip must be a finite number greater than 0 and at most 1e+09, got True"),
     "negative skips": ({"skip_nonfinite": -1}, "skip_nonfinite must be an integer from 0 to 1000000, got -1"),
     "fractional skips": ({"skip_nonfinite": 2.5}, "skip_nonfinite must be an integer from 0 to 1000000, got 2.5"),
 }

@@ -69,6 +69,8 @@ class ColorScale:
         if self.log:
             lo, hi = math.floor(math.log10(max(self.vmin, 1e-30))), math.ceil(math.log10(max(self.vmax, 1e-30)))
             decades = [10.0**e for e in range(lo, hi + 1) if self.vmin * 0.999 <= 10.0**e <= self.vmax * 1.001]
+            if len(decades) > count:  # every decade of a collapsed sigma (1e-9 .. 1) would overlap: keep both ends
+                decades = [decades[i] for i in sorted({round(k) for k in np.linspace(0, len(decades) - 1, count)})]
             return decades if len(decades) >= 2 else [self.vmin, self.vmax]
         if self.center is not None and self.vmin < self.center < self.vmax:
             return [self.vmin, self.center, self.vmax]

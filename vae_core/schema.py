@@ -13,6 +13,7 @@ Readers then use the record's attributes (``ev.test.iwae``): every value there h
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import types
@@ -297,28 +298,38 @@ def _error(where: str, path: str, message: str) -> SchemaError:
     return SchemaError(Problem(where, path, message))
 
 
-def _parse_record(cls, d: dict, where: str, prefix: str, problems: list[Problem], strict: bool = False):
+@functools.cache
+def _layout(cls) -> tuple[dict, tuple, bool]:
+    """A record class's fields by JSON key with the parser of each one's type, its required fields, and whether it
+    keeps extra keys: resolved once per class, not once per record (a history of thousands of lines spent most of
+    its parsing time in typing.get_type_hints and get_args)."""
     hints = typing.get_type_hints(cls)
-    known = {_key(f): f for f in fields(cls)}
+    known = {_key(f): (f, hints[f.name]) for f in fields(cls)}
+    required = tuple(f for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING)
+    return known, required, "extra" in known
+
+
+def _parse_record(cls, d: dict, where: str, prefix: str, problems: list[Problem], strict: bool = False):
+    known, required, keeps_extra = _layout(cls)
     kwargs, extra = {}, {}
     for key, value in d.items():
-        f = known.get(key)
+        f, tp = known.get(key, (None, None))
         if f is None or f.name == "extra":
             extra[key] = value
             continue
         path = f"{prefix}{key}"
-        parsed, ok = _parse_value(hints[f.name], value, where, path, problems, strict)
+        parsed, ok = _parser(tp)(value, where, path, problems, strict)
         if ok:
             kwargs[f.name] = parsed
             continue
-        wrong = f"{where}: {path} is {_describe(value)}, not {_type_label(hints[f.name])}"
+        wrong = f"{where}: {path} is {_describe(value)}, not {_type_label(tp)}"
         if strict or (f.default is MISSING and f.default_factory is MISSING):
             raise _error(where, path, wrong)
         problems.append(Problem(where, path, f"{wrong}; shown as n/a."))
-    for f in fields(cls):
-        if f.default is MISSING and f.default_factory is MISSING and f.name not in kwargs:
+    for f in required:
+        if f.name not in kwargs:
             raise _error(where, f"{prefix}{_key(f)}", f"{where}: no {prefix}{_key(f)}")
-    if "extra" in known:
+    if keeps_extra:
         kwargs["extra"] = extra
     return cls(**kwargs)
 
@@ -326,44 +337,53 @@ def _parse_record(cls, d: dict, where: str, prefix: str, problems: list[Problem]
 def _parse_value(tp, value, where: str, path: str, problems: list[Problem], strict: bool = False
                  ) -> tuple[object, bool]:
     """(parsed, True) when ``value`` fits type ``tp``; (None, False) otherwise. None fits every optional type."""
+    return _parser(tp)(value, where, path, problems, strict)
+
+
+@functools.cache
+def _parser(tp):
+    """The function ``_parse_value`` applies for type ``tp``, built once per type."""
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None, True
-        tp = next(a for a in args if a is not type(None))
-        args = typing.get_args(tp)
+        inner = _parser(next(a for a in args if a is not type(None)))
+        if type(None) not in args:
+            return inner
+        return lambda value, *rest: (None, True) if value is None else inner(value, *rest)
     if is_dataclass(tp):
-        if not isinstance(value, dict):
-            return None, False
-        return _parse_record(tp, value, where, f"{path}.", problems, strict), True
+        return lambda value, where, path, problems, strict: (
+            (_parse_record(tp, value, where, f"{path}.", problems, strict), True) if isinstance(value, dict)
+            else (None, False))
     if tp is float:
-        ok = is_number(value) and math.isfinite(value)
-        return (float(value), True) if ok else (None, False)
+        return lambda value, *_: (float(value), True) if is_number(value) and math.isfinite(value) else (None, False)
     if tp is int:
-        return (value, True) if is_int(value) else (None, False)
-    if tp is bool:
-        return (value, True) if isinstance(value, bool) else (None, False)
-    if tp is str:
-        return (value, True) if isinstance(value, str) else (None, False)
+        return lambda value, *_: (value, True) if is_int(value) else (None, False)
+    if tp is bool or tp is str:
+        return lambda value, *_: (value, True) if isinstance(value, tp) else (None, False)
     if tp is dict or typing.get_origin(tp) is dict:
-        return (value, True) if isinstance(value, dict) else (None, False)
+        return lambda value, *_: (value, True) if isinstance(value, dict) else (None, False)
     if tp is list or typing.get_origin(tp) is list:
+        return _list_parser(_parser(args[0]) if args else None)
+    raise TypeError(f"schema field type {tp} is not supported")  # a programming error, not a bad file
+
+
+def _list_parser(item):
+    def parse(value, where: str, path: str, problems: list[Problem], strict: bool):
         if not isinstance(value, list):
             return None, False
-        if not args:
+        if item is None:
             return value, True
         items = []
-        for i, item in enumerate(value):
-            parsed, ok = _parse_value(args[0], item, where, f"{path}[{i}]", problems, strict)
+        for i, one in enumerate(value):
+            parsed, ok = item(one, where, f"{path}[{i}]", problems, strict)
             if ok:
                 items.append(parsed)
                 continue
-            wrong = f"{where}: {path}[{i}] is {_describe(item)}"
+            wrong = f"{where}: {path}[{i}] is {_describe(one)}"
             if strict:
                 raise _error(where, f"{path}[{i}]", wrong)
             problems.append(Problem(where, f"{path}[{i}]", f"{wrong}; skipped."))
         return items, True
-    raise TypeError(f"schema field type {tp} is not supported")  # a programming error, not a bad file
+    return parse
 
 
 def _key(f) -> str:

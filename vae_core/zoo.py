@@ -273,6 +273,16 @@ def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
 def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint folder's metadata (not its weights). Raises ZooError naming the folder."""
     folder = Path(folder)
+    config = _loadable(folder)
+    evaluation, eval_notes = read_evaluation(folder / EVAL_NAME)
+    history, history_notes = read_history_lines(folder / HISTORY_NAME)
+    snapshots, snapshot_notes = list_snapshots_checked(folder)
+    return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history_lines=history,
+                      snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes)
+
+
+def _loadable(folder: Path) -> VAEConfig:
+    """What a model needs to be loaded: a valid config.json, the weights file and a finished training."""
     config = read_config(folder)
     if not (folder / WEIGHTS_NAME).is_file():
         raise ZooError(f"{folder}: no {WEIGHTS_NAME}")
@@ -280,11 +290,7 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     if progress:
         raise ZooError(f"{folder}: a run still in training ({progress}); it is listed once its training finishes "
                        f"(`train.py --resume`, or `train.py --zoo` for a zoo entry)")
-    evaluation, eval_notes = read_evaluation(folder / EVAL_NAME)
-    history, history_notes = read_history_lines(folder / HISTORY_NAME)
-    snapshots, snapshot_notes = list_snapshots_checked(folder)
-    return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history_lines=history,
-                      snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes)
+    return config
 
 
 def training_in_progress(folder: Path) -> str | None:
@@ -363,8 +369,8 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu",
     """Rebuild the model from config.json and load its safetensors strictly; every failure names the folder, and
     weights that are not finite (NaN or inf) are refused rather than drawn as blank pictures or tracebacks."""
     folder = Path(folder)
-    if weights is None:
-        read_checkpoint(folder)  # config and file presence, with the folder named
+    if weights is None:  # config and file presence, with the folder named (not the history: loading needs none)
+        _loadable(folder)
     path = Path(weights) if weights else folder / WEIGHTS_NAME
     _check_weights(folder, path)
     try:

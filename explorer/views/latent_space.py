@@ -18,6 +18,7 @@ from .. import cache, charts, context, links, posterior, render
 
 Z, ORIGIN, FOR, PICKED = "lat_z", "lat_origin", "lat_for", "lat_pick"  # session_state: the decoded z and its story
 SLIDER = "zd{}"  # the slider of dimension j
+CHART = "latent_chart"  # the plane's chart: its selection holds the last clicked point
 
 
 @dataclass
@@ -108,14 +109,28 @@ def interpolation_controls(space: Space) -> Path:
     return Path(a, b, path_z, latent.project(space.proj, path_z))
 
 
+def _follow_pick(space: Space) -> None:
+    """A point clicked in the last run becomes the decoded z before anything is drawn, so the red cross, the decoded
+    panel and the sliders all show it in this run."""
+    event = st.session_state.get(CHART) or {}
+    picked = (event.get("selection") or {}).get("pick") or []
+    if picked and "index" in picked[0] and picked[0]["index"] != st.session_state.get(PICKED):
+        i = int(picked[0]["index"])
+        st.session_state[PICKED] = i
+        set_z(space.means[i], f"test image #{i} ({space.classes[space.labels[i]]})")
+        if space.proj.exact:
+            posterior.pick(i)
+
+
 def plane(space: Space, path: Path) -> None:
     """The posterior means in the plane, coloured by class; a click decodes that image's mean."""
     proj, dim = space.proj, space.dim
+    _follow_pick(space)
     current = tuple(latent.project(proj, st.session_state[Z][None])[0].round(6))
     spec = charts.latent_plane(space.xy, space.labels, latent.prior_contours(proj),
                                (space.key, space.dataset, space.seed), proj.axis_names, tuple(space.classes),
                                tuple(map(tuple, path.xy.round(6))), current)
-    event = st.vega_lite_chart(spec, on_select="rerun", selection_mode="pick", key="latent_chart", width="stretch")
+    st.vega_lite_chart(spec, on_select="rerun", selection_mode="pick", key=CHART, width="stretch")
     if proj.exact:
         st.caption("The exact latent plane. Dashed circles: the prior N(0, I) at 1, 2 and 3 standard deviations. "
                    "Click a point to decode it; the red cross is the decoded z, the black line the interpolation.")
@@ -125,13 +140,6 @@ def plane(space: Space, path: Path) -> None:
                    f"projected on any such plane is again a standard normal, so the dashed circles are its 1, 2 "
                    f"and 3 sd contours in the plane; they say nothing about the other {dim - 2} directions. "
                    f"Click a point to decode that image's full posterior mean.")
-    picked = (event.selection.get("pick") or []) if event else []
-    if picked and "index" in picked[0] and picked[0]["index"] != st.session_state.get(PICKED):
-        i = int(picked[0]["index"])
-        st.session_state[PICKED] = i
-        set_z(space.means[i], f"test image #{i} ({space.classes[space.labels[i]]})")
-        if proj.exact:
-            posterior.pick(i)
 
 
 def decoded_point(space: Space) -> None:
