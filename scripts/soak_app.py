@@ -104,17 +104,23 @@ class Clicks:
         await idle(page, timeout_s)
 
 
-async def press(page, name: str, timeout_s: float, wait: bool = True) -> None:
-    await page.get_by_role("button", name=name).first.click(timeout=timeout_s * 1000)
+async def press(page, clicks: Clicks, button, what: str, timeout_s: float, wait: bool = True) -> None:
+    """Click ``button`` (a locator); one that is not there within the timeout is a lost click, and the round goes
+    on. The note says which image source the page had chosen, the state these buttons depend on."""
+    try:
+        await button.first.click(timeout=timeout_s * 1000)
+    except Exception:
+        chosen = await page.locator('button[data-variant="segmented_control"][aria-checked="true"]').all_inner_texts()
+        clicks.lost.append(f"{what} on {await page.evaluate('location.pathname')}: not there after {timeout_s:g} s "
+                           f"(image source chosen: {', '.join(chosen) or 'none'})")
+        print(f"lost: {clicks.lost[-1]}", flush=True)
+        return
     if wait:
         await idle(page, timeout_s)
 
 
-async def choose(page, option: str, timeout_s: float, wait: bool = True) -> None:
-    await page.locator('button[data-variant="segmented_control"]', has_text=option).first.click(
-        timeout=timeout_s * 1000)
-    if wait:
-        await idle(page, timeout_s)
+def option(page, name: str):
+    return page.locator('button[data-variant="segmented_control"]', has_text=name)
 
 
 async def one_round(page, clicks: Clicks, timeout_s: float, lost_s: float, buttons: bool) -> int:
@@ -124,12 +130,14 @@ async def one_round(page, clicks: Clicks, timeout_s: float, lost_s: float, butto
         await clicks.go(page, entry, address, timeout_s, lost_s, before)
         before = entry
         if buttons and address == "/reconstruct":
-            await press(page, "Random", timeout_s)
-            await choose(page, "Upload", timeout_s)
-            await choose(page, "Test sample", timeout_s, wait=False)  # the next click follows at once
+            await press(page, clicks, page.get_by_role("button", name="Random", exact=True), "Random", timeout_s)
+            await press(page, clicks, option(page, "Upload"), "Upload", timeout_s)
+            await press(page, clicks, option(page, "Test sample"), "Test sample", timeout_s, wait=False)  # then at once
+
             before = "Reconstruct's Test sample"
         elif buttons and address == "/sample":
-            await press(page, "New samples", timeout_s)
+            await press(page, clicks, page.get_by_role("button", name="New samples", exact=True), "New samples",
+                        timeout_s)
         errors += await page.locator('[data-testid="stException"]').count()
     return errors
 
@@ -150,6 +158,7 @@ async def soak(url: str, pid: int, sessions: int, rounds: int, deadline: float, 
                "caches": cache_bytes(url), "errors": errors, "note": note}
         if done is not None:
             row |= click_summary([d for c in done for d in c.delays[-len(NAV):]], late_s)
+            row["lost"] = sum(len(c.lost) for c in done) - sum(r.get("lost", 0) for r in rows)  # buttons too
         return row
 
     rows = [reading(0, 0.0, "server started, no session")]
@@ -207,6 +216,7 @@ def report(rows: list[dict], clicks: list[Clicks], caches: dict[str, int], late_
                  f"second half {statistics.mean(steps[half:]):+.1f} MiB.\n")
     total = click_summary([d for c in clicks for d in c.delays], late_s)
     text += (f"\nNavigation clicks: {total['clicks']}, lost {total['lost']}, late (> {late_s:g} s) {total['late']}; "
+             f"buttons and choices lost: {sum(len(c.lost) for c in clicks) - total['lost']}; "
              f"delay median {total['median']:.2f} s, 95th percentile {total['p95']:.2f} s, max {total['max']:.2f} s.\n")
     lost = [f"- session {i + 1}: {what}" for i, c in enumerate(clicks) for what in c.lost]
     if lost:
