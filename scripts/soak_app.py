@@ -100,7 +100,7 @@ class Clicks:
             await nav_link(page, entry).click(timeout=timeout_s * 1000)
             await page.wait_for_function("p => location.pathname === p", arg=address, timeout=timeout_s * 1000)
         except Exception:
-            await page.goto("/".join(page.url.split("/", 3)[:3]) + address)  # scheme://host:port + address
+            await page.goto("/".join(page.url.split("/", 3)[:3]) + address, timeout=timeout_s * 1000)  # origin+address
         await idle(page, timeout_s)
 
 
@@ -169,7 +169,7 @@ async def soak(url: str, pid: int, sessions: int, rounds: int, deadline: float, 
                  for _ in range(sessions)]
         clicks = [Clicks() for _ in pages]
         start = time.monotonic()
-        await asyncio.gather(*(page.goto(url + link) for page in pages))
+        await asyncio.gather(*(page.goto(url + link, timeout=timeout_s * 1000) for page in pages))
         await asyncio.gather(*(idle(page, timeout_s) for page in pages))
         rows.append(reading(0, time.monotonic() - start, f"{sessions} sessions opened"))
         for r in range(1, rounds + 1):
