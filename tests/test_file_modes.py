@@ -66,3 +66,20 @@ def test_a_leftover_staging_folder_is_named_and_kept(tiny_zoo, tmp_path):
     assert f"mnist-bernoulli-2d/{STAGING_DIR}" in note and "train.py --resume" in note and str(zoo) not in note
     assert staged.read_bytes() == b"half of a save"  # reading the zoo never deletes what a run may be writing
     assert torch.isfinite(next(iter(VAE.from_pretrained(zoo / "mnist-bernoulli-2d").parameters()))).all()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_downloaded_dataset_file_follows_the_umask(tmp_path, umask):
+    """A download is written beside its target and renamed (vae_core.data): the file keeps the umask's bits, not
+    the 0600 of a temporary file."""
+    from vae_core.data import _download_verified
+
+    source = tmp_path / "labels.idx"
+    source.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))  # an IDX vector of three labels
+    old = os.umask(umask)
+    try:
+        _download_verified(source.as_uri(), tmp_path / "copy.idx", None, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "copy.idx").stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
