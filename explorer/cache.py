@@ -26,10 +26,12 @@ from vae_core.zoo import (
 
 ModelKey = tuple  # (source root, name, revision, device, weights mtime)
 LOCAL_ZOO = DEFAULT_ZOO  # the fallback when a Hub source cannot be reached (tests point it elsewhere)
-# Bounds that give a public server's memory a ceiling (docs/soak.md): models are a few MB each, so MODELS_KEPT
-# covers a whole zoo and its snapshots; one derived entry is at most 64 images x a few arrays (about 1 MB).
+# Bounds that give a public server's memory a ceiling (docs/soak.md): models are at most 2.6 MiB each, so
+# MODELS_KEPT covers the shipped zoo (37 models, 35 snapshots); one derived entry is at most 1.3 MiB (the latent
+# plane's 12 x 12 decoded grid; 64 images otherwise), so ARRAYS_KEPT entries of each derived cache hold at most
+# about 230 MiB together, and still several rounds of what 8 sessions with 6 models each ask for.
 MODELS_KEPT = 48
-ARRAYS_KEPT = 128
+ARRAYS_KEPT = 64
 ARRAYS_TTL = 3600  # seconds; an idle server lets its derived arrays go
 POSTERIORS_KEPT = 64  # one entry per (model, image, seed): a 101 x 101 grid and a few numbers (about 45 kB)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import streamlit as st
 
@@ -44,14 +43,10 @@ class Context:
     locked: bool = False             # a public deployment: no source box, no server paths shown
 
     def public(self, text: str) -> str:
-        """A message as a visitor may see it: checkpoint folders named from the zoo, not from the server's disk (in
-        locked mode, no server path at all)."""
-        folders = {self.root, str(cache.LOCAL_ZOO)} | ({self.source} if self.locked else set())
-        for folder in sorted(folders - {None, ""}, key=len, reverse=True):  # the longest first: nested folders
-            text = text.replace(f"{folder}/", "")
-            if self.locked:
-                text = text.replace(folder, Path(folder).name)
-        return text
+        """A message as a visitor may see it (``access.public_text``): checkpoint folders named from the zoo, not
+        from the server's disk; in locked mode, no server path at all."""
+        zoos = [self.root, str(cache.LOCAL_ZOO)] + ([self.source] if self.locked else [])
+        return access.public_text(text, zoos, self.locked)
 
     def for_dataset(self, dataset: str | None = None) -> list[Checkpoint]:
         return [c for c in self.checkpoints if c.dataset == (dataset or self.dataset)]
@@ -133,6 +128,7 @@ def sidebar() -> Context:
         dataset = st.query_params.get("dataset") or st.session_state.get("dataset") or datasets[0]
         links.choices("models", [c.name for c in ctx.checkpoints if c.dataset == dataset],
                       f"checkpoint of {dataset}")
+    links.needs(OPEN, "models", "the models the link opens")
     _follow_link(datasets)
     if datasets:
         dataset = st.session_state.get("dataset") or st.query_params.get("dataset") or datasets[0]

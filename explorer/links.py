@@ -111,6 +111,14 @@ def choices(name: str, options: list[str], what: str) -> None:
     _drop(name, note)
 
 
+def needs(name: str, other: str, what: str) -> None:
+    """``name`` applies only beside ``other``: alone, it leaves the URL with a note and changes nothing."""
+    values = _single(name)
+    if values is not None and not st.query_params.get_all(other):
+        _drop(name, f"The link's `{name}={shown(values)}` is not used: it applies only with `{other}=` ({what}), "
+                    f"so the selection is kept.")
+
+
 def refuse_sources(locked: bool) -> None:
     """A link cannot point the server at a folder or a Hub repo: such parameters are dropped with a note."""
     for name in SOURCE_PARAMS:

@@ -77,7 +77,8 @@ ADDRESSES = [  # (path a browser asks for, whether it names a page)
     ("/", True), ("", True), ("/overview", True), ("/lab", True), ("/lab/", True), ("/likelihood_lab", True),
     ("/1_overview", True), (f"/{pages.NOT_FOUND}", True),
     ("/nope", False), ("/a/b", False), ("/sample/x", False), ("/lab/lab", False), ("/Overview", False),
-    ("/static/x.js", False), ("/" + "x/" * 200, False),
+    ("/static/x.js", False), ("/" + "x/" * 200, False), ("//sample", False), ("/a//b", False), ("//", False),
+    (f"/{navigation.ROOT_ID}", False),
 ]
 
 

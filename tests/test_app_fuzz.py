@@ -368,6 +368,17 @@ def test_a_link_with_some_unknown_models_keeps_the_known_ones(zoo_env):
     assert any("`models=../../etc/passwd`" in n for n in notes) and len(at.image) == 2
 
 
+@pytest.mark.parametrize("params", [{"open": "x"}, {"open": ""},
+                                    {"open": "1", "models": ["no-such-model"]}])
+def test_open_without_models_says_so_and_keeps_the_selection(zoo_env, params):
+    """``open`` replaces the selection with the link's models: without any, it changes nothing and says why."""
+    default = run_page("sample")[0].sidebar.multiselect(key="models").value
+    at, notes = run_page("sample", params)
+    assert at.sidebar.multiselect(key="models").value == default and default and len(at.image) >= 2
+    assert any(f"`open={params['open']}`" in n and "applies only with `models=`" in n for n in notes), notes
+    assert "open" not in at.query_params
+
+
 def test_good_links_pass_untouched(zoo_env):
     at, notes = run_page("sample", {"seed": "7", "temperature": "0.5", "n_samples": "8", "view": "Gap view",
                              "models": ["mnist-gaussian-fixed"], "dataset": "mnist"})

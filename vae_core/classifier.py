@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data import DATA_KINDS, to_model_input
-from .model import atomic_write
+from .model import atomic_write, save_tensors
 
 KIND_MIX = ("continuous", "continuous", "discrete", "discrete", "binary")  # default: binarized 1 batch in 5
 CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "classifiers"
@@ -57,7 +57,7 @@ class Classifier(nn.Module):
     def save(self, folder: Path, metrics: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.contiguous() for k, v in self.state_dict().items()}
-        atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
+        atomic_write(folder / "model.safetensors", lambda tmp: save_tensors(state, tmp))
         (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
         (folder / "eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import secrets
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -192,7 +192,9 @@ def download_dataset(name: str, root: str | os.PathLike | None = None, base_url:
 
 def _download_verified(url: str, target: Path, sha256: str | None, progress: bool) -> None:
     """Stream ``url`` into a temporary file beside ``target``, verify it, then rename: never a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    # not tempfile.mkstemp, whose 0600 would outlive the rename: the dataset's files follow the umask
+    tmp = str(target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None

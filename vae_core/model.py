@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
@@ -150,7 +151,7 @@ class VAE(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in self.state_dict().items()}
-        atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+        atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_tensors(state, tmp, metadata={"format": "pt"}))
         atomic_write(folder / CONFIG_NAME,
                      lambda tmp: Path(tmp).write_text(json.dumps(asdict(self.config), indent=2) + "\n"))
         return folder
@@ -170,6 +171,14 @@ class VAE(nn.Module):
 
 def load_config(folder: str | os.PathLike) -> VAEConfig:
     return VAEConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text()))
+
+
+def save_tensors(tensors: dict[str, Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file as every other file of a checkpoint is written, so its permission bits follow the
+    umask like the JSON beside it (0644 under umask 022): safetensors' own save_file creates 0600 files, which
+    another user (a shared folder, a container) cannot read."""
+    with open(path, "wb") as f:
+        f.write(safetensors_bytes(tensors, metadata=metadata))
 
 
 def atomic_write(path: Path, write) -> None:

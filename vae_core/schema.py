@@ -23,6 +23,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 EVAL_NAME = "eval.json"
 HISTORY_NAME = "history.jsonl"
 STATE_NAME = "training_state.json"
+STAGING_DIR = ".staging"  # a save in progress (vae_core.training); left behind by a run killed while saving
 SCHEMA_VERSION = 1  # files without the key were written before it existed and read as version 1
 VERSION_KEY = "schema_version"
 

@@ -58,13 +58,22 @@ from .data import fixed_test_input, to_model_input
 from .devices import check_device, resolve_device
 from .likelihoods import decoder_sigma, unvalidated
 from .limits import check_setting
-from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config
+from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config, save_tensors
 from .schedules import SCHEDULES, check_schedule
-from .schema import HISTORY_NAME, STATE_NAME, HistoryLine, SchemaError, TracePoint, TrainingState, from_json, to_json
+from .schema import (
+    HISTORY_NAME,
+    STAGING_DIR,
+    STATE_NAME,
+    HistoryLine,
+    SchemaError,
+    TracePoint,
+    TrainingState,
+    from_json,
+    to_json,
+)
 
 OPTIMIZER_NAME = "optimizer.safetensors"
 SNAPSHOT_DIR = "snapshots"
-STAGING_DIR = ".staging"
 SNAPSHOT_DTYPES = ("float32", "float16")
 CRASH_ENV = "VAE_ZOO_CRASH_AT"
 STAGE_STEPS = ("model", "optimizer", "history", "snapshot")  # what a save stages, in order (crash points)
@@ -573,8 +582,6 @@ class Trainer:
     def _save(self, epoch: int, diverged: dict | None) -> None:
         """Commit the epoch as a whole (module docstring): stage and fsync every file, rename the state that
         lists their sha256 over the old one, then roll the staged files into place."""
-        from safetensors.torch import save_file
-
         out, staging = self.out, self.out / STAGING_DIR
         if staging.exists():
             shutil.rmtree(staging)
@@ -582,7 +589,7 @@ class Trainer:
         opt = _flatten_optimizer(self.optimizer)
         lines = "".join(to_json(line, indent=None, drop_none=True) + "\n" for line in self.history)
         writers = {"model": lambda: self.model.save_pretrained(staging),
-                   "optimizer": lambda: save_file(opt, str(staging / OPTIMIZER_NAME)),
+                   "optimizer": lambda: save_tensors(opt, staging / OPTIMIZER_NAME),
                    "history": lambda: (staging / HISTORY_NAME).write_text(lines),
                    "snapshot": lambda: self.model.save_pretrained(staging / SNAPSHOT_DIR / f"epoch-{epoch:04d}",
                                                                   dtype=getattr(torch, self.cfg.snapshot_dtype))}

@@ -27,6 +27,7 @@ from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
 from .schema import (
     EVAL_NAME,
     HISTORY_NAME,
+    STAGING_DIR,
     STATE_NAME,
     Evaluation,
     HistoryLine,
@@ -278,7 +279,7 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     history, history_notes = read_history_lines(folder / HISTORY_NAME)
     snapshots, snapshot_notes = list_snapshots_checked(folder)
     return Checkpoint(name=folder.name, path=folder, config=config, evaluation=evaluation, history_lines=history,
-                      snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes)
+                      snapshots=snapshots, notes=eval_notes + history_notes + snapshot_notes + staging_notes(folder))
 
 
 def _loadable(folder: Path) -> VAEConfig:
@@ -291,6 +292,17 @@ def _loadable(folder: Path) -> VAEConfig:
         raise ZooError(f"{folder}: a run still in training ({progress}); it is listed once its training finishes "
                        f"(`train.py --resume`, or `train.py --zoo` for a zoo entry)")
     return config
+
+
+def staging_notes(folder: Path) -> list[str]:
+    """A note on a staging folder: a save that has not finished, by a run saving now or killed while saving. The
+    app only names it: deleting it is the run's own recovery (``train.py --resume``), never a reader's, since a
+    reader cannot tell a dead run from one saving at this moment."""
+    if not (folder / STAGING_DIR).exists():
+        return []
+    return [f"{folder.name}/{STAGING_DIR} holds a save that never finished (a run killed while saving, or one saving "
+            f"now); the files shown are those of the last finished save, and `train.py --resume` on this folder "
+            f"completes or discards it."]
 
 
 def training_in_progress(folder: Path) -> str | None:

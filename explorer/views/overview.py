@@ -8,6 +8,8 @@ import streamlit as st
 
 from explorer import charts, context, pages, story, tables
 from explorer.context import Context
+from vae_core.schema import STAGING_DIR
+from vae_core.zoo import staging_notes
 
 MODEL_PAGES = {"reconstruct": "Reconstruct", "sample": "Sample", "latent": "Latent", "sigma": "Sigma"}  # url -> label
 INTRO = ("One VAE per decoder likelihood p(x|z), each trained by maximising the ELBO. Does a higher likelihood "
@@ -36,6 +38,10 @@ def damage_warning(ctx: Context) -> None:
         st.warning(f"{len(ctx.problems)} folder(s) in the zoo could not be read and {damaged} file(s) of the "
                    f"{len(ctx.checkpoints)} checkpoints below are damaged (both listed in the sidebar).",
                    icon=":material/warning:")
+    unfinished = [c.name for c in ctx.checkpoints if staging_notes(c.path)]
+    if unfinished:
+        st.warning(f"A save that never finished (a `{STAGING_DIR}` folder) is in: {', '.join(unfinished)}. Each "
+                   f"shows its last finished save.", icon=":material/pending:")
 
 
 def leaderboards(ctx: Context, frame: pd.DataFrame) -> None:

@@ -150,7 +150,7 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
             model = (ctx.model(ckpt) if epoch == final_epoch and epoch not in dict(ckpt.snapshots)
                      else cache.snapshot(*key, ckpt, epoch))
         except ZooError as e:
-            st.error(f"{label} cannot be loaded: {e}")
+            st.error(f"{label} cannot be loaded: {ctx.public(str(e))}")
             continue
         out = cache.prior_samples(model, (*key, epoch), n, 1.0, ctx.seed)
         rec = history.get(epoch, HistoryLine(epoch=epoch))
