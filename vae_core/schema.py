@@ -20,6 +20,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 EVAL_NAME = "eval.json"
+CARD_NAME = "README.md"  # a checkpoint's model card (vae_core.zoo_spec.model_card)
 HISTORY_NAME = "history.jsonl"
 STATE_NAME = "training_state.json"
 SCHEMA_VERSION = 1  # files without the key were written before it existed and read as version 1
