@@ -59,7 +59,7 @@ def run_suite(args: argparse.Namespace, deadline: float) -> dict:
     passed = code == 0 and found.get("passed", 0) > 0 and not found.get("failed") and not found.get("error")
     failures = [line for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))]
     return {"passed": passed, "code": code, "counts": found, "seconds": time.monotonic() - start,
-            "load before": load_before, "load after": load(), "failures": failures}
+            "load before": load_before, "load after": load(), "failures": failures, "output": output}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5, help="how many times to run the browser suite in a row")
     p.add_argument("--hogs", type=int, default=2, help="busy processes kept running during the runs (0: none)")
     p.add_argument("--budget-minutes", type=float, default=90.0, help="time for all runs together")
+    p.add_argument("--log-dir", help="write each run's pytest output (failures, slowest tests) to run-N.log here")
     p.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --), e.g. -- -x")
     args = p.parse_args(argv)
     if args.runs < 1 or args.hogs < 0 or not args.budget_minutes > 0:
         p.error("--runs must be at least 1, --hogs at least 0 and --budget-minutes above 0")
+    if args.log_dir and Path(args.log_dir).exists() and not Path(args.log_dir).is_dir():
+        p.error(f"--log-dir {args.log_dir} is a file; give a folder for the runs' logs")
     deadline = time.monotonic() + args.budget_minutes * 60
     hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(args.budget_minutes * 60)]) for _ in range(args.hogs)]
     print(f"{args.runs} runs of `pytest -m browser` with {args.hogs} busy processes on {os.cpu_count()} cores; "
@@ -83,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = run_suite(args, deadline)
             results.append(r)
+            if args.log_dir:
+                Path(args.log_dir).mkdir(parents=True, exist_ok=True)
+                (Path(args.log_dir) / f"run-{i}.log").write_text(r["output"])
             verdict = "pass" if r["passed"] else ("stopped at the budget" if r["code"] is None else "FAIL")
             tally = ", ".join(f"{n} {k}" for k, n in r["counts"].items())
             print(f"run {i}: {verdict}  ({tally or 'no summary'})  {r['seconds']:.0f} s  load average "
