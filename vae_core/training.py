@@ -425,7 +425,7 @@ def _check_writable(out: Path) -> None:
     if not existing.is_dir():
         raise ValueError(f"{out} cannot be created: {existing} is a file, not a folder")
     try:  # a probe that leaves nothing behind: catches read-only file systems, which permission bits do not
-        os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=existing))
+        os.rmdir(tempfile.mkdtemp(prefix=WRITE_PROBE_PREFIX, dir=existing))
     except OSError as e:
         raise ValueError(f"{out} cannot be written: {existing} is not writable ({e.strerror})") from None
 
