@@ -19,9 +19,10 @@ Examples:
     python train.py --dataset mnist --decoder bernoulli --latent-dim 50 --hidden 200,200 --activation tanh \
         --batch-size 20 --adam-eps 1e-4 --lr-schedule burda --epochs 1093 --val-size 1 --device cuda --out runs/burda
 
-    # --out must be new or empty; --resume needs a committed epoch there and the same model, seed, batch size,
-    # --val-size and --max-train-images (it then ends bit-identical to a run that never stopped, on the same
-    # machine and thread count). Every flag is checked before any data is read or anything is written.
+    # --out must be new or empty (a folder holding anything but a run's own files, such as ".", is refused);
+    # --resume needs a committed epoch there and the same model, seed, batch size, --val-size and
+    # --max-train-images (it then ends bit-identical to a run that never stopped, on the same machine and thread
+    # count). Every flag is checked before any data is read or anything is written.
 
     # the zoo (zoo.toml), all or a glob of names; trained and then evaluated into eval.json
     python train.py --zoo zoo.toml --only 'mnist-*' --checkpoints checkpoints
@@ -42,7 +43,15 @@ from vae_core.likelihoods import LIKELIHOODS, make_likelihood
 from vae_core.limits import LIMITS
 from vae_core.model import ACTIVATIONS, VAEConfig
 from vae_core.schedules import SCHEDULES
-from vae_core.training import SNAPSHOT_DTYPES, TrainConfig, check_output_folder, check_snapshots, train
+from vae_core.training import (
+    SAMPLE_MARKER,
+    SNAPSHOT_DTYPES,
+    TrainConfig,
+    check_not_foreign,
+    check_output_folder,
+    check_snapshots,
+    train,
+)
 
 # flag -> the setting whose range (vae_core.limits) it must lie in
 NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr", "--seed": "seed",
@@ -54,8 +63,6 @@ ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_
                    "activation",
                    "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
                    "val_size", "lr_schedule", "adam_eps", "grad_clip", "skip_nonfinite", "resume")
-# The label of a folder trained by --train-on-sample: its presence is how a resume knows which data the run saw.
-SAMPLE_MARKER = "TRAINED_ON_SAMPLE.txt"
 
 
 def _number(flag: str):
@@ -115,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "continuous (dequantized) for the Gaussians; raw = x / 255 as a density, unbounded")
     one.add_argument("--setting", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a decoder setting, e.g. sigma=0.1 (gaussian-fixed) or sigma_min=0.01 (floor)")
-    one.add_argument("--out", help="the checkpoint folder to write (new or empty; with --resume, the run's)")
+    one.add_argument("--out", help="the checkpoint folder to write (new or empty; with --resume, the run's); a "
+                                   "folder of other files, such as the current one, is refused")
     one.add_argument("--latent-dim", type=_number("--latent-dim"), default=VAEConfig.latent_dim)
     one.add_argument("--hidden", type=_widths, default=None, help="MLP widths, e.g. 512,256")
     one.add_argument("--architecture", choices=("mlp", "conv"), default="mlp")
@@ -204,6 +212,8 @@ def _label_sample_run(out: Path, dataset: str, num_images: int) -> None:
 
 
 def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from vae_core.zoo_spec import check_zoo_root
+
     defaults = parser.parse_args([])
     ignored = [f"--{n.replace('_', '-')}" for n in ONE_MODEL_FLAGS if getattr(args, n) != getattr(defaults, n)]
     if ignored:
@@ -212,8 +222,12 @@ def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     if not Path(args.zoo).is_file():
         parser.error(f"--zoo {args.zoo}: no such file; give the path of a zoo spec such as zoo.toml")
     checkpoints = Path(args.checkpoints)
-    if checkpoints.exists() and not checkpoints.is_dir():
+    if args.checkpoints and checkpoints.exists() and not checkpoints.is_dir():
         parser.error(f"--checkpoints {args.checkpoints} is a file; give a folder for the zoo's checkpoints")
+    try:
+        check_zoo_root(args.checkpoints, "--checkpoints")
+    except ValueError as e:
+        parser.error(str(e))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                                    grad_clip=args.grad_clip, skip_nonfinite=args.skip_nonfinite,
                                    device=args.device or TrainConfig.device,
                                    progress=not args.no_progress)
+        check_not_foreign(args.out, "--out")  # an empty --out named as the flag, not as "the output folder"
         check_output_folder(args.out, model_config, train_config, args.resume)  # before the data is read
         _check_sample_run(Path(args.out), args.train_on_sample, args.resume, args.dataset)
         if args.train_on_sample:

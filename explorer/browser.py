@@ -1,6 +1,7 @@
 """Run the explorer as a user does: `streamlit run serve.py` on loopback in a subprocess, driven by Debian's
-Chromium through Playwright (imported only when a browser is opened). Shared by tests/test_browser.py and the
-scripts that measure or photograph the app (scripts/bench_app.py, scripts/app_screenshots.py, scripts/soak_app.py).
+Chromium through Playwright (imported only when a browser is opened). Shared by the browser tests (which wait with
+``wait_for`` / ``visit`` for the condition they check) and the scripts that measure or photograph the app
+(scripts/bench_app.py, scripts/app_screenshots.py, scripts/soak_app.py).
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from .pages import ROOT
 
@@ -20,6 +23,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXCEPTION = '[data-testid="stException"]'
+PLAYWRIGHT_TIMEOUT_MS = 30_000  # Playwright's own default for actions and locators, restored after each wait
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -80,9 +86,61 @@ def chromium(viewport=(1600, 1000)):
             browser.close()
 
 
+def wait_for(page, check: Callable[..., T], *args, timeout: float = 90.0, poll_ms: int = 100) -> T:
+    """Wait until ``check(*args)`` passes, and return what it returns. ``check`` asserts the condition a test is about
+    (the element, the message, the changed URL); it is tried whenever the app's script is not running, until it
+    passes or ``timeout`` seconds are out, and then its last failure is raised. So a test waits for what it checks,
+    never for a quiet period: under load the rerun that a click or an upload starts can begin late, and the page
+    before it is idle as well, so only a condition that the action changes tells that the rerun has been (a check
+    that already held before the action proves nothing). A locator that waits inside ``check`` waits at most until
+    the deadline."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout
+    failure: Exception | None = None  # the check's last failure, raised when the time is out
+    try:
+        while True:
+            left_ms = max(deadline - time.monotonic(), 0.001) * 1000
+            page.set_default_timeout(left_ms)
+            try:
+                page.wait_for_selector(IDLE, state="attached", timeout=left_ms)
+            except PlaywrightError as e:  # still running at the deadline
+                raise failure or TimeoutError(f"the app was still running after {timeout:g} s") from e
+            try:
+                return check(*args)
+            except (AssertionError, PlaywrightError) as e:
+                failure = e
+                if time.monotonic() >= deadline:
+                    raise
+            page.wait_for_timeout(poll_ms)
+    finally:
+        page.set_default_timeout(PLAYWRIGHT_TIMEOUT_MS)
+
+
+def drawn(page) -> dict[str, int]:
+    """The condition of a page that has run: its script idle, something in the main block, no exception element
+    (whose text is the failure). Returns ``counts``."""
+    exceptions = page.locator(EXCEPTION).all_inner_texts()
+    assert not exceptions, exceptions[0][:2000]
+    assert page.locator('[data-testid="stMain"] [data-testid="stElementContainer"]').count(), "nothing drawn yet"
+    return counts(page)
+
+
+def visit(page, url: str, timeout: float = 90.0, check: Callable[[], T] | None = None) -> T | dict[str, int]:
+    """Open ``url`` and wait until the page has run (``drawn``) and ``check()``, if given, passes; returns its value
+    (without ``check``, the page's ``counts``)."""
+    page.goto(url)
+
+    def ready():
+        found = drawn(page)
+        return check() if check else found
+    return wait_for(page, ready, timeout=timeout)
+
+
 def wait_idle(page, timeout: float = 60.0, settle_ms: int = 400) -> None:
     """Wait until the script has finished and the page stopped changing (a rerun the frontend starts by itself,
-    images decoded, charts drawn): idle, with the same elements, twice ``settle_ms`` apart."""
+    images decoded, charts drawn): idle, with the same elements, twice ``settle_ms`` apart. For the scripts that
+    time or photograph the app; a test waits for the condition it checks instead (``wait_for``)."""
     deadline = time.monotonic() + timeout
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     page.wait_for_timeout(150)  # a rerun triggered just now flips the state to running first
@@ -101,7 +159,7 @@ def wait_idle(page, timeout: float = 60.0, settle_ms: int = 400) -> None:
 
 def counts(page) -> dict[str, int]:
     return {
-        "exceptions": page.locator('[data-testid="stException"]').count(),
+        "exceptions": page.locator(EXCEPTION).count(),
         "images": page.locator('[data-testid="stMain"] img').count(),
         "charts": page.locator('[data-testid="stVegaLiteChart"]').count(),
         "drawn charts": page.locator('[data-testid="stVegaLiteChart"] :is(svg.marks, canvas)').count(),

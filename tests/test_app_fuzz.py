@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Element
 from test_app import APP, _fresh_caches, assert_ok, texts  # noqa: F401 (an autouse fixture)
 
 from explorer import cache, links, pages
 from explorer.access import LOCKED_ENV
+from explorer.context import OPEN
 from vae_core.zoo import ZooError, load_model, load_snapshot, read_index, scan
 
 VICTIM = "mnist-gaussian-pixel"  # has every artefact: eval.json, history.jsonl with sigma, two snapshots
@@ -229,6 +231,11 @@ def run_page(page: str = "", params: dict | None = None, timeout: float = 120) -
     return at, [n for n in at.link_notes.split("\n") if n.startswith("The link's")]
 
 
+def page_drew(at: AppTest) -> list[str]:
+    """The kinds of element the page drew in the main area besides the notes on the link (empty: it drew nothing)."""
+    return [node.type for node in at.main if isinstance(node, Element) and node.type not in ("info", "unknown")]
+
+
 def link_notes(at: AppTest) -> list[str]:
     return [i.value for i in at.info if i.value.startswith("The link's")]
 
@@ -237,11 +244,28 @@ def everything_shown(at: AppTest) -> str:
     return texts(at) + "\n" + "\n".join(c.value for c in at.sidebar.caption)
 
 
-@pytest.mark.parametrize("page", ["", "reconstruct", "sample", "latent", "sigma"])
+# Every registered page, and on each every query parameter it reads (the sidebar's and its own; links.PARAMS), so
+# that a new page or parameter is fuzzed without editing this file. context.OPEN is only a marker: any value goes.
+FUZZED_PAGES = [p.url_path for p in pages.PAGES]
+PAGE_PARAMS = {page: [p for p, where in links.PARAMS.items() if where in ("", page) and p != OPEN]
+               for page in FUZZED_PAGES}
+
+
+def test_the_fuzz_covers_every_registered_page_and_parameter():
+    """Test that the tables above reach every page of explorer.pages and every parameter of explorer.links, and
+    that links.PARAMS names only registered pages (a parameter of a page that is not registered is fuzzed nowhere)."""
+    registered = {p.url_path for p in pages.PAGES}
+    assert set(FUZZED_PAGES) == registered == set(PAGE_PARAMS)
+    assert {where for where in links.PARAMS.values() if where} <= registered, links.PARAMS
+    fuzzed = {p for params in PAGE_PARAMS.values() for p in params}
+    assert fuzzed == set(links.PARAMS) - {OPEN}, set(links.PARAMS) - {OPEN} - fuzzed
+
+
+@pytest.mark.parametrize("page", FUZZED_PAGES)
 def test_every_page_survives_a_zoo_with_every_damage(damaged_zoo, use_zoo, page):
     use_zoo(damaged_zoo)
     usable = sorted(_folder_name(c) for c, (_, where) in DAMAGE.items() if where != "scan")
-    at, _ = run_page(page, {"models": [*usable, INTACT]})
+    at, _ = run_page("" if page == FUZZED_PAGES[0] else page, {"models": [*usable, INTACT]})
     shown = everything_shown(at)
     for case, (_, where) in DAMAGE.items():  # each fault is named where the visitor looks
         if where in ("scan", "note"):
@@ -267,8 +291,6 @@ def test_every_page_survives_a_zoo_with_every_damage(damaged_zoo, use_zoo, page)
 # ------------------------------------------------------------------------------------------------ links
 BAD_VALUES = {"inf": "inf", "-inf": "-inf", "nan": "nan", "1e400": "1e400", "huge": "99999999999999999999",
               "negative": "-3", "non-numeric": "abc", "empty": "", "too long": "7" * 5000, "two values": ["1", "2"]}
-PAGE_PARAMS = {page: [p for p, where in links.PARAMS.items() if where in ("", page) and p != "open"]
-               for page in ("reconstruct", "sample", "latent", "lab")}
 
 
 def _names(path: Path, tree: ast.Module) -> dict:
@@ -356,7 +378,7 @@ def test_every_parameter_with_a_bad_value_falls_back_with_a_note(zoo_env, page, 
         if name != "models" or page != "latent":
             assert any(f"`{name}=" in n for n in notes), (name, notes)
     assert all(n.count(". ") == 0 and len(n) < 400 for n in notes), notes  # one sentence, value quoted short
-    assert at.sidebar.number_input(key="seed").value == 0 and at.title  # the sidebar and the page both drew
+    assert at.sidebar.number_input(key="seed").value == 0 and page_drew(at)  # the sidebar and the page both drew
     assert not [k for k in params if k in at.query_params and k != "models"]  # the bad values left the URL
     at.run()  # the next interaction starts clean
     assert not link_notes(at)

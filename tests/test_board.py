@@ -223,34 +223,47 @@ BOTTOM = f"() => Math.max(...{ELEMENTS}.map(e => e.getBoundingClientRect().botto
 RIGHT = f"() => Math.max(...{ELEMENTS}.map(e => e.getBoundingClientRect().right))"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("embed", [False, True])
 def test_four_models_fit_1280x720_without_scrolling(server, embed):
     """Test that the whole board, four columns of it, lies inside a 1280x720 window (sidebar open, or embedded)."""
-    from explorer.browser import chromium, wait_idle
+    from explorer.browser import chromium, visit
 
     models = "&".join(f"models={n}" for n in MNIST[:4])
     with chromium((1280, 720)) as page:
-        page.goto(f"{server}/board?{models}" + ("&embed=true" if embed else ""))
-        wait_idle(page)
-        assert page.locator('[data-testid="stException"]').count() == 0
-        assert page.locator('[data-testid="stMain"] img').count() >= 4 * 3
-        assert page.evaluate(BOTTOM) <= 720 and page.evaluate(RIGHT) <= 1280
-        if embed:  # no page padding below the content either: nothing to scroll at all
-            main = page.locator('[data-testid="stMain"]')
-            assert main.evaluate("e => e.scrollHeight <= e.clientHeight")
+        def fits():
+            assert page.locator('[data-testid="stMain"] img').count() >= 4 * 3
+            assert page.evaluate(BOTTOM) <= 720 and page.evaluate(RIGHT) <= 1280
+            if embed:  # no page padding below the content either: nothing to scroll at all
+                main = page.locator('[data-testid="stMain"]')
+                assert main.evaluate("e => e.scrollHeight <= e.clientHeight")
+        visit(page, f"{server}/board?{models}" + ("&embed=true" if embed else ""), check=fits)
 
 
+@pytest.mark.browser
 def test_keyboard_shortcuts_move_image_seed_and_model_set(server):
-    from explorer.browser import chromium, wait_idle
+    from explorer.browser import chromium, visit, wait_for
 
+    # each key, and what the URL holds once its rerun has run (the earlier keys' changes kept); M moves from a
+    # selection that is no named set to the first set after it, named in the URL
+    title, members = board.next_set(["mnist-gaussian-pixel", "mnist-gaussian-fixed"], board.model_sets(MNIST, "mnist"))
+    presses = [(board.SHORTCUTS["next"], {board.IMAGE_KEY: [str(board.TILES)]}),
+               (board.SHORTCUTS["samples"], {"seed": ["1"]}),
+               (board.SHORTCUTS["set"], {"models": members, board.SET_KEY: [board.set_slug(title)]})]
     with chromium((1280, 720)) as page:
-        page.goto(f"{server}/board?models=mnist-gaussian-pixel&models=mnist-gaussian-fixed")
-        wait_idle(page, settle_ms=1000)  # a key pressed at once was seen lost
-        for key in (board.SHORTCUTS["next"], board.SHORTCUTS["samples"], board.SHORTCUTS["set"]):
+        visit(page, f"{server}/board?models=mnist-gaussian-pixel&models=mnist-gaussian-fixed",
+              check=lambda: _keys_live(page, {}))
+        expected: dict[str, list[str]] = {}
+        for key, change in presses:
             page.keyboard.press(key.lower())
-            wait_idle(page)
-        query = parse_qs(urlparse(page.url).query)
-        assert query[board.IMAGE_KEY] == [str(board.TILES)] and query["seed"] == ["1"]
-        title, members = board.next_set(["mnist-gaussian-pixel", "mnist-gaussian-fixed"],
-                                        board.model_sets(MNIST, "mnist"))
-        assert query["models"] == members and query[board.SET_KEY] == [board.set_slug(title)]
+            expected |= change
+            wait_for(page, _keys_live, page, expected)
+
+
+def _keys_live(page, expected: dict[str, list[str]]) -> None:
+    """The URL holds ``expected``, the board drew, and its buttons (and so their keys) are live."""
+    query = parse_qs(urlparse(page.url).query)
+    assert {k: query.get(k) for k in expected} == expected, page.url
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stMain"] img').count()
+    assert page.locator(".st-key-board_next button").first.is_enabled()

@@ -17,7 +17,7 @@ from PIL import Image
 from tiny_zoo import TINY_MODELS
 
 from explorer import pages
-from explorer.browser import CHROMIUM, chromium, counts, screenshot, streamlit_server, wait_idle
+from explorer.browser import CHROMIUM, chromium, counts, drawn, screenshot, streamlit_server, visit, wait_for
 from vae_core.data import load_sample
 
 pytestmark = pytest.mark.browser
@@ -43,38 +43,43 @@ def app(tiny_zoo):
         yield url, page
 
 
-def visit(page, url: str, timeout: float = 90) -> dict[str, int]:
-    page.goto(url)
-    wait_idle(page, timeout)
-    found = counts(page)
-    assert found["exceptions"] == 0, page.locator('[data-testid="stException"]').first.inner_text()
-    return found
+def main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def heading(page) -> str:
+    return page.locator("h1").first.inner_text()
 
 
 def test_a_deep_link_on_a_fresh_server_runs_through_app_py(app):
     url, page = app
-    found = visit(page, f"{url}/reconstruct?models=mnist-gaussian-pixel&models=mnist-bernoulli-2d&idx=3")
-    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-    assert "Overview" in nav and "Latent space" in nav and "app" not in nav.split()  # st.navigation's menu
-    assert page.locator("h1").first.inner_text() == "Reconstruct"
-    assert "test image #3" in page.locator('[data-testid="stMain"]').inner_text()
-    assert found["images"] >= 2 * 4 + 1 + 2  # input, mean, sample, log p per model; one sigma map; two bars
+
+    def shows_image_3():
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Overview" in nav and "Latent space" in nav and "app" not in nav.split()  # st.navigation's menu
+        assert heading(page) == "Reconstruct" and "test image #3" in main_text(page)
+        found = counts(page)
+        assert found["images"] >= 2 * 4 + 1 + 2, found  # input, mean, sample, log p per model; a sigma map; 2 bars
+    visit(page, f"{url}/reconstruct?models=mnist-gaussian-pixel&models=mnist-bernoulli-2d&idx=3", check=shows_image_3)
 
 
 @pytest.mark.parametrize("name,path", PAGES)
 def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
     url, page = app
-    found = visit(page, f"{url}/{path}{'&' if '?' in path else '?'}{ALL}")
     expect_images = {"overview": 0, "reconstruct": 4 * len(MNIST), "sample": 2 * len(MNIST), "latent": 5,
                      "sigma": 4}.get(name, 0)
     expect_charts = {"overview": 1, "latent": 1, "sigma": 5, "lab": 2, "lab-pixel": 1}.get(name, 0)
-    assert found["images"] >= expect_images, found
-    assert found["charts"] >= expect_charts and found["drawn charts"] >= expect_charts, found
-    if name == "overview":
-        assert found["tables"] >= 1
-    if name == "lab-pixel":  # the link opened its tab, and only that tab was drawn
-        assert "perfectly reconstructed pixel" in page.locator('[data-testid="stMain"]').inner_text()
-        assert "Gaussian mixture" not in page.locator('[data-testid="stMain"]').inner_text()
+
+    def shows_its_pictures():
+        found = drawn(page)
+        assert found["images"] >= expect_images, found
+        assert found["charts"] >= expect_charts and found["drawn charts"] >= expect_charts, found
+        if name == "overview":
+            assert found["tables"] >= 1, found
+        if name == "lab-pixel":  # the link opened its tab, and only that tab was drawn
+            assert "perfectly reconstructed pixel" in main_text(page)
+            assert "Gaussian mixture" not in main_text(page)
+    visit(page, f"{url}/{path}{'&' if '?' in path else '?'}{ALL}", check=shows_its_pictures)
     screenshot(page, shots / f"{name}.png")
 
 
@@ -85,17 +90,18 @@ LAB_TAB_TEXT = {"EM and the singularity": "Gaussian mixture", "Linear VAE = pPCA
 def test_lab_tabs_switch_by_click_and_run_one_at_a_time(app):
     url, page = app
     visit(page, f"{url}/lab")
-    main = page.locator('[data-testid="stMain"]')
     for label, text in [*list(LAB_TAB_TEXT.items())[1:], next(iter(LAB_TAB_TEXT.items()))]:  # round and back
         page.get_by_role("tab", name=label).click()
-        wait_idle(page, 90)
-        shown = main.inner_text()
-        assert counts(page)["exceptions"] == 0
-        assert text in shown and page.get_by_role("tab", name=label).get_attribute("aria-selected") == "true"
-        assert all(other not in shown for other in LAB_TAB_TEXT.values() if other != text), label
-        assert counts(page)["drawn charts"] >= 1
-        default = label == "EM and the singularity"  # the default tab leaves the URL clean
-        assert parse_qs(urlparse(page.url).query).get("lab_tab", []) == ([] if default else [label])
+        wait_for(page, _shows_only_its_tab, page, label, text)
+
+
+def _shows_only_its_tab(page, label: str, text: str) -> None:
+    shown = page.locator('[data-testid="stMain"]').inner_text()
+    assert drawn(page)["drawn charts"] >= 1
+    assert text in shown and page.get_by_role("tab", name=label).get_attribute("aria-selected") == "true"
+    assert all(other not in shown for other in LAB_TAB_TEXT.values() if other != text), label
+    default = label == "EM and the singularity"  # the default tab leaves the URL clean
+    assert parse_qs(urlparse(page.url).query).get("lab_tab", []) == ([] if default else [label])
 
 
 def _digit_on_paper() -> bytes:
@@ -113,39 +119,42 @@ def test_upload_on_the_reconstruct_page(app, shots, tmp_path):
     good.write_bytes(_digit_on_paper())
     bad.write_bytes(b"a text file that claims to be a PNG")
     upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+
+    def reconstructs_the_good_file():
+        found = drawn(page)
+        assert "Preprocessing" in main_text(page) and "upload four.jpg" in main_text(page)
+        assert found["errors"] == 0 and found["images"] >= 5 + 2 * 4 + 1, found
     upload.set_input_files(str(good))
-    wait_idle(page)
-    main = page.locator('[data-testid="stMain"]')
-    assert "Preprocessing" in main.inner_text() and "upload four.jpg" in main.inner_text()
-    found = counts(page)
-    assert found["exceptions"] == 0 and found["errors"] == 0 and found["images"] >= 5 + 2 * 4 + 1
+    wait_for(page, reconstructs_the_good_file)
     screenshot(page, shots / "upload.png")
+
+    def names_the_bad_file():  # one error box, once the rerun the upload starts has run (it can begin late)
+        assert drawn(page)["errors"] == 1
+        assert "notes.png" in page.locator('[data-testid="stAlertContentError"]').inner_text()
     upload.set_input_files(str(bad))
-    wait_idle(page)
-    found = counts(page)
-    assert found["exceptions"] == 0 and found["errors"] == 1
-    assert "notes.png" in page.locator('[data-testid="stAlertContentError"]').inner_text()
+    wait_for(page, names_the_bad_file)
     upload.set_input_files(str(good))  # and the app keeps working
-    wait_idle(page)
-    assert counts(page)["errors"] == 0 and "Preprocessing" in main.inner_text()
+    wait_for(page, reconstructs_the_good_file)
 
 
 def test_overview_links_open_a_model_and_widgets_write_the_url(app):
     url, page = app
-    visit(page, f"{url}/")
+    visit(page, f"{url}/", check=lambda: page.locator('[data-testid="stPageLink"] a', has_text="Sample").count())
     target = MNIST[0]
     page.locator('[data-testid="stPageLink"] a', has_text="Sample").first.click()
-    wait_idle(page)
-    assert re.search(rf"/sample\?.*models={target}", page.url), page.url
-    assert page.locator("h1").first.inner_text() == "Sample"
-    assert counts(page)["images"] == 2
+
+    def opens_sample_of_one_model(seed: str):
+        assert re.search(rf"/sample\?.*models={target}", page.url), page.url
+        assert parse_qs(urlparse(page.url).query).get("seed", ["0"]) == [seed], page.url
+        assert heading(page) == "Sample" and drawn(page)["images"] == 2
+        assert page.locator('[data-testid="stSidebar"] [data-testid="stNumberInputField"]').last.input_value() == seed
+    wait_for(page, lambda: opens_sample_of_one_model("0"))
     page.locator('[data-testid="stSidebar"] [data-testid="stNumberInputStepUp"]').last.click()  # the seed
-    wait_idle(page)
-    assert "seed=1" in page.url
-    reloaded = visit(page, page.url)  # a bookmark restores the same view
-    assert reloaded["images"] == 2 and "seed=1" in page.url
-    value = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInputField"]').last.input_value()
-    assert value == "1"
+    wait_for(page, lambda: opens_sample_of_one_model("1"))
+    visit(page, page.url, check=lambda: opens_sample_of_one_model("1"))  # a bookmark restores the same view
+
+
+URL_OF = {p.title: "" if i == 0 else p.url_path for i, p in enumerate(pages.PAGES)}  # the first page is at /
 
 
 def _sidebar_state(page) -> tuple[str, str]:
@@ -161,22 +170,30 @@ def test_a_shared_link_survives_the_first_click_on_a_fresh_server(app, tiny_zoo,
     with streamlit_server(tiny_zoo) as (url, _):
         visit(page, f"{url}/{start}?models=mnist-gaussian-fixed&seed=5")
         for entry in ("Decoder sigma", "Reconstruct", "Overview"):
+            before = heading(page)
             page.locator('[data-testid="stSidebarNav"] a', has_text=entry).first.click()
-            wait_idle(page)
-            query = parse_qs(urlparse(page.url).query)
-            assert query.get("models") == ["mnist-gaussian-fixed"] and query.get("seed") == ["5"], (entry, page.url)
-            seed, models = _sidebar_state(page)
-            assert seed == "5" and "mnist-gaussian-fixed" in models and "mnist-bernoulli-2d" not in models, entry
+            wait_for(page, _keeps_the_link_on_the_new_page, page, entry, before)
+
+
+def _keeps_the_link_on_the_new_page(page, entry: str, before: str) -> None:
+    assert urlparse(page.url).path.strip("/") == URL_OF[entry], (entry, page.url)
+    assert heading(page) != before, (entry, before)  # the page it opened has run
+    query = parse_qs(urlparse(page.url).query)
+    assert query.get("models") == ["mnist-gaussian-fixed"] and query.get("seed") == ["5"], (entry, page.url)
+    seed, models = _sidebar_state(page)
+    assert seed == "5" and "mnist-gaussian-fixed" in models and "mnist-bernoulli-2d" not in models, entry
 
 
 def test_a_bad_link_gets_a_note_and_keeps_the_navigation(app):
     """Test that seed=inf leaves a working page with its navigation, not a blank screen."""
     url, page = app
-    visit(page, f"{url}/sample?seed=inf&temperature=nan&view=%3Cb%3E")
-    notes = page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts()
-    assert any("seed=inf" in n for n in notes) and any("temperature=nan" in n for n in notes), notes
-    assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
-    assert page.locator("h1").first.inner_text() == "Sample"
+
+    def notes_the_bad_values():
+        notes = page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts()
+        assert any("seed=inf" in n for n in notes) and any("temperature=nan" in n for n in notes), notes
+        assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert heading(page) == "Sample"
+    visit(page, f"{url}/sample?seed=inf&temperature=nan&view=%3Cb%3E", check=notes_the_bad_values)
 
 
 @pytest.mark.parametrize("path", ["no-such-page?models=mnist-gaussian-fixed", "a/b", "sample/x", "lab/", "overview_",
@@ -184,16 +201,18 @@ def test_a_bad_link_gets_a_note_and_keeps_the_navigation(app):
 def test_an_unknown_address_leads_to_a_page_that_says_so(app, path):
     """Test that an address naming no page, nested or not, shows a plain message and the navigation."""
     url, page = app
-    visit(page, f"{url}/{path}")
-    if path == "lab/":  # a known page with a trailing slash is that page
-        assert page.locator("h1").first.inner_text() == "Likelihood lab"
-        return
-    assert urlparse(page.url).path == f"/{pages.NOT_FOUND}", page.url
-    assert page.locator("h1").first.inner_text() == "Page not found"
-    assert "is not a page of this explorer" in page.locator('[data-testid="stMain"]').inner_text()
-    assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
-    links = page.locator('[data-testid="stMain"] [data-testid="stPageLink"]').all_inner_texts()
-    assert len(links) == len(pages.PAGES)
+
+    def says_so():
+        if path == "lab/":  # a known page with a trailing slash is that page
+            assert heading(page) == "Likelihood lab"
+            return
+        assert urlparse(page.url).path == f"/{pages.NOT_FOUND}", page.url
+        assert heading(page) == "Page not found"
+        assert "is not a page of this explorer" in main_text(page)
+        assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+        links = page.locator('[data-testid="stMain"] [data-testid="stPageLink"]').all_inner_texts()
+        assert len(links) == len(pages.PAGES)
+    visit(page, f"{url}/{path}", check=says_so)
 
 
 @pytest.mark.parametrize("old,page_", [(old, p) for old, p in pages.old_paths().items()])
@@ -201,19 +220,60 @@ def test_a_former_address_moves_on_to_its_page_with_the_query(app, old, page_):
     """Test that a link to an address of the pages/ era opens today's page with the link's parameters."""
     url, page = app
     landing = "/" if page_ == pages.PAGES[0] else f"/{page_.url_path}"  # the default page is at /
-    visit(page, f"{url}{landing}")
-    heading = page.locator("h1").first.inner_text()
-    visit(page, f"{url}/{old}?seed=4&models=mnist-gaussian-fixed")
-    query = parse_qs(urlparse(page.url).query)
-    assert urlparse(page.url).path == landing and query["seed"] == ["4"], page.url
-    assert page.locator("h1").first.inner_text() == heading
+    title = visit(page, f"{url}{landing}", check=lambda: heading(page))
+
+    def lands_on_its_page():
+        query = parse_qs(urlparse(page.url).query)
+        assert urlparse(page.url).path == landing and query.get("seed") == ["4"], page.url
+        assert heading(page) == title
+    visit(page, f"{url}/{old}?seed=4&models=mnist-gaussian-fixed", check=lands_on_its_page)
 
 
-def test_clicking_the_latent_chart_keeps_the_app_working(app):
+# the centre of a point of the chart's largest layer of points (the test images' posterior means), or null
+A_POINT = """() => {
+  const layers = [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g.mark-symbol.role-mark')];
+  const points = layers.sort((a, b) => b.childElementCount - a.childElementCount)[0];
+  if (!points || points.childElementCount < 100) return null;
+  const r = points.children[Math.floor(points.childElementCount / 2)].getBoundingClientRect();
+  return {x: r.x + r.width / 2, y: r.y + r.height / 2};
+}"""
+
+
+def test_clicking_a_point_of_the_latent_chart_decodes_that_image(app):
     url, page = app
-    visit(page, f"{url}/latent?models=mnist-bernoulli-2d")
-    chart = page.locator('[data-testid="stVegaLiteChart"]').first
-    box = chart.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
-    wait_idle(page)
-    assert counts(page)["exceptions"] == 0 and "Decoded z" in page.locator('[data-testid="stMain"]').inner_text()
+
+    def a_point():
+        point = page.evaluate(A_POINT)
+        assert point, "the chart has drawn no points yet"
+        return point
+    point = visit(page, f"{url}/latent?models=mnist-bernoulli-2d", check=a_point)
+    assert re.search(r"Decoded z\*?\*? from test image #0\n", main_text(page) + "\n")  # before: the link's image
+    page.mouse.click(point["x"], point["y"])
+
+    def decodes_the_picked_image():  # the origin names the picked image and its class
+        assert re.search(r"Decoded z\*?\*? from test image #\d+ \(", main_text(page)), main_text(page)[:2000]
+        assert drawn(page)["images"] >= 5
+    wait_for(page, decodes_the_picked_image)
+
+
+LATE_PAGE = """<div data-testid="stApp" data-test-script-state="running"></div><script>
+setTimeout(() => document.body.insertAdjacentHTML("beforeend", "<p id='early'>drawn while running</p>"), 100);
+setTimeout(() => document.querySelector("[data-testid=stApp]").dataset.testScriptState = "notRunning", 1500);
+setTimeout(() => document.body.insertAdjacentHTML("beforeend", "<p id='late'>after the run</p>"), 2500);
+</script>"""
+
+
+def test_wait_for_waits_for_the_condition_while_the_app_is_idle(app):
+    """Test the helper every browser test waits with: a check is tried only while the script is not running, is
+    retried until it passes (an element that comes late), and a check that never passes fails with its own
+    message once the time is out."""
+    _, page = app
+    page.set_content(LATE_PAGE)
+    assert wait_for(page, lambda: page.locator("#early").inner_text(), timeout=30) == "drawn while running"
+    assert page.locator("[data-testid=stApp]").get_attribute("data-test-script-state") == "notRunning"
+    assert wait_for(page, lambda: page.locator("#late").inner_text(), timeout=30) == "after the run"
+
+    def absent_is_there():
+        assert page.locator("#absent").count(), "never there"
+    with pytest.raises(AssertionError, match="never there"):
+        wait_for(page, absent_is_there, timeout=1)

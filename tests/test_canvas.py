@@ -258,24 +258,20 @@ def browser_app(tiny_zoo):
 
 
 def _open(browser_app):
-    from explorer.browser import wait_idle
+    """A fresh page on the Draw input: the canvas drawn, nothing on it yet."""
+    from explorer.browser import visit
 
     url, page = browser_app
-    page.goto(url)
-    wait_idle(page, 90)
+    visit(page, url, check=lambda: _main_text(page).count("your drawing (blank)") == 1)
     return page, page.locator("canvas.upper-canvas").bounding_box()  # Fabric.js takes the pointer on this layer
 
 
 def _stroke(page, points) -> None:
-    from explorer.browser import wait_idle
-
     page.mouse.move(*points[0])
     page.mouse.down()
     for p in points[1:]:
         page.mouse.move(*p, steps=4)
     page.mouse.up()
-    page.wait_for_timeout(300)
-    wait_idle(page, 90)
 
 
 def _main_text(page) -> str:
@@ -283,27 +279,54 @@ def _main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
+def _inked(page) -> int:
+    """How many pixels of the model's input the drawing inked, once the page says so (the rerun has run)."""
+    found = re.search(r"your drawing \((\d+) of 784 pixels inked\)", _main_text(page))
+    assert found, "the page does not show an inked drawing yet"
+    return int(found.group(1))
+
+
+def _dot(box) -> list[tuple[float, float]]:
+    return [(box["x"] + 140, box["y"] + 140), (box["x"] + 140.5, box["y"] + 140)]
+
+
 @pytest.mark.browser
 def test_in_chromium_a_stroke_past_the_edge_is_clipped_and_said(browser_app):
+    from explorer.browser import wait_for
+
     page, box = _open(browser_app)
     x, y = box["x"], box["y"]
     _stroke(page, [(x + 150, y + 140), (x + 260, y + 140), (x + box["width"] + 120, y + 140)])
-    text = _main_text(page)
-    assert "past the edge of the canvas" in text and "inked" in text
+
+    def says_it_was_clipped():
+        assert _inked(page) and "past the edge of the canvas" in _main_text(page)
+    wait_for(page, says_it_was_clipped)
 
 
 @pytest.mark.browser
 def test_in_chromium_a_stroke_begun_outside_the_canvas_draws_nothing(browser_app):
+    """Test that a stroke begun outside adds no ink: a dot drawn after it inks as many pixels as a dot alone (the
+    dot's rerun is the condition waited for, and it comes after whatever the stroke started)."""
+    from explorer.browser import wait_for
+
     page, box = _open(browser_app)
-    x, y = box["x"], box["y"]
-    _stroke(page, [(x - 120, y + 60), (x + 140, y + 60)])
-    assert "your drawing (blank)" in _main_text(page)
+    _stroke(page, _dot(box))
+    alone = wait_for(page, _inked, page)
+    page, box = _open(browser_app)
+    _stroke(page, [(box["x"] - 120, box["y"] + 60), (box["x"] + 140, box["y"] + 60)])
+    _stroke(page, _dot(box))
+    assert wait_for(page, _inked, page) == alone
 
 
 @pytest.mark.browser
 def test_in_chromium_a_single_dot_is_scored_by_every_model(browser_app):
+    from explorer.browser import wait_for
+
     page, box = _open(browser_app)
-    _stroke(page, [(box["x"] + 140, box["y"] + 140), (box["x"] + 140.5, box["y"] + 140)])
-    text = _main_text(page)
-    assert "inked" in text and all(m in text for m in MODELS)
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the bounds and the nats split
+    _stroke(page, _dot(box))
+
+    def scores_it():
+        text = _main_text(page)
+        assert _inked(page) and all(m in text for m in MODELS)
+        assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the bounds and the nats split
+    wait_for(page, scores_it)

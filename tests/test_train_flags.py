@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import pytest
 
 import train
 from vae_core.data import load_sample
-from vae_core.model import VAEConfig
-from vae_core.training import OPTIMIZER_NAME, STATE_NAME, TrainConfig
+from vae_core.model import ATOMIC_TMP_MARK, CONFIG_NAME, VAEConfig
+from vae_core.training import OPTIMIZER_NAME, SAMPLE_MARKER, STAGING_DIR, STATE_NAME, TrainConfig
 from vae_core.training import train as train_model
 
 NO_DATA = "/nonexistent/vae-zoo-data"
@@ -169,3 +170,79 @@ def test_data_kind_reaches_the_model(tmp_path, data_dir, capsys):
                 "--epochs", "1", "--no-progress", "--data-dir", str(data_dir), "--out", str(out)]
         assert train.main(argv + (["--data-kind", kind] if kind else [])) == 0, capsys.readouterr().err
         assert json.loads((out / "config.json").read_text())["data_kind"] == expected
+
+
+# --out / --checkpoints -> whether the folder is taken (ACCEPTED: the run gets as far as reading the missing data,
+# or for the zoo the spec's bad entry) or the words its one-sentence refusal holds. {tmp}: the module's folders;
+# {repo}: the repository root, which the tests run in (so "." and "" point at it).
+ACCEPTED = []
+REPO = Path(__file__).resolve().parents[1]
+OUT_CASES: dict[str, tuple[list[str], list[str]]] = {
+    "empty string": (["--out", ""], ["--out is an empty path", "unset shell variable", "new or empty"]),
+    ".": (["--out", "."], [f". ({REPO}) is not empty and not a training run's folder", "new or empty folder"]),
+    "the repository root": (["--out", "{repo}"], ["{repo} is not empty and not a training run's folder"]),
+    "a folder with unrelated files": (["--out", "{tmp}/notes"], ["{tmp}/notes is not empty and not a training "
+                                                                 "run's folder", "notes.txt", "new or empty"]),
+    "resume a run holding an unrelated file": (["--resume", "--out", "{tmp}/trained-and-notes", *TINY],
+                                               ["{tmp}/trained-and-notes is not empty", "notes.txt"]),
+    "a file path": (["--out", "{tmp}/a-file"], ["{tmp}/a-file is a file", "must be a folder"]),
+    "a run of its own": (["--out", "{tmp}/trained", *TINY], ["{tmp}/trained already holds a trained model"]),
+    "resume a run of its own": (["--resume", "--out", "{tmp}/trained", *TINY], ACCEPTED),
+    "a fresh path": (["--out", "{tmp}/fresh/run"], ACCEPTED),
+    "an empty folder": (["--out", "{tmp}/empty"], ACCEPTED),
+    "a first run killed before its first commit": (["--out", "{tmp}/killed"], ACCEPTED),
+    "zoo: empty string": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", ""], ["--checkpoints is an empty path"]),
+    "zoo: .": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", "."],
+               [f"--checkpoints . ({REPO}) is not empty and not a zoo's folder"]),
+    "zoo: the repository root": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", "{repo}"],
+                                 ["--checkpoints {repo} is not empty and not a zoo's folder"]),
+    "zoo: a folder with unrelated files": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", "{tmp}/notes"],
+                                           ["{tmp}/notes is not empty and not a zoo's folder", "notes.txt"]),
+    "zoo: a checkpoint holding an unrelated file": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", "{tmp}"],
+                                                    ["trained-and-notes/notes.txt", "only checkpoint folders"]),
+    "zoo: the shipped zoo": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", "{repo}/checkpoints"], ACCEPTED),
+    "zoo: a fresh path": (["--zoo", "{tmp}/zoo.toml", "--checkpoints", "{tmp}/fresh-zoo"], ACCEPTED),
+}
+
+
+@pytest.fixture(scope="module")
+def out_folders(folders: Path) -> Path:
+    """Beside ``folders``: a folder of someone's notes, a trained run with a note added, and the leftovers of a
+    first run killed before it committed an epoch (a staging folder, the sample label, a temporary file)."""
+    (folders / "notes").mkdir()
+    (folders / "notes" / "notes.txt").write_text("mine\n")
+    shutil.copytree(folders / "trained", folders / "trained-and-notes")
+    (folders / "trained-and-notes" / "notes.txt").write_text("mine\n")
+    (folders / "killed" / STAGING_DIR).mkdir(parents=True)
+    (folders / "killed" / SAMPLE_MARKER).write_text("label\n")
+    (folders / "killed" / f".{CONFIG_NAME}{ATOMIC_TMP_MARK}123").write_text("{")
+    return folders
+
+
+@pytest.mark.parametrize("case", list(OUT_CASES))
+def test_output_folder_is_new_empty_or_a_runs_own(case, out_folders, capsys, monkeypatch):
+    """A run is never written into a folder of other files (".", an unset variable's "", a repository): refused in
+    one sentence naming the folder and what is acceptable, before any data is read or anything written."""
+    monkeypatch.chdir(REPO)
+    args, words = OUT_CASES[case]
+    zoo = "--zoo" in args
+    argv = [a.replace("{tmp}", str(out_folders)).replace("{repo}", str(REPO)) for a in args]
+    argv = argv if zoo else [*BASE, *argv]
+    before, repo_before = _snapshot(out_folders), sorted(os.listdir(REPO))
+    try:
+        code = train.main(argv)
+    except SystemExit as e:  # argparse's errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and err.rstrip().endswith(errors[0]), err  # one sentence (after argparse's usage)
+    if words is ACCEPTED:  # the folder passed: what stops the run is the next thing, the data or the spec
+        assert ("zoo entry 'bad'" if zoo else NO_DATA) in err, err
+    else:
+        assert NO_DATA not in err and "zoo entry" not in err, err
+        for w in words:
+            assert w.replace("{tmp}", str(out_folders)).replace("{repo}", str(REPO)) in err, err
+    assert _snapshot(out_folders) == before and sorted(os.listdir(REPO)) == repo_before  # nothing written
+    assert not (out_folders / "fresh").exists() and not (out_folders / "fresh-zoo").exists()

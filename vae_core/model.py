@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .limits import check_setting
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+ATOMIC_TMP_MARK = ".tmp"  # atomic_write's temporary file is .<name>.tmp<pid>; a kill can leave one behind
 IMAGE_SHAPE = (1, 28, 28)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
@@ -181,9 +183,15 @@ def save_tensors(tensors: dict[str, Tensor], path: str | os.PathLike, metadata: 
         f.write(safetensors_bytes(tensors, metadata=metadata))
 
 
+def atomic_temp_of(entry: str) -> str | None:
+    """The file name whose interrupted ``atomic_write`` left ``entry`` behind, or None if it is no such file."""
+    m = re.fullmatch(rf"\.(.+){re.escape(ATOMIC_TMP_MARK)}\d+", entry)
+    return m.group(1) if m else None
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename over ``path``: readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{ATOMIC_TMP_MARK}{os.getpid()}")
     try:
         write(str(tmp))
         os.replace(tmp, path)

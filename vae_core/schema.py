@@ -21,6 +21,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 EVAL_NAME = "eval.json"
+CARD_NAME = "README.md"  # a checkpoint's model card (vae_core.zoo_spec.model_card)
 HISTORY_NAME = "history.jsonl"
 STATE_NAME = "training_state.json"
 STAGING_DIR = ".staging"  # a save in progress (vae_core.training); left behind by a run killed while saving

@@ -58,9 +58,11 @@ from .data import fixed_test_input, to_model_input
 from .devices import check_device, resolve_device
 from .likelihoods import decoder_sigma, unvalidated
 from .limits import check_setting
-from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config, save_tensors
+from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, atomic_temp_of, load_config, save_tensors
 from .schedules import SCHEDULES, check_schedule
 from .schema import (
+    CARD_NAME,
+    EVAL_NAME,
     HISTORY_NAME,
     STAGING_DIR,
     STATE_NAME,
@@ -74,6 +76,14 @@ from .schema import (
 
 OPTIMIZER_NAME = "optimizer.safetensors"
 SNAPSHOT_DIR = "snapshots"
+# The label of a folder trained by `train.py --train-on-sample`: its presence is how a resume knows which data the
+# run saw.
+SAMPLE_MARKER = "TRAINED_ON_SAMPLE.txt"
+WRITE_PROBE_PREFIX = ".write-probe-"  # _check_writable's probe folder (removed at once; a kill can leave one)
+# Every name a run, and the zoo's evaluation of it, writes at the top of its folder: a folder holding anything
+# else is not a run's own, and training there would mix a run's files with someone else's (check_output_folder).
+RUN_FILES = frozenset({CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, STATE_NAME, OPTIMIZER_NAME, SNAPSHOT_DIR,
+                       STAGING_DIR, SAMPLE_MARKER, EVAL_NAME, CARD_NAME})
 SNAPSHOT_DTYPES = ("float32", "float16")
 CRASH_ENV = "VAE_ZOO_CRASH_AT"
 STAGE_STEPS = ("model", "optimizer", "history", "snapshot")  # what a save stages, in order (crash points)
@@ -329,11 +339,47 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------------- the output folder
+def foreign_entries(folder: Path) -> list[str]:
+    """The names in ``folder`` that no run writes (``RUN_FILES``, and what a kill inside a write leaves behind)."""
+    try:
+        names = os.listdir(folder)
+    except OSError as e:
+        raise ValueError(f"{shown(folder)} cannot be read ({e.strerror}); give a folder this user can read and "
+                         f"write") from None
+    return sorted(name for name in names
+                  if name not in RUN_FILES and atomic_temp_of(name) not in RUN_FILES
+                  and not name.startswith(WRITE_PROBE_PREFIX))
+
+
+def shown(folder: Path) -> str:
+    """A folder as a message names it: a relative one (``.`` above all) with the absolute path it stands for."""
+    return str(folder) if folder.is_absolute() else f"{folder} ({folder.resolve()})"
+
+
+def listed(names: list[str], most: int = 3) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def check_not_foreign(out: str | os.PathLike, what: str = "the output folder") -> None:
+    """``out`` is new, empty or a run's own: never a folder of other files (the current one, a repository) that a
+    run would be written into and mixed with. An empty path, which an unset shell variable gives, is refused."""
+    if not str(out):
+        raise ValueError(f"{what} is an empty path (an unset shell variable?); name the folder to train into: a new "
+                         f"or empty one, or a run's own folder to continue it with --resume")
+    out = Path(out)
+    foreign = foreign_entries(out) if out.is_dir() else []
+    if foreign:
+        raise ValueError(f"{shown(out)} is not empty and not a training run's folder (it holds {listed(foreign)}); "
+                         f"give a new or empty folder, or a run's own folder (only {CONFIG_NAME}, {STATE_NAME} and "
+                         f"the other files a run writes) to continue it with --resume")
+
+
 def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_config: TrainConfig,
                         resume: bool) -> None:
     """Everything about ``out`` that would make a run fail or lie, checked before any data is read or anything
-    written: a folder that cannot be created or written, a resume of nothing or of another run, and a new run
-    over a finished one."""
+    written: an empty path, a folder that cannot be created or written, a folder of other files, a resume of
+    nothing or of another run, and a new run over a finished one."""
+    check_not_foreign(out)
     out = Path(out)
     _check_writable(out)
     state = read_state(out) if out.is_dir() else None
@@ -387,7 +433,7 @@ def _check_writable(out: Path) -> None:
     if not existing.is_dir():
         raise ValueError(f"{out} cannot be created: {existing} is a file, not a folder")
     try:  # a probe that leaves nothing behind: catches read-only file systems, which permission bits do not
-        os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=existing))
+        os.rmdir(tempfile.mkdtemp(prefix=WRITE_PROBE_PREFIX, dir=existing))
     except OSError as e:
         raise ValueError(f"{out} cannot be written: {existing} is not writable ({e.strerror})") from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import time
 import tomllib
 from dataclasses import fields
@@ -28,8 +29,9 @@ from .ledger import LEDGER_JSON, card_section, read_ledger
 from .likelihoods import make_likelihood, unvalidated
 from .limits import check_setting
 from .metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
-from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_write, load_config
+from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_temp_of, atomic_write, load_config
 from .schema import (
+    CARD_NAME,
     EVAL_NAME,
     HISTORY_NAME,
     SCHEMA_VERSION,
@@ -47,8 +49,18 @@ from .schema import (
     to_dict,
     to_json,
 )
-from .training import TrainConfig, check_same_model, drop_optimizer, read_state, recover, train
-from .zoo import read_history_lines
+from .training import (
+    TrainConfig,
+    check_same_model,
+    drop_optimizer,
+    foreign_entries,
+    listed,
+    read_state,
+    recover,
+    shown,
+    train,
+)
+from .zoo import INDEX_NAME, read_history_lines
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -99,12 +111,44 @@ def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
     return model, training, {k: v for k, v in entry.items() if k in EVAL_FIELDS}
 
 
+def check_zoo_root(checkpoints: str | Path, what: str = "the zoo folder") -> None:
+    """The zoo is written into a new or empty folder, or one of its own: only checkpoint folders (each new, empty
+    or a run's own) and the index. Any other file there, such as a repository's, refuses the whole zoo before
+    anything is read or written; an empty path (an unset shell variable) too."""
+    if not str(checkpoints):
+        raise ValueError(f"{what} is an empty path (an unset shell variable?); name the folder the zoo's checkpoints "
+                         f"go in: a new or empty one, or a zoo's own")
+    root = Path(checkpoints)
+    if not root.is_dir():
+        return
+    foreign = foreign_entries_of_zoo(root)
+    if foreign:
+        raise ValueError(f"{what} {shown(root)} is not empty and not a zoo's folder (it holds {listed(foreign)}); "
+                         f"give a new or empty folder, or one holding only checkpoint folders and {INDEX_NAME}")
+
+
+def foreign_entries_of_zoo(root: Path) -> list[str]:
+    """The names in a zoo folder that are neither its index nor a checkpoint folder holding only a run's files."""
+    foreign = []
+    for name in sorted(os.listdir(root)):
+        path = root / name
+        if name == INDEX_NAME or atomic_temp_of(name) == INDEX_NAME:
+            continue
+        if not path.is_dir():
+            foreign.append(name)
+        else:  # a folder of nothing but other files is named as a whole
+            inner = foreign_entries(path)
+            foreign += [f"{name}/"] if inner and len(inner) == len(os.listdir(path)) else [f"{name}/{i}" for i in inner]
+    return foreign
+
+
 def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "checkpoints", data_dir=None,
               download: bool = False, evaluate: bool = True, progress: bool = True, device: str | None = None) -> None:
     """Train (resuming finished or partial runs) and evaluate every entry whose name matches ``only``, each on its
     spec's ``device``, or all on ``device`` (a name of vae_core.devices.DEVICES) when one is given."""
     if device is not None:
         check_device(device)  # before the spec is read or anything written
+    check_zoo_root(checkpoints)
     patterns = [p.strip() for p in only.split(",") if p.strip()]
     entries = [e for e in read_spec(spec) if any(fnmatch.fnmatch(e["name"], p) for p in patterns)]
     if not entries:
@@ -202,14 +246,14 @@ def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
                           EVAL_NAME, strict=True)
     text, card = to_json(record) + "\n", model_card(record, cfg)  # both made before either is written
     atomic_write(folder / EVAL_NAME, lambda tmp: Path(tmp).write_text(text))
-    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(card))
+    atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(card))
 
 
 def rewrite_card(folder: Path, ledger: Path = LEDGER_JSON) -> None:
     """Rewrite an evaluated checkpoint's model card from its eval.json as it is and the rows of ``ledger`` that name
     it (vae_core.ledger); eval.json itself is left byte for byte."""
     card = model_card(read_evaluation_whole(folder / EVAL_NAME), load_config(folder), ledger)
-    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(card))
+    atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(card))
 
 
 def read_evaluation_whole(path: Path) -> Evaluation:
@@ -336,7 +380,7 @@ def write_index(checkpoints: str | Path) -> Path:
                        "frechet_reconstruction_means": f.reconstruction_means,
                        "sigma_min": (ev.sigma or SigmaStats()).min,
                        "active_units": t.active_units, **best_index_fields(ev)})
-    out = root / "index.json"
+    out = root / INDEX_NAME
     out.write_text(json.dumps({"models": models}, indent=2) + "\n")
     return out
 
