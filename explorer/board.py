@@ -228,14 +228,17 @@ def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.nda
         [strip(smp["sample"]) for smp in samples],
         [None if smp["sigma"] is None else sigma_strip(smp["sigma"], scale) for smp in samples],
     ]
-    widths = [0.75] + [1] * len(loaded)
+    # Presenter mode lays out MAX_COLUMNS model columns whatever the set's size: fewer models would widen the columns,
+    # and their pictures with them, past the height of a 720 px screen.
+    slots = max(len(loaded), MAX_COLUMNS) if presenting else len(loaded)
+    widths = [0.75] + [1] * slots
     st.html(HEAD_STYLE + (PRESENTER_STYLE if presenting else ""))
     board = st.container(gap="xsmall")
     head = board.columns(widths, gap="small", vertical_alignment="bottom")
     head[0].html(label_html("log p(x)", "nats per image, higher is better; the method under it") +
                  label_html("FD", "Frechet distance of full samples x ~ p(x|z) to the test set, lower is "
                                   "better"))
-    for col, (ckpt, _) in zip(head[1:], loaded, strict=True):
+    for col, (ckpt, _) in zip(head[1:1 + len(loaded)], loaded, strict=True):
         col.html(headline_html(ckpt.name, headline(ckpt)))
     for r, ((title, what), pictures) in enumerate(zip(ROWS, rows, strict=True)):
         cols = board.columns(widths, gap="small", vertical_alignment="center")
@@ -247,7 +250,7 @@ def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.nda
                 cols[0].html(render.colorbar_html(scale, "sigma"))
             else:
                 render.show_colorbar(cols[0], scale, "sigma")
-        for col, (ckpt, _), picture in zip(cols[1:], loaded, pictures, strict=True):
+        for col, (ckpt, _), picture in zip(cols[1:1 + len(loaded)], loaded, pictures, strict=True):
             if picture is None:
                 col.html(label_html("no sigma", f"{ckpt.decoder} has no scale parameter"))
             else:

@@ -100,9 +100,6 @@ class Recorder:
     def vega_lite_chart(self, spec: dict, width=None, height: int | None = None, **_) -> None:
         self.blocks.append({"kind": "chart", "spec": plain_spec(spec), "height": height})
 
-    def altair_chart(self, chart, width=None, height: int | None = None, **_) -> None:
-        self.blocks.append({"kind": "chart", "spec": plain_spec(chart.to_dict()), "height": height})
-
     def image(self, image, caption: str | None = None, width=None, **_) -> None:
         self._counter[0] += 1
         name = f"{self._prefix}-{self._counter[0]}.png"
@@ -163,7 +160,7 @@ def story_steps(ctx: Context, pictures: Path, src_prefix: str = "") -> list[dict
             step.draw(ctx)
         blocks = recorder.result()
         _prefix_sources(blocks, src_prefix)
-        steps.append({"slug": step.slug, "title": step.title, "blocks": blocks})
+        steps.append({"slug": step.slug, "title": story.heading(step, ctx.checkpoints, ctx.dataset), "blocks": blocks})
     return steps
 
 

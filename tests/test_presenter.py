@@ -3,7 +3,8 @@ zoo (./checkpoints), Debian's Chromium at 1280x720 through Playwright. In presen
 every story step fits the screen without scrolling, no visible text is under presenter.TEXT_PX, the board's key
 numbers are at least 32 px, the sidebar is hidden and the sigma colour bar's ticks do not overlap. Keys work after a
 click; a click on the latent plane moves the red cross with the decoded panel; the drawing toolbar leaves the image
-switch clickable. One server for the module; every wait is for a condition (URL, element, script state)."""
+switch clickable. One server for the module; every wait is for the condition a test checks (explorer.browser's
+wait_for / visit)."""
 from __future__ import annotations
 
 import re
@@ -16,12 +17,10 @@ from apptest_pages import open_page
 
 from explorer import board, presenter, story
 from explorer.access import LOCKED_ENV
-from explorer.browser import CHROMIUM, chromium, streamlit_server, wait_idle
+from explorer.browser import CHROMIUM, chromium, streamlit_server, visit, wait_for
 from vae_core.images import ColorScale
 from vae_core.zoo import DEFAULT_ZOO, scan
 
-needs_browser = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"{CHROMIUM} is "
-                                                         "missing: apt-get install chromium to run browser tests")]
 SHIPPED = DEFAULT_ZOO  # the zoo a presenter shows: the named sets need its models
 
 
@@ -71,15 +70,31 @@ MEASURE = """() => {
 def app():
     if not (SHIPPED / "index.json").is_file():
         pytest.skip(f"the shipped zoo is not at {SHIPPED}")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run browser tests")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     with streamlit_server(SHIPPED, timeout=120) as (url, _), chromium(presenter.VIEWPORT) as page:
         yield url, page
 
 
-def visit(page, url: str) -> dict:
-    page.goto(url)
-    wait_idle(page, 240)
-    return page.evaluate(MEASURE)
+# The page has drawn all it shows in its own type: its fonts loaded (they set the text's height), every picture of
+# the main block loaded, every chart rendered (its axes' text is measured too).
+COMPLETE = """() => document.fonts.status === 'loaded'
+  && [...document.querySelectorAll('[data-testid="stMain"] img')]
+    .every(i => i.complete && i.naturalWidth > 0)
+  && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    .every(c => c.querySelector('svg.marks, canvas'))"""
+
+
+def measure(page, url: str, ready=None) -> dict:
+    """Open ``url``, wait until the page has run, drawn its pictures and charts and ``ready()`` (if given) passes,
+    and measure it."""
+    def complete():
+        assert page.evaluate(COMPLETE), "pictures or charts not drawn yet"
+        if ready:
+            ready()
+        return page.evaluate(MEASURE)
+    return visit(page, url, timeout=240, check=complete)
 
 
 def assert_presentable(found: dict, what: str, fits: bool = True) -> None:
@@ -92,11 +107,14 @@ def assert_presentable(found: dict, what: str, fits: bool = True) -> None:
         f"{what}: scrolls ({found['docHeight']} px > {found['view']}, {found['scrollers']})"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("dataset,title,members", NAMED_SETS, ids=[f"{d}: {t}" for d, t, _ in NAMED_SETS])
 def test_every_named_board_set_fits_a_projector_in_large_type(app, dataset, title, members):
     url, page = app
     query = urlencode([("dataset", dataset), *[("models", m) for m in members], (presenter.KEY, "true")])
-    found = visit(page, f"{url}/board?{query}")
+    def heads_drawn():
+        assert page.locator(".board-head").count() == min(len(members), board.MAX_COLUMNS)
+    found = measure(page, f"{url}/board?{query}", heads_drawn)
     assert_presentable(found, title)
     assert len(found["numbers"]) == 2 * min(len(members), board.MAX_COLUMNS)
     assert min(found["numbers"]) >= 32, found["numbers"]
@@ -105,52 +123,61 @@ def test_every_named_board_set_fits_a_projector_in_large_type(app, dataset, titl
     assert all(a[1] <= b[0] for a, b in zip(ticks, ticks[1:], strict=False)), f"{title}: colour-bar ticks overlap"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("slug", list(story.BY_SLUG))
 def test_every_story_step_fits_a_projector_in_large_type(app, slug):
     url, page = app
-    found = visit(page, f"{url}/story?{story.STEP_KEY}={slug}&{presenter.KEY}=true")
+    found = measure(page, f"{url}/story?{story.STEP_KEY}={slug}&{presenter.KEY}=true", lambda: _story_at(page, slug))
     assert_presentable(found, slug)
 
 
+@pytest.mark.browser
 def test_the_gap_view_in_presenter_mode_is_in_large_type(app):
     """Sample's gap view (a row of reconstructions above a row of samples per model) scrolls with many models, but
     its text is a room's."""
     url, page = app
     query = urlencode([("models", "mnist-gaussian-pixel"), ("models", "mnist-gaussian-fixed"), ("view", "Gap view"),
                        (presenter.KEY, "true")])
-    found = visit(page, f"{url}/sample?{query}")
+    def pictures():
+        assert page.locator('[data-testid="stMain"] img').count() >= 4
+    found = measure(page, f"{url}/sample?{query}", pictures)
     assert_presentable(found, "gap view", fits=False)
     assert page.locator('[data-testid="stMain"] img').count() >= 4
 
 
+@pytest.mark.browser
 def test_embed_alone_is_presenter_mode_and_the_switch_says_so(app):
     url, page = app
-    found = visit(page, f"{url}/story?embed=true&{story.STEP_KEY}=samples")
-    assert_presentable(found, "embedded story")
     switch = page.locator(f'.st-key-{presenter.EMBEDDED_KEY} input[type="checkbox"]')
+    found = measure(page, f"{url}/story?embed=true&{story.STEP_KEY}=samples", lambda: _story_at(page, "samples"))
+    assert_presentable(found, "embedded story")
     assert switch.is_checked() and switch.is_disabled()
 
 
+@pytest.mark.browser
 def test_the_switch_turns_presenter_mode_on_and_off_and_writes_the_url(app):
     url, page = app
-    found = visit(page, f"{url}/story?{story.STEP_KEY}=elbo")
+    found = measure(page, f"{url}/story?{story.STEP_KEY}=elbo", lambda: _story_at(page, "elbo"))
     assert found["sidebar"]
+
+    def sidebar_shown(shown: bool):
+        assert page.evaluate(MEASURE)["sidebar"] == shown, f"the sidebar is {'not ' if shown else ''}shown"
     page.locator(f'.st-key-{presenter.KEY} label').click()
     page.wait_for_url(re.compile(rf"{presenter.KEY}=true"))
-    wait_idle(page)
-    assert not page.evaluate(MEASURE)["sidebar"]
+    wait_for(page, sidebar_shown, False)
     page.locator(f'.st-key-{presenter.KEY} label').click()
     page.wait_for_url(lambda u: f"{presenter.KEY}=" not in u)
-    wait_idle(page)
-    assert page.evaluate(MEASURE)["sidebar"]
+    wait_for(page, sidebar_shown, True)
 
 
+@pytest.mark.browser
 def test_a_bad_presenter_value_gets_a_note_and_the_page_still_draws(app):
     url, page = app
-    visit(page, f"{url}/board?{presenter.KEY}=%3Cb%3E")
-    notes = page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts()
-    assert any(f"{presenter.KEY}=<b>" in n for n in notes), notes
-    assert page.locator(".board-head").count() >= 2
+    def noted_and_drawn():
+        notes = page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts()
+        assert any(f"{presenter.KEY}=<b>" in n for n in notes), notes
+        assert page.locator(".board-head").count() >= 2
+    visit(page, f"{url}/board?{presenter.KEY}=%3Cb%3E", check=noted_and_drawn)
 
 
 def _at_step(slug: str):
@@ -158,31 +185,52 @@ def _at_step(slug: str):
     return lambda url: parse_qs(urlparse(url).query).get(story.STEP_KEY, [story.STEPS[0].slug])[0] == slug
 
 
+def _story_at(page, slug: str) -> None:
+    """The story has run at step ``slug``: the URL names it, its heading is drawn and its buttons (so their keys)
+    are live."""
+    assert _at_step(slug)(page.url), page.url
+    heading = page.locator('[data-testid="stMain"] h3').first.inner_text()
+    assert heading.startswith(story.BY_SLUG[slug].title.split(".")[0] + "."), (slug, heading)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator(".st-key-story_next button").first.is_enabled()
+
+
+@pytest.mark.browser
 def test_story_keys_work_after_a_click_on_a_step_name(app):
     """Click a step's name, then press the right arrow: the story moves on (not only the focus ring)."""
     url, page = app
-    visit(page, f"{url}/story?{story.STEP_KEY}=elbo")
+    visit(page, f"{url}/story?{story.STEP_KEY}=elbo", check=lambda: _story_at(page, "elbo"))
     page.locator(f'.st-key-{story.STEP_KEY} button', has_text=re.compile("^sigma$")).click()
     page.wait_for_url(_at_step("sigma"))
-    wait_idle(page)
+    wait_for(page, _story_at, page, "sigma")
     page.keyboard.press("ArrowRight")
     page.wait_for_url(_at_step("samples"), timeout=30_000)
-    wait_idle(page)
+    wait_for(page, _story_at, page, "samples")
     page.locator('.st-key-story_previous button').first.click()
     page.wait_for_url(_at_step("sigma"))
-    wait_idle(page)
+    wait_for(page, _story_at, page, "sigma")
     page.keyboard.press("ArrowLeft")
     page.wait_for_url(_at_step("elbo"), timeout=30_000)
 
 
+@pytest.mark.browser
 def test_board_keys_work_after_a_click_on_a_button(app):
     url, page = app
-    visit(page, f"{url}/board")
+    visit(page, f"{url}/board", check=lambda: _board_at(page, 0))
     page.locator('.st-key-board_next button').first.click()
     page.wait_for_url(re.compile(rf"{board.IMAGE_KEY}={board.TILES}\b"))
-    wait_idle(page)
+    wait_for(page, _board_at, page, board.TILES)
     page.keyboard.press(board.SHORTCUTS["next"].lower())
     page.wait_for_url(re.compile(rf"{board.IMAGE_KEY}={2 * board.TILES}\b"), timeout=30_000)
+
+
+def _board_at(page, first: int) -> None:
+    """The board has run from test image ``first``: its number field shows it, it drew, and its buttons (so their
+    keys) are live."""
+    assert page.locator(f'.st-key-{board.IMAGE_KEY} input').input_value() == str(first)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator(".board-head").count() and page.locator('[data-testid="stMain"] img').count()
+    assert page.locator(".st-key-board_next button").first.is_enabled()
 
 
 CROSS = '[data-testid="stVegaLiteChart"] g.mark-symbol path[stroke="red"], ' \
@@ -193,22 +241,37 @@ def _centre(box: dict) -> np.ndarray:
     return np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
 
 
+@pytest.mark.browser
 def test_a_click_on_the_latent_plane_moves_the_cross_at_once(app):
     """The red cross marks the decoded z: after a click it sits on the clicked point in the same run."""
     url, page = app
-    visit(page, f"{url}/latent?models=mnist-gaussian-pixel-2d")
     points = page.locator('[data-testid="stVegaLiteChart"] g.mark-symbol path[aria-label*="index"]')
-    assert points.count() > 100
     cross = page.locator(CROSS).first
+
+    def plotted():
+        assert points.count() > 100, points.count()
+        assert cross.count()
+        return _picked(page)
+    before = visit(page, f"{url}/latent?models=mnist-gaussian-pixel-2d", check=plotted)
     start = _centre(cross.bounding_box())
     boxes = [points.nth(i).bounding_box() for i in range(0, points.count(), 37)]
     far = max(boxes, key=lambda b: np.linalg.norm(_centre(b) - start))  # a point well away from the cross
     page.mouse.click(*_centre(far))
-    page.wait_for_function("() => /Decoded z\\s*from test image #\\d+/.test(document.body.innerText)")
-    wait_idle(page)
-    picked = int(re.search(r"from test image #(\d+)", page.locator('[data-testid="stMain"]').inner_text()).group(1))
+
+    def decoded_the_clicked_point():  # the origin names another image (the click's run has been) ...
+        picked = _picked(page)
+        assert picked != before, f"still test image #{before}"
+        return picked
+    picked = wait_for(page, decoded_the_clicked_point)
     point = page.locator(f'[data-testid="stVegaLiteChart"] g.mark-symbol path[aria-label$="index: {picked}"]')
-    assert np.linalg.norm(_centre(cross.bounding_box()) - _centre(point.first.bounding_box())) < 4
+    assert np.linalg.norm(_centre(cross.bounding_box()) - _centre(point.first.bounding_box())) < 4  # ... and the cross
+
+
+def _picked(page) -> int:
+    """The test image the decoded panel says its z is from."""
+    found = re.search(r"Decoded z\s*from test image #(\d+)", page.locator('[data-testid="stMain"]').inner_text())
+    assert found, "the decoded panel names no test image"
+    return int(found.group(1))
 
 
 def _overlap(a: dict, b: dict) -> bool:
@@ -216,16 +279,21 @@ def _overlap(a: dict, b: dict) -> bool:
             and b["y"] < a["y"] + a["height"])
 
 
+@pytest.mark.browser
 def test_the_drawing_toolbar_leaves_the_image_switch_clickable(app):
     """Hovering the canvas shows its toolbar above it: clear of the Test sample / Upload / Draw switch, which a hand
     moving up from the canvas must still be able to click."""
     url, page = app
-    visit(page, f"{url}/reconstruct?image_source=Draw")
+    options = page.locator('.st-key-image_source button')
+
+    def canvas_and_switch():
+        assert page.locator(".dc-canvas.upper-canvas").first.is_visible()
+        assert options.count() == 3
+    visit(page, f"{url}/reconstruct?image_source=Draw", check=canvas_and_switch)
     page.locator(".dc-canvas.upper-canvas").first.hover()  # the drawing layer (Playwright sees into its shadow root)
     toolbar = page.locator(".dc-toolbar-card").first
     page.wait_for_function("(el) => getComputedStyle(el.parentElement).opacity === '1'", arg=toolbar.element_handle())
     bar = toolbar.bounding_box()
-    options = page.locator('.st-key-image_source button')
     assert options.count() == 3
     assert [o.inner_text() for o in options.all() if _overlap(o.bounding_box(), bar)] == []
     upload = page.locator('.st-key-image_source button', has_text="Upload").bounding_box()
@@ -260,8 +328,3 @@ def test_log_colour_bar_ticks_are_at_most_count_with_both_ends(values, count):
     assert 2 <= len(ticks) <= count and ticks == sorted(ticks)
     assert values[0] * 0.999 <= ticks[0] and ticks[-1] <= values[1] * 1.001
 
-
-APPTEST = ("colour_bar", "locked", "unless_asked")  # tests that need no browser
-for _test in [v for k, v in list(globals().items()) if k.startswith("test_") and not any(a in k for a in APPTEST)]:
-    for _mark in needs_browser:
-        _mark(_test)

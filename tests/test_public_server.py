@@ -14,7 +14,7 @@ import pytest
 
 from explorer import pages
 from explorer.access import LOCKED_ENV
-from explorer.browser import CHROMIUM, chromium, streamlit_server, wait_idle
+from explorer.browser import CHROMIUM, chromium, drawn, streamlit_server, visit, wait_for
 from vae_core.schema import STAGING_DIR
 
 pytestmark = pytest.mark.browser
@@ -76,13 +76,27 @@ def server_paths(zoo: Path) -> list[str]:
     return [str(zoo), str(zoo.resolve()), str(pages.ROOT), "/tmp/", str(Path.home()) + "/"]
 
 
+# How many of the expanders on screen are folded, and how many open ones show nothing below their title yet.
+FOLDED = """() => { const all = [...document.querySelectorAll('[data-testid="stExpander"] details')]
+    .filter(d => d.getBoundingClientRect().width > 0);
+  return {folded: all.filter(d => !d.open).length,
+          empty: all.filter(d => d.open && ![...d.children].some(c => c.tagName !== 'SUMMARY'
+                                                                      && c.textContent.trim())).length}; }"""
+
+
 def shown(page, url: str) -> str:
-    page.goto(url)
-    wait_idle(page, 120)
-    for expander in page.locator('[data-testid="stExpander"] summary').all():  # what the sidebar folds away
-        expander.click()
-    wait_idle(page, 30)
-    return page.evaluate(TEXT)
+    """All the text a visitor can bring up on ``url``: the page once it has run, with every expander (what the
+    sidebar folds away) open and its content drawn."""
+    visit(page, url, timeout=120)
+    folded = '[data-testid="stExpander"] details:not([open]) > summary:visible'
+    for summary in page.locator(folded).element_handles():
+        summary.click()  # handles: each click changes which expanders the selector matches
+
+    def unfolded():
+        drawn(page)
+        assert page.evaluate(FOLDED) == {"folded": 0, "empty": 0}, page.evaluate(FOLDED)
+        return page.evaluate(TEXT)
+    return wait_for(page, unfolded, timeout=30)
 
 
 @pytest.mark.parametrize("page_", pages.PAGES, ids=[p.url_path for p in pages.PAGES])
@@ -119,11 +133,11 @@ ADDRESSES = [  # (what a browser asks for, the page it lands on: its title or NO
 @pytest.mark.parametrize("address,landing,path", ADDRESSES, ids=[a for a, _, _ in ADDRESSES])
 def test_every_address_leads_to_a_page(server, address, landing, path):
     url, page = server
-    page.goto(url + address)
-    page.wait_for_selector(f'h1:has-text("{NOT_FOUND}")' if landing == NOT_FOUND else
-                           f'[data-testid="stSidebarNav"] a[aria-current="page"]:has-text("{landing}")', timeout=90_000)
-    wait_idle(page, 60)
-    assert urlparse(page.url).path == path, page.url
+    def landed():
+        assert page.locator(f'h1:has-text("{NOT_FOUND}")' if landing == NOT_FOUND else
+                            f'[data-testid="stSidebarNav"] a[aria-current="page"]:has-text("{landing}")').count()
+        assert urlparse(page.url).path == path, page.url
+    visit(page, url + address, check=landed)
     assert page.locator('[role="dialog"]').count() == 0  # Streamlit's own "Page not found" dialog
     assert "Overview" in page.locator('[data-testid="stSidebarNav"]').inner_text()
     if "seed" in address:
@@ -160,13 +174,15 @@ def selection(page) -> list[str]:
 
 def test_open_without_models_says_so_and_keeps_the_selection(server):
     url, page = server
-    page.goto(f"{url}/sample?seed=2")
-    wait_idle(page, 90)
-    before = selection(page)
-    page.goto(f"{url}/sample?seed=2&open=x")
-    page.wait_for_selector('[data-testid="stAlertContentInfo"]:has-text("open=x")', timeout=90_000)
-    wait_idle(page, 60)
-    note = page.locator('[data-testid="stAlertContentInfo"]:has-text("open=x")').inner_text()
+    def selected():
+        assert selection(page), "no model selected yet"
+        return selection(page)
+    before = visit(page, f"{url}/sample?seed=2", check=selected)
+
+    def noted():
+        selected()
+        return page.locator('[data-testid="stAlertContentInfo"]:has-text("open=x")').inner_text()
+    note = visit(page, f"{url}/sample?seed=2&open=x", check=noted)
     assert "applies only with" in note and "models=" in note, note
     after = selection(page)
     assert after == before and len(after) >= 1, (before, after)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
 
-from explorer.browser import CHROMIUM, chromium, streamlit_server, wait_idle
+from explorer.browser import CHROMIUM, chromium, streamlit_server, visit
 from explorer.static_site import DATA_DIR, ZOO_JSON, serve_folder
 
 pytestmark = pytest.mark.browser
@@ -44,9 +45,13 @@ def both(tiny_zoo, tiny_site_export):
 
 def app_board(page, app: str, dataset: str, members: list[str]) -> list[tuple[str, str]]:
     """(model name, text of its column head) as the app's Board shows the set."""
-    page.goto(f"{app}/board?{urlencode([('dataset', dataset)] + [('models', m) for m in members])}")
-    wait_idle(page, 90)
     heads = page.locator(".board-head")
+
+    def heads_drawn():
+        assert heads.count(), "no column head yet"
+        assert all(heads.nth(i).locator(".name").inner_text() for i in range(heads.count()))
+    query = urlencode([("dataset", dataset)] + [("models", m) for m in members])
+    visit(page, f"{app}/board?{query}", check=heads_drawn)
     return [(heads.nth(i).locator(".name").inner_text(), heads.nth(i).inner_text()) for i in range(heads.count())]
 
 
@@ -76,6 +81,14 @@ def test_every_named_set_shows_the_same_models_and_numbers_in_the_app_and_the_si
                     assert round(headline[key]) in [round(n) for n in numbers(app_head)], (name, key, app_head)
 
 
+def _at_step(main, title: str) -> str:
+    """The app's story has drawn the step whose title is ``title`` (its heading has the step's number): its heading,
+    returned."""
+    heading = main.locator("h3").first.inner_text()
+    assert heading.startswith(title.split(".")[0] + "."), (heading, title)
+    return heading
+
+
 def test_every_story_step_has_the_same_title_and_captions_in_the_app_and_the_site(both):
     """Test that each story step shows, word for word, the app's title and captions (its figures' captions too,
     which carry the models' numbers) in the static site, in the same order."""
@@ -83,11 +96,10 @@ def test_every_story_step_has_the_same_title_and_captions_in_the_app_and_the_sit
     dataset = zoo_json["default"]["dataset"]
     steps = json.loads((out / DATA_DIR / zoo_json["story_files"][dataset]).read_text())["steps"]
     assert [s["slug"] for s in steps] == [s["slug"] for s in zoo_json["story"]]
+    main = page.locator('[data-testid="stMain"]')
     for step in steps:
-        page.goto(f"{app}/story?dataset={dataset}&step={step['slug']}")
-        wait_idle(page, 90)
-        main = page.locator('[data-testid="stMain"]')
-        app_title = main.locator("h3").first.inner_text()
+        app_title = visit(page, f"{app}/story?dataset={dataset}&step={step['slug']}",
+                          check=partial(_at_step, main, step["title"]))
         app_captions = [words(t) for t in main.locator('[data-testid="stCaptionContainer"]').all_inner_texts()]
         page.goto(f"{site}/story.html?dataset={dataset}&step={step['slug']}")
         page.wait_for_function("window.__siteReady === true", timeout=30_000)
