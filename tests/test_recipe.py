@@ -6,6 +6,7 @@ torch's own ``clip_grad_norm_`` and a plain ``continue`` over a batch whose loss
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_divergence import _collapsed_sigma_meets_an_unseen_pixel
 from torch.distributions import Distribution
 
 from vae_core.data import load_sample, to_model_input
@@ -54,17 +56,8 @@ def _replay(model: VAE, images: np.ndarray, cfg: TrainConfig) -> tuple[dict, lis
 def _one_unseen_pixel(**recipe) -> tuple[VAE, np.ndarray, TrainConfig]:
     """tests/test_divergence.py's collapsed decoder (sigma 1e-18 and a mean of exactly 0 on blank images) with one
     training image holding a faint pixel: its batch has a finite loss and an overflowing gradient, once an epoch."""
-    cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=25, seed=0, val_size=50, progress=False, **recipe)
-    torch.manual_seed(cfg.seed)
-    model = VAE(VAEConfig(decoder="gaussian-pixel", data_kind="raw", hidden=[16], latent_dim=2))
-    last = model.decoder[0][-1]  # Linear(16, 2 * 784): mean logits, then log sigma
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias[:784] = -200.0
-        last.bias[784:] = math.log(1e-18)
-    images = np.zeros((300, 28, 28), np.uint8)
-    images[0, 14, 14] = 1
-    return model, images, cfg
+    model, images, cfg = _collapsed_sigma_meets_an_unseen_pixel()
+    return model, images, dataclasses.replace(cfg, **recipe)
 
 
 def _real_digits_clipped(**recipe) -> tuple[VAE, np.ndarray, TrainConfig]:
