@@ -156,6 +156,16 @@ def unpack(rev: str, into: Path) -> Path:
     return into
 
 
+def before_tree(before: str | None, before_rev: str, tmp: Path) -> tuple[Path, str]:
+    """The tree to compare against and how the report names it: the folder ``before``, or else the repository at
+    ``before_rev`` unpacked under ``tmp``."""
+    if before:
+        return Path(before).resolve(), f"the tree in `{before}`"
+    rev = subprocess.run(["git", "rev-parse", "--short", before_rev], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return unpack(before_rev, tmp / "before"), f"commit {rev} (`git archive {before_rev}`)"
+
+
 def measure(trees: dict[str, Path], zoo: str, runs: int, rounds: int) -> dict:
     """Interleaved: every round measures each tree once, so both see the same spread of load."""
     script: dict[str, dict[str, list[float]]] = {k: {} for k in trees}
@@ -273,13 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--zoo {args.zoo} is not a folder of checkpoints")
     args.zoo = str(Path(args.zoo).expanduser().resolve())
     with tempfile.TemporaryDirectory() as tmp:
-        if args.before:
-            before, args.before_label = Path(args.before).resolve(), f"the tree in `{args.before}`"
-        else:
-            before = unpack(args.before_rev, Path(tmp) / "before")
-            rev = subprocess.run(["git", "rev-parse", "--short", args.before_rev], cwd=ROOT, capture_output=True,
-                                 text=True, check=True).stdout.strip()
-            args.before_label = f"commit {rev} (`git archive {args.before_rev}`)"
+        before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
         trees = {"before": before, "after": ROOT}
         result = measure(trees, args.zoo, args.runs, args.rounds)
         floor = _stats(floor_times(max(2, args.runs // 2)))

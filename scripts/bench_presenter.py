@@ -32,7 +32,7 @@ from explorer import board, presenter, story
 from explorer.browser import chromium, streamlit_server, wait_idle
 from explorer.pages import PAGES, ROOT
 from scripts.app_screenshots import shrink
-from scripts.bench_app import entry, unpack
+from scripts.bench_app import before_tree, entry
 
 TARGETS = {"fresh tab / one-line app": 1.5, "first page after start (s)": 5.0, "control (ms)": 300, "toggle (s)": 2.0}
 VIEWPORT = presenter.VIEWPORT
@@ -339,13 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         shots.mkdir(parents=True, exist_ok=True)
     load, t0 = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.before:
-            before, args.before_label = Path(args.before).resolve(), f"the tree in `{args.before}`"
-        else:
-            before = unpack(args.before_rev, Path(tmp) / "before")
-            rev = subprocess.run(["git", "rev-parse", "--short", args.before_rev], cwd=ROOT, capture_output=True,
-                                 text=True, check=True).stdout.strip()
-            args.before_label = f"commit {rev} (`git archive {args.before_rev}`)"
+        before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
         if args.parts:
             print(parts_report(parts({"before": before, "after": ROOT}, zoo, args.parts), args.command))
             return 0
