@@ -94,6 +94,14 @@ ZOO_ONE_MODEL = {"zoo spec missing", "zoo with one model's flags", "zoo checkpoi
                  "zoo entry with zero epochs"}
 
 
+def _exit_code(argv: list[str]) -> int:
+    """train.py's exit status for ``argv``, argparse's errors (a SystemExit) included."""
+    try:
+        return train.main(argv)
+    except SystemExit as e:
+        return e.code
+
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> Path:
     """The folders the cases point at: a file, an empty folder, damaged and old-format runs, a trained run."""
@@ -133,10 +141,7 @@ def test_bad_input_is_one_sentence_and_nothing_is_written(case, folders, capsys)
         except OSError:
             pass
     before = _snapshot(folders)
-    try:
-        code = train.main(argv)
-    except SystemExit as e:  # argparse's errors
-        code = e.code
+    code = _exit_code(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err and NO_DATA not in err  # the flag, not the missing data, is what failed
@@ -229,10 +234,7 @@ def test_output_folder_is_new_empty_or_a_runs_own(case, out_folders, capsys, mon
     argv = [a.replace("{tmp}", str(out_folders)).replace("{repo}", str(REPO)) for a in args]
     argv = argv if zoo else [*BASE, *argv]
     before, repo_before = _snapshot(out_folders), sorted(os.listdir(REPO))
-    try:
-        code = train.main(argv)
-    except SystemExit as e:  # argparse's errors
-        code = e.code
+    code = _exit_code(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
