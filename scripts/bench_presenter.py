@@ -132,18 +132,22 @@ def controls(page, url: str, runs: int, shots: Path | None) -> dict[str, list[fl
         out[name] = [act(page, do) for _ in range(n)]
         print(f"  {name:45s} median {statistics.median(out[name]):7.0f} ms", flush=True)
 
+    def switch_and_shot(page_name: str, presenting_url: str) -> None:
+        """Time the presenter switch (a tree without presenter mode has none), then photograph the page presenting."""
+        if page.locator(f".st-key-{presenter.KEY}").count():
+            timed(f"{page_name}: presenter switch", click(f".st-key-{presenter.KEY} label"), n=2 * (runs // 2) or 2)
+        if shots:
+            page.goto(presenting_url)
+            wait_idle(page, 300)
+            page.screenshot(path=str(shots / f"{page_name}.png"))
+            shrink(shots / f"{page_name}.png", VIEWPORT[0])
+
     page.goto(f"{url}/board?{models}")
     wait_idle(page, 300)
     page.mouse.click(5, 400)
     for name, shortcut in board.SHORTCUTS.items():
         timed(f"board: {name} ({shortcut})", key(shortcut.lower()))
-    if page.locator(f".st-key-{presenter.KEY}").count():  # a tree without presenter mode has no switch
-        timed("board: presenter switch", click(f".st-key-{presenter.KEY} label"), n=2 * (runs // 2) or 2)
-    if shots:
-        page.goto(f"{url}/board?{models}&{presenter.KEY}=true")
-        wait_idle(page, 300)
-        page.screenshot(path=str(shots / "board.png"))
-        shrink(shots / "board.png", VIEWPORT[0])
+    switch_and_shot("board", f"{url}/board?{models}&{presenter.KEY}=true")
     page.goto(f"{url}/story?{story.STEP_KEY}={story.STEPS[0].slug}")
     wait_idle(page, 300)
     for _ in story.STEPS[1:]:  # every step once: the figures' caches warm
@@ -158,13 +162,7 @@ def controls(page, url: str, runs: int, shots: Path | None) -> dict[str, list[fl
         names.append(act(page, lambda page, slug=step.slug: page.locator(
             f".st-key-{story.STEP_KEY} button", has_text=re.compile(f"^{slug}$")).first.click()))
     out["story: a step's name clicked"] = names
-    if page.locator(f".st-key-{presenter.KEY}").count():
-        timed("story: presenter switch", click(f".st-key-{presenter.KEY} label"), n=2 * (runs // 2) or 2)
-    if shots:
-        page.goto(f"{url}/story?{story.STEP_KEY}=samples&{presenter.KEY}=true")
-        wait_idle(page, 300)
-        page.screenshot(path=str(shots / "story.png"))
-        shrink(shots / "story.png", VIEWPORT[0])
+    switch_and_shot("story", f"{url}/story?{story.STEP_KEY}=samples&{presenter.KEY}=true")
     for name in out:
         if name.startswith("story"):
             print(f"  {name:45s} median {statistics.median(out[name]):7.0f} ms", flush=True)
