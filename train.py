@@ -37,13 +37,12 @@ import math
 import sys
 from pathlib import Path
 
-from vae_core.data import DATA_KINDS, DATASETS, DataError, load_sample, load_split, sample_path
-from vae_core.devices import DEVICES
-from vae_core.likelihoods import LIKELIHOODS, make_likelihood
-from vae_core.limits import LIMITS
-from vae_core.model import ACTIVATIONS, VAEConfig
-from vae_core.schedules import SCHEDULES
-from vae_core.training import (
+from vae_core.base.data import DATA_KINDS, DATASETS, DataError, load_sample, load_split, sample_path
+from vae_core.base.devices import DEVICES
+from vae_core.base.limits import LIMITS
+from vae_core.model.likelihoods import LIKELIHOODS, make_likelihood
+from vae_core.model.vae import ACTIVATIONS, VAEConfig
+from vae_core.training.loop import (
     SAMPLE_MARKER,
     SNAPSHOT_DTYPES,
     TrainConfig,
@@ -52,8 +51,9 @@ from vae_core.training import (
     check_snapshots,
     train,
 )
+from vae_core.training.schedules import SCHEDULES
 
-# flag -> the setting whose range (vae_core.limits) it must lie in
+# flag -> the setting whose range (vae_core.base.limits) it must lie in
 NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr", "--seed": "seed",
                  "--val-size": "val_size", "--max-train-images": "max_train_images", "--latent-dim": "latent_dim",
                  "--adam-eps": "adam_eps", "--grad-clip": "grad_clip", "--skip-nonfinite": "skip_nonfinite"}
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--dataset", choices=sorted(DATASETS))
     one.add_argument("--decoder", choices=list(LIKELIHOODS))
     one.add_argument("--data-kind", choices=DATA_KINDS, default=None,
-                     help="what the pixels are modelled as (vae_core/data.py); default: the decoder's own, e.g. "
+                     help="what the pixels are modelled as (vae_core/base/data.py); default: the decoder's own, e.g. "
                           "continuous (dequantized) for the Gaussians; raw = x / 255 as a density, unbounded")
     one.add_argument("--setting", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a decoder setting, e.g. sigma=0.1 (gaussian-fixed) or sigma_min=0.01 (floor)")
@@ -212,7 +212,7 @@ def _label_sample_run(out: Path, dataset: str, num_images: int) -> None:
 
 
 def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from vae_core.zoo_spec import check_zoo_root
+    from vae_core.zoo.spec import check_zoo_root
 
     defaults = parser.parse_args([])
     ignored = [f"--{n.replace('_', '-')}" for n in ONE_MODEL_FLAGS if getattr(args, n) != getattr(defaults, n)]
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     _check_sample_flags(parser, args)
     try:
         if args.zoo:
-            from vae_core.zoo_spec import train_zoo
+            from vae_core.zoo.spec import train_zoo
 
             _check_zoo_paths(parser, args)
             train_zoo(args.zoo, args.only, args.checkpoints, data_dir=args.data_dir, download=args.download,

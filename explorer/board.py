@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from vae_core.images import ColorScale, image_grid, log_scale, to_uint8
-from vae_core.model import VAE
-from vae_core.zoo import Checkpoint
+from explorer.compute.images import ColorScale, image_grid, log_scale, to_uint8
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, links, presenter, render, tables
 

@@ -9,10 +9,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vae_core import latent, posterior_view
-from vae_core.data import load_sample
-from vae_core.model import VAE
-from vae_core.zoo import (
+from explorer.compute import latent, posterior_view
+from vae_core.base.data import load_sample
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import (
     CHECKPOINT_FILES,
     DEFAULT_ZOO,
     Checkpoint,
@@ -155,7 +155,7 @@ def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> n
 @st.cache_data(max_entries=POSTERIORS_KEPT, ttl=ARRAYS_TTL,
                show_spinner="Integrating p(x|z) p(z) over the latent plane ...")
 def posterior(_model: VAE, key: ModelKey, dataset: str, index: int, seed: int) -> dict:
-    """The true posterior and the identity's numbers for one embedded test image (vae_core.posterior_view)."""
+    """The true posterior and the identity's numbers for one embedded test image (explorer.compute.posterior_view)."""
     return posterior_view.posterior_view(_model, sample_set(dataset)[0][index], seed)
 
 

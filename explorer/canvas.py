@@ -1,19 +1,19 @@
 """Draw your own input: a canvas (streamlit-drawable-canvas, a Streamlit components-v2 component) whose picture
 goes through the upload pipeline to a 28x28 image for every chosen model, and what each likelihood says about it.
-The preparation is in ``vae_core.drawing``; this module only shows it."""
+The preparation is in ``explorer.compute.drawing``; this module only shows it."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vae_core.data import is_bounded
-from vae_core.drawing import prepare_drawing
-from vae_core.metrics import bits_per_dim
-from vae_core.model import VAE
-from vae_core.posterior_view import iwae_for_image
-from vae_core.uploads import UploadError
-from vae_core.zoo import Checkpoint
+from explorer.compute.drawing import prepare_drawing
+from explorer.compute.posterior_view import iwae_for_image
+from explorer.compute.uploads import UploadError
+from vae_core.base.data import is_bounded
+from vae_core.evaluation.metrics import bits_per_dim
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, claims, render
 

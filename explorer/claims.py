@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vae_core import latent
-from vae_core.drawing import prepare_drawing
-from vae_core.model import VAE
-from vae_core.schema import or_nan
-from vae_core.zoo import Checkpoint
+from explorer.compute import latent
+from explorer.compute.drawing import prepare_drawing
+from vae_core.files.schema import or_nan
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 CANVAS_SIDE = 280  # px: the Draw canvas (explorer.canvas.SIDE)
 ARCHITECTURE_NAMES = {"mlp": "MLP", "conv": "conv"}
@@ -104,7 +104,7 @@ def drawing_sentence(scores: list[tuple[str, float, float]]) -> str:
 
 def dataset_of(name: str) -> str:
     """The dataset a checkpoint's name starts with (zoo.toml's naming: "<dataset>-<decoder>...")."""
-    from vae_core.data import DATASETS
+    from vae_core.base.data import DATASETS
 
     return max((d for d in DATASETS if name.startswith(f"{d}-")), key=len, default=name.split("-")[0])
 

@@ -1,15 +1,15 @@
 """The Reconstruct page's instruments, drawn for the chosen models: a sigma-floor slider that re-scores the image
 with sigma' = max(sigma, floor), and where the image's nats come from (stroke against background). The maths is in
-``vae_core.instruments``; this module only shows it."""
+``explorer.compute.instruments``; this module only shows it."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vae_core.instruments import FLOORS, STROKE_LEVEL, FloorNotApplicable, nats_split, rescore
-from vae_core.model import VAE
-from vae_core.zoo import Checkpoint
+from explorer.compute.instruments import FLOORS, STROKE_LEVEL, FloorNotApplicable, nats_split, rescore
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, render
 

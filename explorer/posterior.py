@@ -1,13 +1,13 @@
 """The Latent page's view of one image for a 2-D model: the true posterior p(z|x) under q(z|x)'s ellipses, and
-log p(x) = ELBO + KL(q(z|x) || p(z|x)) checked live (numbers from vae_core.posterior_view)."""
+log p(x) = ELBO + KL(q(z|x) || p(z|x)) checked live (numbers from explorer.compute.posterior_view)."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from vae_core.model import VAE
-from vae_core.posterior_view import IWAE_KS, IWAE_REPEATS, LATENT_DIM
-from vae_core.zoo import Checkpoint
+from explorer.compute.posterior_view import IWAE_KS, IWAE_REPEATS, LATENT_DIM
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, links, render
 

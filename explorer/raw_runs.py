@@ -1,13 +1,13 @@
 """Raw-pixel runs next to their dequantized partners (the Decoder sigma page): per-epoch curves, the sparse step
-trace each history line carries (vae_core.training: ``trace``, ``loss_max``, ``diverged``) and where a run
-stopped, in one sentence. history.jsonl is read as untrusted by vae_core.zoo through its schema
-(vae_core.schema.HistoryLine): every value here has its declared type or is None."""
+trace each history line carries (vae_core.training.loop: ``trace``, ``loss_max``, ``diverged``) and where a run
+stopped, in one sentence. history.jsonl is read as untrusted by vae_core.zoo.checkpoints through its schema
+(vae_core.files.schema.HistoryLine): every value here has its declared type or is None."""
 from __future__ import annotations
 
 import pandas as pd
 
-from vae_core.data import DATA_KINDS, is_bounded
-from vae_core.zoo import Checkpoint
+from vae_core.base.data import DATA_KINDS, is_bounded
+from vae_core.zoo.checkpoints import Checkpoint
 
 from .links import shown
 from .render import data_kind

@@ -6,10 +6,10 @@ import html
 
 import numpy as np
 
-from vae_core.data import DATA_KINDS, is_bounded
-from vae_core.images import ColorScale, colorbar, format_tick, image_grid, to_uint8, upscale
-from vae_core.likelihoods import LIKELIHOODS
-from vae_core.zoo import Checkpoint
+from explorer.compute.images import ColorScale, colorbar, format_tick, image_grid, to_uint8, upscale
+from vae_core.base.data import DATA_KINDS, is_bounded
+from vae_core.model.likelihoods import LIKELIHOODS
+from vae_core.zoo.checkpoints import Checkpoint
 
 SCALE = 5  # 28 px -> 140 px: sharp on a projector
 DATA_KIND_NAMES = {"binary": "binarized pixels", "continuous": "dequantized 8-bit pixels",

@@ -1,6 +1,6 @@
 """The exact posteriors of the static site's latent plane: for each model with a 2-D latent and each of the first
 ``POSTERIOR_IMAGES`` test images of its dataset's embedded sample, what the app's Latent page computes
-(vae_core.posterior_view.posterior_view, seed 0: the adaptive quadrature's log p(x), the ELBO, the KL both ways)
+(explorer.compute.posterior_view.posterior_view, seed 0: the adaptive quadrature's log p(x), the ELBO, the KL both ways)
 and the sentence the Story writes from it (explorer.story.identity_sentence), so the site shows the app's numbers
 rather than computing its own. The heat map is the posterior's log density relative to its peak on the
 quadrature's 101 x 101 grid, in steps of ``STEP`` nats down to ``FLOOR`` (a byte per cell, base64): the app's
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_core.data import load_sample
-from vae_core.posterior_view import posterior_view
-from vae_core.quadrature import LATENT_DIM
-from vae_core.zoo import load_model
+from explorer.compute.posterior_view import posterior_view
+from vae_core.base.data import load_sample
+from vae_core.evaluation.quadrature import LATENT_DIM
+from vae_core.zoo.checkpoints import load_model
 
 from . import story
 

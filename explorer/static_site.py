@@ -2,8 +2,8 @@
 code. It holds the page (the repo's ``site/`` folder, copied as is), each checkpoint's decoder weights as float32
 arrays, the posterior means of the embedded test sample under each encoder, the sample itself, and every number
 and registry the Streamlit app reads (eval.json, the leaderboard row, board sets, story steps) as one JSON file.
-The browser decodes with site/decoder.js, a forward pass over typed arrays that replicates vae_core/model.py and
-the parameter maps of vae_core/likelihoods.py (the layout and API: docs/static_site.md).
+The browser decodes with site/decoder.js, a forward pass over typed arrays that replicates vae_core/model/vae.py and
+the parameter maps of vae_core/model/likelihoods.py (the layout and API: docs/static_site.md).
 
 The reference side of the browser's decoder lives here too (``reference_params``, ``reference_sample``, the
 seeded generator ``Mulberry32``), so the exactness test compares the page against torch through one definition.
@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vae_core.data import dataset_info, load_sample
-from vae_core.latent import encode_means
-from vae_core.likelihoods import DiscretizedNormal, LogitContinuousBernoulli, unvalidated
-from vae_core.model import VAE, WEIGHTS_NAME
-from vae_core.schema import EVAL_NAME
-from vae_core.zoo import (
+from explorer.compute.latent import encode_means
+from vae_core.base.data import dataset_info, load_sample
+from vae_core.files.schema import EVAL_NAME
+from vae_core.model.likelihoods import DiscretizedNormal, LogitContinuousBernoulli, unvalidated
+from vae_core.model.vae import VAE, WEIGHTS_NAME
+from vae_core.zoo.checkpoints import (
     Checkpoint,
     ZooError,
     load_model,
@@ -41,7 +41,7 @@ from vae_core.zoo import (
     training_in_progress,
     zoo_folders,
 )
-from vae_core.zoo import read_checkpoint as zoo_read_checkpoint
+from vae_core.zoo.checkpoints import read_checkpoint as zoo_read_checkpoint
 
 from . import board, context, static_latent, static_story, story, tables
 from .pages import ROOT
@@ -238,7 +238,7 @@ def registries(checkpoints: list[Checkpoint]) -> dict:
 
 
 def read_checkpoint(folder: Path) -> Checkpoint:
-    """vae_core.zoo.read_checkpoint without history.jsonl (the site shows no training curves, and parsing every
+    """zoo.checkpoints.read_checkpoint without history.jsonl (the site shows no training curves, and parsing every
     epoch's line is most of a zoo scan's time); an ExportError naming the checkpoint for any damage the app would
     report, eval.json's included: the export never ships a zoo with holes."""
     try:

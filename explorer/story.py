@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vae_core.data import DATA_KINDS, is_bounded
-from vae_core.images import image_grid, to_uint8, upscale
-from vae_core.metrics import NUM_DIMS
-from vae_core.zoo import Checkpoint
+from explorer.compute.images import image_grid, to_uint8, upscale
+from vae_core.base.data import DATA_KINDS, is_bounded
+from vae_core.evaluation.metrics import NUM_DIMS
+from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, context, links, presenter, raw_runs, render, tables
 from .claims import GAP_PAIR, bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
@@ -91,7 +91,7 @@ def conv_status(checkpoints: list[Checkpoint], dataset: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ sentences
 def identity_sentence(view: dict, name: str, index: int) -> str:
-    """log p(x) = ELBO + KL(q || p(z|x)) with the numbers of one image (vae_core.posterior_view)."""
+    """log p(x) = ELBO + KL(q || p(z|x)) with the numbers of one image (explorer.compute.posterior_view)."""
     return (f"{name}, test image #{index}: log p(x) = {view['log_px']:.1f} nats (exact, by quadrature), the ELBO = "
             f"{view['elbo']:.1f}, so KL(q(z|x) || p(z|x)) = {view['kl_difference']:.1f}; integrated directly on a "
             f"grid the KL is {view['kl_grid']:.1f}, within {view['identity_gap']:.1e} nats.")

@@ -1,22 +1,22 @@
-"""The overview's tables and chart, built from each checkpoint's eval.json (vae_core.schema.Evaluation, read by
-vae_core.zoo: every value has its declared type or is None, which shows as n/a)."""
+"""The overview's tables and chart, built from each checkpoint's eval.json (vae_core.files.schema.Evaluation, read by
+vae_core.zoo.checkpoints: every value has its declared type or is None, which shows as n/a)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vae_core.best_likelihood import AIS, QUADRATURE
-from vae_core.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
-from vae_core.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary, or_nan
-from vae_core.zoo import Checkpoint
+from vae_core.base.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
+from vae_core.evaluation.best_likelihood import AIS, QUADRATURE
+from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary, or_nan
+from vae_core.zoo.checkpoints import Checkpoint
 
 from .render import DATA_KIND_NAMES, data_kind
 
 GROUPS = {"binary": "binarized pixels (bits per binary pixel)", "continuous": "8-bit pixels (bits per 8-bit pixel)",
           "discrete": "8-bit pixels (bits per 8-bit pixel)"}
 BINARY_NOTE = "binarized pixels: not comparable with 8-bit"  # beside every Bernoulli log p(x) and bits/dim
-RAW_GROUP = "raw pixels (an unbounded density: not ranked)"  # every unbounded data kind (vae_core.data)
+RAW_GROUP = "raw pixels (an unbounded density: not ranked)"  # every unbounded data kind (vae_core.base.data)
 METHODS = {QUADRATURE: "exact (quadrature)", AIS: "AIS (stochastic lower bound)"}
 BEST = "best estimate"
 IWAE_BOUND = "IWAE (a lower bound)"

@@ -1,4 +1,4 @@
-"""AIS log-likelihood (vae_core.ais): cost at the shipped settings, convergence with the number of intermediate
+"""AIS log-likelihood (evaluation.ais): cost at the shipped settings, convergence with the number of intermediate
 distributions, AIS against IWAE on the same images, and the BDMC sandwich on data simulated from each model.
 
 Images are the first test images (the sample embedded in the package, in model form with the fixed seed 0).
@@ -29,14 +29,17 @@ from pathlib import Path
 
 import torch
 
-from vae_core.ais import CHAINS, LEAPFROG_STEPS, NUM_STEPS, ais_log_likelihood, bdmc
-from vae_core.best_likelihood import FAR_BELOW_IWAE
-from vae_core.data import fixed_test_input, load_sample, load_split
-from vae_core.metrics import iwae_log_likelihood, mean_and_stderr
-from vae_core.zoo import DEFAULT_ZOO, load_model
+from vae_core.base import devices
+from vae_core.base.data import fixed_test_input, load_sample, load_split
+from vae_core.evaluation.ais import CHAINS, LEAPFROG_STEPS, NUM_STEPS, ais_log_likelihood, bdmc
+from vae_core.evaluation.best_likelihood import FAR_BELOW_IWAE
+from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
+from vae_core.model import likelihoods
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
 
 IWAE_K = 1000
-# The last commit whose vae_core/ais.py had no fast path: autograd through model.decode over all rows at once.
+# The last commit whose vae_core/ais.py (now vae_core/evaluation/ais.py) had no fast path: autograd through
+# model.decode over all rows at once.
 REFERENCE_COMMIT = "611a38e"
 
 
@@ -120,12 +123,15 @@ def bdmc_rows(args) -> list[dict]:
 
 
 def reference_ais(commit: str):
-    """vae_core/ais.py as it was at ``commit``, imported as a module of the package (its relative imports work)."""
+    """vae_core/ais.py as it was at ``commit`` (before the package's sub-packages), imported as a module of the
+    package, its relative imports pointed at their modules' present places."""
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(["git", "show", f"{commit}:vae_core/ais.py"], cwd=root, capture_output=True, text=True,
                             check=True).stdout
     path = Path(tempfile.mkdtemp()) / "ais_reference.py"
     path.write_text(source)
+    for old, new in (("devices", devices), ("likelihoods", likelihoods)):  # its `from .devices import ...`
+        sys.modules.setdefault(f"vae_core.{old}", new)
     spec = importlib.util.spec_from_file_location("vae_core._ais_reference", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built

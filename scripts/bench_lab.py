@@ -22,7 +22,7 @@ import torch
 
 from explorer import pages
 from explorer.lab import TABS
-from vae_core.data import load_sample
+from vae_core.base.data import load_sample
 from vae_core.lab import gmm, one_point, pixel_bounds, ppca
 
 

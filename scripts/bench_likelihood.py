@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.quadrature import exact_log_likelihood
-from vae_core.zoo import load_model
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.evaluation.quadrature import exact_log_likelihood
+from vae_core.zoo.checkpoints import load_model
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 

@@ -1,4 +1,4 @@
-"""Time the Latent page's true-posterior view per image: the numbers cold (vae_core.posterior_view, IWAE at k),
+"""Time the Latent page's true-posterior view per image: the numbers cold (explorer.compute.posterior_view, IWAE at k),
 and the whole page cold and warm (AppTest: a new image, then back to a cached one).
 
     OMP_NUM_THREADS=1 python -m scripts.bench_posterior_view --images 10
@@ -14,9 +14,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import pages
-from vae_core.data import load_sample
-from vae_core.posterior_view import iwae_for_image, posterior_view
-from vae_core.zoo import load_model
+from explorer.compute.posterior_view import iwae_for_image, posterior_view
+from vae_core.base.data import load_sample
+from vae_core.zoo.checkpoints import load_model
 
 ROOT = pages.ROOT
 MODELS = ["mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d"]

@@ -282,7 +282,7 @@ PARTS = """import json, sys, time
 t0 = time.perf_counter()
 import torch, streamlit, pandas, altair  # noqa: E401,F401  what every explorer page imports
 t1 = time.perf_counter()
-from vae_core.zoo import load_model, scan
+from vae_core.zoo.checkpoints import load_model, scan
 checkpoints, _ = scan(sys.argv[1])
 t2 = time.perf_counter()
 for c in checkpoints:

@@ -7,7 +7,7 @@ decoder (Pythae: ``reconstruction_loss="bce"``), batch 128, Adam with learning r
 ``--images`` MNIST training images with the next ``--val-size`` held out. Each loop is timed whole, from building
 it to a trained model, as a user pays for it:
 
-- ``trainer``: ``vae_core.training.Trainer`` as train.py runs it (dynamic binarization per batch, the finiteness
+- ``trainer``: ``vae_core.training.loop.Trainer`` as train.py runs it (dynamic binarization per batch, the finiteness
   checks, history, validation on the held-out images, the atomic checkpoint commit) with its Adam (fused);
 - ``trainer-default-adam``: the same with torch's default Adam implementation (what the Trainer used before):
   what the optimizer alone is worth;
@@ -48,9 +48,9 @@ import numpy as np
 import torch
 
 from scripts.bench_train import bare_epoch
-from vae_core.data import fixed_test_input, load_split
-from vae_core.model import VAE, VAEConfig
-from vae_core.training import LEGACY_ADAM, NEW_RUN_ADAM, TrainConfig, Trainer
+from vae_core.base.data import fixed_test_input, load_split
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training.loop import LEGACY_ADAM, NEW_RUN_ADAM, TrainConfig, Trainer
 
 HIDDEN, LATENT, BATCH, LR = 512, 16, 128, 1e-3  # Pythae's default MLP; the batch and learning rate
 OURS, PEER = "trainer", "pythae"

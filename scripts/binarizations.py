@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from vae_core.data import DataError, fixed_test_input, load_split
-from vae_core.metrics import iwae_log_likelihood, mean_and_stderr
-from vae_core.zoo import ZooError, load_model
+from vae_core.base.data import DataError, fixed_test_input, load_split
+from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
+from vae_core.zoo.checkpoints import ZooError, load_model
 
 RECORD = Path(__file__).resolve().parent.parent / "docs" / "binarizations.json"
 KEYS = ("model", "seed", "k", "images")  # what makes a row the same measurement

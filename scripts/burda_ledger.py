@@ -5,7 +5,7 @@ Each row is one (run, epoch): the weights of a snapshot (snapshots/epoch-NNNN) o
 scored by IWAE (Burda et al. 2016, eq. 8) with k = 5,000 on a fixed subset of MNIST's test set
 (``fixed_test_input(test, "binary", seed=0)[:1000]``, the first 1,000 of the images zoo_spec's evaluation scores),
 its standard error over those images, and the active units (Burda et al. 2016, section 5.2: Cov_x E_q[z_u] > 0.01)
-over the whole binarized test set. The JSON ledger (vae_core/ledger.py) is the record (rows are added, never
+over the whole binarized test set. The JSON ledger (vae_core/zoo/ledger.py) is the record (rows are added, never
 rewritten unless --force); the markdown tables are generated from it, and so is the ledger section of the model card
 of the zoo entry a row names (``model``), rewritten when rows are added.
 
@@ -28,20 +28,20 @@ from pathlib import Path
 
 import torch
 
-from vae_core.data import DataError, fixed_test_input, load_split
-from vae_core.devices import add_device_option, resolve_device
-from vae_core.ledger import IWAE_IMAGES, IWAE_K, LEDGER_JSON, PROTOCOL, ledger_tables, read_ledger
-from vae_core.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
-from vae_core.model import VAE, load_config
-from vae_core.schedules import SCHEDULES
-from vae_core.schema import EVAL_NAME, HISTORY_NAME, STATE_NAME, HistoryLine
-from vae_core.training import SNAPSHOT_DIR, CheckpointError, read_state
-from vae_core.zoo import DEFAULT_ZOO, read_history_lines
-from vae_core.zoo_spec import DEFAULT_SPEC, read_evaluation_whole, read_spec, rewrite_card
+from vae_core.base.data import DataError, fixed_test_input, load_split
+from vae_core.base.devices import add_device_option, resolve_device
+from vae_core.evaluation.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
+from vae_core.files.schema import EVAL_NAME, HISTORY_NAME, STATE_NAME, HistoryLine
+from vae_core.model.vae import VAE, load_config
+from vae_core.training.loop import SNAPSHOT_DIR, CheckpointError, read_state
+from vae_core.training.schedules import SCHEDULES
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, read_history_lines
+from vae_core.zoo.ledger import IWAE_IMAGES, IWAE_K, LEDGER_JSON, PROTOCOL, ledger_tables, read_ledger
+from vae_core.zoo.spec import DEFAULT_SPEC, read_evaluation_whole, read_spec, rewrite_card
 
 
 def run_settings(folder: Path) -> dict:
-    """The training settings that name a schedule: from training_state.json (vae_core.schema.TrainingState; older
+    """The training settings that name a schedule: from training_state.json (vae_core.files.schema.TrainingState; older
     runs lack the newer fields). A damaged state is a CheckpointError naming the file."""
     state = read_state(folder)
     if state is None:

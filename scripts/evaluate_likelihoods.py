@@ -1,7 +1,7 @@
 """Add the best log-likelihood estimate (exact quadrature for 2-D latents, AIS otherwise) to evaluated checkpoints:
 eval.json gains a "log_likelihood" block, the model card README.md its rows, index.json its keys. Weights are only
 read. Resumable: a checkpoint that already has the block at the same method, settings, images and IWAE k is skipped.
-AIS settings are the shipped ones (vae_core/ais.py) unless the checkpoint's zoo.toml entry sets its own (``ais``).
+AIS settings are the shipped ones (evaluation.ais) unless the checkpoint's zoo.toml entry sets its own (``ais``).
 
     OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets --only '*-2d'
     OMP_NUM_THREADS=1 python -m scripts.evaluate_likelihoods --data-dir ../shared/datasets   # all, 2-D first
@@ -15,11 +15,11 @@ import fnmatch
 import time
 from pathlib import Path
 
-from vae_core.best_likelihood import QUADRATURE
-from vae_core.devices import add_device_option, check_device
-from vae_core.model import load_config
-from vae_core.quadrature import LATENT_DIM
-from vae_core.zoo_spec import evaluation_settings, update_best_log_likelihood, write_index
+from vae_core.base.devices import add_device_option, check_device
+from vae_core.evaluation.best_likelihood import QUADRATURE
+from vae_core.evaluation.quadrature import LATENT_DIM
+from vae_core.model.vae import load_config
+from vae_core.zoo.spec import evaluation_settings, update_best_log_likelihood, write_index
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None, help="folder with <dataset>/ IDX files ($VAE_ZOO_DATA)")
     parser.add_argument("--only", default="*", help="comma-separated name patterns")
     parser.add_argument("--images", type=int, default=None,
-                        help="test images (default: the zoo entry's best_images, else vae_core.best_likelihood "
+                        help="test images (default: the zoo entry's best_images, else evaluation.best_likelihood "
                              "QUADRATURE_IMAGES or AIS_IMAGES)")
     parser.add_argument("--force", action="store_true", help="redo checkpoints that already have the block")
     parser.add_argument("--zoo", default="zoo.toml", help="zoo spec with per-model AIS settings ('' for none)")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vae_core.best_likelihood import AIS, QUADRATURE
-from vae_core.data import DATA_KINDS, is_bounded
-from vae_core.schema import EVAL_NAME, BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
-from vae_core.zoo import read_evaluation
+from vae_core.base.data import DATA_KINDS, is_bounded
+from vae_core.evaluation.best_likelihood import AIS, QUADRATURE
+from vae_core.files.schema import EVAL_NAME, BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
+from vae_core.zoo.checkpoints import read_evaluation
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",
            "FD recons", "MSE", "sigma min", "sigma<0.01", "active", "diverged")
@@ -48,7 +48,7 @@ def likelihood_row(ev: Evaluation) -> list[str]:
         return f"{fmt(getattr(b, key), '.2f')} ± {fmt(getattr(b, key + '_stderr'), '.2f')}"
 
     images = f"{b.num_images}" + (f" ({b.excluded_images} flagged)" if b.excluded_images else "")
-    if b.warning:  # AIS far below IWAE on some images: not converged there (vae_core.best_likelihood)
+    if b.warning:  # AIS far below IWAE on some images: not converged there (vae_core.evaluation.best_likelihood)
         images += f", AIS < IWAE - 5 on {b.images_far_below_iwae}"
 
     return [ev.name, ev.data_kind, fmt(t.iwae), pm("estimate"), METHOD_NAMES.get(b.method, b.method),
@@ -141,7 +141,7 @@ def main(root: str = "checkpoints") -> None:
             print_table(f"{dataset}: MLP vs conv, same likelihood (log p: best estimate, else IWAE)",
                         ARCHITECTURE_COLUMNS, [architecture_row(m, c) for m, c in pairs])
             print(f"\n{spread_summary(pairs)}")
-    if unbounded:  # never ranked with the bounded models (vae_core.data.UNBOUNDED_REASON)
+    if unbounded:  # never ranked with the bounded models (vae_core.base.data.UNBOUNDED_REASON)
         print_table("raw pixels, not ranked", COLUMNS, [row(ev) for ev in unbounded])
         print_table("raw pixels: log-likelihood", LIKELIHOOD_COLUMNS, [likelihood_row(ev) for ev in unbounded])
     print_claims(root)
@@ -150,7 +150,7 @@ def main(root: str = "checkpoints") -> None:
 def print_claims(root: str) -> None:
     """The README's sentences on likelihood against samples (explorer.claims.findings), one a line."""
     from explorer import claims, tables
-    from vae_core.zoo import scan
+    from vae_core.zoo.checkpoints import scan
 
     print()
     for sentence in claims.findings(tables.leaderboard(scan(root)[0])):

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from explorer import claims
-from vae_core import latent
-from vae_core.data import load_sample
-from vae_core.drawing import prepare_drawing
-from vae_core.instruments import FLOORS, FloorNotApplicable, nats_split, rescore
-from vae_core.posterior_view import iwae_for_image
-from vae_core.zoo import ZooError, load_model, scan
+from explorer.compute import latent
+from explorer.compute.drawing import prepare_drawing
+from explorer.compute.instruments import FLOORS, FloorNotApplicable, nats_split, rescore
+from explorer.compute.posterior_view import iwae_for_image
+from vae_core.base.data import load_sample
+from vae_core.zoo.checkpoints import ZooError, load_model, scan
 
 MODELS = ("gaussian-pixel", "gaussian-pixel-raw", "gaussian-pixel-floor", "gaussian-fixed", "gaussian-shared",
           "gaussian-optimal", "discretized-gaussian", "continuous-bernoulli", "bernoulli")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vae_core.zoo import DEFAULT_ZOO, ZooError, read_checkpoint
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, ZooError, read_checkpoint
 
 IGNORE = ["optimizer.safetensors", "training_state.json", "*.tmp*", ".*"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from vae_core.zoo import DEFAULT_ZOO, load_model
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
 
 SIDE, SCALE, LABEL_WIDTH = 28, 2, 330
 

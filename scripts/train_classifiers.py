@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from vae_core.classifier import CLASSIFIER_DIR, KIND_MIX, train_classifier
-from vae_core.data import DATASETS, load_split
+from vae_core.base.data import DATASETS, load_split
+from vae_core.evaluation.classifier import CLASSIFIER_DIR, KIND_MIX, train_classifier
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-// The zoo's decoders in the browser: a forward pass over typed arrays that replicates vae_core/model.py (Linear,
-// ConvTranspose2d, ReLU / tanh / exact GELU, Unflatten) and the parameter maps of vae_core/likelihoods.py. No
+// The zoo's decoders in the browser: a forward pass over typed arrays that replicates vae_core/model/vae.py (Linear,
+// ConvTranspose2d, ReLU / tanh / exact GELU, Unflatten) and the parameter maps of vae_core/model/likelihoods.py. No
 // dependency, no WebAssembly (the choice and its measurements: docs/static_site.md). The export's layout and this
 // API: docs/static_site.md; the exactness against torch: tests/test_static_site.py.
 
@@ -134,7 +134,7 @@ export function forward(network, weights, z, n) {
 }
 
 // ------------------------------------------------------------------------------------------- likelihoods
-// Decoder output -> p(x|z)'s parameters, one entry per likelihood key of vae_core/likelihoods.py.
+// Decoder output -> p(x|z)'s parameters, one entry per likelihood key of vae_core/model/likelihoods.py.
 function cbMean(l) {  // LogitContinuousBernoulli.mean
   if (Math.abs(l) < 0.3) return 0.5 + l / 12 - l ** 3 / 720 + l ** 5 / 30240;
   return -1 / Math.expm1(-l) - 1 / l;

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_core.data import DATA_DIR_ENV, load_split
+from vae_core.base.data import DATA_DIR_ENV, load_split
 
 SKIP_REASON = f"set {DATA_DIR_ENV}=../shared/datasets to run tests on the full datasets"
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from linear_gaussian import LinearGaussianModel
 
-from vae_core.ais import STEP_SIZE_RANGE, AISResult, BDMCResult, ais_log_likelihood, bdmc, sigmoid_schedule
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.metrics import elbo_terms, iwae_log_likelihood
-from vae_core.model import VAE, VAEConfig
-from vae_core.zoo import DEFAULT_ZOO, load_model
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.evaluation.ais import STEP_SIZE_RANGE, AISResult, BDMCResult, ais_log_likelihood, bdmc, sigmoid_schedule
+from vae_core.evaluation.metrics import elbo_terms, iwae_log_likelihood
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
 
 DATA_DIM, NUM_IMAGES, CHAINS = 12, 50, 4
 DATA_SEED = 12345  # never an AIS seed: AIS with the seed that drew the data would start some chains at the true z
@@ -269,7 +269,7 @@ def test_a_real_vae_with_non_finite_weights_is_flagged(decoder):
 @pytest.fixture(scope="module")
 def exact_2d():
     """The first 5 embedded test images of two shipped 2-D models, and their exact log p(x) by quadrature."""
-    from vae_core.quadrature import exact_log_likelihood
+    from vae_core.evaluation.quadrature import exact_log_likelihood
 
     out = {}
     images, _ = load_sample("mnist")
@@ -307,7 +307,7 @@ def test_elbo_iwae_ais_exact_are_ordered_on_a_2d_model_where_iwae_is_far_off(exa
 # ------------------------------------------------------------------------------------- the fast path
 class WholeDecode:
     """A VAE seen only through ``decode``: AIS then runs autograd through likelihood(decoder(z)) over all rows at once,
-    the computation vae_core.ais did before the decoder outputs were cut from the graph (commit 611a38e)."""
+    the computation vae_core.evaluation.ais did before the decoder outputs were cut from the graph (commit 611a38e)."""
 
     def __init__(self, model):
         self.model, self.config, self.device = model, model.config, model.device
@@ -332,7 +332,7 @@ def pixel_model_and_images():
 def test_the_eager_fast_path_gives_bit_identical_weights(pixel_model_and_images):
     """The split gradient (decoder once, likelihood in ROW_CHUNK chunks) must not change a single bit: shipped
     eval.json AIS blocks were computed the old way. 60 images x 5 rows = 300 rows, more than one chunk."""
-    from vae_core.ais import ROW_CHUNK
+    from vae_core.evaluation.ais import ROW_CHUNK
 
     model, x = pixel_model_and_images
     assert len(x) * (CHAINS + 1) > ROW_CHUNK
@@ -363,7 +363,7 @@ def test_the_compiled_path_computes_the_same_estimate(pixel_model_and_images):
 
 
 def test_long_runs_compile_and_short_runs_stay_eager(pixel_model_and_images, monkeypatch):
-    import vae_core.ais as ais
+    import vae_core.evaluation.ais as ais
 
     model, x = pixel_model_and_images
     monkeypatch.setattr(ais, "_compiled_likelihood_grad", lambda: pytest.fail("a short run must not compile"))
@@ -386,7 +386,7 @@ def test_long_runs_compile_and_short_runs_stay_eager(pixel_model_and_images, mon
 def test_bad_ais_settings_in_the_zoo_spec_are_refused_naming_the_entry(tmp_path, ais, message):
     import tomllib
 
-    from vae_core.zoo_spec import ais_settings, read_spec, split_entry
+    from vae_core.zoo.spec import ais_settings, read_spec, split_entry
 
     spec = tmp_path / "zoo.toml"
     value = ais if isinstance(ais, int) else "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in ais.items()) + " }"
@@ -403,7 +403,7 @@ def _toml(v):
 
 
 def test_ais_settings_for_a_2d_model_are_refused():
-    from vae_core.best_likelihood import settings_for
+    from vae_core.evaluation.best_likelihood import settings_for
 
     with pytest.raises(ValueError, match="^ais settings apply to AIS, but a model with latent_dim 2 gets the exact"):
         settings_for(2, {"num_steps": 1000})
@@ -411,8 +411,8 @@ def test_ais_settings_for_a_2d_model_are_refused():
 
 @pytest.mark.parametrize("ais", [None, {}, {"num_steps": 1000, "chains": 16}, {"leapfrog_steps": 20}])
 def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
-    from vae_core import ais as shipped
-    from vae_core.best_likelihood import settings_for
+    from vae_core.evaluation import ais as shipped
+    from vae_core.evaluation.best_likelihood import settings_for
 
     settings = settings_for(16, ais)
     for key, default in (("num_steps", shipped.NUM_STEPS), ("leapfrog_steps", shipped.LEAPFROG_STEPS),
@@ -422,7 +422,7 @@ def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
 
 
 def test_every_ais_table_in_the_shipped_zoo_spec_is_valid():
-    from vae_core.zoo_spec import ais_settings, read_spec
+    from vae_core.zoo.spec import ais_settings, read_spec
 
     spec = DEFAULT_ZOO.parent / "zoo.toml"
     for entry in read_spec(spec):
@@ -432,7 +432,7 @@ def test_every_ais_table_in_the_shipped_zoo_spec_is_valid():
 def test_the_best_estimate_records_its_ais_settings_and_reruns_when_they_change(tmp_path, data_dir):
     import json
 
-    from vae_core.zoo_spec import update_best_log_likelihood
+    from vae_core.zoo.spec import update_best_log_likelihood
 
     torch.manual_seed(0)
     folder = tmp_path / "mnist-tiny"

@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
 from explorer import cache, links, navigation, pages, tables
-from vae_core import latent
-from vae_core.data import load_sample
-from vae_core.zoo import load_model
+from explorer.compute import latent
+from vae_core.base.data import load_sample
+from vae_core.zoo.checkpoints import load_model
 
 APP = str(pages.APP)
 PAGES = ("reconstruct", "sample", "latent", "sigma")  # the pages that show the selected models (url paths)

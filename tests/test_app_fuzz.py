@@ -19,7 +19,7 @@ from test_app import APP, _fresh_caches, assert_ok, texts  # noqa: F401 (an auto
 from explorer import cache, links, pages
 from explorer.access import LOCKED_ENV
 from explorer.context import OPEN
-from vae_core.zoo import ZooError, load_model, load_snapshot, read_index, scan
+from vae_core.zoo.checkpoints import ZooError, load_model, load_snapshot, read_index, scan
 
 VICTIM = "mnist-gaussian-pixel"  # has every artefact: eval.json, history.jsonl with sigma, two snapshots
 INTACT = "mnist-bernoulli-2d"

@@ -18,9 +18,9 @@ from apptest_pages import as_shown, leaderboards, shown_number
 from streamlit.testing.v1 import AppTest
 
 from explorer import cache, pages, tables
-from vae_core.data import UNBOUNDED_REASON, fixed_test_input, load_sample
-from vae_core.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
-from vae_core.model import VAE, VAEConfig
+from vae_core.base.data import UNBOUNDED_REASON, fixed_test_input, load_sample
+from vae_core.evaluation.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
+from vae_core.model.vae import VAE, VAEConfig
 
 APP = str(pages.APP)
 CHECKPOINTS = pages.ROOT / "checkpoints"
@@ -222,7 +222,7 @@ def _fresh_caches():
 ])
 def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(tmp_path, name, best_minus_iwae, shown):
     from explorer.tables import leaderboard, short_of_iwae
-    from vae_core.zoo import read_checkpoint
+    from vae_core.zoo.checkpoints import read_checkpoint
 
     folder = CHECKPOINTS / name
     if best_minus_iwae is not None:  # a shipped AIS moves when the zoo is re-evaluated: set the case on a copy

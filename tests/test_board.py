@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from tiny_zoo import TINY_MODELS
 
 from explorer import board, cache, context
-from vae_core.zoo import scan
+from vae_core.zoo.checkpoints import scan
 
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 THREE = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]

@@ -18,7 +18,7 @@ from tiny_zoo import TINY_MODELS
 
 from explorer import pages
 from explorer.browser import CHROMIUM, chromium, counts, drawn, screenshot, streamlit_server, visit, wait_for
-from vae_core.data import load_sample
+from vae_core.base.data import load_sample
 
 pytestmark = pytest.mark.browser
 if not Path(CHROMIUM).is_file():

@@ -1,4 +1,4 @@
-"""Draw your own input: the canvas's picture through the upload pipeline (vae_core.drawing), strokes past the edge
+"""Draw your own input: the canvas's picture through the upload pipeline (compute.drawing), strokes past the edge
 named in a sentence, what the canvas may send refused with one, the Reconstruct page's Draw input under AppTest (app.py
 on the tiny zoo), and the real component in Debian's Chromium."""
 from __future__ import annotations
@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from explorer import canvas, pages
-from vae_core.drawing import MAX_OBJECTS, prepare_drawing, stroke_notes
-from vae_core.uploads import UploadError
+from explorer.compute.drawing import MAX_OBJECTS, prepare_drawing, stroke_notes
+from explorer.compute.uploads import UploadError
 
 SIDE = canvas.SIDE
 MODELS = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d", "mnist-discretized-gaussian"]

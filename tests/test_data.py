@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import data
-from vae_core.data import (
+from vae_core.base import data
+from vae_core.base.data import (
     DATA_KINDS,
     DATASETS,
     SAMPLE_DIR,

@@ -16,17 +16,17 @@ import torch
 
 import train as train_cli
 from scripts import burda_ledger, evaluate_likelihoods
-from vae_core.ais import ais_log_likelihood
-from vae_core.best_likelihood import best_log_likelihood
-from vae_core.classifier import load_classifier
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.devices import check_float64, mps_available
-from vae_core.likelihoods import LIKELIHOODS, unvalidated
-from vae_core.metrics import elbo_terms, frechet_distance, iwae_log_likelihood
-from vae_core.model import VAE, VAEConfig
-from vae_core.quadrature import exact_log_likelihood
-from vae_core.training import STATE_NAME
-from vae_core.zoo_spec import evaluate_checkpoint, frechet, sample_check, update_best_log_likelihood
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.base.devices import check_float64, mps_available
+from vae_core.evaluation.ais import ais_log_likelihood
+from vae_core.evaluation.best_likelihood import best_log_likelihood
+from vae_core.evaluation.classifier import load_classifier
+from vae_core.evaluation.metrics import elbo_terms, frechet_distance, iwae_log_likelihood
+from vae_core.evaluation.quadrature import exact_log_likelihood
+from vae_core.model.likelihoods import LIKELIHOODS, unvalidated
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training.loop import STATE_NAME
+from vae_core.zoo.spec import evaluate_checkpoint, frechet, sample_check, update_best_log_likelihood
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_GPU = "no CUDA GPU visible to torch on this machine (torch.cuda.is_available() is False)"

@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import load_file
 from torch.distributions import Distribution
 
-from vae_core.data import load_sample, to_model_input
-from vae_core.model import VAE, VAEConfig
-from vae_core.training import (
+from vae_core.base.data import load_sample, to_model_input
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training.loop import (
     HISTORY_NAME,
     OPTIMIZER_NAME,
     STATE_NAME,

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.model import VAE, VAEConfig
-from vae_core.schema import STAGING_DIR
-from vae_core.zoo import scan
+from vae_core.files.schema import STAGING_DIR
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.checkpoints import scan
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = [sys.executable, str(ROOT / "train.py"), "--train-on-sample", "--val-size", "200", "--epochs", "1",
@@ -70,9 +70,9 @@ def test_a_leftover_staging_folder_is_named_and_kept(tiny_zoo, tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_a_downloaded_dataset_file_follows_the_umask(tmp_path, umask):
-    """A download is written beside its target and renamed (vae_core.data): the file keeps the umask's bits, not
+    """A download is written beside its target and renamed (vae_core.base.data): the file keeps the umask's bits, not
     the 0600 of a temporary file."""
-    from vae_core.data import _download_verified
+    from vae_core.base.data import _download_verified
 
     source = tmp_path / "labels.idx"
     source.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))  # an IDX vector of three labels

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vae_core import images, uploads
-from vae_core.images import ColorScale, centered_scale, colorbar, colormap_table, image_grid, log_scale, upscale
+from explorer.compute import images, uploads
+from explorer.compute.images import ColorScale, centered_scale, colorbar, colormap_table, image_grid, log_scale, upscale
 
 
 # ------------------------------------------------------------------------------------------------ colours
@@ -41,6 +41,6 @@ def test_colorbar_grid_and_upscale():
 
 
 def test_uploads_are_still_importable_from_images():
-    """The pages import the upload API from ``vae_core.images``; it is the one in ``vae_core.uploads``."""
+    """The pages import the upload API from ``compute.images``; it is the one in ``compute.uploads``."""
     for name in images.__all__:
         assert getattr(images, name) is getattr(uploads, name)

@@ -1,4 +1,4 @@
-"""The Reconstruct page's instruments (vae_core.instruments): the sigma floor re-scores with the decoder's own
+"""The Reconstruct page's instruments (explorer.compute.instruments): the sigma floor re-scores with the decoder's own
 likelihood, and the stroke / background split of the per-pixel log-likelihood. Every registered likelihood runs
 through the same checks; the Gaussian maths against closed forms."""
 from __future__ import annotations
@@ -13,10 +13,8 @@ from streamlit.testing.v1 import AppTest
 from torch.distributions import Independent, Normal
 
 from explorer import pages
-from explorer.instruments import FLOOR_KEY, change_text
-from vae_core import latent
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.instruments import (
+from explorer.compute import latent
+from explorer.compute.instruments import (
     FLOORS,
     STROKE_LEVEL,
     FloorNotApplicable,
@@ -26,9 +24,11 @@ from vae_core.instruments import (
     rescore,
     stroke_mask,
 )
-from vae_core.likelihoods import LIKELIHOODS, decoder_sigma, make_likelihood
-from vae_core.model import VAE, VAEConfig
-from vae_core.zoo import load_model
+from explorer.instruments import FLOOR_KEY, change_text
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.model.likelihoods import LIKELIHOODS, decoder_sigma, make_likelihood
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.checkpoints import load_model
 
 KEYS = list(LIKELIHOODS)  # a new variant joins every check below by registering itself
 WITH_SIGMA = [k for k in KEYS if decoder_sigma(make_likelihood(k)(torch.zeros(1, 2, 28, 28))) is not None]

@@ -189,7 +189,7 @@ def test_linear_vae_is_tight_at_the_ppca_solution() -> None:
 
 
 def _mnist_spectrum() -> ppca.Spectrum:
-    from vae_core.data import load_sample
+    from vae_core.base.data import load_sample
     images, _ = load_sample("mnist")
     return ppca.spectrum(images.reshape(len(images), -1).astype(np.float64) / 255.0)
 

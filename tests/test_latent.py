@@ -1,4 +1,4 @@
-"""The explorer's maths through z (vae_core.latent): reconstructions and their terms, samples, the plane of
+"""The explorer's maths through z (explorer.compute.latent): reconstructions and their terms, samples, the plane of
 posterior means (exact or PCA), the prior's contours in it, and interpolation. Untrained tiny models suffice."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch.distributions import kl_divergence
 
-from vae_core import latent
-from vae_core.data import load_sample
-from vae_core.likelihoods import LIKELIHOODS
-from vae_core.model import VAE, VAEConfig
+from explorer.compute import latent
+from vae_core.base.data import load_sample
+from vae_core.model.likelihoods import LIKELIHOODS
+from vae_core.model.vae import VAE, VAEConfig
 
 SIGMA_FREE = {"bernoulli", "continuous-bernoulli"}
 
@@ -110,7 +110,7 @@ def test_encode_means_and_sigma_maps(decoder, images):
 
 
 def test_raw_pixels_get_an_elbo_but_no_bits_per_dim(images):
-    """A density on raw pixels is unbounded (vae_core.data.UNBOUNDED_REASON): bits/dim would be meaningless."""
+    """A density on raw pixels is unbounded (vae_core.base.data.UNBOUNDED_REASON): bits/dim would be meaningless."""
     torch.manual_seed(0)
     model = VAE(VAEConfig(decoder="gaussian-pixel", latent_dim=3, hidden=[16], data_kind="raw")).eval()
     out = latent.reconstruct(model, images, seed=0, elbo_samples=2)

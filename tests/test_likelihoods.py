@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Independent
 
-from vae_core.data import DATA_KINDS, load_sample, to_model_input
-from vae_core.likelihoods import LIKELIHOODS, DiscretizedNormal, decoder_sigma, make_likelihood
-from vae_core.model import VAE, VAEConfig
+from vae_core.base.data import DATA_KINDS, load_sample, to_model_input
+from vae_core.model.likelihoods import LIKELIHOODS, DiscretizedNormal, decoder_sigma, make_likelihood
+from vae_core.model.vae import VAE, VAEConfig
 
 KEYS = list(LIKELIHOODS)  # a new variant joins every generic check below by registering itself
 NO_SIGMA = {"bernoulli", "continuous-bernoulli"}  # the variants without a decoder standard deviation

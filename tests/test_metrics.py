@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from vae_core.data import load_sample, to_model_input
-from vae_core.metrics import (
+from vae_core.base.data import load_sample, to_model_input
+from vae_core.evaluation.metrics import (
     active_units,
     bits_per_dim,
     elbo_terms,
@@ -22,7 +22,7 @@ from vae_core.metrics import (
     pixel_log_likelihood,
     posterior_means,
 )
-from vae_core.model import VAE, VAEConfig
+from vae_core.model.vae import VAE, VAEConfig
 
 D, L = 5, 2  # data and latent dimensions of the linear-Gaussian model
 
@@ -272,7 +272,7 @@ def test_evaluate_reports_consistent_numbers(decoder):
 # ------------------------------------------------------------------------------------- the best estimate
 @pytest.mark.parametrize(("latent_dim", "method"), [(2, "quadrature"), (4, "ais")])
 def test_best_log_likelihood_pairs_the_best_estimate_with_iwae_on_the_same_images(latent_dim, method):
-    from vae_core.best_likelihood import best_log_likelihood
+    from vae_core.evaluation.best_likelihood import best_log_likelihood
 
     torch.manual_seed(0)
     model = VAE(VAEConfig(decoder="bernoulli", latent_dim=latent_dim, hidden=[32])).eval()
@@ -295,7 +295,7 @@ def test_adding_the_best_estimate_keeps_weights_and_old_numbers_and_resumes(tmp_
     import hashlib
     import json
 
-    from vae_core.zoo_spec import update_best_log_likelihood, write_index
+    from vae_core.zoo.spec import update_best_log_likelihood, write_index
 
     torch.manual_seed(0)
     folder = tmp_path / "mnist-tiny-2d"

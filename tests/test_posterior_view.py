@@ -1,4 +1,4 @@
-"""The Latent page's numbers for one image (vae_core.posterior_view) on the shipped 2-D checkpoints: the identity
+"""The Latent page's numbers for one image (compute.posterior_view) on the shipped 2-D checkpoints: the identity
 log p(x) = ELBO + KL(q || p(z|x)) checked two ways, the bounds in their order, and bad input refused."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.data import load_sample
-from vae_core.model import VAE, VAEConfig
-from vae_core.posterior_view import iwae_for_image, posterior_view
-from vae_core.zoo import load_model
+from explorer.compute.posterior_view import iwae_for_image, posterior_view
+from vae_core.base.data import load_sample
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.checkpoints import load_model
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED_2D = ["mnist-bernoulli-2d", "mnist-gaussian-fixed-2d", "mnist-gaussian-pixel-2d"]

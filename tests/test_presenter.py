@@ -18,8 +18,8 @@ from apptest_pages import open_page
 from explorer import board, presenter, story
 from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium, streamlit_server, visit, wait_for
-from vae_core.images import ColorScale
-from vae_core.zoo import DEFAULT_ZOO, scan
+from explorer.compute.images import ColorScale
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, scan
 
 SHIPPED = DEFAULT_ZOO  # the zoo a presenter shows: the named sets need its models
 

@@ -11,10 +11,10 @@ import torch
 from linear_gaussian import LinearGaussianModel
 from torch.distributions import MultivariateNormal
 
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
-from vae_core.quadrature import exact_log_likelihood, posterior_grid
-from vae_core.zoo import load_model
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.evaluation.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
+from vae_core.evaluation.quadrature import exact_log_likelihood, posterior_grid
+from vae_core.zoo.checkpoints import load_model
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 TWO_D = sorted(p.name for p in CHECKPOINTS.glob("*-2d") if (p / "config.json").is_file())

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from explorer.raw_runs import epochs, stopped, trace
-from vae_core.schema import HISTORY_NAME
-from vae_core.zoo import read_checkpoint
+from vae_core.files.schema import HISTORY_NAME
+from vae_core.zoo.checkpoints import read_checkpoint
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"
 NAME = SHIPPED.name

@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 import train as train_cli
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.devices import resolve_device
-from vae_core.model import VAE, VAEConfig
-from vae_core.schedules import SCHEDULES
-from vae_core.training import HISTORY_NAME, STATE_NAME, TrainConfig, Trainer, train
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.base.devices import resolve_device
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training.loop import HISTORY_NAME, STATE_NAME, TrainConfig, Trainer, train
+from vae_core.training.schedules import SCHEDULES
 
 NO_GPU = "no CUDA GPU visible to torch on this machine (torch.cuda.is_available() is False)"
 TINY_MODEL = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)

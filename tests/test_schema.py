@@ -1,4 +1,4 @@
-"""The artefact schema (vae_core.schema): records round-trip, damaged values are read as missing with a note that
+"""The artefact schema (vae_core.files.schema): records round-trip, damaged values are read as missing with a note that
 names them, files that are not records at all are refused, and every shipped checkpoint's files read cleanly."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_core.schema import (
+from vae_core.files.schema import (
     SCHEMA_VERSION,
     BestLogLikelihood,
     Evaluation,
@@ -46,7 +46,7 @@ def test_round_trip(record, cls):
 
 
 def test_keys_are_written_as_the_files_spell_them():
-    from vae_core.schema import SigmaStats
+    from vae_core.files.schema import SigmaStats
     d = to_dict(Evaluation(sigma=SigmaStats(frac_below_0_01=0.5)))
     assert d["sigma"]["frac_below_0.01"] == 0.5 and d["schema_version"] == SCHEMA_VERSION
 

@@ -17,6 +17,7 @@ import pytest
 
 from explorer import board
 from explorer.browser import CHROMIUM, chromium
+from explorer.compute import latent
 from explorer.static_site import (
     DATA_DIR,
     ZOO_JSON,
@@ -28,10 +29,9 @@ from explorer.static_site import (
     reference_sample,
     serve_folder,
 )
-from vae_core import latent
-from vae_core.data import load_sample
-from vae_core.model import WEIGHTS_NAME
-from vae_core.zoo import DEFAULT_ZOO, load_model
+from vae_core.base.data import load_sample
+from vae_core.model.vae import WEIGHTS_NAME
+from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4  # max |browser - torch| over every parameter of every pixel (issue 21, item 3) ...

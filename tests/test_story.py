@@ -12,8 +12,8 @@ from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
 
 from explorer import story
-from vae_core.metrics import NUM_DIMS
-from vae_core.zoo import scan
+from vae_core.evaluation.metrics import NUM_DIMS
+from vae_core.zoo.checkpoints import scan
 
 SLUGS = [s.slug for s in story.STEPS]
 

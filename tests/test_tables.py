@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from explorer.tables import leaderboard
-from vae_core.schema import EVAL_NAME, HISTORY_NAME, Evaluation
-from vae_core.zoo import read_checkpoint
+from vae_core.files.schema import EVAL_NAME, HISTORY_NAME, Evaluation
+from vae_core.zoo.checkpoints import read_checkpoint
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"  # AIS, FD, sigma: all set
 NAME = SHIPPED.name

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import train
-from vae_core.data import load_sample
-from vae_core.model import ATOMIC_TMP_MARK, CONFIG_NAME, VAEConfig
-from vae_core.training import OPTIMIZER_NAME, SAMPLE_MARKER, STAGING_DIR, STATE_NAME, TrainConfig
-from vae_core.training import train as train_model
+from vae_core.base.data import load_sample
+from vae_core.model.vae import ATOMIC_TMP_MARK, CONFIG_NAME, VAEConfig
+from vae_core.training.loop import OPTIMIZER_NAME, SAMPLE_MARKER, STAGING_DIR, STATE_NAME, TrainConfig
+from vae_core.training.loop import train as train_model
 
 NO_DATA = "/nonexistent/vae-zoo-data"
 BASE = ["--dataset", "mnist", "--decoder", "gaussian-pixel", "--data-dir", NO_DATA, "--no-progress"]

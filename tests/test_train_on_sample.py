@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import train
-from vae_core.data import load_sample
-from vae_core.model import VAEConfig
-from vae_core.training import STATE_NAME, TrainConfig
-from vae_core.training import train as train_model
+from vae_core.base.data import load_sample
+from vae_core.model.vae import VAEConfig
+from vae_core.training.loop import STATE_NAME, TrainConfig
+from vae_core.training.loop import train as train_model
 
 NO_DATA = "/nonexistent/vae-zoo-data"
 TINY = ["--dataset", "mnist", "--decoder", "bernoulli", "--hidden", "16", "--latent-dim", "2", "--no-progress"]
@@ -45,7 +45,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, str, str]:
     """A one-epoch run by `train.py --train-on-sample` (its folder, stdout and stderr), beside a run written by
-    vae_core.training directly, which carries no sample label: what train.py sees as a training-split run."""
+    vae_core.training.loop directly, which carries no sample label: what train.py sees as a training-split run."""
     tmp = tmp_path_factory.mktemp("on-sample")
     out_file, err_file = tmp / "stdout", tmp / "stderr"  # a module fixture cannot take capsys
     with out_file.open("w") as out, err_file.open("w") as err, contextlib.redirect_stdout(out), \

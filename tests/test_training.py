@@ -16,11 +16,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.likelihoods import decoder_sigma
-from vae_core.metrics import sigma_stats
-from vae_core.model import VAE, VAEConfig, atomic_write
-from vae_core.training import (
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.evaluation.metrics import sigma_stats
+from vae_core.model.likelihoods import decoder_sigma
+from vae_core.model.vae import VAE, VAEConfig, atomic_write
+from vae_core.training.loop import (
     ADAM_IMPLS,
     HISTORY_NAME,
     LEGACY_ADAM,

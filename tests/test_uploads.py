@@ -26,8 +26,7 @@ import pytest
 from PIL import Image, ImageFilter
 from upload_scenes import SCENES, two_digit_strip
 
-from vae_core.data import load_sample
-from vae_core.uploads import (
+from explorer.compute.uploads import (
     DISPLAY_ASPECT,
     DISPLAY_SIDE,
     MAX_PIXELS,
@@ -36,6 +35,7 @@ from vae_core.uploads import (
     UploadError,
     prepare_upload,
 )
+from vae_core.base.data import load_sample
 
 CLEAN = 0.85  # the clean path's measured minimum is 0.868
 SCENE = 0.83  # the photo scenes' measured minimum is 0.886

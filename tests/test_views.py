@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import charts, pages
-from vae_core.data import load_sample
+from vae_core.base.data import load_sample
 
 APP_FILES = [pages.APP, *pages.PAGES_DIR.glob("*.py"), *(pages.ROOT / "explorer").rglob("*.py")]
 CHARTS = pages.ROOT / "explorer" / "charts.py"

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.data import fixed_test_input, load_sample
-from vae_core.likelihoods import unvalidated
-from vae_core.metrics import elbo_terms, mse
-from vae_core.model import VAE, VAEConfig
-from vae_core.schema import EVAL_NAME, HISTORY_NAME, Evaluation, HistoryLine, to_dict
-from vae_core.zoo import (
+from vae_core.base.data import fixed_test_input, load_sample
+from vae_core.evaluation.metrics import elbo_terms, mse
+from vae_core.files.schema import EVAL_NAME, HISTORY_NAME, Evaluation, HistoryLine, to_dict
+from vae_core.model.likelihoods import unvalidated
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.checkpoints import (
     DEFAULT_ZOO,
     ZooError,
     load_model,
@@ -25,7 +25,7 @@ from vae_core.zoo import (
     resolve_source,
     scan,
 )
-from vae_core.zoo_spec import read_spec
+from vae_core.zoo.spec import read_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_snapshot_request_for_a_missing_epoch_names_what_exists(zoo: Path):
 
 
 def test_zoo_spec_lists_every_variant_on_both_datasets():
-    from vae_core.likelihoods import LIKELIHOODS
+    from vae_core.model.likelihoods import LIKELIHOODS
 
     names = {e["name"] for e in read_spec(ROOT / "zoo.toml")}
     for dataset in ("mnist", "fashion-mnist"):
@@ -153,8 +153,8 @@ def not_started() -> set[str]:
 
 def test_every_shipped_folder_was_trained_as_the_spec_says():
     """So `train.py --zoo zoo.toml` over the shipped checkpoints resumes them instead of refusing them."""
-    from vae_core.training import check_same_model
-    from vae_core.zoo_spec import split_entry
+    from vae_core.training.loop import check_same_model
+    from vae_core.zoo.spec import split_entry
 
     for entry in read_spec(ROOT / "zoo.toml"):
         if entry["name"] not in not_started():
@@ -177,8 +177,8 @@ def test_the_shipped_zoo_is_complete_and_within_budget():
     `train.py --zoo` resumes it (still in training, or trained and awaiting its evaluation), or not started yet."""
     if not SHIPPED:
         pytest.skip("no shipped checkpoints in checkpoints/ yet")
-    from vae_core.training import read_state
-    from vae_core.zoo import training_in_progress
+    from vae_core.training.loop import read_state
+    from vae_core.zoo.checkpoints import training_in_progress
 
     expected = {e["name"] for e in read_spec(ROOT / "zoo.toml")} - not_started()
     pending = expected - set(SHIPPED)
@@ -248,7 +248,7 @@ def test_a_checkpoint_carries_its_files_as_typed_records(folder: Path):
 def test_shipped_classifier_matches_its_recorded_accuracy(dataset: str):
     """The Frechet-distance classifier reaches the issue's bar (99% / 90%) as recorded, and its accuracy on the
     embedded sample agrees with the recorded test accuracy within 4 binomial standard errors."""
-    from vae_core.classifier import CLASSIFIER_DIR, load_classifier
+    from vae_core.evaluation.classifier import CLASSIFIER_DIR, load_classifier
 
     recorded = json.loads((CLASSIFIER_DIR / dataset / "eval.json").read_text())["test_accuracy"]
     assert recorded >= {"mnist": 0.99, "fashion-mnist": 0.90}[dataset]
@@ -313,7 +313,7 @@ def test_a_run_still_in_training_is_not_listed_until_it_finishes(tmp_path: Path)
     lists it as a folder it cannot show yet, saying why; resumed to its last epoch, it is listed."""
     import os
 
-    from vae_core.training import CRASH_ENV
+    from vae_core.training.loop import CRASH_ENV
 
     run = tmp_path / "zoo" / "run"
     args = [sys.executable, "train.py", "--dataset", "mnist", "--decoder", "bernoulli", "--train-on-sample",

@@ -1,4 +1,4 @@
-"""vae_core.zoo_spec's writers read eval.json through its schema (vae_core.schema.Evaluation): the index and the
+"""vae_core.zoo.spec's writers read eval.json through its schema (vae_core.files.schema.Evaluation): the index and the
 model card show what the record holds; a damaged eval.json is refused in one sentence naming the file, with nothing
 written; adding a best estimate keeps the file's record of its non-finite numbers."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.model import VAE, VAEConfig
-from vae_core.schema import EVAL_NAME, SCHEMA_VERSION
-from vae_core.zoo_spec import update_best_log_likelihood, write_evaluation, write_index
+from vae_core.files.schema import EVAL_NAME, SCHEMA_VERSION
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.spec import update_best_log_likelihood, write_evaluation, write_index
 
 CONFIG = VAEConfig(decoder="bernoulli", latent_dim=2, hidden=[8])
 TEST = {"num_images": 10, "elbo": -120.5, "elbo_stderr": 1.5, "rec": -110.0, "kl": 10.5, "mse": 0.05,
@@ -130,7 +130,7 @@ def test_a_new_best_estimate_keeps_the_files_record_of_non_finite_numbers(tmp_pa
 
 def test_an_entrys_evaluation_settings_are_what_the_likelihood_script_uses(tmp_path):
     """Test that scripts/evaluate_likelihoods.py and train.py --zoo read the same images and AIS settings."""
-    from vae_core.zoo_spec import ais_settings, evaluation_settings
+    from vae_core.zoo.spec import ais_settings, evaluation_settings
     spec = tmp_path / "zoo.toml"
     spec.write_text('[[model]]\nname = "m"\ndataset = "mnist"\ndecoder = "bernoulli"\nbest_images = 7\n'
                     'ais = { num_steps = 10 }\n\n[[model]]\nname = "plain"\ndataset = "mnist"\ndecoder = "bernoulli"\n')

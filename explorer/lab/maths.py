@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vae_core.data import load_sample
+from vae_core.base.data import load_sample
 from vae_core.lab import gmm, one_point, ppca
 
 SING_SIGMAS = np.logspace(0.0, -150.0, 61)  # the collapsing path, 2.5 decades a step

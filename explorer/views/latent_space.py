@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from vae_core import latent
-from vae_core.data import dataset_info
-from vae_core.images import log_scale
-from vae_core.model import VAE
-from vae_core.zoo import Checkpoint
+from explorer.compute import latent
+from explorer.compute.images import log_scale
+from vae_core.base.data import dataset_info
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 from .. import cache, charts, context, links, posterior, render
 

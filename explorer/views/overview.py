@@ -8,8 +8,8 @@ import streamlit as st
 
 from explorer import charts, context, pages, story, tables
 from explorer.context import Context
-from vae_core.schema import STAGING_DIR
-from vae_core.zoo import staging_notes
+from vae_core.files.schema import STAGING_DIR
+from vae_core.zoo.checkpoints import staging_notes
 
 MODEL_PAGES = {"reconstruct": "Reconstruct", "sample": "Sample", "latent": "Latent", "sigma": "Sigma"}  # url -> label
 INTRO = ("One VAE per decoder likelihood p(x|z), each trained by maximising the ELBO. Does a higher likelihood "

@@ -7,12 +7,12 @@ import numpy as np
 import streamlit as st
 
 from explorer import cache, canvas, links, render
+from explorer.compute.images import centered_scale, log_scale
+from explorer.compute.uploads import UPLOAD_LIMITS, UploadError, prepare_upload
 from explorer.context import Context
-from vae_core.data import UNBOUNDED_REASON, dataset_info
-from vae_core.images import centered_scale, log_scale
-from vae_core.model import VAE
-from vae_core.uploads import UPLOAD_LIMITS, UploadError, prepare_upload
-from vae_core.zoo import Checkpoint
+from vae_core.base.data import UNBOUNDED_REASON, dataset_info
+from vae_core.model.vae import VAE
+from vae_core.zoo.checkpoints import Checkpoint
 
 IMAGE_SOURCES = ["Test sample", "Upload", "Draw"]
 COLUMN_WIDTHS = [1, 1, 1, 1.1, 1.1, 1.3]  # input, mean, sample, sigma, log-likelihood map, ELBO table

@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer import cache, context, links, render
 from explorer.context import Context
-from vae_core.zoo import Checkpoint
+from vae_core.zoo.checkpoints import Checkpoint
 
 SIZES = [8, 16, 32, 64]  # images per model
 VIEWS = ["Samples", "Gap view"]

@@ -8,9 +8,9 @@ import streamlit as st
 
 from explorer import cache, charts, context, raw_runs, render
 from explorer.context import Context
-from vae_core.data import UNBOUNDED_REASON
-from vae_core.schema import HistoryLine
-from vae_core.zoo import Checkpoint, ZooError
+from vae_core.base.data import UNBOUNDED_REASON
+from vae_core.files.schema import HistoryLine
+from vae_core.zoo.checkpoints import Checkpoint, ZooError
 
 
 def training_curves(models: list[Checkpoint]) -> None:

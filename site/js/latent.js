@@ -1,7 +1,7 @@
 // The latent plane of the 2-D models: the posterior means of the embedded test sample as points coloured by class;
 // moving the pointer over the plane decodes that z at once (decoder mean, one full sample, sigma); clicking a test
 // image's point (or choosing its number) shows its exact posterior p(z|x) as the app's Latent page computes it
-// (vae_core/posterior_view.py, recorded at export by explorer/static_latent.py) with the app's sentence on
+// (explorer/compute/posterior_view.py, recorded at export by explorer/static_latent.py) with the app's sentence on
 // log p(x) = ELBO + KL. Address: ?model=mnist-gaussian-pixel-2d&image=0.
 import * as runtime from "../decoder.js";
 import {

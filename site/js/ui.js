@@ -1,6 +1,6 @@
 // What every view of the static site shares: the state in the address bar, plain notes, keys that work after any
 // click, the number format of the Streamlit board (explorer/board.py _number), and 28x28 tiles drawn on canvases
-// (grey values, or a colour map built from the same control points as vae_core/images.py).
+// (grey values, or a colour map built from the same control points as explorer/compute/images.py).
 
 export const PIXELS = 28 * 28;
 
@@ -81,7 +81,7 @@ export function formatNumber(value, digits = Math.abs(value) >= 100 ? 0 : 1) {
     .replace("-", MINUS);
 }
 
-export function formatTick(v) {  // vae_core/images.py format_tick
+export function formatTick(v) {  // explorer/compute/images.py format_tick
   if (v === 0) return "0";
   if (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-2) {
     return v.toExponential(0).replace("e-0", "e-").replace("e+0", "e").replace("e+", "e");
@@ -90,12 +90,12 @@ export function formatTick(v) {  // vae_core/images.py format_tick
 }
 
 // ------------------------------------------------------------------------------------------------ pictures
-/** Values in [0, 1] (clipped) to 0..255 as vae_core.images.to_uint8 does. */
+/** Values in [0, 1] (clipped) to 0..255 as explorer.compute.images.to_uint8 does. */
 export function toByte(v) {
   return Number.isFinite(v) ? Math.round(Math.min(Math.max(v, 0), 1) * 255) : 0;
 }
 
-const CONTROL_POINTS = {  // vae_core/images.py _CONTROL_POINTS
+const CONTROL_POINTS = {  // explorer/compute/images.py _CONTROL_POINTS
   viridis: [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
             [92, 200, 99], [170, 220, 50], [253, 231, 37]],
 };
@@ -113,7 +113,7 @@ export function colormap(name = "viridis") {
   return table;
 }
 
-/** A log10 colour scale over the positive values of all arrays (vae_core.images.log_scale). */
+/** A log10 colour scale over the positive values of all arrays (explorer.compute.images.log_scale). */
 export function logScale(arrays) {
   let lo = Infinity, hi = -Infinity;
   for (const a of arrays) for (const v of a) if (Number.isFinite(v) && v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }

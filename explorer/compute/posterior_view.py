@@ -1,4 +1,4 @@
-"""One image of a 2-D latent model, seen whole: the true posterior p(z|x) on a grid (vae_core.quadrature), the
+"""One image of a 2-D latent model, seen whole: the true posterior p(z|x) on a grid (evaluation.quadrature), the
 encoder's q(z|x), and the numbers that tie them, log p(x) = ELBO + KL(q(z|x) || p(z|x)) (Kingma & Welling 2014,
 eq. 1), with the KL computed two ways so the identity is checked on every image:
 
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .latent import model_input
-from .metrics import iwae_log_likelihood, mean_and_stderr
-from .model import VAE
-from .quadrature import LATENT_DIM, check_latent_plane, posterior_grid
+from explorer.compute.latent import model_input
+from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
+from vae_core.evaluation.quadrature import LATENT_DIM, check_latent_plane, posterior_grid
+from vae_core.model.vae import VAE
 
 GH_LADDER = (16, 32, 64)  # Gauss-Hermite nodes per axis for the ELBO; the last is used, the changes bound its error
 GH_NODES = GH_LADDER[-1]

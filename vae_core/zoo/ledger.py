@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .schedules import SCHEDULES
+from vae_core.training.schedules import SCHEDULES
 
 LEDGER_JSON = Path(__file__).resolve().parents[1] / "docs" / "burda_ledger.json"
 IWAE_K, IWAE_IMAGES = 5000, 1000

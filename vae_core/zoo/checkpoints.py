@@ -22,9 +22,8 @@ from pathlib import Path
 
 import torch
 
-from .data import DATASETS
-from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
-from .schema import (
+from vae_core.base.data import DATASETS
+from vae_core.files.schema import (
     EVAL_NAME,
     HISTORY_NAME,
     STAGING_DIR,
@@ -38,6 +37,7 @@ from .schema import (
     parse_json,
     type_name,
 )
+from vae_core.model.vae import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
 
 DEFAULT_ZOO = Path(__file__).resolve().parent.parent / "checkpoints"
 ZOO_ENV = "VAE_ZOO_SOURCE"
@@ -201,7 +201,7 @@ def read_config(folder: Path) -> VAEConfig:
 
 # ---------------------------------------------------------------------------------------------- other files
 def read_evaluation(path: Path) -> tuple[Evaluation | None, list[str]]:
-    """eval.json read through its schema (vae_core.schema.Evaluation), every value checked: (the evaluation, or
+    """eval.json read through its schema (vae_core.files.schema.Evaluation), every value checked: (the evaluation, or
     None when the file is missing or is not a JSON object, and notes on what was wrong)."""
     if not path.exists():
         return None, []
@@ -216,7 +216,7 @@ def read_evaluation(path: Path) -> tuple[Evaluation | None, list[str]]:
 
 
 def read_history_lines(path: Path) -> tuple[list[HistoryLine], list[str]]:
-    """history.jsonl read through its schema (vae_core.schema.HistoryLine): one JSON object with an integer epoch
+    """history.jsonl read through its schema (vae_core.files.schema.HistoryLine): one JSON object with an integer epoch
     per line. Lines that are not are skipped, values of the wrong type and non-finite numbers (a diverged epoch)
     read as missing; the notes say what was skipped."""
     if not path.exists():

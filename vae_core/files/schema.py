@@ -2,7 +2,7 @@
 
     eval.json              Evaluation (test metrics, sigma, Frechet distances, training summary, best log p)
     history.jsonl          HistoryLine, one JSON object per epoch
-    training_state.json    TrainingState, the commit record of the last saved epoch (vae_core.training)
+    training_state.json    TrainingState, the commit record of the last saved epoch (vae_core.training.loop)
 
 Writers build a record and call ``to_json``; readers call ``parse_json`` (or ``parse_dict``), which treats the text
 as untrusted: a value of the wrong type, or a non-finite number, is read as missing (None) and reported as a
@@ -21,10 +21,10 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 EVAL_NAME = "eval.json"
-CARD_NAME = "README.md"  # a checkpoint's model card (vae_core.zoo_spec.model_card)
+CARD_NAME = "README.md"  # a checkpoint's model card (vae_core.zoo.spec.model_card)
 HISTORY_NAME = "history.jsonl"
 STATE_NAME = "training_state.json"
-STAGING_DIR = ".staging"  # a save in progress (vae_core.training); left behind by a run killed while saving
+STAGING_DIR = ".staging"  # a save in progress (vae_core.training.loop); left behind by a run killed while saving
 SCHEMA_VERSION = 1  # files without the key were written before it existed and read as version 1
 VERSION_KEY = "schema_version"
 
@@ -111,7 +111,7 @@ class TrainingSummary:
 
 @dataclass
 class BestLogLikelihood:
-    """vae_core.best_likelihood: exact quadrature (2-D) or AIS (a stochastic lower bound), paired with IWAE and
+    """evaluation.best_likelihood: exact quadrature (2-D) or AIS (a stochastic lower bound), paired with IWAE and
     the ELBO on the same images."""
     method: str | None = None
     bound: str | None = None
@@ -142,10 +142,10 @@ class BestLogLikelihood:
     # AIS
     acceptance: float | None = None
     images_with_rejected_nonfinite_proposals: int | None = None
-    frozen_chains: int | None = None  # chains that could not move from their start (vae_core.ais.AISResult)
+    frozen_chains: int | None = None  # chains that could not move from their start (vae_core.evaluation.ais.AISResult)
     chain_stderr_mean: float | None = None
     images_far_below_iwae: int | None = None
-    compiled_likelihood: bool | None = None  # the likelihood gradient fused by torch.compile (vae_core.ais)
+    compiled_likelihood: bool | None = None  # the likelihood gradient fused by torch.compile (vae_core.evaluation.ais)
 
 
 @dataclass
@@ -203,7 +203,7 @@ class HistoryLine:
 
 @dataclass
 class TrainingState:
-    """training_state.json: renamed into place, it commits an epoch (vae_core.training's module docstring)."""
+    """training_state.json: renamed into place, it commits an epoch (vae_core.training.loop's module docstring)."""
     epoch: int
     files: dict | None = None              # path relative to the folder -> sha256; None: written before commits
     train_config: dict | None = None       # asdict(TrainConfig)

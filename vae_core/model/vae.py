@@ -16,8 +16,8 @@ from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from .likelihoods import LIKELIHOODS, DecoderLikelihood, make_likelihood
-from .limits import check_setting
+from vae_core.base.limits import check_setting
+from vae_core.model.likelihoods import LIKELIHOODS, DecoderLikelihood, make_likelihood
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -29,7 +29,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 @dataclass
 class VAEConfig:
     dataset: str = "mnist"            # which data the model was trained on (mnist | fashion-mnist)
-    decoder: str = "bernoulli"        # key into vae_core.likelihoods.LIKELIHOODS
+    decoder: str = "bernoulli"        # key into vae_core.model.likelihoods.LIKELIHOODS
     decoder_settings: dict = field(default_factory=dict)  # e.g. {"sigma": 0.1} or {"sigma_min": 0.01}
     latent_dim: int = 16              # size of z; 2 gives an exact latent plane
     architecture: str = "mlp"         # mlp | conv

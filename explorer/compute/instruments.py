@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, Independent, kl_divergence
 
-from .latent import model_input
-from .likelihoods import decoder_sigma, unvalidated
-from .model import VAE
+from explorer.compute.latent import model_input
+from vae_core.model.likelihoods import decoder_sigma, unvalidated
+from vae_core.model.vae import VAE
 
 FLOORS = (0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)  # the slider's steps: 0 = as trained
 STROKE_LEVEL = 127  # 8-bit value: a pixel brighter than this (> 0.5 of the range) is stroke, the rest background

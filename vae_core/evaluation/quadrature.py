@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .devices import check_float64, place
-from .likelihoods import unvalidated
+from vae_core.base.devices import check_float64, place
+from vae_core.model.likelihoods import unvalidated
 
 LATENT_DIM = 2
 RADIUS = 32.0             # half-width of the scanned square (see the module docstring)
@@ -79,7 +79,7 @@ def check_latent_plane(model) -> None:
     dim = model.config.latent_dim
     if dim != LATENT_DIM:
         raise ValueError(f"exact log p(x) integrates over a 2-D latent plane, but this model has latent_dim={dim}; "
-                         f"use AIS (vae_core.ais) or IWAE (vae_core.metrics) for it")
+                         f"use AIS (vae_core.evaluation.ais) or IWAE (vae_core.evaluation.metrics) for it")
 
 
 def _check_settings(tol, radius, coarse_spacing, margin) -> None:

@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import DATA_KINDS, to_model_input
-from .model import atomic_write, save_tensors
+from vae_core.base.data import DATA_KINDS, to_model_input
+from vae_core.model.vae import atomic_write, save_tensors
 
 KIND_MIX = ("continuous", "continuous", "discrete", "discrete", "binary")  # default: binarized 1 batch in 5
 CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "classifiers"

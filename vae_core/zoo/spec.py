@@ -4,10 +4,10 @@
     [[model]]             one per checkpoint: name, dataset, decoder, and any overrides
 
 Devices: an entry is trained and evaluated on its ``device`` (TrainConfig; the CPU unless the spec says otherwise),
-or on the one ``train_zoo`` is given. Evaluation takes a device name as training does (vae_core/devices.py), moves
+or on the one ``train_zoo`` is given. Evaluation takes a device name as training does (vae_core/base/devices.py), moves
 the model and the test images there once, and writes the same eval.json: on the CPU, the numbers it always wrote;
 on a GPU, the same random draws (made on the CPU), so the numbers differ by float rounding only (AIS: within its
-Monte Carlo error; vae_core.ais).
+Monte Carlo error; vae_core.evaluation.ais).
 """
 from __future__ import annotations
 
@@ -21,16 +21,19 @@ from pathlib import Path
 
 import torch
 
-from .best_likelihood import AIS_IMAGES, QUADRATURE_IMAGES, best_log_likelihood, method_for, settings_for
-from .classifier import load_classifier
-from .data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
-from .devices import check_device, check_float64, place, resolve_device
-from .ledger import LEDGER_JSON, card_section, read_ledger
-from .likelihoods import make_likelihood, unvalidated
-from .limits import check_setting
-from .metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
-from .model import VAE, WEIGHTS_NAME, VAEConfig, atomic_temp_of, atomic_write, load_config
-from .schema import (
+from vae_core.base.data import UNBOUNDED_REASON, fixed_test_input, is_bounded, load_sample, load_split
+from vae_core.base.devices import check_device, check_float64, place, resolve_device
+from vae_core.base.limits import check_setting
+from vae_core.evaluation.best_likelihood import (
+    AIS_IMAGES,
+    QUADRATURE_IMAGES,
+    best_log_likelihood,
+    method_for,
+    settings_for,
+)
+from vae_core.evaluation.classifier import load_classifier
+from vae_core.evaluation.metrics import cpu_decoder, cpu_posterior, elbo_terms, evaluate, frechet_distance, mse
+from vae_core.files.schema import (
     CARD_NAME,
     EVAL_NAME,
     HISTORY_NAME,
@@ -49,7 +52,9 @@ from .schema import (
     to_dict,
     to_json,
 )
-from .training import (
+from vae_core.model.likelihoods import make_likelihood, unvalidated
+from vae_core.model.vae import VAE, WEIGHTS_NAME, VAEConfig, atomic_temp_of, atomic_write, load_config
+from vae_core.training.loop import (
     TrainConfig,
     check_same_model,
     drop_optimizer,
@@ -60,13 +65,14 @@ from .training import (
     shown,
     train,
 )
-from .zoo import INDEX_NAME, read_history_lines
+from vae_core.zoo.checkpoints import INDEX_NAME, read_history_lines
+from vae_core.zoo.ledger import LEDGER_JSON, card_section, read_ledger
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 # ais: AIS settings for this model's best estimate where the shipped ones do not converge (best_likelihood.py)
 EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description", "ais"}
-BEST_KEY = "log_likelihood"  # eval.json: the best estimate block (vae_core.best_likelihood)
+BEST_KEY = "log_likelihood"  # eval.json: the best estimate block (vae_core.evaluation.best_likelihood)
 
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "zoo.toml"  # the shipped zoo's spec
@@ -145,7 +151,7 @@ def foreign_entries_of_zoo(root: Path) -> list[str]:
 def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "checkpoints", data_dir=None,
               download: bool = False, evaluate: bool = True, progress: bool = True, device: str | None = None) -> None:
     """Train (resuming finished or partial runs) and evaluate every entry whose name matches ``only``, each on its
-    spec's ``device``, or all on ``device`` (a name of vae_core.devices.DEVICES) when one is given."""
+    spec's ``device``, or all on ``device`` (a name of vae_core.base.devices.DEVICES) when one is given."""
     if device is not None:
         check_device(device)  # before the spec is read or anything written
     check_zoo_root(checkpoints)
@@ -188,7 +194,7 @@ def evaluate_checkpoint(folder: str | Path, data_dir=None, iwae_k: int = 1000, i
     """Write eval.json and README.md (the model card) for a trained checkpoint folder. The best log-likelihood
     estimate uses ``best_images`` test images (default: its method's budget, at most ``iwae_images``; 0: none)
     and the zoo entry's ``ais`` settings over the shipped ones (AIS only). ``device``: where to compute, a name of
-    vae_core.devices.DEVICES (module docstring)."""
+    vae_core.base.devices.DEVICES (module docstring)."""
     folder = Path(folder)
     target = resolve_device(device)  # one sentence before anything is read, computed or written
     model = VAE.from_pretrained(folder, map_location=target)
@@ -235,7 +241,7 @@ def best_images_for(model: VAE) -> int:
 
 
 def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
-    """eval.json (vae_core.schema.Evaluation, checked strictly: a value of the wrong type is a bug in the evaluation
+    """eval.json (files.schema.Evaluation, checked strictly: a value of the wrong type is a bug in the evaluation
     code, not something to write) and the model card. Non-finite numbers (a collapsed sigma's +inf or NaN) become
     null, and ``nonfinite`` lists them, so the file stays strict JSON and says what happened; those ``result``
     already lists (an eval.json read back, its numbers already null) stay listed."""
@@ -251,7 +257,7 @@ def write_evaluation(folder: Path, result: dict, cfg: VAEConfig) -> None:
 
 def rewrite_card(folder: Path, ledger: Path = LEDGER_JSON) -> None:
     """Rewrite an evaluated checkpoint's model card from its eval.json as it is and the rows of ``ledger`` that name
-    it (vae_core.ledger); eval.json itself is left byte for byte."""
+    it (vae_core.zoo.ledger); eval.json itself is left byte for byte."""
     card = model_card(read_evaluation_whole(folder / EVAL_NAME), load_config(folder), ledger)
     atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(card))
 
@@ -275,7 +281,7 @@ def read_evaluation_whole(path: Path) -> Evaluation:
                          f"{SCHEMA_VERSION}); use that version to rewrite it")
     if problems:
         at = ", ".join(p.path for p in problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise ValueError(f"{path} holds a value of the wrong type at {at} (see vae_core.schema.Evaluation for "
+        raise ValueError(f"{path} holds a value of the wrong type at {at} (see vae_core.files.schema.Evaluation for "
                          f"each field's type); {again}")
     return ev
 
@@ -286,7 +292,7 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
     """Add (or redo) the best log-likelihood block of an evaluated checkpoint's eval.json and its model card,
     without retraining or touching the weights; ``ais``: the zoo entry's AIS settings (see ``ais_settings``).
     Returns the block, or None when the folder already has one at the same method, settings, number of images and
-    IWAE k (unless ``force``). ``device``: where to compute, a name of vae_core.devices.DEVICES."""
+    IWAE k (unless ``force``). ``device``: where to compute, a name of vae_core.base.devices.DEVICES."""
     folder = Path(folder)
     target = resolve_device(device)  # one sentence before anything is read, computed or written
     ev = read_evaluation_whole(folder / EVAL_NAME)
@@ -400,7 +406,7 @@ def unbounded_note(ev: Evaluation) -> str:
 
 def model_card(ev: Evaluation, cfg: VAEConfig, ledger: Path = LEDGER_JSON) -> str:
     """README.md of a checkpoint folder (a Hugging Face model card) from its evaluation and the rows of the training
-    ledger (vae_core.ledger) that name it."""
+    ledger (vae_core.zoo.ledger) that name it."""
     t, s, f = ev.test or Metrics(), ev.sigma or SigmaStats(), ev.frechet or Frechet()
     training = ev.training or TrainingSummary()
 

@@ -36,8 +36,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .devices import check_float64, move_model, place
-from .likelihoods import unvalidated
+from vae_core.base.devices import check_float64, move_model, place
+from vae_core.model.likelihoods import unvalidated
 
 # Shipped settings, chosen from the convergence curves of scripts/bench_ais.py (README: AIS cost and convergence).
 NUM_STEPS = 300            # intermediate distributions (transitions) between the prior and the posterior
@@ -425,7 +425,7 @@ def _check_settings(num_steps, leapfrog_steps, chains, step_size) -> None:
 def _check_images(model, x) -> Tensor:
     if not isinstance(x, Tensor) or not x.is_floating_point():
         got = f"{type(x).__name__} of {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a floating-point tensor of images in model form (see vae_core.data."
+        raise ValueError(f"x must be a floating-point tensor of images in model form (see vae_core.base.data."
                          f"to_model_input); got a {got}")
     if x.dim() < 2 or len(x) == 0:
         raise ValueError(f"x must hold at least one image, as a batch (N, ...); got shape {tuple(x.shape)}")

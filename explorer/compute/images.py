@@ -1,5 +1,5 @@
 """Pictures for the explorer: colour maps from small tables, colour bars with tick labels and image grids. numpy
-and Pillow only (no matplotlib). The preprocessing of uploads lives in ``vae_core.uploads`` and is re-exported
+and Pillow only (no matplotlib). The preprocessing of uploads lives in ``explorer.compute.uploads`` and is re-exported
 here, where the pages have always imported it from.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vae_core.uploads import MAX_PIXELS, MAX_UPLOAD_BYTES, PreparedImage, UploadError, prepare_upload
+from explorer.compute.uploads import MAX_PIXELS, MAX_UPLOAD_BYTES, PreparedImage, UploadError, prepare_upload
 
 __all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "PreparedImage", "UploadError", "prepare_upload"]  # re-exported
 

@@ -63,7 +63,7 @@ class PreparedImage:
 
     @property
     def pixels(self) -> np.ndarray:
-        """The image as float32 (28, 28) in [0, 1], the scale of ``x / 255`` in ``vae_core.data``."""
+        """The image as float32 (28, 28) in [0, 1], the scale of ``x / 255`` in ``vae_core.base.data``."""
         return self.image.astype(np.float32) / 255.0
 
 

@@ -2,7 +2,7 @@
 statistics and the Frechet distance. Everything takes model-form inputs x (N, 1, 28, 28) (see data.py).
 
 Devices: the estimators run where the model is, or move it (in place) to a ``device`` they are given
-(vae_core.devices.place); the images move there once, before any batch, and results come back on the CPU. Their
+(vae_core.base.devices.place); the images move there once, before any batch, and results come back on the CPU. Their
 random draws are made on the CPU (IWAE from its own generator, the ELBO's posterior draw from the global one) and
 moved to the device, so a GPU sees the same draws as the CPU and gives the CPU's numbers up to float rounding.
 """
@@ -18,10 +18,10 @@ from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 from tqdm.auto import tqdm
 
-from .data import is_bounded, nats_offset_per_dim
-from .devices import place
-from .likelihoods import decoder_sigma
-from .model import VAE
+from vae_core.base.data import is_bounded, nats_offset_per_dim
+from vae_core.base.devices import place
+from vae_core.model.likelihoods import decoder_sigma
+from vae_core.model.vae import VAE
 
 NUM_DIMS = 784
 

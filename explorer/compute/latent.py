@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.distributions import kl_divergence
 
-from .data import fixed_test_input, is_bounded
-from .likelihoods import decoder_sigma
-from .metrics import bits_per_dim, posterior_means
-from .model import VAE
+from vae_core.base.data import fixed_test_input, is_bounded
+from vae_core.evaluation.metrics import bits_per_dim, posterior_means
+from vae_core.model.likelihoods import decoder_sigma
+from vae_core.model.vae import VAE
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

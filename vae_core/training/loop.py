@@ -7,7 +7,7 @@ ELBO and decoder sigma, and a sparse step ``trace`` (every ``TRACE_EVERY`` steps
 the batch loss and the batch's smallest decoder sigma), so a run that dies inside its first epoch still shows
 how it collapsed. A diverged epoch's line is marked ``diverged``, with the failing step, the reason and the step
 whose weights were kept (``weights_from_step``); it also records the epoch's learning rate (``lr``, from the
-run's schedule, vae_core/schedules.py). Training runs on ``TrainConfig.device`` (vae_core/devices.py), with
+run's schedule, vae_core/training/schedules.py). Training runs on ``TrainConfig.device`` (base/devices.py), with
 the images moved there once. Adam is torch's fused implementation (``ADAM_IMPLS``; a resume keeps the one its run
 started with); a step reads what it needs from the device once (loss, gradient norm, the ELBO terms), and the
 binarization / dequantization is drawn per batch: drawing the whole epoch at once was measured slower on the CPU
@@ -54,13 +54,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import fixed_test_input, to_model_input
-from .devices import check_device, resolve_device
-from .likelihoods import decoder_sigma, unvalidated
-from .limits import check_setting
-from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, atomic_temp_of, load_config, save_tensors
-from .schedules import SCHEDULES, check_schedule
-from .schema import (
+from vae_core.base.data import fixed_test_input, to_model_input
+from vae_core.base.devices import check_device, resolve_device
+from vae_core.base.limits import check_setting
+from vae_core.files.schema import (
     CARD_NAME,
     EVAL_NAME,
     HISTORY_NAME,
@@ -73,6 +70,9 @@ from .schema import (
     from_json,
     to_json,
 )
+from vae_core.model.likelihoods import decoder_sigma, unvalidated
+from vae_core.model.vae import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, atomic_temp_of, load_config, save_tensors
+from vae_core.training.schedules import SCHEDULES, check_schedule
 
 OPTIMIZER_NAME = "optimizer.safetensors"
 SNAPSHOT_DIR = "snapshots"
@@ -112,14 +112,14 @@ class TrainConfig:
     snapshots: list[int] = field(default_factory=list)  # epochs whose weights are kept in snapshots/
     snapshot_dtype: str = "float32"   # float16 halves the size of snapshot files
     max_train_images: int | None = None  # use only the first N training images (quick runs, tests)
-    lr_schedule: str = "constant"     # the learning rate of each epoch (vae_core/schedules.py): constant | burda
+    lr_schedule: str = "constant"     # the learning rate of each epoch (training/schedules.py): constant | burda
     adam_eps: float = 1e-8            # Adam's epsilon (Burda et al. 2016 use 1e-4)
     # The recipe that keeps an unbounded likelihood's run alive without changing its model (issue 22): neither
     # touches the decoder's sigma, unlike a floor (the gaussian-pixel-floor decoder), which changes the density.
     grad_clip: float | None = None    # rescale the total gradient norm to at most this (Pascanu et al. 2013)
     skip_nonfinite: int = 0           # steps per epoch whose loss or gradient is not finite that are skipped (batch
                                       # dropped, no update) before the run stops; 0: stop at the first
-    # auto | cpu | cuda | mps (vae_core/devices.py). The CPU by default: a GPU draws other random numbers and sums in
+    # auto | cpu | cuda | mps (base/devices.py). The CPU by default: a GPU draws other random numbers and sums in
     # another order, so the zoo's runs (and a resume) reproduce bit for bit only on the device they were trained on
     device: str = "cpu"
     progress: bool = True

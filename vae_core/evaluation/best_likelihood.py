@@ -1,13 +1,13 @@
 """The best log-likelihood estimate each model has, beside IWAE and the ELBO on the same test images.
 
-Exact quadrature (vae_core.quadrature) for 2-D latents; otherwise annealed importance sampling (vae_core.ais), a
+Exact quadrature (evaluation.quadrature) for 2-D latents; otherwise annealed importance sampling (evaluation.ais), a
 stochastic lower bound at least as tight as IWAE in practice (Wu et al. 2017). Both are paired with IWAE at the
 shipped k and the one-sample ELBO on the *same* images, so best - IWAE (with its own standard error over images)
 is the bias of the IWAE number the leaderboard used to show.
 
 Devices: everything runs where the model is, or on the ``device`` given (the model moved there in place, the images
 once); IWAE and the ELBO then give the CPU's numbers up to float rounding, AIS to within its Monte Carlo error
-(vae_core.ais), the quadrature to within its tolerance.
+(vae_core.evaluation.ais), the quadrature to within its tolerance.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import time
 import torch
 from torch import Tensor
 
-from . import ais
-from .devices import check_float64, place
-from .metrics import bits_per_dim, elbo_terms, iwae_log_likelihood, mean_and_stderr
-from .model import VAE
-from .quadrature import LATENT_DIM, exact_log_likelihood
+from vae_core.base.devices import check_float64, place
+from vae_core.evaluation import ais
+from vae_core.evaluation.metrics import bits_per_dim, elbo_terms, iwae_log_likelihood, mean_and_stderr
+from vae_core.evaluation.quadrature import LATENT_DIM, exact_log_likelihood
+from vae_core.model.vae import VAE
 
 QUADRATURE_IMAGES = 1000  # test images for the exact 2-D estimate (~0.15 s each on one core)
 AIS_IMAGES = 50           # test images for AIS at the shipped settings: ~0.5-1 s each on one core
@@ -102,7 +102,7 @@ def best_log_likelihood(model: VAE, x: Tensor, settings: dict | None = None, iwa
                  "flag_reasons": sorted({r for r in result.reasons if r})[:5]}
     else:
         result = ais.ais_log_likelihood(model, x, progress=progress, **settings)
-        extra = {"compiled_likelihood": result.compiled}  # the same estimator either way (vae_core.ais)
+        extra = {"compiled_likelihood": result.compiled}  # the same estimator either way (vae_core.evaluation.ais)
         # A proposal where log p(x|z) is not finite is rejected, as a zero density would be: the chain stays
         # valid, so those images are counted, not dropped. A chain that started there has no estimate (NaN); one
         # that started where only the gradient is not finite stays put and keeps an unbiased weight (frozen_chains).

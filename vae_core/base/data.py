@@ -35,7 +35,7 @@ UNBOUNDED_KINDS = frozenset({"raw"})
 UNBOUNDED_REASON = ("a density on raw pixels (x / 255 without dequantization) is not a probability of the 8-bit "
                     "image and grows without bound as a learned sigma shrinks on the many pixels that are exactly 0, "
                     "so it has no bits/dim and is not ranked with bounded models")
-SAMPLE_DIR = Path(__file__).parent / "samples"
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples"
 SPLITS = ("train", "test")
 
 

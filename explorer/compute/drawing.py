@@ -15,7 +15,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from .uploads import PreparedImage, prepare_upload
+from explorer.compute.uploads import PreparedImage, prepare_upload
 
 MAX_OBJECTS = 10_000  # more strokes than this are not inspected one by one
 
