@@ -40,17 +40,12 @@ from pathlib import Path
 from vae_core.base.data import DATA_KINDS, DATASETS, DataError, load_sample, load_split, sample_path
 from vae_core.base.devices import DEVICES
 from vae_core.base.limits import LIMITS
+from vae_core.files.names import SAMPLE_MARKER
 from vae_core.model.likelihoods import LIKELIHOODS, make_likelihood
 from vae_core.model.vae import ACTIVATIONS, VAEConfig
-from vae_core.training.loop import (
-    SAMPLE_MARKER,
-    SNAPSHOT_DTYPES,
-    TrainConfig,
-    check_not_foreign,
-    check_output_folder,
-    check_snapshots,
-    train,
-)
+from vae_core.training.config import SNAPSHOT_DTYPES, TrainConfig, check_snapshots
+from vae_core.training.loop import train
+from vae_core.training.run_folder import check_not_foreign, check_output_folder
 from vae_core.training.schedules import SCHEDULES
 
 # flag -> the setting whose range (vae_core.base.limits) it must lie in
@@ -212,7 +207,7 @@ def _label_sample_run(out: Path, dataset: str, num_images: int) -> None:
 
 
 def _check_zoo_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from vae_core.zoo.spec import check_zoo_root
+    from vae_core.zoo.build import check_zoo_root
 
     defaults = parser.parse_args([])
     ignored = [f"--{n.replace('_', '-')}" for n in ONE_MODEL_FLAGS if getattr(args, n) != getattr(defaults, n)]
@@ -236,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     _check_sample_flags(parser, args)
     try:
         if args.zoo:
-            from vae_core.zoo.spec import train_zoo
+            from vae_core.zoo.build import train_zoo
 
             _check_zoo_paths(parser, args)
             train_zoo(args.zoo, args.only, args.checkpoints, data_dir=args.data_dir, download=args.download,

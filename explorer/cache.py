@@ -9,12 +9,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer.compute import latent, posterior_view
+from explorer.compute import latent
+from explorer.compute.posterior_view import posterior_view
 from vae_core.base.data import load_sample
+from vae_core.files.names import DEFAULT_ZOO
 from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import (
     CHECKPOINT_FILES,
-    DEFAULT_ZOO,
     Checkpoint,
     ZooError,
     load_model,

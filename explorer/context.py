@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from vae_core.base.data import DATASETS
+from vae_core.files.names import DEFAULT_ZOO
 from vae_core.model.vae import VAE
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
+from vae_core.zoo.checkpoints import MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
 from . import access, board, cache, links
 

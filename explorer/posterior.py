@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer.compute.posterior_view import IWAE_KS, IWAE_REPEATS, LATENT_DIM
+from explorer.compute.posterior_view import IWAE_KS, IWAE_REPEATS
+from vae_core.evaluation.quadrature import LATENT_DIM
 from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import Checkpoint
 

@@ -28,9 +28,9 @@ from torch import nn
 
 from explorer.compute.latent import encode_means
 from vae_core.base.data import dataset_info, load_sample
-from vae_core.files.schema import EVAL_NAME
+from vae_core.files.names import EVAL_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import DiscretizedNormal, LogitContinuousBernoulli, unvalidated
-from vae_core.model.vae import VAE, WEIGHTS_NAME
+from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import (
     Checkpoint,
     ZooError,

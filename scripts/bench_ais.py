@@ -34,8 +34,9 @@ from vae_core.base.data import fixed_test_input, load_sample, load_split
 from vae_core.evaluation.ais import CHAINS, LEAPFROG_STEPS, NUM_STEPS, ais_log_likelihood, bdmc
 from vae_core.evaluation.best_likelihood import FAR_BELOW_IWAE
 from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
+from vae_core.files.names import DEFAULT_ZOO
 from vae_core.model import likelihoods
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
+from vae_core.zoo.checkpoints import load_model
 
 IWAE_K = 1000
 # The last commit whose vae_core/ais.py (now vae_core/evaluation/ais.py) had no fast path: autograd through

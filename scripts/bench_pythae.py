@@ -50,7 +50,8 @@ import torch
 from scripts.bench_train import bare_epoch
 from vae_core.base.data import fixed_test_input, load_split
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import LEGACY_ADAM, NEW_RUN_ADAM, TrainConfig, Trainer
+from vae_core.training.config import LEGACY_ADAM, NEW_RUN_ADAM, TrainConfig
+from vae_core.training.loop import Trainer
 
 HIDDEN, LATENT, BATCH, LR = 512, 16, 128, 1e-3  # Pythae's default MLP; the batch and learning rate
 OURS, PEER = "trainer", "pythae"

@@ -25,7 +25,8 @@ from torch.distributions import Distribution
 
 from vae_core.base.data import load_split, to_model_input
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import ADAM_IMPLS, NEW_RUN_ADAM, TrainConfig, Trainer
+from vae_core.training.config import ADAM_IMPLS, NEW_RUN_ADAM, TrainConfig
+from vae_core.training.loop import Trainer
 
 FULL_EPOCH = 55_000  # training images per epoch with the default 5000 held out
 

@@ -22,7 +22,8 @@ from scripts.bench_train import bare_epoch
 from vae_core.base.data import fixed_test_input, load_split, to_model_input
 from vae_core.model.likelihoods import unvalidated
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import TRACE_EVERY, TrainConfig, Trainer, _CheckedCopy, _total_norm
+from vae_core.training.config import TrainConfig
+from vae_core.training.loop import TRACE_EVERY, Trainer, _CheckedCopy, _total_norm
 
 HIDDEN, LATENT, BATCH, LR = 512, 16, 128, 1e-3  # scripts/bench_pythae.py's network and settings
 

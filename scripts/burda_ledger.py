@@ -31,13 +31,23 @@ import torch
 from vae_core.base.data import DataError, fixed_test_input, load_split
 from vae_core.base.devices import add_device_option, resolve_device
 from vae_core.evaluation.metrics import active_units, iwae_log_likelihood, mean_and_stderr, posterior_means
-from vae_core.files.schema import EVAL_NAME, HISTORY_NAME, STATE_NAME, HistoryLine
+from vae_core.files.names import (
+    DEFAULT_SPEC,
+    DEFAULT_ZOO,
+    EVAL_NAME,
+    HISTORY_NAME,
+    LEDGER_JSON,
+    SNAPSHOTS_DIR,
+    STATE_NAME,
+)
+from vae_core.files.schema import HistoryLine
 from vae_core.model.vae import VAE, load_config
-from vae_core.training.loop import SNAPSHOT_DIR, CheckpointError, read_state
+from vae_core.training.run_folder import CheckpointError, read_state
 from vae_core.training.schedules import SCHEDULES
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, read_history_lines
-from vae_core.zoo.ledger import IWAE_IMAGES, IWAE_K, LEDGER_JSON, PROTOCOL, ledger_tables, read_ledger
-from vae_core.zoo.spec import DEFAULT_SPEC, read_evaluation_whole, read_spec, rewrite_card
+from vae_core.zoo.cards import rewrite_card
+from vae_core.zoo.checkpoints import read_evaluation_whole, read_history_lines
+from vae_core.zoo.ledger import IWAE_IMAGES, IWAE_K, PROTOCOL, ledger_tables, read_ledger
+from vae_core.zoo.spec import read_spec
 
 
 def run_settings(folder: Path) -> dict:
@@ -58,7 +68,7 @@ def default_label(s: dict) -> str:
 def weights_at(folder: Path, current_epoch: int) -> dict[int, Path]:
     """epoch -> the folder whose model.safetensors holds that epoch's weights (snapshots, then the current ones)."""
     found = {}
-    for snap in sorted((folder / SNAPSHOT_DIR).glob("epoch-*")):
+    for snap in sorted((folder / SNAPSHOTS_DIR).glob("epoch-*")):
         if (snap / "model.safetensors").is_file() and snap.name[6:].isdigit():
             found[int(snap.name[6:])] = snap
     found[current_epoch] = folder

@@ -31,8 +31,8 @@ import torch
 
 from explorer.browser import chromium
 from explorer.static_site import DATA_DIR, ZOO_JSON, serve_folder
-from vae_core.model.vae import WEIGHTS_NAME
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
+from vae_core.files.names import DEFAULT_ZOO, WEIGHTS_NAME
+from vae_core.zoo.checkpoints import load_model
 
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 REPEATS = 100  # single-image decodes per model for the per-image time

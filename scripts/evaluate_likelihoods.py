@@ -19,7 +19,9 @@ from vae_core.base.devices import add_device_option, check_device
 from vae_core.evaluation.best_likelihood import QUADRATURE
 from vae_core.evaluation.quadrature import LATENT_DIM
 from vae_core.model.vae import load_config
-from vae_core.zoo.spec import evaluation_settings, update_best_log_likelihood, write_index
+from vae_core.zoo.evaluate import update_best_log_likelihood
+from vae_core.zoo.index import write_index
+from vae_core.zoo.spec import evaluation_settings
 
 
 def main(argv: list[str] | None = None) -> None:

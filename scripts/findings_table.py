@@ -11,7 +11,8 @@ from pathlib import Path
 
 from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.best_likelihood import AIS, QUADRATURE
-from vae_core.files.schema import EVAL_NAME, BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
+from vae_core.files.names import EVAL_NAME
+from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
 from vae_core.zoo.checkpoints import read_evaluation
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, ZooError, read_checkpoint
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.zoo.checkpoints import ZooError, read_checkpoint
 
 IGNORE = ["optimizer.safetensors", "training_state.json", "*.tmp*", ".*"]
 

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.zoo.checkpoints import load_model
 
 SIDE, SCALE, LABEL_WIDTH = 28, 2, 330
 

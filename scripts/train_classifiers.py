@@ -12,7 +12,8 @@ import argparse
 import json
 
 from vae_core.base.data import DATASETS, load_split
-from vae_core.evaluation.classifier import CLASSIFIER_DIR, KIND_MIX, train_classifier
+from vae_core.evaluation.classifier import KIND_MIX, train_classifier
+from vae_core.files.names import CLASSIFIER_DIR
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ from linear_gaussian import LinearGaussianModel
 from vae_core.base.data import fixed_test_input, load_sample
 from vae_core.evaluation.ais import STEP_SIZE_RANGE, AISResult, BDMCResult, ais_log_likelihood, bdmc, sigmoid_schedule
 from vae_core.evaluation.metrics import elbo_terms, iwae_log_likelihood
+from vae_core.files.names import DEFAULT_ZOO
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
+from vae_core.zoo.checkpoints import load_model
 
 DATA_DIM, NUM_IMAGES, CHAINS = 12, 50, 4
 DATA_SEED = 12345  # never an AIS seed: AIS with the seed that drew the data would start some chains at the true z
@@ -432,7 +433,7 @@ def test_every_ais_table_in_the_shipped_zoo_spec_is_valid():
 def test_the_best_estimate_records_its_ais_settings_and_reruns_when_they_change(tmp_path, data_dir):
     import json
 
-    from vae_core.zoo.spec import update_best_log_likelihood
+    from vae_core.zoo.evaluate import update_best_log_likelihood
 
     torch.manual_seed(0)
     folder = tmp_path / "mnist-tiny"

@@ -7,7 +7,8 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.context import STORY, architectures, default_models
 from explorer.pages import APP, page
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, scan
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.zoo.checkpoints import scan
 
 CHECKPOINTS = scan(DEFAULT_ZOO)[0] if DEFAULT_ZOO.is_dir() else []
 DATASETS_WITH_BOTH = sorted({c.dataset for c in CHECKPOINTS if c.config.architecture == "conv"}

@@ -10,12 +10,12 @@ import pytest
 from scripts import burda_ledger
 from vae_core.base.data import fixed_test_input, load_sample, load_split
 from vae_core.evaluation.metrics import iwae_log_likelihood
-from vae_core.files.schema import EVAL_NAME, STATE_NAME
+from vae_core.files.names import DEFAULT_ZOO, EVAL_NAME, STATE_NAME
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import TrainConfig, train
-from vae_core.zoo.checkpoints import DEFAULT_ZOO
+from vae_core.training.config import TrainConfig
+from vae_core.training.loop import train
+from vae_core.zoo.evaluate import write_evaluation
 from vae_core.zoo.ledger import card_section, read_ledger
-from vae_core.zoo.spec import write_evaluation
 
 TINY = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
 

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from explorer import board, claims, context, story, tables
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model, scan
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.zoo.checkpoints import load_model, scan
 
 ROOT = DEFAULT_ZOO.parent
 CHECKPOINTS = scan(DEFAULT_ZOO)[0] if DEFAULT_ZOO.is_dir() else []

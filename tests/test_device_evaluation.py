@@ -23,10 +23,10 @@ from vae_core.evaluation.best_likelihood import best_log_likelihood
 from vae_core.evaluation.classifier import load_classifier
 from vae_core.evaluation.metrics import elbo_terms, frechet_distance, iwae_log_likelihood
 from vae_core.evaluation.quadrature import exact_log_likelihood
+from vae_core.files.names import STATE_NAME
 from vae_core.model.likelihoods import LIKELIHOODS, unvalidated
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import STATE_NAME
-from vae_core.zoo.spec import evaluate_checkpoint, frechet, sample_check, update_best_log_likelihood
+from vae_core.zoo.evaluate import evaluate_checkpoint, frechet, sample_check, update_best_log_likelihood
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_GPU = "no CUDA GPU visible to torch on this machine (torch.cuda.is_available() is False)"

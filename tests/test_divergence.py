@@ -17,17 +17,10 @@ from safetensors.torch import load_file
 from torch.distributions import Distribution
 
 from vae_core.base.data import load_sample, to_model_input
+from vae_core.files.names import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import (
-    HISTORY_NAME,
-    OPTIMIZER_NAME,
-    STATE_NAME,
-    TRACE_EVERY,
-    TrainConfig,
-    Trainer,
-    make_adam,
-    train,
-)
+from vae_core.training.config import TrainConfig, make_adam
+from vae_core.training.loop import TRACE_EVERY, Trainer, train
 
 
 def _replay(model: VAE, images: np.ndarray, cfg: TrainConfig) -> tuple[int, int, str, int, dict]:

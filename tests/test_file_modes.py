@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.files.schema import STAGING_DIR
+from vae_core.files.names import STAGING_DIR
 from vae_core.model.vae import VAE, VAEConfig
 from vae_core.zoo.checkpoints import scan
 

@@ -295,7 +295,8 @@ def test_adding_the_best_estimate_keeps_weights_and_old_numbers_and_resumes(tmp_
     import hashlib
     import json
 
-    from vae_core.zoo.spec import update_best_log_likelihood, write_index
+    from vae_core.zoo.evaluate import update_best_log_likelihood
+    from vae_core.zoo.index import write_index
 
     torch.manual_seed(0)
     folder = tmp_path / "mnist-tiny-2d"

@@ -14,8 +14,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from vae_core.base.data import load_sample, to_model_input
+from vae_core.files.names import CONFIG_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import LIKELIHOODS
-from vae_core.model.vae import ACTIVATIONS, CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig, load_config
+from vae_core.model.vae import ACTIVATIONS, VAE, VAEConfig, load_config
 
 B = 4
 

@@ -19,7 +19,8 @@ from explorer import board, presenter, story
 from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium, streamlit_server, visit, wait_for
 from explorer.compute.images import ColorScale
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, scan
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.zoo.checkpoints import scan
 
 SHIPPED = DEFAULT_ZOO  # the zoo a presenter shows: the named sets need its models
 

@@ -15,7 +15,7 @@ import pytest
 from explorer import pages
 from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium, drawn, streamlit_server, visit, wait_for
-from vae_core.files.schema import STAGING_DIR
+from vae_core.files.names import STAGING_DIR
 
 pytestmark = pytest.mark.browser
 if not Path(CHROMIUM).is_file():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from explorer.raw_runs import epochs, stopped, trace
-from vae_core.files.schema import HISTORY_NAME
+from vae_core.files.names import HISTORY_NAME
 from vae_core.zoo.checkpoints import read_checkpoint
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"

@@ -18,8 +18,10 @@ from test_divergence import _collapsed_sigma_meets_an_unseen_pixel
 from torch.distributions import Distribution
 
 from vae_core.base.data import load_sample, to_model_input
-from vae_core.model.vae import VAE, WEIGHTS_NAME, VAEConfig
-from vae_core.training.loop import HISTORY_NAME, TrainConfig, Trainer, make_adam
+from vae_core.files.names import HISTORY_NAME, WEIGHTS_NAME
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training.config import TrainConfig, make_adam
+from vae_core.training.loop import Trainer
 
 
 def _replay(model: VAE, images: np.ndarray, cfg: TrainConfig) -> tuple[dict, list[int]]:

@@ -24,16 +24,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vae_core.model.vae import CONFIG_NAME, VAE, WEIGHTS_NAME
-from vae_core.training.loop import (
-    CRASH_ENV,
+from vae_core.files.names import (
+    CONFIG_NAME,
     HISTORY_NAME,
     OPTIMIZER_NAME,
-    SNAPSHOT_DIR,
-    STAGE_STEPS,
+    SNAPSHOTS_DIR,
     STAGING_DIR,
     STATE_NAME,
+    WEIGHTS_NAME,
 )
+from vae_core.model.vae import VAE
+from vae_core.training.run_folder import CRASH_ENV, STAGE_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 # a tiny model on 256 real MNIST images: four 64-image steps per epoch, so a process is mostly start-up
@@ -81,7 +82,7 @@ class Reference:
 
     def __init__(self, folder: Path, rest: float):
         self.folder, self.rest = folder, rest  # rest: seconds from the first epoch line to the exit
-        self.by_epoch = {e: _weights(folder / SNAPSHOT_DIR / f"epoch-{e:04d}" / WEIGHTS_NAME)
+        self.by_epoch = {e: _weights(folder / SNAPSHOTS_DIR / f"epoch-{e:04d}" / WEIGHTS_NAME)
                          for e in range(1, EPOCHS + 1)}
         self.state = json.loads((folder / STATE_NAME).read_text())
 
@@ -121,7 +122,7 @@ def check_after_kill(folder: Path, ref: Reference) -> int:
 def check_same_as_reference(folder: Path, ref: Reference) -> None:
     assert _same(_weights(folder / WEIGHTS_NAME), _weights(ref.folder / WEIGHTS_NAME))
     assert _same(_weights(folder / OPTIMIZER_NAME), _weights(ref.folder / OPTIMIZER_NAME))
-    snapshot = f"{SNAPSHOT_DIR}/epoch-{SNAPSHOT:04d}/{WEIGHTS_NAME}"
+    snapshot = f"{SNAPSHOTS_DIR}/epoch-{SNAPSHOT:04d}/{WEIGHTS_NAME}"
     assert _same(_weights(folder / snapshot), _weights(ref.folder / snapshot))
     assert _history(folder) == _history(ref.folder)
     state = json.loads((folder / STATE_NAME).read_text())
@@ -179,7 +180,7 @@ CHAIN = [  # (crash point, the epoch committed after the kill)
     ("1:roll:model.safetensors", 1),             # committed; config and history rolled into place, not the rest
     ("recover:roll:optimizer.safetensors", 1),   # killed again while the resume rolls epoch 1 forward
     (f"{SNAPSHOT}:stage:snapshot", 1),
-    (f"{SNAPSHOT}:roll:{SNAPSHOT_DIR}/epoch-{SNAPSHOT:04d}/{CONFIG_NAME}", SNAPSHOT),
+    (f"{SNAPSHOT}:roll:{SNAPSHOTS_DIR}/epoch-{SNAPSHOT:04d}/{CONFIG_NAME}", SNAPSHOT),
     ("3:clean", 3),                              # everything in place, the staging folder not yet removed
 ]
 
@@ -211,7 +212,7 @@ def test_a_changed_file_is_an_error_not_a_silent_mix(reference, tmp_path, data_d
     """Test that a resume refuses a folder whose files are not the ones its commit record lists."""
     folder = tmp_path / "changed"
     shutil.copytree(reference.folder, folder)
-    shutil.copy(reference.folder / SNAPSHOT_DIR / "epoch-0003" / WEIGHTS_NAME, folder / WEIGHTS_NAME)
+    shutil.copy(reference.folder / SNAPSHOTS_DIR / "epoch-0003" / WEIGHTS_NAME, folder / WEIGHTS_NAME)
     done = _run(folder, data_dir, epochs=EPOCHS + 1)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"{folder / WEIGHTS_NAME} does not match the sha256 recorded for it in {STATE_NAME} (epoch 4)" \

@@ -13,8 +13,10 @@ from safetensors.torch import load_file
 import train as train_cli
 from vae_core.base.data import fixed_test_input, load_sample
 from vae_core.base.devices import resolve_device
+from vae_core.files.names import HISTORY_NAME, STATE_NAME
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.training.loop import HISTORY_NAME, STATE_NAME, TrainConfig, Trainer, train
+from vae_core.training.config import TrainConfig
+from vae_core.training.loop import Trainer, train
 from vae_core.training.schedules import SCHEDULES
 
 NO_GPU = "no CUDA GPU visible to torch on this machine (torch.cuda.is_available() is False)"

@@ -30,8 +30,8 @@ from explorer.static_site import (
     serve_folder,
 )
 from vae_core.base.data import load_sample
-from vae_core.model.vae import WEIGHTS_NAME
-from vae_core.zoo.checkpoints import DEFAULT_ZOO, load_model
+from vae_core.files.names import DEFAULT_ZOO, WEIGHTS_NAME
+from vae_core.zoo.checkpoints import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4  # max |browser - torch| over every parameter of every pixel (issue 21, item 3) ...

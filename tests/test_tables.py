@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from explorer.tables import leaderboard
-from vae_core.files.schema import EVAL_NAME, HISTORY_NAME, Evaluation
+from vae_core.files.names import EVAL_NAME, HISTORY_NAME
+from vae_core.files.schema import Evaluation
 from vae_core.zoo.checkpoints import read_checkpoint
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"  # AIS, FD, sigma: all set

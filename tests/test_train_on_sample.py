@@ -11,8 +11,9 @@ import pytest
 
 import train
 from vae_core.base.data import load_sample
+from vae_core.files.names import STATE_NAME
 from vae_core.model.vae import VAEConfig
-from vae_core.training.loop import STATE_NAME, TrainConfig
+from vae_core.training.config import TrainConfig
 from vae_core.training.loop import train as train_model
 
 NO_DATA = "/nonexistent/vae-zoo-data"

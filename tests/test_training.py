@@ -18,22 +18,13 @@ from safetensors.torch import load_file
 
 from vae_core.base.data import fixed_test_input, load_sample
 from vae_core.evaluation.metrics import sigma_stats
+from vae_core.files.atomic import atomic_write
+from vae_core.files.names import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME
 from vae_core.model.likelihoods import decoder_sigma
-from vae_core.model.vae import VAE, VAEConfig, atomic_write
-from vae_core.training.loop import (
-    ADAM_IMPLS,
-    HISTORY_NAME,
-    LEGACY_ADAM,
-    NEW_RUN_ADAM,
-    OPTIMIZER_NAME,
-    STATE_NAME,
-    CheckpointError,
-    TrainConfig,
-    Trainer,
-    drop_optimizer,
-    recover,
-    train,
-)
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training.config import ADAM_IMPLS, LEGACY_ADAM, NEW_RUN_ADAM, TrainConfig
+from vae_core.training.loop import Trainer, train
+from vae_core.training.run_folder import CheckpointError, drop_optimizer, recover
 
 ROOT = Path(__file__).resolve().parents[1]
 # 1000 training images (8 steps of 128) and 300 for validation: about a second per epoch

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.files.schema import EVAL_NAME, SCHEMA_VERSION
+from vae_core.files.names import EVAL_NAME
+from vae_core.files.schema import SCHEMA_VERSION
 from vae_core.model.vae import VAE, VAEConfig
-from vae_core.zoo.spec import update_best_log_likelihood, write_evaluation, write_index
+from vae_core.zoo.evaluate import update_best_log_likelihood, write_evaluation
+from vae_core.zoo.index import write_index
 
 CONFIG = VAEConfig(decoder="bernoulli", latent_dim=2, hidden=[8])
 TEST = {"num_images": 10, "elbo": -120.5, "elbo_stderr": 1.5, "rec": -110.0, "kl": 10.5, "mse": 0.05,

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from vae_core.base.data import DATA_DIR_ENV
-from vae_core.files.schema import HISTORY_NAME
-from vae_core.training.loop import drop_optimizer
+from vae_core.files.names import HISTORY_NAME
+from vae_core.training.run_folder import drop_optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
 # 800 of the sample's 1000 images to train on, 200 held out for the validation ELBO
@@ -66,9 +66,9 @@ def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images
     """eval.json in the zoo's schema, computed with vae_core.evaluation.metrics on the embedded test sample."""
     from vae_core.base.data import fixed_test_input, load_sample
     from vae_core.evaluation.metrics import evaluate
-    from vae_core.training.loop import read_state
+    from vae_core.training.run_folder import read_state
     from vae_core.zoo.checkpoints import load_model, read_history_lines
-    from vae_core.zoo.spec import frechet, write_evaluation
+    from vae_core.zoo.evaluate import frechet, write_evaluation
 
     model = load_model(folder)
     images, _ = load_sample(model.config.dataset)

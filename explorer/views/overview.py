@@ -8,7 +8,7 @@ import streamlit as st
 
 from explorer import charts, context, pages, story, tables
 from explorer.context import Context
-from vae_core.files.schema import STAGING_DIR
+from vae_core.files.names import STAGING_DIR
 from vae_core.zoo.checkpoints import staging_notes
 
 MODEL_PAGES = {"reconstruct": "Reconstruct", "sample": "Sample", "latent": "Latent", "sigma": "Sigma"}  # url -> label

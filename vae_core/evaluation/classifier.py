@@ -19,10 +19,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from vae_core.base.data import DATA_KINDS, to_model_input
-from vae_core.model.vae import atomic_write, save_tensors
+from vae_core.files.atomic import atomic_write, save_tensors
+from vae_core.files.names import CLASSIFIER_DIR, CONFIG_NAME, EVAL_NAME, WEIGHTS_NAME
 
 KIND_MIX = ("continuous", "continuous", "discrete", "discrete", "binary")  # default: binarized 1 batch in 5
-CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "classifiers"
 
 
 @dataclass
@@ -57,18 +57,18 @@ class Classifier(nn.Module):
     def save(self, folder: Path, metrics: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.contiguous() for k, v in self.state_dict().items()}
-        atomic_write(folder / "model.safetensors", lambda tmp: save_tensors(state, tmp))
-        (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        (folder / "eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_tensors(state, tmp))
+        (folder / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        (folder / EVAL_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
 
 
 def load_classifier(dataset: str, root: str | os.PathLike | None = None) -> Classifier:
     folder = Path(root or CLASSIFIER_DIR) / dataset
-    if not (folder / "model.safetensors").is_file():
+    if not (folder / WEIGHTS_NAME).is_file():
         raise FileNotFoundError(f"{folder}: no classifier; train one with scripts/train_classifiers.py")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / CONFIG_NAME).read_text())
     model = Classifier(ClassifierConfig(**{**config, "channels": tuple(config["channels"])}))
-    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
     return model.eval()
 
 

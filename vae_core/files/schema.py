@@ -20,11 +20,6 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
-EVAL_NAME = "eval.json"
-CARD_NAME = "README.md"  # a checkpoint's model card (vae_core.zoo.spec.model_card)
-HISTORY_NAME = "history.jsonl"
-STATE_NAME = "training_state.json"
-STAGING_DIR = ".staging"  # a save in progress (vae_core.training.loop); left behind by a run killed while saving
 SCHEMA_VERSION = 1  # files without the key were written before it existed and read as version 1
 VERSION_KEY = "schema_version"
 

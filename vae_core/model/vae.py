@@ -6,22 +6,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from vae_core.base.limits import check_setting
+from vae_core.files.atomic import atomic_write, save_tensors
+from vae_core.files.names import CONFIG_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import LIKELIHOODS, DecoderLikelihood, make_likelihood
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-ATOMIC_TMP_MARK = ".tmp"  # atomic_write's temporary file is .<name>.tmp<pid>; a kill can leave one behind
 IMAGE_SHAPE = (1, 28, 28)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
@@ -173,28 +170,3 @@ class VAE(nn.Module):
 
 def load_config(folder: str | os.PathLike) -> VAEConfig:
     return VAEConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text()))
-
-
-def save_tensors(tensors: dict[str, Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
-    """Write a safetensors file as every other file of a checkpoint is written, so its permission bits follow the
-    umask like the JSON beside it (0644 under umask 022): safetensors' own save_file creates 0600 files, which
-    another user (a shared folder, a container) cannot read."""
-    with open(path, "wb") as f:
-        f.write(safetensors_bytes(tensors, metadata=metadata))
-
-
-def atomic_temp_of(entry: str) -> str | None:
-    """The file name whose interrupted ``atomic_write`` left ``entry`` behind, or None if it is no such file."""
-    m = re.fullmatch(rf"\.(.+){re.escape(ATOMIC_TMP_MARK)}\d+", entry)
-    return m.group(1) if m else None
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}{ATOMIC_TMP_MARK}{os.getpid()}")
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

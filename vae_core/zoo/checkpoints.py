@@ -23,11 +23,19 @@ from pathlib import Path
 import torch
 
 from vae_core.base.data import DATASETS
-from vae_core.files.schema import (
+from vae_core.files.names import (
+    CONFIG_NAME,
+    DEFAULT_ZOO,
     EVAL_NAME,
     HISTORY_NAME,
+    INDEX_NAME,
+    SNAPSHOTS_DIR,
     STAGING_DIR,
     STATE_NAME,
+    WEIGHTS_NAME,
+)
+from vae_core.files.schema import (
+    SCHEMA_VERSION,
     Evaluation,
     HistoryLine,
     SchemaError,
@@ -37,12 +45,9 @@ from vae_core.files.schema import (
     parse_json,
     type_name,
 )
-from vae_core.model.vae import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
+from vae_core.model.vae import VAE, VAEConfig
 
-DEFAULT_ZOO = Path(__file__).resolve().parent.parent / "checkpoints"
 ZOO_ENV = "VAE_ZOO_SOURCE"
-SNAPSHOTS_DIR = "snapshots"
-INDEX_NAME = "index.json"
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, EVAL_NAME, HISTORY_NAME, SNAPSHOTS_DIR)  # a folder with none: not ours
 MAX_SOURCE_CHARS = 1024       # a zoo source is a path or a repo id, never a document
 MAX_ZOO_ENTRIES = 2000        # more entries than this: not a zoo folder (e.g. / or /proc), refused without a listing
@@ -415,3 +420,27 @@ def read_index(root: str | os.PathLike) -> dict | None:
         return _read_object(Path(root) / INDEX_NAME) if (Path(root) / INDEX_NAME).is_file() else None
     except ValueError:
         return None
+
+
+def read_evaluation_whole(path: Path) -> Evaluation:
+    """eval.json read through its schema for a writer that rewrites it or builds on it (a best estimate added, the
+    index): every value must have its type, since rewriting would turn a damaged value into null unsaid. Anything
+    else is a ValueError of one sentence naming the file and the fields at fault."""
+    name = path.parent.name
+    again = f"restore it, or delete it and evaluate again with train.py --zoo zoo.toml --only {name}"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; evaluate {name} first with train.py --zoo zoo.toml --only {name}")
+    try:
+        ev, problems = parse_json(Evaluation, path.read_text(), str(path))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text; {again}") from None
+    except SchemaError as e:
+        raise ValueError(f"{e.problem.message}; {again}") from None
+    if ev.schema_version > SCHEMA_VERSION:
+        raise ValueError(f"{path} was written by a newer version (schema {ev.schema_version}, this one writes "
+                         f"{SCHEMA_VERSION}); use that version to rewrite it")
+    if problems:
+        at = ", ".join(p.path for p in problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise ValueError(f"{path} holds a value of the wrong type at {at} (see vae_core.files.schema.Evaluation for "
+                         f"each field's type); {again}")
+    return ev

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vae_core.files.names import LEDGER_JSON
 from vae_core.training.schedules import SCHEDULES
 
-LEDGER_JSON = Path(__file__).resolve().parents[1] / "docs" / "burda_ledger.json"
 IWAE_K, IWAE_IMAGES = 5000, 1000
 PAPER_NLL = 86.76  # Burda et al. 2016, Table 1: VAE, k = 1, one stochastic layer, 784-200-200-50
 PAPER_EPOCHS = sum(SCHEDULES["burda"].stage_epochs)
