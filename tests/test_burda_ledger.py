@@ -7,13 +7,13 @@ import shutil
 
 import pytest
 
-from scripts import burda_ledger
 from vae_core.base.data import fixed_test_input, load_sample, load_split
 from vae_core.evaluation.metrics import iwae_log_likelihood
 from vae_core.files.names import DEFAULT_ZOO, EVAL_NAME, STATE_NAME
 from vae_core.model.vae import VAE, VAEConfig
 from vae_core.training.config import TrainConfig
 from vae_core.training.loop import train
+from vae_core.zoo import burda_ledger
 from vae_core.zoo.evaluate import write_evaluation
 from vae_core.zoo.ledger import card_section, read_ledger
 

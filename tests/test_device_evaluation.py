@@ -15,7 +15,6 @@ import pytest
 import torch
 
 import train as train_cli
-from scripts import burda_ledger, evaluate_likelihoods
 from vae_core.base.data import fixed_test_input, load_sample
 from vae_core.base.devices import check_float64, mps_available
 from vae_core.evaluation.ais import ais_log_likelihood
@@ -26,6 +25,7 @@ from vae_core.evaluation.quadrature import exact_log_likelihood
 from vae_core.files.names import STATE_NAME
 from vae_core.model.likelihoods import LIKELIHOODS, unvalidated
 from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo import burda_ledger, evaluate_likelihoods
 from vae_core.zoo.evaluate import evaluate_checkpoint, frechet, sample_check, update_best_log_likelihood
 
 ROOT = Path(__file__).resolve().parent.parent

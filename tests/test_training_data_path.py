@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.bench_train_parts import BATCH, HIDDEN, LATENT, LR, PartClock, trainer_parts
 from vae_core.base.data import binarize, fixed_test_input, load_sample
 from vae_core.model.vae import VAE, VAEConfig
 from vae_core.training.config import TrainConfig
 from vae_core.training.loop import Trainer
+from vae_core.training.parts import BATCH, HIDDEN, LATENT, LR, PartClock, trainer_parts
 
 PROBABILITIES = {  # name -> p (B, 1, 28, 28) in [0, 1]
     "8-bit pixels / 255, float32": lambda: torch.from_numpy(load_sample("mnist")[0][:300].copy()).float()
