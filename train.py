@@ -42,7 +42,7 @@ from vae_core.base.devices import DEVICES
 from vae_core.base.limits import LIMITS
 from vae_core.files.names import SAMPLE_MARKER
 from vae_core.model.likelihoods import LIKELIHOODS, make_likelihood
-from vae_core.model.vae import ACTIVATIONS, VAEConfig
+from vae_core.model.vae import ACTIVATIONS, ARCHITECTURES, VAEConfig
 from vae_core.training.config import SNAPSHOT_DTYPES, TrainConfig, check_snapshots
 from vae_core.training.loop import train
 from vae_core.training.run_folder import check_not_foreign, check_output_folder
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "folder of other files, such as the current one, is refused")
     one.add_argument("--latent-dim", type=_number("--latent-dim"), default=VAEConfig.latent_dim)
     one.add_argument("--hidden", type=_widths, default=None, help="MLP widths, e.g. 512,256")
-    one.add_argument("--architecture", choices=("mlp", "conv"), default="mlp")
+    one.add_argument("--architecture", choices=ARCHITECTURES, default=ARCHITECTURES[0])
     one.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=_number("--epochs"), default=TrainConfig.epochs)

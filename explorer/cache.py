@@ -12,7 +12,7 @@ import torch
 from explorer.compute import latent
 from explorer.compute.posterior_view import posterior_view
 from vae_core.base.data import load_sample
-from vae_core.files.names import DEFAULT_ZOO
+from vae_core.files.names import DEFAULT_ZOO, WEIGHTS_NAME
 from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import (
     CHECKPOINT_FILES,
@@ -76,7 +76,7 @@ def scan_zoo(root: str, signature: tuple) -> tuple[list[Checkpoint], list[tuple[
 
 
 def weights_stamp(ckpt: Checkpoint) -> int:
-    p = ckpt.path / "model.safetensors"
+    p = ckpt.path / WEIGHTS_NAME
     return p.stat().st_mtime_ns if p.exists() else 0
 
 
@@ -85,8 +85,9 @@ def model_key(root: str, ckpt: Checkpoint, revision: str | None, device: str) ->
 
 
 @st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading the model ...")
-def model(root: str, name: str, revision: str | None, device: str, stamp: int) -> VAE:
-    return load_model(Path(root) / name, device)
+def model(root: str, name: str, revision: str | None, device: str, stamp: int, _ckpt: Checkpoint) -> VAE:
+    """The checkpoint's model, loaded from the folder the scan found (the key names it; the folder is not hashed)."""
+    return load_model(_ckpt.path, device)
 
 
 @st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading a snapshot ...")
@@ -95,8 +96,8 @@ def snapshot(root: str, name: str, revision: str | None, device: str, stamp: int
     return load_snapshot(_ckpt, epoch, device)
 
 
-def get_model(key: ModelKey) -> VAE:
-    return model(*key)
+def get_model(key: ModelKey, ckpt: Checkpoint) -> VAE:
+    return model(*key, ckpt)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -1,12 +1,13 @@
-"""The zoo's claims as data: each sentence the README or the app states about the shipped zoo as a whole is built
-here from the checkpoints' files, so it says where it holds and where it does not, and tests/test_claims.py checks
-that the README still says what the files say. Pure functions of checkpoints and numbers: no Streamlit (the static
-site and the scripts call them too). `python -m scripts.instrument_numbers` and `python -m scripts.findings_table`
-print them for the README."""
+"""The zoo's claims as data: each sentence the findings (``CLAIMS_DOC``) or the app states about the shipped zoo as a
+whole is built here from the checkpoints' files, so it says where it holds and where it does not, and
+tests/test_claims.py checks that the findings still say what the files say. Pure functions of checkpoints and
+numbers: no Streamlit (the static site and the scripts call them too). `python -m scripts.instrument_numbers` and
+`python -m scripts.findings_table` print them for ``CLAIMS_DOC``."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ from vae_core.files.schema import or_nan
 from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import Checkpoint
 
+# The document whose sentences and tables are rendered from the zoo (the scripts above print them; the test reads it)
+CLAIMS_DOC = Path("docs") / "findings.md"
 CANVAS_SIDE = 280  # px: the Draw canvas (explorer.canvas.SIDE)
 ARCHITECTURE_NAMES = {"mlp": "MLP", "conv": "conv"}
 
@@ -228,12 +231,12 @@ def worst_samples_sentence(frame: pd.DataFrame, name: str) -> str:
     return f"Among {group_name}, {name} has {' '.join(said)}."
 
 
-# ------------------------------------------------------------------------------------------------ the README's findings
+# ------------------------------------------------------------------------------------------------ the findings
 GAP_PAIR = ("gaussian-pixel", "gaussian-fixed")  # the collapsed per-pixel sigma against the calibrated sigma = 0.1
 
 
 def findings(frame: pd.DataFrame) -> list[str]:
-    """The README's sentences on likelihood against samples, per dataset of the leaderboard ``frame``
+    """The findings' sentences on likelihood against samples, per dataset of the leaderboard ``frame``
     (explorer.tables.leaderboard): the gap pair (GAP_PAIR, MLP; with a 2-D latent too where the zoo has it) and
     whether the per-pixel model has the worst samples of its comparable group."""
     out = []

@@ -34,7 +34,7 @@ def partner(ckpt: Checkpoint, checkpoints: list[Checkpoint]) -> Checkpoint | Non
 
 def epochs(ckpt: Checkpoint) -> pd.DataFrame:
     """One row per history line: sigma min, validation ELBO, mean and largest batch loss, diverged or not."""
-    return pd.DataFrame([{"model": ckpt.name, "epoch": r.epoch, "sigma_min": r.sigma_min, "val_elbo": r.val_elbo,
+    return pd.DataFrame([{"model": ckpt.name, "epoch": r.epoch, "sigma_min": r.smallest_sigma, "val_elbo": r.val_elbo,
                           "loss": r.loss, "loss_max": r.loss_max, "diverged": r.diverged is True}
                          for r in ckpt.history_lines], columns=["model", "epoch", "sigma_min", "val_elbo", "loss",
                                                                 "loss_max", "diverged"])
@@ -51,7 +51,7 @@ def trace(ckpt: Checkpoint) -> pd.DataFrame:
             if p.step is None or p.step < 0:
                 continue
             rows.append({"model": ckpt.name, "epoch": r.epoch, "step": offset + p.step, "loss": p.loss,
-                         "sigma_min": p.sigma_min})
+                         "sigma_min": p.smallest_sigma})
         offset += r.steps if r.steps is not None and r.steps >= 0 else 0
     return pd.DataFrame(rows, columns=["model", "epoch", "step", "loss", "sigma_min"])
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from explorer.compute.latent import encode_means
 from vae_core.base.data import dataset_info, load_sample
-from vae_core.files.names import EVAL_NAME, WEIGHTS_NAME
+from vae_core.files.names import CONFIG_NAME, EVAL_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import DiscretizedNormal, LogitContinuousBernoulli, unvalidated
 from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import (
@@ -208,7 +208,7 @@ def _clean(value):
 
 
 def _eval_json(ckpt: Checkpoint) -> dict | None:
-    path = ckpt.path / "eval.json"
+    path = ckpt.path / EVAL_NAME
     return json.loads(path.read_text()) if path.is_file() and ckpt.evaluation is not None else None
 
 
@@ -355,7 +355,7 @@ def export_model(ckpt: Checkpoint, data: Path, leaderboard_row: dict) -> dict:
     return {
         "name": ckpt.name, "dataset": ckpt.dataset, "decoder": ckpt.decoder, "latent_dim": ckpt.config.latent_dim,
         "architecture": ckpt.config.architecture, "data_kind": model.data_kind,
-        "config": json.loads((ckpt.path / "config.json").read_text()),
+        "config": json.loads((ckpt.path / CONFIG_NAME).read_text()),
         "headline": {"loglik": h.loglik, "stderr": h.stderr, "method": h.method, "images": h.images, "fd": h.fd,
                      "raw": h.raw, "binary": h.binary},
         "leaderboard": leaderboard_row, "eval": _eval_json(ckpt), "notes": list(ckpt.notes),

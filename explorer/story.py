@@ -4,7 +4,6 @@ zoo by dataset, decoder and data kind, and says plainly what is missing when the
 the explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,8 @@ import streamlit as st
 from explorer.compute.images import image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
+from vae_core.lab import pixel_bounds
+from vae_core.model.likelihoods import make_likelihood
 from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, context, links, presenter, raw_runs, render, tables
@@ -99,19 +100,20 @@ def identity_sentence(view: dict, name: str, index: int) -> str:
 
 def sigma_ceiling(sigma_min: float) -> float:
     """The largest log-density a Gaussian with sigma >= sigma_min gives an image of NUM_DIMS pixels, in nats:
-    each pixel at most -log(sigma_min sqrt(2 pi)) (Mattei & Frellsen 2018, sec. 2.1)."""
-    return -NUM_DIMS * math.log(sigma_min * math.sqrt(2 * math.pi))
+    each pixel at most the lab's ceiling -log(sigma_min sqrt(2 pi)) (Mattei & Frellsen 2018, sec. 2.1)."""
+    return NUM_DIMS * pixel_bounds.ceiling(sigma_min)
 
 
 def bound_sentence(ckpt: Checkpoint) -> str | None:
     """What keeps this model's likelihood finite, or None when nothing does."""
     kind = render.data_kind(ckpt)
-    floor = ckpt.config.decoder_settings.get("sigma_min")
-    if isinstance(floor, (int, float)) and floor > 0:
+    likelihood = make_likelihood(ckpt.decoder, **ckpt.config.decoder_settings)  # checked when the zoo was read
+    if likelihood.pixel_ceiling() is not None:
+        floor = likelihood.sigma_min
         return (f"{ckpt.name}: sigma >= {floor:g}, so no image can score above {NUM_DIMS} x "
                 f"-log({floor:g} sqrt(2 pi)) = {sigma_ceiling(floor):,.0f} nats.")
-    if ckpt.decoder == "discretized-gaussian":
-        return f"{ckpt.name}: a probability of each 8-bit value, at most 1, so log P(x) <= 0 whatever sigma does."
+    if likelihood.bound:
+        return f"{ckpt.name}: {likelihood.bound}."
     if kind in DATA_KINDS and not is_bounded(kind):
         return None
     if kind == "continuous":

@@ -1,4 +1,4 @@
-"""Cost of the log-likelihood estimators on the shipped checkpoints, as the README's budget table reports it.
+"""Cost of the log-likelihood estimators on the shipped checkpoints, as docs/benchmarks.md's budget table reports it.
 
     python -m scripts.bench_likelihood --threads 2 quadrature            # exact 2-D quadrature, s per image
     python -m scripts.bench_likelihood --threads 2 --images 100 quadrature --check

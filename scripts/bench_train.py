@@ -34,7 +34,7 @@ FULL_EPOCH = 55_000  # training images per epoch with the default 5000 held out
 def bare_epoch(config: VAEConfig, x: torch.Tensor, batch_size: int, lr: float, seed: int, adam: str = NEW_RUN_ADAM
                ) -> tuple[float, float]:
     """One epoch of the plainest loop over a ready float tensor x (N, 1, 28, 28) with Adam implementation ``adam``
-    (vae_core.training.loop.ADAM_IMPLS; by default the Trainer's); returns (wall, CPU) seconds."""
+    (vae_core.training.config.ADAM_IMPLS; by default the Trainer's); returns (wall, CPU) seconds."""
     torch.manual_seed(seed)
     model = VAE(config).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, **ADAM_IMPLS[adam])

@@ -1,5 +1,5 @@
-"""Print the README's findings tables (one per dataset) from the checkpoints' eval.json files, then the
-log-likelihood tables: the best estimate each model has (exact quadrature for 2-D latents, AIS otherwise; see
+"""Print the findings' tables (explorer.claims.CLAIMS_DOC), one per dataset, from the checkpoints' eval.json files,
+then the log-likelihood tables: the best estimate each model has (exact quadrature for 2-D latents, AIS otherwise; see
 scripts/evaluate_likelihoods.py), its method and images, and how far IWAE on the same images lies below it.
 
     python -m scripts.findings_table [checkpoints]
@@ -149,7 +149,7 @@ def main(root: str = "checkpoints") -> None:
 
 
 def print_claims(root: str) -> None:
-    """The README's sentences on likelihood against samples (explorer.claims.findings), one a line."""
+    """The findings' sentences on likelihood against samples (explorer.claims.findings), one a line."""
     from explorer import claims, tables
     from vae_core.zoo.checkpoints import scan
 

@@ -1,6 +1,6 @@
 """The numbers behind the Reconstruct page's instruments, on the shipped checkpoints and the embedded test sample:
 the sigma floor's effect on log p(x | z = E[z|x]) and the ELBO, the stroke / background split, and what each
-likelihood says about a blank canvas and a single dot; last, the README's sentence on a blank canvas against every
+likelihood says about a blank canvas and a single dot; last, the findings' sentence on a blank canvas against every
 checkpoint of the zoo (explorer.claims).
 
     OMP_NUM_THREADS=1 python -m scripts.instrument_numbers [checkpoints] [--images 100]
@@ -82,7 +82,8 @@ def main() -> None:
     print("\nmodel | test-sample mean ELBO | " + " | ".join(f"{k}: ELBO / IWAE_100 ± s.e." for k in drawings))
     for row in verdicts:
         print(" | ".join(row))
-    print("\nEvery checkpoint of the zoo, a blank canvas against the test set's mean ELBO (eval.json), for the README:")
+    print("\nEvery checkpoint of the zoo, a blank canvas against the test set's mean ELBO (eval.json), "
+          f"for {claims.CLAIMS_DOC}:")
     checkpoints = scan(args.checkpoints)[0]
     print(claims.blank_canvas_sentence([claims.blank_verdict(c, load_model(c.path)) for c in checkpoints]))
 

@@ -1,7 +1,8 @@
-"""The zoo's claims against the shipped checkpoints: every sentence the README states about likelihood against
-samples and about a blank canvas is the one explorer.claims builds from checkpoints/ now, the README's findings
-tables are what scripts.findings_table prints, and the claims each page makes on its default models hold for those
-models. Retraining a model changes the files; these tests then fail until the README says what the files say.
+"""The zoo's claims against the shipped checkpoints: every sentence the findings (explorer.claims.CLAIMS_DOC) state
+about likelihood against samples and about a blank canvas is the one explorer.claims builds from checkpoints/ now,
+the findings' tables are what scripts.findings_table prints, and the claims each page makes on its default models
+hold for those models. Retraining a model changes the files; these tests then fail until the findings say what the
+files say.
 No dataset needed: everything here reads checkpoints/ and the sample embedded in the package."""
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ pytestmark = needs_zoo
 
 
 def words(text: str) -> str:
-    """Text with its line breaks and runs of spaces as single spaces (the README wraps its lines)."""
+    """Text with its line breaks and runs of spaces as single spaces (the findings wrap their lines)."""
     return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")
-def readme() -> str:
-    return words((ROOT / "README.md").read_text())
+def findings_doc() -> str:
+    return words((ROOT / claims.CLAIMS_DOC).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +43,32 @@ def blank_verdicts() -> list[claims.BlankVerdict]:
     return [claims.blank_verdict(c, load_model(c.path)) for c in CHECKPOINTS]
 
 
-# ------------------------------------------------------------------------------------------------ the README
-def test_the_readme_says_where_a_blank_canvas_outscores_real_images(readme, blank_verdicts):
-    assert words(claims.blank_canvas_sentence(blank_verdicts)) in readme
+# ------------------------------------------------------------------------------------------------ the findings
+def test_the_findings_says_where_a_blank_canvas_outscores_real_images(findings_doc, blank_verdicts):
+    assert words(claims.blank_canvas_sentence(blank_verdicts)) in findings_doc
 
 
-def test_the_readme_findings_on_likelihood_against_samples_are_the_zoos(readme, frame):
+def test_the_findings_findings_on_likelihood_against_samples_are_the_zoos(findings_doc, frame):
     sentences = claims.findings(frame)
     assert len(sentences) >= 2 * len(DATASETS)  # the pair and the worst samples of each dataset
     for sentence in sentences:
-        assert words(sentence) in readme, sentence
+        assert words(sentence) in findings_doc, sentence
 
 
-def test_the_readme_tables_are_what_findings_table_prints(readme):
+def test_the_findings_tables_are_what_findings_table_prints(findings_doc):
     done = subprocess.run([sys.executable, "-m", "scripts.findings_table", str(DEFAULT_ZOO)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    missing = [line for line in lines if words(line) not in readme]
-    assert not missing, f"{len(missing)} of {len(lines)} lines differ from the README, the first: {missing[0]}"
+    missing = [line for line in lines if words(line) not in findings_doc]
+    assert not missing, f"{len(missing)} of {len(lines)} lines differ from {claims.CLAIMS_DOC}, the first: {missing[0]}"
 
 
-def test_no_sentence_says_the_blank_canvas_outscores_under_every_likelihood_unless_it_does(readme, blank_verdicts):
+def test_no_sentence_says_the_blank_canvas_outscores_under_every_likelihood_unless_it_does(findings_doc,
+                                                                                           blank_verdicts):
     """The sentence the issue found false for the conv models may only come back when it is true."""
     if not all(v.outscores for v in blank_verdicts if v.outscores is not None):
-        assert "outscores real digits under every likelihood" not in readme
+        assert "outscores real digits under every likelihood" not in findings_doc
 
 
 # ------------------------------------------------------------------------------------------------ the defaults

@@ -98,7 +98,7 @@ def test_the_elbo_is_the_models_own_bit_for_bit(decoder, sample_images):
 
 
 def _frechet_as_it_was(model: VAE, x: torch.Tensor, seed: int = 0) -> dict:
-    """zoo_spec.frechet before it took a device: every draw where the model is, from VAE.sample and the global
+    """zoo.evaluate.frechet before it took a device: every draw where the model is, from VAE.sample and the global
     generator (the reference the device-aware version must equal on the CPU)."""
     classifier = load_classifier(model.config.dataset)
     gen = torch.Generator().manual_seed(seed)

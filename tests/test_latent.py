@@ -12,7 +12,7 @@ from vae_core.base.data import load_sample
 from vae_core.model.likelihoods import LIKELIHOODS
 from vae_core.model.vae import VAE, VAEConfig
 
-SIGMA_FREE = {"bernoulli", "continuous-bernoulli"}
+SIGMA_FREE = {k for k, cls in LIKELIHOODS.items() if not cls.has_sigma()}  # as each class declares it
 
 
 def tiny(decoder: str, latent_dim: int = 3) -> VAE:

@@ -16,7 +16,7 @@ from vae_core.model.likelihoods import LIKELIHOODS, DiscretizedNormal, decoder_s
 from vae_core.model.vae import VAE, VAEConfig
 
 KEYS = list(LIKELIHOODS)  # a new variant joins every generic check below by registering itself
-NO_SIGMA = {"bernoulli", "continuous-bernoulli"}  # the variants without a decoder standard deviation
+NO_SIGMA = {k for k, cls in LIKELIHOODS.items() if not cls.has_sigma()}  # as each class declares it (no_sigma)
 UNBOUNDED = {"gaussian-pixel"}  # sigma free to collapse: float32 overflow is this variant's known failure
 DESIGN_ZOO = {"bernoulli", "gaussian-fixed", "gaussian-shared", "gaussian-optimal", "gaussian-pixel",
               "gaussian-pixel-floor", "continuous-bernoulli", "discretized-gaussian"}
@@ -122,6 +122,23 @@ def test_mean_and_sample_lie_in_the_support(key):
         assert torch.allclose(k, k.round(), atol=1e-4)
     # samples are draws from p(x|z): the samples' log-probabilities are finite
     assert torch.isfinite(px.log_prob(sample)).all()
+
+
+def test_the_variants_without_a_sigma_say_why_and_are_bounded_by_a_probability_or_by_nothing():
+    assert NO_SIGMA == {"bernoulli", "continuous-bernoulli"}
+    assert all(LIKELIHOODS[k].no_sigma.endswith(".") for k in NO_SIGMA)
+    assert {k for k, cls in LIKELIHOODS.items() if cls.bound} == {"bernoulli", "discretized-gaussian"}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_ceiling_is_declared_exactly_where_a_setting_caps_the_density(key):
+    """The floor's ceiling is the lab's (vae_core.lab.pixel_bounds): the density at a residual of 0 and the floor."""
+    lik = make_likelihood(key)
+    if key == "gaussian-pixel-floor":
+        x = torch.tensor(0.5)
+        assert lik.pixel_ceiling() == pytest.approx(float(torch.distributions.Normal(x, lik.sigma_min).log_prob(x)))
+    else:
+        assert lik.pixel_ceiling() is None
 
 
 @pytest.mark.parametrize("key", KEYS)

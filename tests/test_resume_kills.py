@@ -1,7 +1,7 @@
 """A run killed at any instant and resumed ends bit-identical to one that never stopped.
 
 Real ``train.py`` processes are SIGKILLed -- at named crash points inside the checkpoint commit (the test hook
-``VAE_ZOO_CRASH_AT`` of vae_core/training/loop.py) and at random times -- and each is continued with ``--resume``
+``VAE_ZOO_CRASH_AT`` of vae_core/training/run_folder.py) and at random times -- and each is continued with ``--resume``
 (or started again while no epoch is committed). After every kill the folder must hold one committed epoch: the
 state names it, and the weights a reader finds (``VAE.from_pretrained``) are complete weights of some epoch of
 the uninterrupted run. At the end, weights, snapshots, optimizer state and history (apart from timing) must be

@@ -212,7 +212,7 @@ def test_shipped_checkpoint_matches_its_eval_json(name: str):
     recorded = ev.embedded_sample
     with unvalidated():  # a collapsed sigma underflows to 0 on some pixels: a non-finite ELBO, not an error
         elbo = float(elbo_terms(model, x)["elbo"].mean())
-    if recorded.elbo is None:  # non-finite at evaluation: written as null and listed (zoo_spec.write_evaluation)
+    if recorded.elbo is None:  # non-finite at evaluation: written as null and listed (zoo.evaluate.write_evaluation)
         assert not math.isfinite(elbo) and any(p.startswith("embedded_sample.elbo ") for p in ev.nonfinite)
     else:
         assert math.isclose(elbo, recorded.elbo, rel_tol=1e-3, abs_tol=0.05)

@@ -1,6 +1,6 @@
-"""vae_core.zoo.spec's writers read eval.json through its schema (vae_core.files.schema.Evaluation): the index and the
-model card show what the record holds; a damaged eval.json is refused in one sentence naming the file, with nothing
-written; adding a best estimate keeps the file's record of its non-finite numbers."""
+"""vae_core.zoo's writers (evaluate, index, cards) read eval.json through its schema (files.schema.Evaluation): the
+index and the model card show what the record holds; a damaged eval.json is refused in one sentence naming the
+file, with nothing written; adding a best estimate keeps the file's record of its non-finite numbers."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ BEST = {"method": "quadrature", "estimate": -117.0, "estimate_stderr": 1.0, "num
 
 
 def result(name: str, **changes) -> dict:
-    """An evaluation as zoo_spec.evaluate_checkpoint hands it to write_evaluation."""
+    """An evaluation as vae_core.zoo.evaluate.evaluate_checkpoint hands it to write_evaluation."""
     return {"name": name, "dataset": "mnist", "decoder": "bernoulli", "latent_dim": 2, "data_kind": "binary",
             "description": "a test model", "test": dict(TEST), "sigma": None,
             "frechet": {"samples": 81.5, "reconstructions": 12.25, "sample_means": 90.0,

@@ -22,18 +22,11 @@ import torch
 from torch.distributions import Distribution, Independent, kl_divergence
 
 from explorer.compute.latent import model_input
-from vae_core.model.likelihoods import decoder_sigma, unvalidated
+from vae_core.model.likelihoods import LIKELIHOODS, decoder_sigma, unvalidated
 from vae_core.model.vae import VAE
 
 FLOORS = (0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)  # the slider's steps: 0 = as trained
 STROKE_LEVEL = 127  # 8-bit value: a pixel brighter than this (> 0.5 of the range) is stroke, the rest background
-NO_SIGMA = {
-    "bernoulli": "A Bernoulli decoder has no sigma: a binarized pixel has a probability of at most 1, so log p(x|z) "
-                 "<= 0 already and there is nothing to floor (not applicable).",
-    "continuous-bernoulli": "A continuous Bernoulli decoder has no sigma: its one parameter lambda sets mean and "
-                            "spread together, so a floor on sigma does not apply (a bound would have to be put on "
-                            "|lambda| instead).",
-}
 
 
 class FloorNotApplicable(ValueError):
@@ -41,7 +34,10 @@ class FloorNotApplicable(ValueError):
 
 
 def no_sigma_reason(decoder: str) -> str:
-    return NO_SIGMA.get(decoder, f"The `{decoder}` decoder has no sigma, so a floor on sigma does not apply.")
+    """Why ``decoder`` has no sigma to floor: its likelihood's own sentence (DecoderLikelihood.no_sigma)."""
+    likelihood = LIKELIHOODS.get(decoder)
+    return ((likelihood and likelihood.no_sigma)
+            or f"The `{decoder}` decoder has no sigma, so a floor on sigma does not apply.")
 
 
 def check_floor(floor) -> float:

@@ -18,7 +18,7 @@ def training_curves(models: list[Checkpoint]) -> None:
     no_sigma = [c.name for c in models if c.history_lines and c.history_lines[-1].sigma_mean is None]
     no_history = [c.name for c in models if not c.history_lines]
     rows = [{"model": c.name, "decoder": c.decoder, "epoch": r.epoch, "sigma_mean": r.sigma_mean,
-             "sigma_min": r.sigma_min, "val_elbo": r.val_elbo, "rec": r.rec, "kl": r.kl}
+             "sigma_min": r.smallest_sigma, "val_elbo": r.val_elbo, "rec": r.rec, "kl": r.kl}
             for c in models for r in c.history_lines]
     if no_history:
         st.info(f"No history.jsonl for {', '.join(no_history)}.")
@@ -156,7 +156,7 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
         rec = history.get(epoch, HistoryLine(epoch=epoch))
         c0.markdown(f"**{label}**")
         render.show_html_table(c0, [("sigma mean", render.fmt(rec.sigma_mean, ".4f")),
-                                    ("sigma min", render.fmt(rec.sigma_min, ".1e")),
+                                    ("sigma min", render.fmt(rec.smallest_sigma, ".1e")),
                                     ("val ELBO", render.fmt(rec.val_elbo, ".1f"))])
         c1.image(render.grid(out["mean"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
                  caption="decoder mean")

@@ -2,7 +2,7 @@
 
     eval.json              Evaluation (test metrics, sigma, Frechet distances, training summary, best log p)
     history.jsonl          HistoryLine, one JSON object per epoch
-    training_state.json    TrainingState, the commit record of the last saved epoch (vae_core.training.loop)
+    training_state.json    TrainingState, the commit record of the last saved epoch (vae_core.training.run_folder)
 
 Writers build a record and call ``to_json``; readers call ``parse_json`` (or ``parse_dict``), which treats the text
 as untrusted: a value of the wrong type, or a non-finite number, is read as missing (None) and reported as a
@@ -169,7 +169,9 @@ class Evaluation:
 class TracePoint:
     step: int | None = None
     loss: float | None = None
-    sigma_min: float | None = None
+    # the smallest decoder sigma observed (this batch, at the sampled z): not the floor setting sigma_min of the
+    # gaussian-pixel-floor likelihood, though the file keeps the key it always had
+    smallest_sigma: float | None = field(default=None, metadata={"key": "sigma_min"})
 
 
 @dataclass
@@ -185,7 +187,8 @@ class HistoryLine:
     skipped_steps: int | None = None      # batches dropped, their loss or gradient not finite (skip_nonfinite)
     val_elbo: float | None = None
     sigma_mean: float | None = None
-    sigma_min: float | None = None
+    # the smallest decoder sigma on the validation probe (file key sigma_min; not the floor setting)
+    smallest_sigma: float | None = field(default=None, metadata={"key": "sigma_min"})
     seconds: float | None = None          # wall clock of the epoch, validation and save included
     cpu_seconds: float | None = None      # process CPU time of the same (all threads): what a busy machine adds
     trace: list[TracePoint] = field(default_factory=list)  # every TRACE_EVERY steps, and the step it stopped at
@@ -198,7 +201,7 @@ class HistoryLine:
 
 @dataclass
 class TrainingState:
-    """training_state.json: renamed into place, it commits an epoch (vae_core.training.loop's module docstring)."""
+    """training_state.json: renamed into place, it commits an epoch (training.run_folder's docstring)."""
     epoch: int
     files: dict | None = None              # path relative to the folder -> sha256; None: written before commits
     train_config: dict | None = None       # asdict(TrainConfig)

@@ -24,6 +24,8 @@ from torch.distributions import (
 )
 from torch.distributions.utils import broadcast_all
 
+from vae_core.lab import pixel_bounds
+
 EVENT_DIMS = 3  # (C, H, W)
 
 
@@ -146,6 +148,17 @@ class DecoderLikelihood(nn.Module):
     data_kind: str  # the default, data_kinds[0], set for each subclass below
     num_params: int = 1
     description: str = ""
+    # What the likelihood has, declared here and read everywhere else (the app, the instruments, the tests):
+    no_sigma: str | None = None  # why it has no decoder standard deviation, one sentence for a page; None: it has one
+    bound: str | None = None     # why log p(x|z) <= 0 whatever the decoder outputs (a probability); None: no such bound
+
+    @classmethod
+    def has_sigma(cls) -> bool:
+        return cls.no_sigma is None
+
+    def pixel_ceiling(self) -> float | None:
+        """The most log-density one pixel can get (nats) where a setting caps it, else None."""
+        return None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -182,6 +195,9 @@ def decoder_sigma(px: Distribution) -> Tensor | None:
 class BernoulliLikelihood(DecoderLikelihood):
     key, data_kinds = "bernoulli", ("binary",)
     description = "Bernoulli(logits) on dynamically binarized pixels: log p(x|z) <= 0, well-posed."
+    no_sigma = ("A Bernoulli decoder has no sigma: a binarized pixel has a probability of at most 1, so log p(x|z) "
+                "<= 0 already and there is nothing to floor (not applicable).")
+    bound = "a probability of each binary pixel, at most 1, so log p(x|z) <= 0"
 
     def base(self, params, x):
         return Bernoulli(logits=params[:, :1])
@@ -190,6 +206,8 @@ class BernoulliLikelihood(DecoderLikelihood):
 class ContinuousBernoulliLikelihood(DecoderLikelihood):
     key = "continuous-bernoulli"
     description = "Continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): a normalized density on [0, 1]."
+    no_sigma = ("A continuous Bernoulli decoder has no sigma: its one parameter lambda sets mean and spread together, "
+                "so a floor on sigma does not apply (a bound would have to be put on |lambda| instead).")
 
     def base(self, params, x):
         return LogitContinuousBernoulli(logits=params[:, :1])
@@ -287,6 +305,9 @@ class GaussianPixelFloor(DecoderLikelihood):
             raise ValueError(f"gaussian-pixel-floor needs a finite sigma_min > 0, got {sigma_min}")
         self.sigma_min = sigma_min
 
+    def pixel_ceiling(self) -> float:
+        return pixel_bounds.ceiling(self.sigma_min)
+
     def base(self, params, x):
         return Normal(torch.sigmoid(params[:, :1]), self.sigma_min + F.softplus(params[:, 1:2]))
 
@@ -296,6 +317,7 @@ class DiscretizedGaussianLikelihood(DecoderLikelihood):
 
     key, data_kinds, num_params = "discretized-gaussian", ("discrete",), 2
     description = "Normal integrated over each 8-bit pixel bin: a probability, bounded, true bits/dim."
+    bound = "a probability of each 8-bit value, at most 1, so log P(x) <= 0 whatever sigma does"
 
     def __init__(self, free_mean: bool = False):
         """``free_mean``: use the decoder's raw output as the mean instead of squashing it into [0, 1] with a

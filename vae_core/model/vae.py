@@ -20,6 +20,7 @@ from vae_core.files.names import CONFIG_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import LIKELIHOODS, DecoderLikelihood, make_likelihood
 
 IMAGE_SHAPE = (1, 28, 28)
+ARCHITECTURES = ("mlp", "conv")  # VAEConfig.architecture: the default first
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
@@ -38,8 +39,8 @@ class VAEConfig:
     def __post_init__(self):
         if self.decoder not in LIKELIHOODS:
             raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(LIKELIHOODS)}")
-        if self.architecture not in ("mlp", "conv"):
-            raise ValueError(f"unknown architecture {self.architecture!r}; choose mlp or conv")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose {' or '.join(ARCHITECTURES)}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
         kinds = LIKELIHOODS[self.decoder].data_kinds
@@ -157,10 +158,11 @@ class VAE(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, map_location: str | torch.device = "cpu",
-                        weights: str | os.PathLike | None = None) -> VAE:
-        """Rebuild from config.json, then load safetensors weights strictly (never unpickles anything)."""
+                        weights: str | os.PathLike | None = None, config: VAEConfig | None = None) -> VAE:
+        """Rebuild from config.json (or ``config``, where the caller has read it already), then load safetensors
+        weights strictly (never unpickles anything)."""
         folder = Path(folder)
-        config = load_config(folder)
+        config = config or load_config(folder)
         model = cls(config)
         weights_path = Path(weights) if weights else folder / WEIGHTS_NAME
         state = load_file(str(weights_path), device="cpu")

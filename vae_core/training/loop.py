@@ -280,7 +280,7 @@ class Trainer:
         point = {"step": step, "loss": loss}
         sigma = decoder_sigma(self.model.likelihood(decoder_out.detach(), x))
         if sigma is not None:
-            point["sigma_min"] = float(sigma.min())
+            point["smallest_sigma"] = float(sigma.min())
         return point
 
     @torch.no_grad()
@@ -297,7 +297,7 @@ class Trainer:
         sigma = decoder_sigma(px)
         record = {"val_elbo": float(torch.cat(elbos).mean())}
         if sigma is not None:
-            record.update(sigma_mean=float(sigma.mean()), sigma_min=float(sigma.min()))
+            record.update(sigma_mean=float(sigma.mean()), smallest_sigma=float(sigma.min()))
         return record
 
     def _save(self, epoch: int, diverged: dict | None) -> None:
@@ -339,7 +339,7 @@ def _set_device_rng_state(device: torch.device, state: torch.Tensor) -> None:
 
 
 def _format_record(r: dict) -> str:
-    sigma = f" sigma mean {r['sigma_mean']:.4f} min {r['sigma_min']:.2e}" if "sigma_mean" in r else ""
+    sigma = f" sigma mean {r['sigma_mean']:.4f} min {r['smallest_sigma']:.2e}" if "sigma_mean" in r else ""
     return (f"epoch {r['epoch']:3d}  loss {r['loss']:9.2f}  rec {r['rec']:9.2f}  kl {r['kl']:7.2f}  "
             f"val elbo {r['val_elbo']:9.2f}{sigma}  {r['seconds']:.1f}s")
 

@@ -3,7 +3,7 @@
 
 Each row is one (run, epoch): the weights of a snapshot (snapshots/epoch-NNNN) or the run's current weights,
 scored by IWAE (Burda et al. 2016, eq. 8) with k = 5,000 on a fixed subset of MNIST's test set
-(``fixed_test_input(test, "binary", seed=0)[:1000]``, the first 1,000 of the images zoo_spec's evaluation scores),
+(``fixed_test_input(test, "binary", seed=0)[:1000]``, the first 1,000 of the images vae_core.zoo.evaluate scores),
 its standard error over those images, and the active units (Burda et al. 2016, section 5.2: Cov_x E_q[z_u] > 0.01)
 over the whole binarized test set. The JSON ledger (vae_core/zoo/ledger.py) is the record (rows are added, never
 rewritten unless --force); the markdown tables are generated from it, and so is the ledger section of the model card

@@ -4,7 +4,7 @@
     <root>/<name>/config.json               VAEConfig
     <root>/<name>/model.safetensors         weights
     <root>/<name>/history.jsonl             one line per epoch
-    <root>/<name>/eval.json                 the evaluation (see scripts/evaluate_zoo.py)
+    <root>/<name>/eval.json                 the evaluation (vae_core.zoo.evaluate)
     <root>/<name>/snapshots/epoch-NNNN/     config.json + model.safetensors from earlier epochs
 
 A broken folder never stops the rest of the zoo from loading: ``scan`` returns it among its problems. Every file
@@ -356,8 +356,9 @@ def scan(root: str | os.PathLike) -> tuple[list[Checkpoint], list[tuple[str, str
     return found, problems
 
 
-def _check_weights(folder: Path, weights: Path) -> None:
-    """The safetensors header against the model that config.json describes, before a byte of weights is loaded."""
+def _check_weights(folder: Path, weights: Path, config: VAEConfig) -> None:
+    """The safetensors header against the model that ``config`` (the folder's config.json) describes, before a byte
+    of weights is loaded."""
     from safetensors import safe_open
 
     where = f"{folder}: cannot read {weights.name}"
@@ -371,7 +372,7 @@ def _check_weights(folder: Path, weights: Path) -> None:
     except Exception as e:  # SafetensorError and friends: bad header, truncated, not safetensors at all
         raise ZooError(f"{where} (not a readable safetensors file: {str(e).splitlines()[0][:160]})") from None
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in VAE(read_config(folder)).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
     missing, extra = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     wrong = [f"{k} is {list(shapes[k])}, config.json implies {list(expected[k])}" for k in expected
              if k in shapes and shapes[k] != expected[k]]
@@ -386,12 +387,12 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu",
     """Rebuild the model from config.json and load its safetensors strictly; every failure names the folder, and
     weights that are not finite (NaN or inf) are refused rather than drawn as blank pictures or tracebacks."""
     folder = Path(folder)
-    if weights is None:  # config and file presence, with the folder named (not the history: loading needs none)
-        _loadable(folder)
+    # config and file presence, with the folder named (not the history: loading needs none); config.json read once
+    config = _loadable(folder) if weights is None else read_config(folder)
     path = Path(weights) if weights else folder / WEIGHTS_NAME
-    _check_weights(folder, path)
+    _check_weights(folder, path, config)
     try:
-        model = VAE.from_pretrained(folder, map_location=device, weights=weights)
+        model = VAE.from_pretrained(folder, map_location=device, weights=weights, config=config)
     except ZooError:
         raise
     except RuntimeError as e:  # size mismatch, missing/unexpected keys
