@@ -37,7 +37,7 @@ def evaluation() -> Evaluation:
 
 @pytest.mark.parametrize("record, cls", [
     (evaluation(), Evaluation),
-    (HistoryLine(epoch=3, loss=1.5, trace=[TracePoint(step=0, loss=2.0, sigma_min=0.1)]), HistoryLine),
+    (HistoryLine(epoch=3, loss=1.5, trace=[TracePoint(step=0, loss=2.0, smallest_sigma=0.1)]), HistoryLine),
     (TrainingState(epoch=2, files={"model.safetensors": "ab" * 32}, torch_rng=[1, 2, 3]), TrainingState),
 ])
 def test_round_trip(record, cls):

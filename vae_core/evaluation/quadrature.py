@@ -98,8 +98,6 @@ def _log_joint(model, z: Tensor, x: Tensor) -> Tensor:
     return model.decode(z).log_prob(x).double() + model.prior().log_prob(z).double()
 
 
-
-
 def _segment_logsumexp(values: Tensor, index: Tensor, n: int) -> Tensor:
     """logsumexp of ``values`` within each group index = 0..n-1 (empty groups give -inf); float64."""
     top = torch.full((n,), -math.inf, dtype=values.dtype, device=values.device)

@@ -11,15 +11,11 @@ from vae_core.base.limits import check_setting
 from vae_core.training.schedules import check_schedule
 
 SNAPSHOT_DTYPES = ("float32", "float16")
-
-
 # Adam's implementation, kept in the training state so that a resume repeats the run's own (the two add in another
 # order, so they differ in the last bits): "fused" updates every parameter in one kernel, about 3x faster than
 # torch's default on the CPU (a Python loop over the tensors there; docs/bench_train.md) and the choice of every
 # new run; "default" is torch's own choice, what a state written before the field was trained with.
 ADAM_IMPLS = {"fused": {"fused": True}, "default": {}}
-
-
 NEW_RUN_ADAM, LEGACY_ADAM = "fused", "default"
 
 

@@ -44,12 +44,6 @@ from vae_core.training.schedules import SCHEDULES
 TRACE_EVERY = 25  # steps between the entries of a history line's step trace (plus the step a run stopped at)
 
 
-
-
-
-
-
-
 def _state_is_finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
 
@@ -71,8 +65,6 @@ def _total_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
     and dtype (126 against 150 us a step on the 784-512-16 MLP; only whether it is finite is used)."""
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params
                                                  if p.grad is not None]))
-
-
 
 
 class _CheckedCopy:

@@ -54,25 +54,15 @@ from vae_core.model.vae import VAEConfig, load_config
 from vae_core.training.config import ADAM_IMPLS, LEGACY_ADAM, TrainConfig
 
 WRITE_PROBE_PREFIX = ".write-probe-"  # _check_writable's probe folder (removed at once; a kill can leave one)
-
-
 # Every name a run, and the zoo's evaluation of it, writes at the top of its folder: a folder holding anything
 # else is not a run's own, and training there would mix a run's files with someone else's (check_output_folder).
 RUN_FILES = frozenset({CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, STATE_NAME, OPTIMIZER_NAME, SNAPSHOTS_DIR,
                        STAGING_DIR, SAMPLE_MARKER, EVAL_NAME, CARD_NAME})
-
-
 CRASH_ENV = "VAE_ZOO_CRASH_AT"
-
-
 STAGE_STEPS = ("model", "optimizer", "history", "snapshot")  # what a save stages, in order (crash points)
-
-
 # Settings a resumed run must share with the run it continues: they fix the data and its order (the rest, such
 # as lr or epochs, may change on purpose).
 SAME_DATA_FIELDS = ("seed", "batch_size", "val_size", "max_train_images")
-
-
 # ... and the optimizer settings a resumed run must keep (with a schedule other than constant, ``lr`` too: it is
 # the schedule's base rate); a value missing from an older state is the default it was trained with.
 SAME_OPTIMIZER_DEFAULTS = {"lr_schedule": "constant", "adam_eps": 1e-8}

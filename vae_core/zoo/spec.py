@@ -23,8 +23,6 @@ TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description", "ais"}
 
 
-
-
 def read_spec(path: str | Path) -> list[dict]:
     """The entries of a zoo spec, each merged over [defaults]; unknown keys are an error naming the entry."""
     spec = tomllib.loads(Path(path).read_text())
@@ -64,24 +62,6 @@ def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
     return model, training, {k: v for k, v in entry.items() if k in EVAL_FIELDS}
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def evaluation_settings(spec: str | Path, name: str) -> dict:
     """The evaluation settings (EVAL_FIELDS: ``ais``, ``best_images``, ...) of zoo entry ``name`` in ``spec``, checked
     with the whole entry; {} where the spec does not list ``name``."""
@@ -94,17 +74,5 @@ def evaluation_settings(spec: str | Path, name: str) -> dict:
 def ais_settings(spec: str | Path, name: str) -> dict | None:
     """The ``ais`` table of zoo entry ``name`` in ``spec``, or None where the entry has none or is not listed."""
     return evaluation_settings(spec, name).get("ais")
-
-
-
-
-
-
-
-
-
-
-
-
 
 
