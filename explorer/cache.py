@@ -9,8 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer.compute import latent
-from explorer.compute.posterior_view import posterior_view
+from explorer.compute import latent, posterior_view
 from vae_core.base.data import load_sample
 from vae_core.files.names import DEFAULT_ZOO, WEIGHTS_NAME
 from vae_core.model.vae import VAE
