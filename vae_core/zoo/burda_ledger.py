@@ -38,6 +38,7 @@ from vae_core.files.names import (
     LEDGER_JSON,
     SNAPSHOTS_DIR,
     STATE_NAME,
+    WEIGHTS_NAME,
 )
 from vae_core.files.schema import HistoryLine
 from vae_core.model.vae import VAE, load_config
@@ -68,7 +69,7 @@ def weights_at(folder: Path, current_epoch: int) -> dict[int, Path]:
     """epoch -> the folder whose model.safetensors holds that epoch's weights (snapshots, then the current ones)."""
     found = {}
     for snap in sorted((folder / SNAPSHOTS_DIR).glob("epoch-*")):
-        if (snap / "model.safetensors").is_file() and snap.name[6:].isdigit():
+        if (snap / WEIGHTS_NAME).is_file() and snap.name[6:].isdigit():
             found[int(snap.name[6:])] = snap
     found[current_epoch] = folder
     return found
