@@ -7,8 +7,8 @@
 // Address: ?model=mnist-gaussian-pixel-2d&image=0.
 import * as runtime from "../decoder.js";
 import {
-  colorbar, colormap, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, logScale, loadJSON, nearest,
-  note, readState, ready, writeState,
+  colorbar, colormap, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, linkNote, logScale, loadJSON,
+  nearest, readState, ready, writeState,
 } from "./ui.js";
 
 const SIZE = 520;          // px of the plane's canvas
@@ -35,7 +35,7 @@ async function main() {
     if (flat.includes(state.model)) name = state.model;
     else {
       name = nearest(state.model, flat);
-      note(`"${state.model}" is not a model with a 2-D latent space in this zoo: showing ${name}.`);
+      linkNote("model", state.model, "is not a model with a 2-D latent space in this zoo", name);
     }
   }
   const info = zoo.models[name];
@@ -47,7 +47,7 @@ async function main() {
   const computable = planeInputs !== null && planeInputs.q.length >= 4 * sample.count;
   let image = intParam(state, "image", 0, sample.count - 1, indices.length || computable ? (indices[0] ?? 0) : null);
   if (image !== null && !computable && !indices.includes(image)) {
-    note(`The exact posterior was computed at export for test images ${indices.join(", ")} only: showing #${indices[0]}.`);
+    linkNote("image", image, `has no posterior in this export (test images ${indices.join(", ")} have one)`, `#${indices[0]}`);
     image = indices[0];
   }
   const classes = (zoo.datasets[info.dataset] || {}).classes || Array.from({length: 10}, (_, i) => String(i));

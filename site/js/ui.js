@@ -5,9 +5,18 @@
 export const PIXELS = 28 * 28;
 
 // ------------------------------------------------------------------------------------------------ the address
-/** The view's state from the query string: {name: value} (the last value of a repeated name). */
+/** The view's state from the query string: {name: value}; a name given more than once gets a note and its last
+ * value. */
 export function readState() {
-  return Object.fromEntries(new URLSearchParams(location.search));
+  const query = new URLSearchParams(location.search);
+  for (const name of new Set(query.keys())) {
+    const values = query.getAll(name);
+    if (values.length > 1) {
+      linkNote(name, values.join(`&${name}=`), `names ${name} ${values.length} times`,
+        `the last, ${name}=${shown(values[values.length - 1])}`);
+    }
+  }
+  return Object.fromEntries(query);
 }
 
 /** Write ``state`` to the query string without a new history entry (a link copied now reopens this view).
@@ -25,8 +34,21 @@ export function intParam(state, name, lo, hi, fallback) {
   const text = state[name];
   const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (Number.isInteger(value) && value >= lo && value <= hi) return value;
-  note(`${name}=${text} in the link is not a whole number from ${lo} to ${hi}: showing ${name}=${fallback}.`);
+  linkNote(name, text, `is not a whole number from ${lo} to ${hi}`, `${name}=${fallback}`);
   return fallback;
+}
+
+/** A value of the address as a note quotes it: at most ``limit`` characters, control characters as "?" (the rule
+ * of the app's explorer/links.py shown). */
+export function shown(value, limit = 40) {
+  const text = String(value).replace(/[\x00-\x1f\x7f]/g, "?");
+  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length} characters)`;
+}
+
+/** The note on a parameter of the link the view cannot use: one sentence naming it, what is wrong with it and
+ * what the view shows instead (the nearest valid choice). */
+export function linkNote(name, value, wrong, showing) {
+  note(`${name}=${shown(value)} in the link ${wrong}: showing ${showing}.`);
 }
 
 // ------------------------------------------------------------------------------------------------ notes
@@ -229,8 +251,10 @@ export async function loadJSON(url) {
   }
 }
 
-/** Which of ``options`` is closest to ``wanted`` (case and spacing aside, then the longest shared prefix), for a
- * link that names something the export lacks; ``fallback`` (the view's default) when nothing resembles it. */
+/** Which of ``options`` is closest to ``wanted`` (case and spacing aside, then the longest shared beginning of at
+ * least MIN_SHARED characters), for a link that names something the export lacks; ``fallback`` (the view's
+ * default) when nothing resembles it. */
+const MIN_SHARED = 2;  // one shared letter is chance ("zzz" is not "zoo")
 export function nearest(wanted, options, fallback = options[0]) {
   const squash = (s) => String(s).toLowerCase().replace(/[^a-z0-9]/g, "");
   const w = squash(wanted);
@@ -241,7 +265,7 @@ export function nearest(wanted, options, fallback = options[0]) {
     let k = 0;
     while (k < o.length && k < w.length && o[k] === w[k]) k++;
     const s = k + (o.includes(w) || w.includes(o) ? 0.5 : 0);
-    if (s > score) { best = option; score = s; }
+    if (s > score && k >= MIN_SHARED) { best = option; score = s; }
   }
   return best;
 }
