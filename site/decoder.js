@@ -179,38 +179,36 @@ function discretizedMean(loc, sigma) {
 }
 
 const GAUSSIAN_LOC = (o, lik) => (lik.free_mean ? o : sigmoid(o));
+const put = (res, at, loc, sigma) => { res.loc[at] = loc; res.sigma[at] = sigma; res.mean[at] = loc; };
+// key -> the parameters it has, and (out0, out1, likelihood constants, res, at) writing them at res[name][at]: the
+// maps of vae_core/likelihoods.py, one pixel at a time without an object per pixel (a board decodes thousands).
 export const LIKELIHOOD_PARAMS = {
-  // key: (out0, out1, likelihood constants) -> {logits?, loc?, sigma?, mean}
-  "bernoulli": (o0) => ({logits: o0, mean: sigmoid(o0)}),
-  "continuous-bernoulli": (o0) => ({logits: o0, mean: cbMean(o0)}),
-  "gaussian-fixed": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma, mean: sigmoid(o0)}),
-  "gaussian-shared": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma, mean: sigmoid(o0)}),
-  "gaussian-optimal": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma, mean: sigmoid(o0)}),
-  "gaussian-pixel": (o0, o1) => ({loc: sigmoid(o0), sigma: Math.exp(o1), mean: sigmoid(o0)}),
-  "gaussian-pixel-floor": (o0, o1, lik) => ({loc: sigmoid(o0), sigma: lik.sigma_min + softplus(o1),
-    mean: sigmoid(o0)}),
-  "discretized-gaussian": (o0, o1, lik) => {
+  "bernoulli": [["logits", "mean"], (o0, o1, lik, res, at) => { res.logits[at] = o0; res.mean[at] = sigmoid(o0); }],
+  "continuous-bernoulli": [["logits", "mean"], (o0, o1, lik, res, at) => {
+    res.logits[at] = o0; res.mean[at] = cbMean(o0);
+  }],
+  "gaussian-fixed": [["loc", "sigma", "mean"], (o0, o1, lik, res, at) => put(res, at, sigmoid(o0), lik.sigma)],
+  "gaussian-shared": [["loc", "sigma", "mean"], (o0, o1, lik, res, at) => put(res, at, sigmoid(o0), lik.sigma)],
+  "gaussian-optimal": [["loc", "sigma", "mean"], (o0, o1, lik, res, at) => put(res, at, sigmoid(o0), lik.sigma)],
+  "gaussian-pixel": [["loc", "sigma", "mean"], (o0, o1, lik, res, at) => put(res, at, sigmoid(o0), Math.exp(o1))],
+  "gaussian-pixel-floor": [["loc", "sigma", "mean"], (o0, o1, lik, res, at) =>
+    put(res, at, sigmoid(o0), lik.sigma_min + softplus(o1))],
+  "discretized-gaussian": [["loc", "sigma", "mean"], (o0, o1, lik, res, at) => {
     const loc = GAUSSIAN_LOC(o0, lik), sigma = Math.exp(Math.max(o1, -9));
-    return {loc, sigma, mean: discretizedMean(loc, sigma)};
-  },
+    res.loc[at] = loc; res.sigma[at] = sigma; res.mean[at] = discretizedMean(loc, sigma);
+  }],
 };
 
 export function decodeParams(model, z, n) {
   const out = forward(model.network, model.weights, z, n);
-  const lik = model.likelihood, map = LIKELIHOOD_PARAMS[lik.key], P = lik.num_params;
-  if (!map) throw new Error(`unknown likelihood ${lik.key}`);
-  const first = map(0, 0, lik);
-  const make = (name) => (name in first ? new Float32Array(n * PIXELS) : null);
+  const lik = model.likelihood, P = lik.num_params;
+  if (!LIKELIHOOD_PARAMS[lik.key]) throw new Error(`unknown likelihood ${lik.key}`);
+  const [names, fill] = LIKELIHOOD_PARAMS[lik.key];
+  const make = (name) => (names.includes(name) ? new Float32Array(n * PIXELS) : null);
   const res = {n, mean: make("mean"), sigma: make("sigma"), logits: make("logits"), loc: make("loc")};
   for (let s = 0; s < n; s++) {
     const base = s * P * PIXELS;
-    for (let i = 0; i < PIXELS; i++) {
-      const q = map(out[base + i], P > 1 ? out[base + PIXELS + i] : 0, lik), at = s * PIXELS + i;
-      res.mean[at] = q.mean;
-      if (res.sigma) res.sigma[at] = q.sigma;
-      if (res.logits) res.logits[at] = q.logits;
-      if (res.loc) res.loc[at] = q.loc;
-    }
+    for (let i = 0; i < PIXELS; i++) fill(out[base + i], P > 1 ? out[base + PIXELS + i] : 0, lik, res, s * PIXELS + i);
   }
   return res;
 }
@@ -265,19 +263,19 @@ function normalLogProb(x, loc, sigma) {  // torch.distributions.Normal.log_prob
   const d = x - loc;
   return -(d * d) / (2 * sigma * sigma) - Math.log(sigma) - LOG_SQRT_2PI;
 }
-const LOC = (o) => Math.fround(sigmoid(o));  // torch's float32 loc and sigma
-// key -> (out0, out1, likelihood constants, x) -> log p(x_pixel | z), with the parameter maps of LIKELIHOOD_PARAMS
-// written out (no object per pixel: a grid evaluates millions of them). The discretized Gaussian's bin masses
-// (differences of log_ndtr) are not written here: no 2-D model of the zoo uses it.
+// key -> (out0, out1, likelihood constants, x) -> log p(x_pixel | z). The Gaussians' loc and sigma come from
+// LIKELIHOOD_PARAMS, written into one-pixel float32 arrays as torch holds them. The discretized Gaussian's bin
+// masses (differences of log_ndtr) are not written here: no 2-D model of the zoo uses it.
+const ONE = {loc: new Float32Array(1), sigma: new Float32Array(1), mean: new Float32Array(1)};
+const gaussianLogProb = (key) => {
+  const fill = LIKELIHOOD_PARAMS[key][1];
+  return (o0, o1, lik, x) => { fill(o0, o1, lik, ONE, 0); return normalLogProb(x, ONE.loc[0], ONE.sigma[0]); };
+};
 export const PIXEL_LOG_PROB = {
   "bernoulli": (o0, o1, lik, x) => bernoulliLogProb(o0, x),
   "continuous-bernoulli": (o0, o1, lik, x) => bernoulliLogProb(o0, x) + cbLogNorm(o0),
-  "gaussian-fixed": (o0, o1, lik, x) => normalLogProb(x, LOC(o0), Math.fround(lik.sigma)),
-  "gaussian-shared": (o0, o1, lik, x) => normalLogProb(x, LOC(o0), Math.fround(lik.sigma)),
-  "gaussian-optimal": (o0, o1, lik, x) => normalLogProb(x, LOC(o0), Math.fround(lik.sigma)),
-  "gaussian-pixel": (o0, o1, lik, x) => normalLogProb(x, LOC(o0), Math.fround(Math.exp(o1))),
-  "gaussian-pixel-floor": (o0, o1, lik, x) => normalLogProb(x, LOC(o0),
-    Math.fround(lik.sigma_min + softplus(o1))),
+  ...Object.fromEntries(["gaussian-fixed", "gaussian-shared", "gaussian-optimal", "gaussian-pixel",
+                         "gaussian-pixel-floor"].map((key) => [key, gaussianLogProb(key)])),
 };
 
 const JOINT_CHUNK = 512;  // codes decoded at a time: bounds the memory of a grid's decoder outputs (3 MB)
@@ -318,9 +316,10 @@ export function jointGrid(model, x, box, points) {
 
 /** Where p(z|x) lies: a coarse grid over q's mean +- REACH sd; while the cells within ``floor`` nats of the best
  * touch the grid's edge, the grid is doubled about its best cell (at most TRIES times). Returns the box around
- * those cells, one coarse cell of margin on each side, and whether the posterior still reached the edge. */
-const COARSE = 15, REACH = 6, TRIES = 5;
-export function posteriorBox(model, x, qMean, qStd, floor = 25) {
+ * those cells, one coarse cell of margin on each side, whether the posterior still reached the edge, and the
+ * number of codes decoded. */
+const COARSE = 15, REACH = 8, TRIES = 5;
+export function posteriorBox(model, x, qMean, qStd, floor = 20) {
   let centre = [qMean[0], qMean[1]], half = [REACH * qStd[0], REACH * qStd[1]];
   for (let t = 0; t < TRIES; t++) {
     const g = jointGrid(model, x, [centre[0] - half[0], centre[0] + half[0], centre[1] - half[1], centre[1] + half[1]],
@@ -337,7 +336,8 @@ export function posteriorBox(model, x, qMean, qStd, floor = 25) {
     const step = [(2 * half[0]) / (COARSE - 1), (2 * half[1]) / (COARSE - 1)];
     if (!touches || t === TRIES - 1) {
       return {box: [g.z1[0] + (i0 - 1) * step[0], g.z1[0] + (i1 + 1) * step[0],
-                    g.z2[0] + (j0 - 1) * step[1], g.z2[0] + (j1 + 1) * step[1]], reachesEdge: touches};
+                    g.z2[0] + (j0 - 1) * step[1], g.z2[0] + (j1 + 1) * step[1]], reachesEdge: touches,
+              decoded: (t + 1) * COARSE * COARSE};
     }
     centre = [g.z1[Math.floor(best / COARSE)], g.z2[best % COARSE]];
     half = [2 * half[0], 2 * half[1]];
