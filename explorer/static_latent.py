@@ -12,6 +12,14 @@ File per model, data/posteriors/<name>.json:
                 "log_px", "log_px_error", "elbo", "elbo_error", "kl_difference", "kl_grid", "identity_gap",
                 "q_mean": [2], "q_std": [2], "mode": [2], "extent": [z1 lo, z1 hi, z2 lo, z2 hi], "points",
                 "relative": base64 of points*points bytes, [i, j] at (z1[i], z2[j]), byte b = -b * step nats}]}
+
+Every other test image's posterior is computed in the browser (site/decoder.js posteriorBox / jointGrid) from the
+decoder and two small files written here for every 2-D model, so a visitor can choose any image of the sample:
+    data/posteriors/input-noise.bin   the 784 float32 uniforms of torch.Generator().manual_seed(SEED), which
+                                      vae_core.data.to_model_input draws to binarize or dequantize one image
+                                      (the same for every image: the Latent page prepares one image at a time)
+    data/posteriors/<name>-q.bin      float32 (N, 4): q(z|x)'s mean (2) and standard deviation (2) of each test
+                                      image so prepared: where the browser starts looking for the posterior
 """
 from __future__ import annotations
 
@@ -20,7 +28,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from explorer.compute.latent import model_input
 from explorer.compute.posterior_view import posterior_view
 from vae_core.base.data import load_sample
 from vae_core.evaluation.quadrature import LATENT_DIM
@@ -33,6 +43,7 @@ STEP = 0.1             # nats per byte of the heat map
 FLOOR = 25.5           # nats below the peak that the heat map keeps (255 steps)
 SEED = 0               # the input's binarization / dequantization, as the app's default seed
 POSTERIOR_DIR = "posteriors"
+NOISE_FILE = f"{POSTERIOR_DIR}/input-noise.bin"
 
 
 def quantize(log_density: np.ndarray) -> str:
@@ -74,4 +85,36 @@ def export_posteriors(data: Path, checkpoints: list, count: int = POSTERIOR_IMAG
         record = posterior_export(load_model(ckpt.path), load_sample(ckpt.dataset)[0], ckpt.name, ckpt.dataset, count)
         (folder / f"{ckpt.name}.json").write_text(json.dumps(record, allow_nan=False, separators=(",", ":")))
         files[ckpt.name] = {"file": f"{POSTERIOR_DIR}/{ckpt.name}.json", "count": len(record["views"])}
+    return files
+
+
+def input_noise(seed: int = SEED) -> np.ndarray:
+    """(784,) float32: the uniforms to_model_input draws for one image from a fresh generator of ``seed``."""
+    return torch.rand((1, 1, 28, 28), generator=torch.Generator().manual_seed(seed)).numpy().ravel()
+
+
+@torch.no_grad()
+def encoder_q(model, images: np.ndarray, seed: int = SEED) -> np.ndarray:
+    """(N, 4) float32: q(z|x)'s mean and standard deviation for each image prepared alone, as the Latent page does."""
+    model.eval()
+    rows = []
+    for image in images:
+        qz = model.encode(model_input(model, image[None], seed).to(model.device))
+        rows.append(torch.cat([qz.mean[0], qz.stddev[0]]).float().cpu().numpy())
+    return np.stack(rows).astype("<f4")
+
+
+def export_plane_inputs(data: Path, checkpoints: list) -> dict[str, dict]:
+    """Write the input noise and each 2-D model's q statistics (module docstring); {name: {"file", "count"}}."""
+    flat = [c for c in checkpoints if c.config.latent_dim == LATENT_DIM]
+    if not flat:
+        return {}
+    (data / POSTERIOR_DIR).mkdir(parents=True, exist_ok=True)
+    (data / NOISE_FILE).write_bytes(input_noise().astype("<f4").tobytes())
+    files = {}
+    for ckpt in flat:
+        q = encoder_q(load_model(ckpt.path), load_sample(ckpt.dataset)[0])
+        file = f"{POSTERIOR_DIR}/{ckpt.name}-q.bin"
+        (data / file).write_bytes(q.tobytes())
+        files[ckpt.name] = {"file": file, "count": len(q), "noise": NOISE_FILE, "seed": SEED}
     return files

@@ -313,6 +313,8 @@ def export_site(out: str | os.PathLike, zoo: str | os.PathLike | None = None, si
         for i, ckpt in enumerate(checkpoints):
             say(f"[{i + 1}/{len(checkpoints)}] {ckpt.name}")
             manifest["models"][ckpt.name] = export_model(ckpt, data, board_frame.iloc[i].to_dict())
+        for name, entry in static_latent.export_plane_inputs(data, checkpoints).items():
+            manifest["models"][name]["encoder_q"] = entry
         if figures:
             say("exact posteriors of the 2-D models (explorer/static_latent.py)")
             for name, entry in static_latent.export_posteriors(data, checkpoints).items():

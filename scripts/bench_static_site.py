@@ -9,10 +9,13 @@
   seconds, frames decoded and drawn (mark "hover-drawn") per second (budget 30).
 
 Every visit is in a fresh browser context (an empty cache). The machine's load average is printed with the results:
-the numbers are taken on shared cores.
+the numbers are taken on shared cores. S is timed on every named set of four models (the budget is for the worst
+of them). ``--before DIR`` measures a second export (another version of the page over the same data/) in the same
+run, visit for visit and set for set, so the two compare under the same load.
 
     python -m scripts.bench_static_site                 # exports the shipped zoo to a temporary folder first
     python -m scripts.bench_static_site --site /tmp/site --runs 5
+    python -m scripts.bench_static_site --site /tmp/after --before /tmp/before --runs 9
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import os
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
 
@@ -102,11 +106,78 @@ def hover(browser, url: str, model: str, ms: int) -> dict:
     return result
 
 
+POSTERIOR_IMAGE = 417  # a test image whose posterior the export does not hold: the page computes it
+
+
+def posterior(browser, url: str, model: str) -> float | None:
+    """ms the latent plane takes to compute and draw the posterior of POSTERIOR_IMAGE (None: the page does not)."""
+    context, page, _ = fresh_page(browser)
+    page.goto(f"{url}/latent.html?model={model}&image={POSTERIOR_IMAGE}")
+    page.wait_for_function("window.__siteReady === true", timeout=120_000)
+    try:
+        if page.evaluate("document.querySelector('input#image') === null"):  # a version that cannot choose any image
+            return None
+        page.wait_for_function(f"document.body.dataset.posterior === '{POSTERIOR_IMAGE}'", timeout=120_000)
+        ms = page.evaluate("document.querySelector('canvas.heat').dataset.computedMs")
+    finally:
+        context.close()
+    return None if ms is None else float(ms)
+
+
+def measure(browser, url: str, zoo: dict, runs: int, presses: int) -> dict:
+    """One round of every measure against the export served at ``url``."""
+    dataset = zoo["default"]["dataset"]
+    fours = [s for s in zoo["sets"][dataset] if len(s["models"]) == 4]
+    flat = sorted(n for n, m in zoo["models"].items() if m["latent_dim"] == 2 and m["dataset"] == dataset)
+    return {"visits": [first_visit(browser, url) for _ in range(runs)],
+            "presses": {s["title"]: new_samples(browser, url, s["title"], presses)[1:] for s in fours},  # the first
+            "hovers": {m: hover(browser, url, m, 2000) for m in flat},                                  # compiles
+            "posteriors": {m: posterior(browser, url, m) for m in flat}}
+
+
+def merge(rounds: list[dict]) -> dict:
+    out = {"visits": [v for r in rounds for v in r["visits"]], "presses": {}, "hovers": {}, "posteriors": {}}
+    for r in rounds:
+        for title, times in r["presses"].items():
+            out["presses"].setdefault(title, []).extend(times)
+        for model, h in r["hovers"].items():
+            got = out["hovers"].setdefault(model, {"frames": 0, "seconds": 0.0})
+            got["frames"] += h["frames"]
+            got["seconds"] += h["seconds"]
+        for model, ms in r["posteriors"].items():
+            out["posteriors"].setdefault(model, []).append(ms)
+    return out
+
+
+def rows(result: dict) -> list[tuple[str, float, float, str]]:
+    """(measure, median, worst, budget) of one export's results."""
+    first_ms = [v["first_board_ms"] for v in result["visits"]]
+    out = [("first visit, bytes to the default board drawn", statistics.median(v["bytes"] for v in result["visits"]),
+            max(v["bytes"] for v in result["visits"]), f"<= {BUDGETS['first_bytes']:,.0f}"),
+           ("first visit, requests", statistics.median(v["requests"] for v in result["visits"]),
+            max(v["requests"] for v in result["visits"]), ""),
+           ("first board drawn, ms from navigation", statistics.median(first_ms), max(first_ms),
+            f"<= {BUDGETS['first_board_ms']}")]
+    for title, times in result["presses"].items():
+        drawn = [t["drawn"] for t in times]
+        out.append((f"new samples (S), {title}, ms to drawn", statistics.median(drawn), max(drawn),
+                    f"<= {BUDGETS['samples_ms']}"))
+    for model, h in result["hovers"].items():
+        out.append((f"hover-to-decode, {model}, frames per second", h["frames"] / h["seconds"], float("nan"),
+                    f">= {BUDGETS['hover_fps']}"))
+    for model, times in result["posteriors"].items():
+        known = [t for t in times if t is not None]
+        out.append((f"posterior of test image #{POSTERIOR_IMAGE} computed, {model}, ms",
+                    statistics.median(known) if known else float("nan"), max(known) if known else float("nan"), ""))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--site", type=Path, default=None, help="an export (default: export the shipped zoo now)")
-    parser.add_argument("--runs", type=int, default=5, help="fresh first visits (median and worst reported)")
-    parser.add_argument("--presses", type=int, default=20, help="S presses on the four-model board")
+    parser.add_argument("--before", type=Path, default=None, help="a second export measured in the same run")
+    parser.add_argument("--runs", type=int, default=5, help="fresh first visits per export (median and worst)")
+    parser.add_argument("--presses", type=int, default=20, help="S presses per four-model set and round")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -116,40 +187,33 @@ def main() -> None:
             site = Path(tmp) / "site"
             print("exporting the shipped zoo ...", flush=True)
             export_site(site)
+        sites = {"after": site, "before": args.before} if args.before else {"this export": site}
         zoo = json.loads((site / DATA_DIR / ZOO_JSON).read_text())
-        dataset = zoo["default"]["dataset"]
-        four = next(s for s in zoo["sets"][dataset] if len(s["models"]) == 4)
-        flat = sorted(n for n, m in zoo["models"].items() if m["latent_dim"] == 2 and m["dataset"] == dataset)
         load_before = os.getloadavg()
-        with serve_folder(site) as url, sync_playwright() as p:
+        rounds: dict[str, list] = {label: [] for label in sites}
+        with ExitStack() as stack, sync_playwright() as p:
+            urls = {label: stack.enter_context(serve_folder(folder)) for label, folder in sites.items()}
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            visits = [first_visit(browser, url) for _ in range(args.runs)]
-            presses = new_samples(browser, url, four["title"], args.presses)
-            hovers = {m: hover(browser, url, m, 2000) for m in flat}
+            for _ in range(args.runs):  # one visit and one round of presses each, in turn, under the same load
+                for label in reversed(list(sites)):
+                    rounds[label].append(measure(browser, urls[label], zoo, 1, args.presses // args.runs + 1))
             browser.close()
         load_after = os.getloadavg()
-    first_ms = [v["first_board_ms"] for v in visits]
-    drawn = [t["drawn"] for t in presses[1:]]  # the first press also compiles the code path
-    frame = [t["frame"] for t in presses[1:]]
+    results = {label: merge(r) for label, r in rounds.items()}
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load average "
-          f"{load_before[0]:.1f} before / {load_after[0]:.1f} after (1 min); headless Chromium, loopback")
-    print(f"board.html opens on: {visits[0]['shown']}; the app's default selection: "
-          f"{', '.join(zoo['default']['models'])}; four-model board for S: {four['title']} "
-          f"({', '.join(four['models'])})\n")
-    print("| measure | median | worst | budget |")
-    print("|---|---|---|---|")
-    print(f"| first visit, bytes to the default board drawn | {statistics.median(v['bytes'] for v in visits):,.0f} | "
-          f"{max(v['bytes'] for v in visits):,} | <= {BUDGETS['first_bytes']:,.0f} |")
-    print(f"| first visit, requests | {statistics.median(v['requests'] for v in visits):.0f} | "
-          f"{max(v['requests'] for v in visits)} | |")
-    print(f"| first board drawn, ms from navigation | {statistics.median(first_ms):.0f} | {max(first_ms):.0f} | "
-          f"<= {BUDGETS['first_board_ms']} |")
-    print(f"| new samples (S), four models, ms to drawn | {statistics.median(drawn):.1f} | {max(drawn):.1f} | "
-          f"<= {BUDGETS['samples_ms']} |")
-    print(f"| new samples (S), ms to the next frame | {statistics.median(frame):.1f} | {max(frame):.1f} | |")
-    for model, h in hovers.items():
-        print(f"| hover-to-decode, {model}, frames per second | {h['frames'] / h['seconds']:.1f} | | "
-              f">= {BUDGETS['hover_fps']} |")
+          f"{load_before[0]:.1f} before / {load_after[0]:.1f} after (1 min); headless Chromium, loopback; "
+          f"{args.runs} rounds, each export in turn")
+    first = next(iter(results.values()))
+    print(f"board.html opens on: {first['visits'][0]['shown']}; the app's default selection: "
+          f"{', '.join(zoo['default']['models'])}\n")
+    labels = list(results)
+    table = {label: rows(results[label]) for label in labels}
+    print("| measure | " + " | ".join(f"{label}: median | {label}: worst" for label in labels) + " | budget |")
+    print("|---|" + "---|---|" * len(labels) + "---|")
+    fmt = lambda v: "" if v != v else f"{v:,.0f}" if v >= 1000 else f"{v:.1f}"  # noqa: E731
+    for i, (what, *_rest) in enumerate(table[labels[0]]):
+        cells = " | ".join(f"{fmt(table[label][i][1])} | {fmt(table[label][i][2])}" for label in labels)
+        print(f"| {what} | {cells} | {table[labels[0]][i][3]} |")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """The explorer under hostile or careless input (issue 10): damaged checkpoints, bad links, odd zoo sources and
 the locked mode. Each family is a table; every case runs the real loader or the real app (AppTest) on copies of
-the tiny zoo's checkpoints, damaged in place."""
+the tiny zoo's checkpoints, damaged in place. The same tables fuzz the static site (issue 21; issue 25 item 5): each
+damage of a checkpoint at export time, and each bad link value on every view of the exported site in Chromium."""
 from __future__ import annotations
 
 import ast
 import importlib
 import json
+import re
 import shutil
 import struct
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from apptest_pages import open_page
@@ -18,7 +21,9 @@ from test_app import APP, _fresh_caches, assert_ok, texts  # noqa: F401 (an auto
 
 from explorer import cache, links, pages
 from explorer.access import LOCKED_ENV
+from explorer.browser import CHROMIUM, chromium
 from explorer.context import OPEN
+from explorer.static_site import SITE_SOURCE, ExportError, export_site, serve_folder
 from vae_core.zoo.checkpoints import ZooError, load_model, load_snapshot, read_index, scan
 
 VICTIM = "mnist-gaussian-pixel"  # has every artefact: eval.json, history.jsonl with sigma, two snapshots
@@ -192,8 +197,11 @@ def test_a_damaged_file_is_one_sentence_naming_folder_and_file(tiny_zoo, tmp_pat
     assert folder.name in message and file in message and "\n" not in message and len(message) < 400, message
 
 
+BAD_INDEX = ("", "[1]", "{", "null")  # index.json texts that are not an object
+
+
 def test_index_json_that_is_not_an_object_reads_as_absent(tmp_path):
-    for text in ("", "[1]", "{", "null"):
+    for text in BAD_INDEX:
         (tmp_path / "index.json").write_text(text)
         assert read_index(tmp_path) is None
     (tmp_path / "index.json").write_text('{"models": []}')
@@ -486,3 +494,97 @@ def test_the_lock_fails_closed(monkeypatch, value, locked):
     assert is_locked() is locked
 
 
+
+
+# ------------------------------------------------------------------------------------------------ the static export
+# What the export (explorer.static_site.export_site) reads of a checkpoint: config.json, the weights and eval.json,
+# whose damage stops it with one sentence naming the checkpoint and the file and leaves no folder behind. It never
+# reads snapshots or index.json, and history.jsonl only for the Story's figures (figures=False here), so their damage
+# leaves a whole export.
+EXPORT_READS = ("config.json", "model.safetensors", "eval.json")
+EXPORT_IGNORES = ("history.jsonl", "snapshots")
+EXPORT_REFUSED = [c for c in DAMAGE if c[0] in EXPORT_READS]
+
+
+def test_the_export_cases_cover_every_damaged_file():
+    """Test that every file DAMAGE damages is classed as read by the export or not, so a new one is fuzzed there."""
+    assert {file.split("/")[0] for file, _ in DAMAGE} == set(EXPORT_READS) | set(EXPORT_IGNORES)
+
+
+@pytest.mark.parametrize("case", EXPORT_REFUSED, ids=[" / ".join(c) for c in EXPORT_REFUSED])
+def test_a_damaged_checkpoint_stops_the_export_in_one_sentence_and_writes_nothing(tiny_zoo, tmp_path, case):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    folder = _damaged_copy(tiny_zoo, zoo, case)
+    shutil.copytree(tiny_zoo / INTACT, zoo / INTACT)
+    with pytest.raises(ExportError) as caught:
+        export_site(tmp_path / "site", zoo, figures=False)
+    message = str(caught.value)
+    assert message.startswith(f"Cannot export checkpoint {folder.name}: ") and case[0] in message, message
+    assert "\n" not in message and len(message) < 400 and str(tmp_path) not in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]  # no export folder, no temporary folder beside it
+
+
+def test_damage_the_export_never_reads_leaves_a_whole_export(tiny_zoo, tmp_path):
+    """Every history.jsonl and snapshots damage in one zoo, with an index.json that is not an object: the export
+    completes with every checkpoint, and ships no snapshot."""
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    ignored = [_damaged_copy(tiny_zoo, zoo, c).name for c in DAMAGE if c[0].split("/")[0] in EXPORT_IGNORES]
+    (zoo / "index.json").write_text(BAD_INDEX[1])
+    manifest = export_site(tmp_path / "site", zoo, figures=False)
+    assert sorted(manifest["models"]) == sorted(ignored)
+    assert not [p for p in (tmp_path / "site").rglob("*") if p.name == "snapshots" or p.name.startswith("epoch-")]
+
+
+# ---------------------------------------------------------------------------------------------- the static site's links
+# The site's views and the parameters each reads, from the site's own code (site/js/ui.js PAGES; each view's
+# `state.<name>` and intParam(state, "<name>")), so that a new view or parameter is fuzzed without editing this file.
+SITE_JS = SITE_SOURCE / "js"
+SITE_PAGES = re.findall(r'file: "(\w+\.html)"', (SITE_JS / "ui.js").read_text())
+SITE_PARAM = re.compile(r'state\.(\w+)|intParam\(state, "(\w+)"')
+SITE_PARAMS = {page: sorted({a or b for a, b in SITE_PARAM.findall((SITE_JS / page.replace("html", "js")).read_text())})
+               for page in SITE_PAGES}
+
+
+def test_the_site_fuzz_covers_every_view_and_parameter():
+    assert set(SITE_PAGES) == {p.name for p in SITE_SOURCE.glob("*.html")} - {"index.html"}
+    assert SITE_PARAMS["board.html"] == ["dataset", "image", "models", "seed", "set"]
+    assert all(SITE_PARAMS[p] for p in SITE_PAGES), SITE_PARAMS
+
+
+@pytest.fixture(scope="module")
+def site_tab(tiny_site_export):
+    """(base url, a Chromium page, its console errors) over the session's export of the tiny zoo."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    errors: list[str] = []
+    with serve_folder(tiny_site_export) as url, chromium((1280, 720)) as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield url, page, errors
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", SITE_PAGES)
+@pytest.mark.parametrize("kind", BAD_VALUES)
+def test_every_site_parameter_with_a_bad_value_opens_the_nearest_view_with_a_note(site_tab, page, kind):
+    """Test that each view of the exported site, opened with every parameter it reads set to a bad value (an
+    unknown set, step, model or dataset; a bad number), draws a whole view with one sentence per parameter naming
+    it, quotes the value short, drops it from the address, and logs no console error."""
+    url, tab, errors = site_tab
+    errors.clear()
+    value = BAD_VALUES[kind]
+    query = urlencode([(p, v) for p in SITE_PARAMS[page] for v in (value if isinstance(value, list) else [value])])
+    tab.goto(f"{url}/{page}?{query}")
+    tab.wait_for_function("window.__siteReady === true", timeout=60_000)
+    notes = tab.locator("#notes p").all_inner_texts()
+    for name in SITE_PARAMS[page]:
+        assert any(n.startswith(f"{name}=") for n in notes), (name, notes)
+    assert all(n.count(". ") == 0 and n.endswith(".") and len(n) < 400 for n in notes), notes
+    assert tab.locator("main canvas, main h1").count() >= 1  # the view drew
+    if not isinstance(value, list):
+        address = {k: v[-1] for k, v in parse_qs(urlparse(tab.url).query, keep_blank_values=True).items()}
+        assert [k for k in SITE_PARAMS[page] if address.get(k) == value] == [], address
+    assert not errors, errors

@@ -7,7 +7,7 @@
 // same set in the app and here.
 import * as runtime from "../decoder.js";
 import {
-  clearNotes, colorbar, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, logScale, nearest, note,
+  clearNotes, colorbar, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, linkNote, logScale, nearest, note,
   onKeys, readState, ready, writeState,
 } from "./ui.js";
 
@@ -32,7 +32,7 @@ export function choose(zoo, state) {
   let dataset = zoo.default.dataset;
   if (state.dataset !== undefined && !datasets.includes(state.dataset)) {
     dataset = nearest(state.dataset, datasets, zoo.default.dataset);
-    note(`There is no dataset "${state.dataset}" in this zoo: showing ${dataset}.`);
+    linkNote("dataset", state.dataset, "is not a dataset of this zoo", dataset);
   } else if (state.dataset !== undefined) {
     dataset = state.dataset;
   }
@@ -43,22 +43,33 @@ export function choose(zoo, state) {
     const asked = state.models.split(",").map((s) => s.trim()).filter(Boolean);
     const known = asked.filter((n) => zoo.models[n] && zoo.models[n].dataset === dataset);
     const unknown = asked.filter((n) => !known.includes(n));
-    if (unknown.length) note(`Not models of ${dataset} in this zoo: ${unknown.join(", ")}.`);
+    const instead = state.set !== undefined ? "the set of the link" : `the set "${fallback.title}"`;
+    if (!asked.length) linkNote("models", state.models, "names no model", instead);
+    if (unknown.length) {
+      linkNote("models", unknown.join(","), `names no model of ${dataset} in this zoo`,
+        known.length ? known.join(", ") : instead);
+    }
     if (known.length) {
+      if (state.set !== undefined) linkNote("set", state.set, "is not used beside models", "the link's models");
       const named = sets.find((s) => s.models.join(",") === known.join(","));
       return {dataset, sets, current: named || {title: CUSTOM, models: known}};
     }
-    note(`No model of the link is in this zoo: showing the set "${fallback.title}".`);
-    return {dataset, sets, current: fallback};
   }
   if (state.set !== undefined) {
     const exact = sets.find((s) => slugOf(s) === state.set || s.title === state.set);
     if (exact) return {dataset, sets, current: exact};
-    const near = sets.length ? sets.find((s) => s.title === nearest(state.set, sets.map((t) => t.title), fallback.title)) : fallback;
-    note(`There is no model set "${state.set}" for ${dataset}: showing "${near.title}".`);
+    const near = sets.length ? nearestSet(state.set, sets, fallback) : fallback;
+    linkNote("set", state.set, `is not a model set of ${dataset}`, `"${near.title}"`);
     return {dataset, sets, current: near};
   }
   return {dataset, sets, current: fallback};
+}
+
+/** The named set whose slug or title is nearest to ``wanted`` (ui.js nearest), ``fallback`` when none resembles it. */
+function nearestSet(wanted, sets, fallback) {
+  const names = sets.flatMap((s) => [slugOf(s), s.title]);
+  const found = nearest(wanted, names, null);
+  return sets.find((s) => slugOf(s) === found || s.title === found) || fallback;
 }
 
 /** The column head: name, log p(x) with its error and what it is, and the two Frechet distances, each named. */

@@ -1,17 +1,20 @@
 // The latent plane of the 2-D models: the posterior means of the embedded test sample as points coloured by class;
 // moving the pointer over the plane decodes that z at once (decoder mean, one full sample, sigma); clicking a test
-// image's point (or choosing its number) shows its exact posterior p(z|x) as the app's Latent page computes it
-// (explorer/compute/posterior_view.py, recorded at export by explorer/static_latent.py) with the app's sentence on
-// log p(x) = ELBO + KL. Address: ?model=mnist-gaussian-pixel-2d&image=0.
+// image's point (or typing its number) shows its posterior p(z|x). For the first test images the app's Latent page
+// computed it at export (explorer/compute/posterior_view.py via explorer/static_latent.py: its exact log p(x) and the
+// sentence on log p(x) = ELBO + KL); for every other image of the sample this page computes it: log p(x|z) + log p(z)
+// on a grid around where the posterior lies (decoder.js posteriorBox, posteriorOnGrid).
+// Address: ?model=mnist-gaussian-pixel-2d&image=0.
 import * as runtime from "../decoder.js";
 import {
-  colorbar, colormap, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, logScale, loadJSON, nearest,
-  note, readState, ready, writeState,
+  colorbar, colormap, drawColored, drawGrey, el, fail, formatNumber, frame, intParam, linkNote, logScale, loadJSON,
+  nearest, readState, ready, writeState,
 } from "./ui.js";
 
 const SIZE = 520;          // px of the plane's canvas
 const EXTENT = 4.5;        // the plane shows z in [-EXTENT, EXTENT]^2 (the prior's 3 sd circle and some)
 const FLOOR = 20;          // nats below the peak the heat map colours (explorer/charts.posterior)
+const POINTS = 41;         // grid points per axis of a posterior computed here (the time per image: docs/static_site.md)
 const CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                        "#9c755f", "#bab0ac"];  // tableau10, as the app's plane
 
@@ -32,18 +35,19 @@ async function main() {
     if (flat.includes(state.model)) name = state.model;
     else {
       name = nearest(state.model, flat);
-      note(`"${state.model}" is not a model with a 2-D latent space in this zoo: showing ${name}.`);
+      linkNote("model", state.model, "is not a model with a 2-D latent space in this zoo", name);
     }
   }
   const info = zoo.models[name];
   const file = info.posteriors ? info.posteriors.file : null;
-  const [model, codes, sample, posteriors] = await Promise.all([
+  const [model, codes, sample, posteriors, planeInputs] = await Promise.all([
     runtime.loadModel(zoo, name), runtime.loadCodes(zoo, name), runtime.loadSample(zoo, info.dataset),
-    file ? loadJSON(`data/${file}`) : Promise.resolve({views: []})]);
+    file ? loadJSON(`data/${file}`) : Promise.resolve({views: []}), runtime.loadPlaneInputs(zoo, name)]);
   const indices = posteriors.views.map((v) => v.index);
-  let image = indices.length ? intParam(state, "image", 0, sample.count - 1, indices[0]) : null;
-  if (image !== null && !indices.includes(image)) {
-    note(`The exact posterior was computed at export for test images ${indices.join(", ")} only: showing #${indices[0]}.`);
+  const computable = planeInputs !== null && planeInputs.q.length >= 4 * sample.count;
+  let image = intParam(state, "image", 0, sample.count - 1, indices.length || computable ? (indices[0] ?? 0) : null);
+  if (image !== null && !computable && !indices.includes(image)) {
+    linkNote("image", image, `has no posterior in this export (test images ${indices.join(", ")} have one)`, `#${indices[0]}`);
     image = indices[0];
   }
   const classes = (zoo.datasets[info.dataset] || {}).classes || Array.from({length: 10}, (_, i) => String(i));
@@ -52,11 +56,15 @@ async function main() {
   const chooser = el("select", {id: "model"});
   for (const n of flat) chooser.append(el("option", {value: n, textContent: n, selected: n === name}));
   chooser.addEventListener("change", () => { location.search = `?model=${encodeURIComponent(chooser.value)}`; });
-  const imageChooser = el("select", {id: "image"});
-  for (const i of indices) imageChooser.append(el("option", {value: i, textContent: `test image #${i}`, selected: i === image}));
-  imageChooser.addEventListener("change", () => showPosterior(Number(imageChooser.value)));
+  const imageChooser = el("input", {id: "image", type: "number", min: 0, max: sample.count - 1, step: 1,
+                                     value: image ?? 0, title: `a test image of the sample, 0 to ${sample.count - 1}`});
+  imageChooser.addEventListener("change", () => {
+    const i = Number(imageChooser.value);
+    if (Number.isInteger(i) && i >= 0 && i < sample.count) showPosterior(i);
+    else imageChooser.value = String(image ?? 0);
+  });
   const controls = el("div", {className: "controls"}, [
-    el("b", {textContent: "Model"}), chooser, el("b", {textContent: "Exact posterior of"}), imageChooser,
+    el("b", {textContent: "Model"}), chooser, el("b", {textContent: "Posterior of test image #"}), imageChooser,
     el("span", {className: "what", textContent: `${info.decoder}, ${info.data_kind} pixels, 2-D latent`}),
   ]);
   const plane = el("canvas", {className: "plane", width: SIZE, height: SIZE});
@@ -76,7 +84,7 @@ async function main() {
   const heat = el("canvas", {className: "heat", width: 260, height: 260});
   const sentence = el("p", {className: "sentence"});
   const posteriorBox = el("div", {className: "posterior"}, [
-    el("b", {textContent: "exact posterior p(z|x)"}), heat, sentence,
+    el("b", {textContent: "posterior p(z|x)"}), heat, sentence,
   ]);
   const legend = el("div", {className: "legend"});
   classes.forEach((c, k) => legend.append(el("span", {}, [
@@ -171,55 +179,112 @@ async function main() {
     if (best !== null && distance < 8) showPosterior(best);
   });
 
-  // ---------------------------------------------------------------- the exact posterior of one test image
-  function showPosterior(index) {
-    image = index;
-    if (indices.includes(index)) imageChooser.value = String(index);
-    const v = posteriors.views.find((w) => w.index === index);
-    writeState({model: name, image: index});
+  // ---------------------------------------------------------------- the posterior of one test image
+  const table = colormap();
+  /** Paint ``below[i * n + j]`` (nats under the peak, at (z1[i], z2[j])) on the heat canvas with q's 1 and 2 sd. */
+  function paintHeat(below, n, extent, qMean, qStd) {
     const ctx = heat.getContext("2d");
-    ctx.clearRect(0, 0, heat.width, heat.height);
-    if (!v || v.problem) {
-      sentence.textContent = v ? `No exact posterior for test image #${index} of ${name}: ${v.problem}.`
-        : `The exact posterior was computed at export for test images ${indices.join(", ")} only; #${index} is `
-          + "decoded at its posterior mean above.";
-      decodeAt(codes[2 * index], codes[2 * index + 1], `the posterior mean of test image #${index} (${classes[sample.labels[index]]})`);
-      return;
-    }
-    const n = v.points, bytes = Uint8Array.from(atob(v.relative), (c) => c.charCodeAt(0));
-    const [lo1, hi1, lo2, hi2] = v.extent;
-    const img = ctx.createImageData(n, n), table = colormap();
+    const img = ctx.createImageData(n, n);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
-        const below = bytes[i * n + j] * posteriors.step, at = 4 * ((n - 1 - j) * n + i);  // z2 up
-        if (below > FLOOR) { img.data[at] = img.data[at + 1] = img.data[at + 2] = 255; img.data[at + 3] = 255; continue; }
-        const k = Math.round((1 - below / FLOOR) * 255);
-        img.data[at] = table[3 * k]; img.data[at + 1] = table[3 * k + 1]; img.data[at + 2] = table[3 * k + 2];
+        const b = below[i * n + j], at = 4 * ((n - 1 - j) * n + i);  // z2 up
         img.data[at + 3] = 255;
+        if (!(b <= FLOOR)) { img.data[at] = img.data[at + 1] = img.data[at + 2] = 255; continue; }
+        const k = Math.round((1 - b / FLOOR) * 255);
+        img.data[at] = table[3 * k]; img.data[at + 1] = table[3 * k + 1]; img.data[at + 2] = table[3 * k + 2];
       }
     }
     const tmp = el("canvas", {width: n, height: n});
     tmp.getContext("2d").putImageData(img, 0, 0);
+    ctx.clearRect(0, 0, heat.width, heat.height);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(tmp, 0, 0, heat.width, heat.height);
+    const [lo1, hi1, lo2, hi2] = extent;
     const px = (z) => ((z - lo1) / (hi1 - lo1)) * heat.width, py = (z) => heat.height - ((z - lo2) / (hi2 - lo2)) * heat.height;
     ctx.strokeStyle = "#e4572e";
     ctx.lineWidth = 2;
     for (const radius of [1, 2]) {  // q(z|x) at 1 and 2 sd
       ctx.beginPath();
-      ctx.ellipse(px(v.q_mean[0]), py(v.q_mean[1]), Math.abs(px(v.q_mean[0] + radius * v.q_std[0]) - px(v.q_mean[0])),
-                  Math.abs(py(v.q_mean[1] + radius * v.q_std[1]) - py(v.q_mean[1])), 0, 0, 2 * Math.PI);
+      ctx.ellipse(px(qMean[0]), py(qMean[1]), Math.abs(px(qMean[0] + radius * qStd[0]) - px(qMean[0])),
+                  Math.abs(py(qMean[1] + radius * qStd[1]) - py(qMean[1])), 0, 0, 2 * Math.PI);
       ctx.stroke();
     }
+  }
+  const boxWords = ([lo1, hi1, lo2, hi2]) => `the box spans z1 ${formatNumber(lo1, 2)} to ${formatNumber(hi1, 2)}, `
+    + `z2 ${formatNumber(lo2, 2)} to ${formatNumber(hi2, 2)}`;
+
+  /** The exported posterior (the app's own computation) of one of the first test images. */
+  function showExported(v) {
+    const bytes = Uint8Array.from(atob(v.relative), (c) => c.charCodeAt(0));
+    paintHeat(Float64Array.from(bytes, (b) => b * posteriors.step), v.points, v.extent, v.q_mean, v.q_std);
     sentence.textContent = `${v.sentence} Colour: the true posterior p(z|x) within ${FLOOR} nats of its peak; red: the `
-      + `encoder's q(z|x) at 1 and 2 sd (the box spans z1 ${formatNumber(lo1, 2)} to ${formatNumber(hi1, 2)}, `
-      + `z2 ${formatNumber(lo2, 2)} to ${formatNumber(hi2, 2)}).`;
-    decodeAt(codes[2 * index], codes[2 * index + 1], `the posterior mean of test image #${index} (${classes[sample.labels[index]]})`);
+      + `encoder's q(z|x) at 1 and 2 sd (${boxWords(v.extent)}).`;
+  }
+
+  /** Any test image: p(z|x) computed in this page from the decoder (decoder.js). */
+  function showComputed(index) {
+    const start = performance.now();
+    const x = runtime.modelInput(sample.images.subarray(index * runtime.PIXELS, (index + 1) * runtime.PIXELS),
+      info.data_kind, planeInputs.noise);
+    const qMean = planeInputs.q.subarray(4 * index, 4 * index + 2), qStd = planeInputs.q.subarray(4 * index + 2, 4 * index + 4);
+    const found = runtime.posteriorBox(model, x, qMean, qStd);
+    const post = runtime.posteriorOnGrid(model, x, found.box, POINTS);
+    let peak = -Infinity;
+    for (const v of post.logDensity) peak = Math.max(peak, v);
+    paintHeat(Float64Array.from(post.logDensity, (v) => peak - v), POINTS, found.box, qMean, qStd);
+    const ms = performance.now() - start;
+    heat.dataset.computedMs = ms.toFixed(0);
+    sentence.textContent = `Test image #${index} (${classes[sample.labels[index]]}): p(z|x) computed in this browser `
+      + `from ${name}'s decoder, log p(x|z) + log p(z) on ${POINTS} x ${POINTS} points normalised on the grid `
+      + `(${Math.round(ms)} ms). log p(x) ≈ ${formatNumber(post.logPx, 1)} nats by the midpoint rule on this grid (an `
+      + `estimate; it moves by ${formatNumber(post.logPxChange, 2)} nats on the grid of every other point; the app's `
+      + `adaptive quadrature gives the exact value). Colour: p(z|x) within ${FLOOR} nats of its peak; red: the `
+      + `encoder's q(z|x) at 1 and 2 sd (${boxWords(found.box)}).`
+      + (found.reachesEdge ? " The posterior reaches beyond the box searched: part of it is not shown." : "");
+  }
+
+  let pendingPosterior = 0;
+  function showPosterior(index) {
+    image = index;
+    imageChooser.value = String(index);
+    writeState({model: name, image: index});
+    const origin = `the posterior mean of test image #${index} (${classes[sample.labels[index]]})`;
+    const v = posteriors.views.find((w) => w.index === index);
+    if (v && !v.problem) {
+      showExported(v);
+    } else if (computable) {
+      sentence.textContent = `Computing p(z|x) of test image #${index} on ${POINTS} x ${POINTS} points ...`;
+      heat.getContext("2d").clearRect(0, 0, heat.width, heat.height);
+      const token = ++pendingPosterior;
+      document.body.dataset.posterior = "computing";
+      // after the next frame, so the sentence above is on the screen while the grid is computed
+      requestAnimationFrame(() => setTimeout(() => {
+        if (token !== pendingPosterior) return;  // a later choice replaced this one
+        try {
+          showComputed(index);
+          if (v && v.problem) sentence.textContent += ` (The app's quadrature flagged this image: ${v.problem}.)`;
+        } catch (error) {
+          sentence.textContent = `No posterior for test image #${index} of ${name}: ${error.message}.`;
+        }
+        document.body.dataset.posterior = String(index);
+        performance.mark("posterior-drawn");
+      }, 0));
+    } else {
+      heat.getContext("2d").clearRect(0, 0, heat.width, heat.height);
+      sentence.textContent = v ? `No exact posterior for test image #${index} of ${name}: ${v.problem}.`
+        : `The exact posterior was computed at export for test images ${indices.join(", ")} only; #${index} is `
+          + "decoded at its posterior mean above.";
+    }
+    if (v && !v.problem || !computable) {
+      document.body.dataset.posterior = String(index);
+      performance.mark("posterior-drawn");
+    }
+    decodeAt(codes[2 * index], codes[2 * index + 1], origin);
   }
 
   if (image !== null) showPosterior(image);
   else {
-    sentence.textContent = `This export holds no exact posterior for ${name}.`;
+    sentence.textContent = `This export holds no posterior for ${name}.`;
     decodeAt(0, 0, "the prior's mean");
   }
   ready();

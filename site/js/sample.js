@@ -2,8 +2,9 @@
 // the decoder mean E[x|z] beside one full sample x ~ p(x|z). Temperature, seed (S: new samples), images per model,
 // which pictures, and the models live in the address: ?dataset=mnist&models=a,b&temperature=1&seed=0&n=16&show=both
 import * as runtime from "../decoder.js";
-import {drawGrey, el, fail, formatNumber, frame, intParam, nearest, note, onKeys, readState, ready, writeState}
-  from "./ui.js";
+import {
+  drawGrey, el, fail, formatNumber, frame, intParam, linkNote, nearest, onKeys, readState, ready, writeState,
+} from "./ui.js";
 
 const SIZES = [8, 16, 32, 64];            // images per model (explorer/views/sample.py SIZES)
 const SHOW = {both: "decoder means and full samples", means: "decoder means only", samples: "full samples only"};
@@ -20,7 +21,7 @@ async function main() {
   let dataset = zoo.default.dataset;
   if (state.dataset !== undefined) {
     dataset = datasets.includes(state.dataset) ? state.dataset : nearest(state.dataset, datasets, dataset);
-    if (dataset !== state.dataset) note(`There is no dataset "${state.dataset}" in this zoo: showing ${dataset}.`);
+    if (dataset !== state.dataset) linkNote("dataset", state.dataset, "is not a dataset of this zoo", dataset);
   }
   const names = Object.keys(zoo.models).filter((n) => zoo.models[n].dataset === dataset).sort();
   const firstSet = (zoo.sets[dataset] || [])[0];
@@ -29,25 +30,26 @@ async function main() {
   if (state.models !== undefined) {
     const asked = state.models.split(",").map((s) => s.trim()).filter(Boolean);
     const unknown = asked.filter((n) => !names.includes(n));
-    if (unknown.length) note(`Not models of ${dataset} in this zoo: ${unknown.join(", ")}.`);
     if (asked.length > unknown.length) chosen = asked.filter((n) => names.includes(n));
+    if (!asked.length) linkNote("models", state.models, "names no model", chosen.join(", "));
+    if (unknown.length) linkNote("models", unknown.join(","), `names no model of ${dataset} in this zoo`, chosen.join(", "));
   }
   let temperature = 1;
   if (state.temperature !== undefined) {
     const t = Number(state.temperature);
     if (state.temperature.trim() !== "" && Number.isFinite(t) && t >= 0 && t <= 2) temperature = t;
-    else note(`temperature=${state.temperature} in the link is not a number from 0 to 2: showing temperature=1.`);
+    else linkNote("temperature", state.temperature, "is not a number from 0 to 2", "temperature=1");
   }
   let seed = intParam(state, "seed", 0, MAX_SEED, 0);
   let n = 16;
   if (state.n !== undefined) {
     if (SIZES.map(String).includes(state.n)) n = Number(state.n);
-    else note(`n=${state.n} in the link is not one of ${SIZES.join(", ")}: showing 16 images per model.`);
+    else linkNote("n", state.n, `is not one of ${SIZES.join(", ")}`, "16 images per model");
   }
   let show = "both";
   if (state.show !== undefined) {
     if (state.show in SHOW) show = state.show;
-    else note(`show=${state.show} in the link is not one of ${Object.keys(SHOW).join(", ")}: showing both.`);
+    else linkNote("show", state.show, `is not one of ${Object.keys(SHOW).join(", ")}`, "both");
   }
 
   // ---------------------------------------------------------------- controls

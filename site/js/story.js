@@ -3,7 +3,7 @@
 // own Vega-Lite specs (drawn here with vega and vega-lite, set in room-sized type). Left / right arrows move
 // between steps; the step and the dataset live in the address: ?dataset=mnist&step=sigma.
 import {loadZoo} from "../decoder.js";
-import {clearNotes, el, fail, frame, loadJSON, nearest, note, onKeys, readState, ready, writeState} from "./ui.js";
+import {clearNotes, el, fail, frame, linkNote, loadJSON, nearest, onKeys, readState, ready, writeState} from "./ui.js";
 
 const ROOM_FONT = 18;     // px: no chart text smaller than the page's own
 const MIN_CHART = 120;    // px: the lowest a chart is drawn to fit the screen
@@ -144,7 +144,7 @@ async function main() {
     if (datasets.includes(state.dataset)) dataset = state.dataset;
     else {
       dataset = nearest(state.dataset, datasets, dataset);
-      note(`There is no dataset "${state.dataset}" in this story: showing ${dataset}.`);
+      linkNote("dataset", state.dataset, "is not a dataset of this story", dataset);
     }
   }
   const story = await loadJSON(`data/${files[dataset]}`);
@@ -152,9 +152,13 @@ async function main() {
   let at = 0;
   if (state.step !== undefined) {
     at = slugs.indexOf(state.step);
-    if (at < 0) {
-      at = 0;
-      note(`There is no step "${state.step}" in the story: showing the first step.`);
+    if (at < 0) {  // the nearest step by slug or title (a link to "sigmas" or "4" opens "sigma" or the 4th step)
+      const titles = story.steps.map((s) => s.title);
+      const number = /^\s*\d+\s*$/.test(state.step) ? Number(state.step) - 1 : -1;
+      const found = nearest(state.step, [...slugs, ...titles], null);
+      at = number >= 0 && number < slugs.length ? number
+        : found === null ? 0 : Math.max(slugs.indexOf(found), titles.indexOf(found));
+      linkNote("step", state.step, "is not a step of the story", `step ${at + 1} (${slugs[at]})`);
     }
   }
   let keepNotes = true;

@@ -5,9 +5,18 @@
 export const PIXELS = 28 * 28;
 
 // ------------------------------------------------------------------------------------------------ the address
-/** The view's state from the query string: {name: value} (the last value of a repeated name). */
+/** The view's state from the query string: {name: value}; a name given more than once gets a note and its last
+ * value. */
 export function readState() {
-  return Object.fromEntries(new URLSearchParams(location.search));
+  const query = new URLSearchParams(location.search);
+  for (const name of new Set(query.keys())) {
+    const values = query.getAll(name);
+    if (values.length > 1) {
+      linkNote(name, values.join(`&${name}=`), `names ${name} ${values.length} times`,
+        `the last, ${name}=${shown(values[values.length - 1])}`);
+    }
+  }
+  return Object.fromEntries(query);
 }
 
 /** Write ``state`` to the query string without a new history entry (a link copied now reopens this view).
@@ -25,8 +34,21 @@ export function intParam(state, name, lo, hi, fallback) {
   const text = state[name];
   const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (Number.isInteger(value) && value >= lo && value <= hi) return value;
-  note(`${name}=${text} in the link is not a whole number from ${lo} to ${hi}: showing ${name}=${fallback}.`);
+  linkNote(name, text, `is not a whole number from ${lo} to ${hi}`, `${name}=${fallback}`);
   return fallback;
+}
+
+/** A value of the address as a note quotes it: at most ``limit`` characters, control characters as "?" (the rule
+ * of the app's explorer/links.py shown). */
+export function shown(value, limit = 40) {
+  const text = String(value).replace(/[\x00-\x1f\x7f]/g, "?");
+  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length} characters)`;
+}
+
+/** The note on a parameter of the link the view cannot use: one sentence naming it, what is wrong with it and
+ * what the view shows instead (the nearest valid choice). */
+export function linkNote(name, value, wrong, showing) {
+  note(`${name}=${shown(value)} in the link ${wrong}: showing ${showing}.`);
 }
 
 // ------------------------------------------------------------------------------------------------ notes
@@ -100,8 +122,14 @@ const CONTROL_POINTS = {  // explorer/compute/images.py _CONTROL_POINTS
             [92, 200, 99], [170, 220, 50], [253, 231, 37]],
 };
 
+const COLORMAPS = new Map();  // name -> its table, built once
 /** (256 * 3) lookup table of a colour map, linearly interpolated between its control points. */
 export function colormap(name = "viridis") {
+  if (!COLORMAPS.has(name)) COLORMAPS.set(name, buildColormap(name));
+  return COLORMAPS.get(name);
+}
+
+function buildColormap(name) {
   const pts = CONTROL_POINTS[name];
   const table = new Uint8ClampedArray(256 * 3);
   for (let i = 0; i < 256; i++) {
@@ -145,43 +173,51 @@ export function logTicks(scale, count = 2) {
   return decades;
 }
 
-/** One row of ``count`` 28x28 tiles with a white pixel between them (explorer/board.py strip), on ``canvas``.
- * ``pixel(i, p)`` gives tile i's pixel p as [r, g, b]. */
-export function drawStrip(canvas, count, pixel, columns = count) {
-  const rows = Math.ceil(count / columns);
-  canvas.width = columns * 29 + 1;
-  canvas.height = rows * 29 + 1;
+/** ``count`` 28x28 tiles in rows of ``columns`` with a white pixel between them (explorer/board.py strip) on
+ * ``canvas``: its ImageData, white, to be filled by ``paint(data, at)`` per tile pixel and put back by the caller.
+ * The canvas is resized only when its size changes (a resize clears it and may lay the page out again) and its
+ * ImageData is kept for the next drawing of the same size: new samples redraw a board without allocating. */
+function tiles(canvas, count, columns) {
+  const rows = Math.ceil(count / columns), width = columns * 29 + 1, height = rows * 29 + 1;
+  if (canvas.width !== width) canvas.width = width;
+  if (canvas.height !== height) canvas.height = height;
   const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(canvas.width, canvas.height);
+  let img = canvas.stripImage;
+  if (!img || img.width !== width || img.height !== height) img = canvas.stripImage = ctx.createImageData(width, height);
   img.data.fill(255);
+  return {ctx, img, width};
+}
+
+/** Where pixel p of tile i lies in the strip's ImageData (byte offset of its red). */
+function offset(i, p, columns, width) {
+  const ox = 1 + (i % columns) * 29, oy = 1 + Math.floor(i / columns) * 29;
+  return 4 * ((oy + Math.floor(p / 28)) * width + ox + (p % 28));
+}
+
+/** Tiles of grey values: ``values`` holds count * 784 numbers in [0, 1] (floats) or 0..255 (a Uint8Array). */
+export function drawGrey(canvas, values, count, columns = count) {
+  const {ctx, img, width} = tiles(canvas, count, columns), d = img.data, bytes = values instanceof Uint8Array;
   for (let i = 0; i < count; i++) {
-    const ox = 1 + (i % columns) * 29, oy = 1 + Math.floor(i / columns) * 29;
     for (let p = 0; p < PIXELS; p++) {
-      const [r, g, b] = pixel(i, p);
-      const at = 4 * ((oy + Math.floor(p / 28)) * canvas.width + ox + (p % 28));
-      img.data[at] = r; img.data[at + 1] = g; img.data[at + 2] = b;
+      const v = values[i * PIXELS + p], g = bytes ? v : toByte(v), at = offset(i, p, columns, width);
+      d[at] = g; d[at + 1] = g; d[at + 2] = g;
     }
   }
   ctx.putImageData(img, 0, 0);
   return canvas;
 }
 
-/** Tiles of grey values: ``values`` holds count * 784 numbers in [0, 1] (floats) or 0..255 (a Uint8Array). */
-export function drawGrey(canvas, values, count, columns = count) {
-  const bytes = values instanceof Uint8Array;
-  return drawStrip(canvas, count, (i, p) => {
-    const g = bytes ? values[i * PIXELS + p] : toByte(values[i * PIXELS + p]);
-    return [g, g, g];
-  }, columns);
-}
-
 /** Tiles of sigma values on a log colour scale. */
 export function drawColored(canvas, values, count, scale, columns = count) {
-  const table = colormap();
-  return drawStrip(canvas, count, (i, p) => {
-    const k = Math.round(normalizeLog(scale, values[i * PIXELS + p]) * 255);
-    return [table[3 * k], table[3 * k + 1], table[3 * k + 2]];
-  }, columns);
+  const table = colormap(), {ctx, img, width} = tiles(canvas, count, columns), d = img.data;
+  for (let i = 0; i < count; i++) {
+    for (let p = 0; p < PIXELS; p++) {
+      const k = Math.round(normalizeLog(scale, values[i * PIXELS + p]) * 255), at = offset(i, p, columns, width);
+      d[at] = table[3 * k]; d[at + 1] = table[3 * k + 1]; d[at + 2] = table[3 * k + 2];
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return canvas;
 }
 
 /** A horizontal colour bar with at most three tick labels under it, as HTML (labels in the page's own type). */
@@ -229,8 +265,10 @@ export async function loadJSON(url) {
   }
 }
 
-/** Which of ``options`` is closest to ``wanted`` (case and spacing aside, then the longest shared prefix), for a
- * link that names something the export lacks; ``fallback`` (the view's default) when nothing resembles it. */
+/** Which of ``options`` is closest to ``wanted`` (case and spacing aside, then the longest shared beginning of at
+ * least MIN_SHARED characters), for a link that names something the export lacks; ``fallback`` (the view's
+ * default) when nothing resembles it. */
+const MIN_SHARED = 2;  // one shared letter is chance ("zzz" is not "zoo")
 export function nearest(wanted, options, fallback = options[0]) {
   const squash = (s) => String(s).toLowerCase().replace(/[^a-z0-9]/g, "");
   const w = squash(wanted);
@@ -241,7 +279,7 @@ export function nearest(wanted, options, fallback = options[0]) {
     let k = 0;
     while (k < o.length && k < w.length && o[k] === w[k]) k++;
     const s = k + (o.includes(w) || w.includes(o) ? 0.5 : 0);
-    if (s > score) { best = option; score = s; }
+    if (s > score && k >= MIN_SHARED) { best = option; score = s; }
   }
   return best;
 }
