@@ -5,6 +5,10 @@ choice is lost (back on Reconstruct, the image source is not "Test sample"), and
 only, bounded in repetitions, sessions and wall time (the busy processes end by themselves at the budget).
 
     python -m scripts.click_race --zoo checkpoints --repeats 20 --sessions 2 --hogs 2
+    python -m scripts.click_race --app minimal --repeats 20     # the same move on a bare Streamlit app
+
+``--app minimal`` runs the move on scripts/click_race_app.py, three pages and the same image-source control and
+nothing else: what is lost there is lost by Streamlit, not by the explorer.
 
 Two ways of making the move, alternating (``--moves``):
 
@@ -30,12 +34,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from explorer.browser import CHROMIUM, CHROMIUM_ARGS, IDLE, streamlit_server
+from explorer.browser import CHROMIUM, CHROMIUM_ARGS, IDLE, SERVER, streamlit_server
 from explorer.pages import ROOT
 from scripts.browser_suite_under_load import HOG
 from scripts.soak_app import SEVERAL, nav_link
 
 MAX_REPEATS, MAX_SESSIONS = 200, 8
+MINIMAL_APP = ROOT / "scripts" / "click_race_app.py"
 SOURCE = ".st-key-image_source"  # the image-source control (a segmented control keyed image_source)
 CHOSEN = f"{SOURCE} [role=radio][aria-checked=true]"
 UPLOADER = '[data-testid="stFileUploader"]'
@@ -136,7 +141,7 @@ async def race(url: str, models: list[str], repeats: int, sessions: int, moves: 
                timeout_s: float, lost_s: float, watch_s: float) -> tuple[list[dict], list[tuple[str, int, str]]]:
     from playwright.async_api import async_playwright
 
-    link = "/reconstruct?" + urlencode([("models", m) for m in models] + [("open", "1")])
+    link = "/reconstruct?" + urlencode([("models", m) for m in models] + [("open", "1")]) if models else "/reconstruct"
     results: list[dict] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -179,6 +184,8 @@ def report(results: list[dict], control: list[tuple[str, int, str]], moves: list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", default=str(ROOT / "checkpoints"), help="the zoo folder the server shows")
+    parser.add_argument("--app", choices=["explorer", "minimal"], default="explorer",
+                        help="explorer: serve.py with six models; minimal: scripts/click_race_app.py")
     parser.add_argument("--repeats", type=int, default=20, help=f"moves in all (1-{MAX_REPEATS})")
     parser.add_argument("--sessions", type=int, default=1, help=f"concurrent browser sessions (1-{MAX_SESSIONS})")
     parser.add_argument("--moves", default="playwright,one-task", help="playwright, one-task or both, by commas")
@@ -197,14 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).is_file():
         parser.error(f"{CHROMIUM} is missing (apt-get install chromium)")
     names = {p.name for p in Path(args.zoo).iterdir() if p.is_dir()} if Path(args.zoo).is_dir() else set()
-    models = [m for m in SEVERAL if m in names]
-    if not models:
+    models = [m for m in SEVERAL if m in names] if args.app == "explorer" else []
+    if args.app == "explorer" and not models:
         parser.error(f"--zoo {args.zoo}: none of {', '.join(SEVERAL)} is in it")
     budget = args.budget_minutes * 60
     hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(budget + 120)]) for _ in range(args.hogs)]
     try:
         load_before = os.getloadavg()
-        with streamlit_server(args.zoo, env={"OMP_NUM_THREADS": "1"}) as (url, _):
+        script = {"minimal": MINIMAL_APP}.get(args.app, SERVER)
+        with streamlit_server(args.zoo, env={"OMP_NUM_THREADS": "1"}, script=script) as (url, _):
             results, control = asyncio.run(race(url, models, args.repeats, args.sessions, moves,
                                                 time.monotonic() + budget, args.timeout, args.lost, args.watch))
         load_after = os.getloadavg()
@@ -212,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         for hog in hogs:  # only the processes this script started
             hog.terminate()
             hog.wait()
-    command = (f"python -m scripts.click_race --zoo {os.path.relpath(args.zoo, ROOT)} --repeats {args.repeats} "
+    command = (f"python -m scripts.click_race --app {args.app} --zoo {os.path.relpath(args.zoo, ROOT)} "
+               f"--repeats {args.repeats} "
                f"--sessions {args.sessions} --moves {','.join(moves)} --hogs {args.hogs}")
-    print(f"\n`{command}`\n\n{len(results)} moves, {args.sessions} session(s), models: {', '.join(models)}; "
+    print(f"\n`{command}`\n\n{len(results)} moves, {args.sessions} session(s), models: {', '.join(models) or '-'}; "
           f"{args.hogs} busy processes on {os.cpu_count()} cores; load average (1 min) {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after.\n\n" + report(results, control, moves))
     return 0
