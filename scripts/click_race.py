@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             hog.wait()
     command = (f"python -m scripts.click_race --app {args.app} --zoo {os.path.relpath(args.zoo, ROOT)} "
                f"--repeats {args.repeats} "
-               f"--sessions {args.sessions} --moves {','.join(moves)} --hogs {args.hogs}")
+               f"--sessions {args.sessions} --moves {','.join(moves)} --hogs {args.hogs} "
+               f"--budget-minutes {args.budget_minutes:g}")
     print(f"\n`{command}`\n\n{len(results)} moves, {args.sessions} session(s), models: {', '.join(models) or '-'}; "
           f"{args.hogs} busy processes on {os.cpu_count()} cores; load average (1 min) {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after.\n\n" + report(results, control, moves))
