@@ -290,14 +290,18 @@ def recipe_sentence(kept: Checkpoint) -> str:
     """How the run was kept alive, from its history: its learning rate and the batches it skipped."""
     rates = ", ".join(f"{lr:.0e}" for lr in raw_runs.learning_rates(kept)) or "unknown"
     skipped = raw_runs.skipped_steps(kept)
-    return (f"{kept.name} is the same model trained {len(kept.history_lines)} epochs at learning rate {rates}, "
-            f"skipping {skipped} non-finite batches: no floor on sigma.")
+    dropped = f"{skipped} batches with a non-finite loss dropped" if skipped else "no batch dropped"
+    small = kept.evaluation.sigma.frac_below_0_01 if kept.evaluation and kept.evaluation.sigma else None
+    where = f" {small:.0%} of its test pixels have sigma < 0.01." if small else ""
+    return (f"{kept.name}: the same model trained {len(kept.history_lines)} epochs at learning rate {rates}, "
+            f"{dropped}, no floor on sigma.{where}")
 
 
 def step_raw(ctx: context.Context) -> None:
-    st.caption("Seed 000's own run: the per-pixel sigma on raw pixels (x / 255), kept alive for all its epochs by a "
-               "lower learning rate, beside the typical beta-VAE (sigma = 0.1) on the same pixels. Top row: "
-               "reconstructions of test images (decoder means); bottom row: full samples x ~ p(x|z), z ~ N(0, I).")
+    st.caption("The argument's own experiment: the per-pixel sigma on raw pixels (x / 255), kept alive for all its "
+               "epochs by a lower learning rate, beside the typical beta-VAE (sigma = 0.1) on the same pixels. Top "
+               "row: reconstructions of test images (decoder means); bottom row: full samples x ~ p(x|z), "
+               "z ~ N(0, I).")
     kept, fixed = kept_pair(ctx.checkpoints, ctx.dataset)
     if kept is None or fixed is None:
         _missing(f"This step needs a raw-pixel per-pixel Gaussian of {ctx.dataset} that trained all its epochs "

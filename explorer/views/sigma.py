@@ -190,7 +190,7 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
     images = cache.sample_set(ctx.dataset)[0][:RAW_EPOCH_IMAGES]
     st.markdown(f"**{raw.name}, epoch by epoch:** reconstructions of the first {RAW_EPOCH_IMAGES} test images "
                 f"(decoder means) and full samples x ~ p(x|z)"
-                + (f", with {fixed.name} (sigma = 0.1) on the same pixels last." if fixed is not None else "."))
+                + (f", with {fixed.name} (constant sigma) on the same pixels last." if fixed is not None else "."))
     c0, c1, c2 = st.columns([1, 3, 3])
     c1.image(render.grid(images, ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch", caption="test images")
     for ckpt, epoch, label in rows:
