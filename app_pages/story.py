@@ -1,4 +1,4 @@
-"""Story: the argument that maximum likelihood can mislead, in six steps on the zoo's checkpoints, one address each
+"""Story: the argument that maximum likelihood can mislead, step by step on the zoo's checkpoints, one address each
 (?step=...), a short caption and one live figure per step. Keys: Right / Left for the next / previous step."""
 from __future__ import annotations
 

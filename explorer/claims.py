@@ -249,3 +249,63 @@ def findings(frame: pd.DataFrame) -> list[str]:
                 if not suffix:
                     out.append(worst_samples_sentence(frame, names[0]))
     return out
+
+
+# ------------------------------------------------------------------------------------------ raw pixels, kept alive
+RECONSTRUCTION_MEASURES = {"mean squared error": lambda e: e.test.mse if e.test else None,
+                           "FD of reconstruction means":
+                               lambda e: e.frechet.reconstruction_means if e.frechet else None}
+SAMPLE_MEASURES = {"full samples": lambda e: e.frechet.samples if e.frechet else None,
+                   "decoder means": lambda e: e.frechet.sample_means if e.frechet else None}
+
+
+def _measured(kept: Checkpoint, fixed: Checkpoint, measures: dict) -> dict[str, tuple[float, float]]:
+    """what -> (kept's value, fixed's value) for each measure both eval.json files have; lower is closer."""
+    out = {}
+    for what, read in measures.items():
+        a, b = (or_nan(read(c.evaluation)) if c.evaluation else math.nan for c in (kept, fixed))
+        if math.isfinite(a) and math.isfinite(b):
+            out[what] = (a, b)
+    return out
+
+
+def _direction(found: dict[str, tuple[float, float]], lower: str, higher: str) -> str | None:
+    """``lower`` when kept is below fixed on every measure, ``higher`` when above on every one, "mixed" else."""
+    if not found:
+        return None
+    below = [a < b for a, b in found.values()]
+    return lower if all(below) else higher if not any(below) else "mixed"
+
+
+def raw_heading(kept: Checkpoint, fixed: Checkpoint) -> str | None:
+    """The raw-pixel step's heading as measured: the kept-alive per-pixel run's reconstructions and samples
+    against the constant sigma's on the same pixels; None without both measured."""
+    rec = _direction(_measured(kept, fixed, RECONSTRUCTION_MEASURES), "closer", "further")
+    smp = _direction(_measured(kept, fixed, SAMPLE_MEASURES), "better", "worse")
+    if rec is None or smp is None:
+        return None
+    return f"Raw pixels, per-pixel sigma kept alive: reconstructions {rec}, samples {smp}"
+
+
+def raw_sentence(kept: Checkpoint, fixed: Checkpoint) -> str:
+    """What the kept-alive per-pixel run shows against the constant sigma on the same raw pixels, with numbers:
+    its reconstructions (MSE, FD of reconstruction means) and its samples (FD of full samples and decoder means)."""
+    rec, smp = _measured(kept, fixed, RECONSTRUCTION_MEASURES), _measured(kept, fixed, SAMPLE_MEASURES)
+    if not rec or not smp:
+        return f"{kept.name} or {fixed.name} lacks the reconstruction or sample measures to compare."
+    fmt = {"mean squared error": ".4f"}
+
+    def numbers(found: dict[str, tuple[float, float]]) -> str:
+        return "; ".join(f"{what} {a:{fmt.get(what, '.0f')}} against {b:{fmt.get(what, '.0f')}}"
+                         for what, (a, b) in found.items())
+
+    def verdict(found: dict[str, tuple[float, float]], lower: str, higher: str) -> str:
+        way = _direction(found, lower, higher)
+        if way != "mixed":
+            return way
+        return " and ".join(f"{lower if a < b else higher} by {what}" for what, (a, b) in found.items())
+
+    return (f"{kept.name} reconstructs {verdict(rec, 'closer to', 'further from')} the test images than "
+            f"{fixed.name} ({numbers(rec)}) and its samples are {verdict(smp, 'closer to', 'further from')} the "
+            f"test set (FD of {numbers(smp)}). Lower is closer for every number; the FDs are computed on raw pixels "
+            f"against the raw test set.")

@@ -14,6 +14,7 @@ from .render import data_kind
 
 MAX_TRACE_POINTS = 20_000  # per run: a 12-epoch run at one point every 25 steps has a few hundred
 RAW_SUFFIX = "-raw"
+FIXED_SIGMA = "gaussian-fixed"  # the typical beta-VAE: the raw per-pixel Gaussian's partner on the same pixels
 
 
 def is_raw(ckpt: Checkpoint) -> bool:
@@ -25,9 +26,7 @@ def partner(ckpt: Checkpoint, checkpoints: list[Checkpoint]) -> Checkpoint | Non
     """The dequantized run of the same dataset, decoder and network: the name without "-raw" when it is such a
     run, else the first one that matches."""
     def same(c: Checkpoint) -> bool:
-        a, b = c.config, ckpt.config
-        return (not is_raw(c) and a.dataset == b.dataset and a.decoder == b.decoder and a.latent_dim == b.latent_dim
-                and a.architecture == b.architecture and list(a.hidden) == list(b.hidden))
+        return not is_raw(c) and c.decoder == ckpt.decoder and same_network(c, ckpt)
     named = [c for c in checkpoints if c.name == ckpt.name.removesuffix(RAW_SUFFIX) and same(c)]
     return (named or [c for c in checkpoints if same(c)] or [None])[0]
 
@@ -69,4 +68,42 @@ def stopped(ckpt: Checkpoint) -> str:
         return f"{ckpt.name} has no training history to show."
     worst = max((r.loss_max for r in ckpt.history_lines if r.loss_max is not None), default=None)
     peak = f" (its largest batch loss was {worst:.3g})" if worst is not None else ""
+    skipped = skipped_steps(ckpt)
+    if skipped:
+        return (f"{ckpt.name} trained all {len(ckpt.history_lines)} epochs{peak}, skipping {skipped} batches whose "
+                f"loss or gradient was not finite.")
     return f"{ckpt.name} trained {len(ckpt.history_lines)} epochs without a non-finite loss{peak}."
+
+
+def skipped_steps(ckpt: Checkpoint) -> int:
+    """Batches the run dropped because their loss or gradient was not finite (train.py --skip-nonfinite)."""
+    return sum(r.skipped_steps or 0 for r in ckpt.history_lines)
+
+
+def diverged(ckpt: Checkpoint) -> bool:
+    return any(r.diverged is True for r in ckpt.history_lines)
+
+
+def learning_rates(ckpt: Checkpoint) -> list[float]:
+    """The distinct learning rates of the run's epochs, in order."""
+    return list(dict.fromkeys(r.lr for r in ckpt.history_lines if r.lr is not None))
+
+
+def same_network(a: Checkpoint, b: Checkpoint) -> bool:
+    x, y = a.config, b.config
+    return (x.dataset == y.dataset and x.latent_dim == y.latent_dim and x.architecture == y.architecture
+            and list(x.hidden) == list(y.hidden))
+
+
+def kept_alive(checkpoints: list[Checkpoint], dataset: str, decoder: str = "gaussian-pixel") -> Checkpoint | None:
+    """The raw-pixel run of ``dataset`` and ``decoder`` that trained the most epochs without stopping (seed 000's
+    figure needs a run that lives), or None when every such run stopped on a non-finite loss."""
+    alive = [c for c in checkpoints if c.dataset == dataset and c.decoder == decoder and is_raw(c)
+             and c.history_lines and not diverged(c)]
+    return min(alive, key=lambda c: (-len(c.history_lines), c.name), default=None)
+
+
+def fixed_partner(ckpt: Checkpoint, checkpoints: list[Checkpoint]) -> Checkpoint | None:
+    """The raw-pixel run with a constant sigma (gaussian-fixed) of the same dataset and network: what the
+    per-pixel sigma is measured against on the same pixels."""
+    return next((c for c in checkpoints if is_raw(c) and c.decoder == FIXED_SIGMA and same_network(c, ckpt)), None)

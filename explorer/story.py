@@ -1,4 +1,4 @@
-"""The guided story: the argument that maximum likelihood can mislead ("Maximum likelihood is meaningless") in six
+"""The guided story: the argument that maximum likelihood can mislead ("Maximum likelihood is meaningless") in a few
 steps on the zoo's own checkpoints, each a short caption over one live figure. Every step picks its models from the
 zoo by dataset, decoder and data kind, and says plainly what is missing when the zoo lacks them; the figures come from
 the explorer's cached computations (cache, charts, raw_runs, tables), nothing is computed here that they compute."""
@@ -19,7 +19,18 @@ from vae_core.model.likelihoods import make_likelihood
 from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, context, links, presenter, raw_runs, render, tables
-from .claims import GAP_PAIR, bias_sentence, bits, compare_fds, fd_text, pair_sentence, pair_verdict, ranked_pair
+from .claims import (
+    GAP_PAIR,
+    bias_sentence,
+    bits,
+    compare_fds,
+    fd_text,
+    pair_sentence,
+    pair_verdict,
+    ranked_pair,
+    raw_heading,
+    raw_sentence,
+)
 
 STEP_KEY = "step"  # the step's slug, bound to the URL: /story?step=sigma
 SHORTCUTS = {"previous": "Left", "next": "Right"}
@@ -149,7 +160,7 @@ SAMPLES_HEADINGS = {"worse": "Likelihood up, samples worse", "better": "Likeliho
 
 
 def samples_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
-    """Step 3's heading as measured on the pair (SEED_PAIR) of ``dataset``; None without the pair's numbers."""
+    """The samples step's heading as measured on the pair (SEED_PAIR) of ``dataset``; None without its numbers."""
     pair = [by_name(checkpoints, dataset, s) for s in SEED_PAIR]
     if None in pair:
         return None
@@ -165,7 +176,7 @@ def samples_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
 
 
 def bias_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
-    """Step 5's heading as measured on its first (MLP, conv) pair; None without one."""
+    """The conv step's heading as measured on its first (MLP, conv) pair; None without one."""
     pairs = conv_pairs(checkpoints, dataset)
     if not pairs or pairs[0][1].evaluation is None:
         return None
@@ -262,6 +273,57 @@ def step_collapse(ctx: context.Context) -> None:
     _chart(charts.run_curve(per_epoch, "epoch", "sigma_min", "sigma min (log)", domain, "log",
                             height=CURVE_HEIGHT), width="stretch")
     st.caption(" ".join(raw_runs.stopped(c) for c in pair) + " Smallest sigma on a validation batch, per epoch.")
+
+
+def kept_pair(checkpoints: list[Checkpoint], dataset: str) -> tuple[Checkpoint | None, Checkpoint | None]:
+    """The raw-pixel per-pixel Gaussian of ``dataset`` that trained all its epochs, and the constant sigma on the
+    same pixels and network (either may be None)."""
+    kept = raw_runs.kept_alive(checkpoints, dataset)
+    return kept, (raw_runs.fixed_partner(kept, checkpoints) if kept is not None else None)
+
+
+def kept_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """The raw step's heading as measured on ``dataset``'s kept-alive pair; None without it."""
+    kept, fixed = kept_pair(checkpoints, dataset)
+    return raw_heading(kept, fixed) if kept is not None and fixed is not None else None
+
+
+def recipe_sentence(kept: Checkpoint) -> str:
+    """How the run was kept alive, from its history: its learning rate and the batches it skipped."""
+    rates = ", ".join(f"{lr:.0e}" for lr in raw_runs.learning_rates(kept)) or "unknown"
+    skipped = raw_runs.skipped_steps(kept)
+    dropped = f"{skipped} batches with a non-finite loss dropped" if skipped else "no batch dropped"
+    small = kept.evaluation.sigma.frac_below_0_01 if kept.evaluation and kept.evaluation.sigma else None
+    where = f" {small:.0%} of its test pixels have sigma < 0.01." if small else ""
+    return (f"{kept.name}: the same model trained {len(kept.history_lines)} epochs at learning rate {rates}, "
+            f"{dropped}, no floor on sigma.{where}")
+
+
+def step_raw(ctx: context.Context) -> None:
+    st.caption("The argument's own experiment: the per-pixel sigma on raw pixels (x / 255), kept alive for all its "
+               "epochs by a lower learning rate, beside the typical beta-VAE (sigma = 0.1) on the same pixels. Top "
+               "row: reconstructions of test images (decoder means); bottom row: full samples x ~ p(x|z), "
+               "z ~ N(0, I).")
+    kept, fixed = kept_pair(ctx.checkpoints, ctx.dataset)
+    if kept is None or fixed is None:
+        _missing(f"This step needs a raw-pixel per-pixel Gaussian of {ctx.dataset} that trained all its epochs "
+                 f"(zoo.toml: {ctx.dataset}-gaussian-pixel-raw-kept) and the constant sigma on the same pixels "
+                 f"({ctx.dataset}-gaussian-fixed-raw); the zoo lacks "
+                 f"{'the first' if kept is None else 'the second'}.")
+        return
+    images, _ = cache.sample_set(ctx.dataset)
+    pictures, captions = [], []
+    for ckpt in (kept, fixed):
+        model, key = _model(ctx, ckpt), ctx.key(ckpt)
+        rec = cache.reconstruction(model, key, images[:GRID_IMAGES], ctx.seed)
+        smp = cache.prior_samples(model, key, GRID_IMAGES, 1.0, ctx.seed)
+        pictures.append(picture_rows(rec["mean"], smp["sample"]))
+        last = ckpt.history_lines[-1] if ckpt.history_lines else None
+        sigma = (f"smallest sigma {last.sigma_min:.1e}" if last is not None and last.sigma_min is not None
+                 else "sigma fixed")
+        captions.append(f"{ckpt.name}: {sigma}, epoch {len(ckpt.history_lines)}")
+    side_by_side(pictures, captions)
+    st.caption(recipe_sentence(kept) + " " + raw_sentence(kept, fixed))
 
 
 def step_samples(ctx: context.Context) -> None:
@@ -364,10 +426,11 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("elbo", "1. What a VAE maximises: the ELBO, a bound on log p(x)", step_elbo),
     Step("sigma", "2. A learned per-pixel sigma collapses", step_collapse),
-    Step("samples", "3. Likelihood against samples: two decoders", step_samples, samples_heading),
-    Step("bounds", "4. A floor or a discrete likelihood restores a maximum", step_bounded),
-    Step("conv", "5. MLP against conv, the same likelihood", step_bias, bias_heading),
-    Step("zoo", "6. The whole zoo: likelihood against samples", step_zoo),
+    Step("raw", "3. Raw pixels, kept alive: reconstructions against samples", step_raw, kept_heading),
+    Step("samples", "4. Likelihood against samples: two decoders", step_samples, samples_heading),
+    Step("bounds", "5. A floor or a discrete likelihood restores a maximum", step_bounded),
+    Step("conv", "6. MLP against conv, the same likelihood", step_bias, bias_heading),
+    Step("zoo", "7. The whole zoo: likelihood against samples", step_zoo),
 )
 BY_SLUG = {s.slug: s for s in STEPS}
 

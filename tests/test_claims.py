@@ -6,6 +6,7 @@ files say.
 No dataset needed: everything here reads checkpoints/ and the sample embedded in the package."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -129,6 +130,26 @@ def test_where_the_two_fds_disagree_the_story_says_both(dataset, frame):
     if len({higher for higher, _, _ in found.values()}) == 2:
         assert "only" in sentence and "Likelihood up:" in story.heading(story.BY_SLUG["samples"], CHECKPOINTS,
                                                                          dataset)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_raw_step_shows_a_run_that_lived_and_heads_it_with_its_own_numbers(dataset):
+    """Seed 000's figure on raw pixels: the shipped zoo has a per-pixel run that trained all its epochs, beside
+    sigma = 0.1 on the same pixels; the heading's words follow eval.json, read here without explorer.claims."""
+    kept, fixed = story.kept_pair(CHECKPOINTS, dataset)
+    assert kept is not None and fixed is not None, "the zoo has no raw per-pixel run that lived, or no partner"
+    assert len(kept.history_lines) == kept.evaluation.training.epochs and not any(
+        r.diverged for r in kept.history_lines)
+    raw = {c.name: json.loads((c.path / "eval.json").read_text()) for c in (kept, fixed)}
+    a, b = raw[kept.name], raw[fixed.name]
+    rec = [a["test"]["mse"] < b["test"]["mse"],
+           a["frechet"]["reconstruction_means"] < b["frechet"]["reconstruction_means"]]
+    smp = [a["frechet"]["samples"] < b["frechet"]["samples"],
+           a["frechet"]["sample_means"] < b["frechet"]["sample_means"]]
+    words_for = {(True, True): ("closer", "better"), (False, False): ("further", "worse")}
+    heading = story.heading(story.BY_SLUG["raw"], CHECKPOINTS, dataset)
+    assert f"reconstructions {words_for.get(tuple(rec), ('mixed',))[0]}" in heading
+    assert f"samples {words_for.get(tuple(smp), (None, 'mixed'))[1]}" in heading
 
 
 # ------------------------------------------------------------------------------------------- the overview picture

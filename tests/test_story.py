@@ -78,8 +78,8 @@ def test_the_pair_sentence_says_what_the_numbers_say(bits_a, fd_a, bits_b, fd_b,
 
 # ------------------------------------------------------------------------------------------------ the page
 # what each step shows on the tiny zoo: one figure, or a plain note on what is missing
-TINY = {"elbo": "figure", "sigma": "figure and note", "samples": "figure", "bounds": "figure", "conv": "note",
-        "zoo": "figure"}
+TINY = {"elbo": "figure", "sigma": "figure and note", "raw": "note", "samples": "figure", "bounds": "figure",
+        "conv": "note", "zoo": "figure"}
 
 
 @pytest.mark.parametrize("slug", SLUGS)
@@ -92,6 +92,12 @@ def test_each_step_draws_one_figure_or_names_what_is_missing(zoo, slug):
     missing = [i.value for i in at.info if i.icon == ":material/hide_image:"]
     assert len(missing) == (1 if "note" in TINY[slug] else 0), missing
     assert len(at.caption) >= 1  # the step's caption
+
+
+def test_the_raw_step_names_what_the_zoo_lacks(zoo):
+    at = open_story({"dataset": "mnist"}, {story.STEP_KEY: "raw"})
+    (note,) = [i.value for i in at.info if i.icon == ":material/hide_image:"]
+    assert "mnist-gaussian-pixel-raw-kept" in note and "mnist-gaussian-fixed-raw" in note and "the first" in note
 
 
 def test_the_conv_step_names_what_the_zoo_lacks(zoo):
@@ -113,8 +119,9 @@ def test_next_and_previous_move_the_step_and_its_address(zoo):
     at = open_story()
     at.button(key="story_next").click().run()
     at.button(key="story_next").click().run()
-    assert at.segmented_control(key=story.STEP_KEY).value == "samples" and at.query_params[story.STEP_KEY] in (
-        "samples", ["samples"])
+    third = story.STEPS[2].slug
+    assert at.segmented_control(key=story.STEP_KEY).value == third and at.query_params[story.STEP_KEY] in (
+        third, [third])
     at.button(key="story_previous").click().run()
     assert at.segmented_control(key=story.STEP_KEY).value == "sigma"
 

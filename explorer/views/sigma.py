@@ -55,8 +55,10 @@ def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
                 "train.py --data-kind raw).")
     else:
         names = {c.name for c in models}
-        # the selected raw run first, the collapsing per-pixel Gaussian before its fixed-sigma partner
-        chosen = sorted(raws, key=lambda c: (c.name not in names, c.decoder != "gaussian-pixel"))[0].name
+        # the selected raw run first, the per-pixel Gaussian before its fixed-sigma partner, the run that lived
+        # through all its epochs (seed 000's figure) before the one that stopped
+        chosen = sorted(raws, key=lambda c: (c.name not in names, c.decoder != "gaussian-pixel",
+                                             raw_runs.diverged(c)))[0].name
         picked = {c.name: c for c in raws}
         raw = picked[st.selectbox("Raw-pixel run", list(picked), index=list(picked).index(chosen), key="raw_model")]
         pair = [raw] + [c for c in [raw_runs.partner(raw, ctx.checkpoints)] if c is not None]
@@ -95,6 +97,7 @@ def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
                                                    "symlog"), width="stretch")
             st.caption("The trace keeps every 25th step and the step a run stopped at, counted from the start of "
                        "training; the loss is the negative ELBO of that batch.")
+        raw_over_epochs(ctx, raw)
 
 
 def sigma_histogram(ctx: Context, models: list[Checkpoint], n_images: int = 200) -> None:
@@ -138,21 +141,13 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
     name = st.selectbox("Model with snapshots", names, key="snapshot_model")
     ckpt = next(c for c in with_snaps if c.name == name)
     history = {r.epoch: r for r in ckpt.history_lines}
-    final_epoch = max(history) if history else None
-    epochs = [(e, f"epoch {e}") for e, _ in ckpt.snapshots]
-    if final_epoch is not None and final_epoch not in dict(ckpt.snapshots):
-        epochs.append((final_epoch, f"epoch {final_epoch} (final)"))
     n = st.select_slider("Samples per snapshot", [8, 16, 32], value=16, key="snapshot_n")
-    key = ctx.key(ckpt)
-    for epoch, label in epochs:
+    for epoch, label in saved_epochs(ckpt):
         c0, c1, c2 = st.columns([1, 3, 3])
-        try:
-            model = (ctx.model(ckpt) if epoch == final_epoch and epoch not in dict(ckpt.snapshots)
-                     else cache.snapshot(*key, ckpt, epoch))
-        except ZooError as e:
-            st.error(f"{label} cannot be loaded: {ctx.public(str(e))}")
+        model = epoch_model(ctx, ckpt, epoch, label)
+        if model is None:
             continue
-        out = cache.prior_samples(model, (*key, epoch), n, 1.0, ctx.seed)
+        out = cache.prior_samples(model, (*ctx.key(ckpt), epoch), n, 1.0, ctx.seed)
         rec = history.get(epoch, HistoryLine(epoch=epoch))
         c0.markdown(f"**{label}**")
         render.show_html_table(c0, [("sigma mean", render.fmt(rec.sigma_mean, ".4f")),
@@ -161,4 +156,56 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
         c1.image(render.grid(out["mean"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
                  caption="decoder mean")
         c2.image(render.grid(out["sample"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
+                 caption="full sample x ~ p(x|z)")
+
+
+def saved_epochs(ckpt: Checkpoint) -> list[tuple[int, str]]:
+    """(epoch, label) of every snapshot and of the final weights, ascending."""
+    final = max((r.epoch for r in ckpt.history_lines), default=None)
+    epochs = [(e, f"epoch {e}") for e, _ in ckpt.snapshots]
+    if final is not None and final not in dict(ckpt.snapshots):
+        epochs.append((final, f"epoch {final} (final)"))
+    return epochs
+
+
+def epoch_model(ctx: Context, ckpt: Checkpoint, epoch: int, label: str):
+    """The weights of ``epoch`` (a snapshot, or the final model), or None with an error shown."""
+    try:
+        return ctx.model(ckpt) if epoch not in dict(ckpt.snapshots) else cache.snapshot(*ctx.key(ckpt), ckpt, epoch)
+    except ZooError as e:
+        st.error(f"{label} cannot be loaded: {ctx.public(str(e))}")
+        return None
+
+
+RAW_EPOCH_IMAGES = 8  # test images and samples per row of the raw run's epochs
+
+
+def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
+    """Seed 000's figure: per saved epoch of a raw-pixel run, its smallest sigma and validation ELBO, reconstructions
+    of test images and full samples; the constant sigma on the same pixels and network as the last row."""
+    fixed = raw_runs.fixed_partner(raw, ctx.checkpoints) if raw.decoder != raw_runs.FIXED_SIGMA else None
+    rows = [(raw, epoch, label) for epoch, label in saved_epochs(raw)]
+    if fixed is not None:
+        rows += [(fixed, epoch, f"{fixed.name}, {label}") for epoch, label in saved_epochs(fixed)[-1:]]
+    images = cache.sample_set(ctx.dataset)[0][:RAW_EPOCH_IMAGES]
+    st.markdown(f"**{raw.name}, epoch by epoch:** reconstructions of the first {RAW_EPOCH_IMAGES} test images "
+                f"(decoder means) and full samples x ~ p(x|z)"
+                + (f", with {fixed.name} (constant sigma) on the same pixels last." if fixed is not None else "."))
+    c0, c1, c2 = st.columns([1, 3, 3])
+    c1.image(render.grid(images, ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch", caption="test images")
+    for ckpt, epoch, label in rows:
+        model = epoch_model(ctx, ckpt, epoch, label)
+        if model is None:
+            continue
+        key = (*ctx.key(ckpt), epoch)
+        rec = cache.reconstruction(model, key, images, ctx.seed)
+        out = cache.prior_samples(model, key, RAW_EPOCH_IMAGES, 1.0, ctx.seed)
+        line = {r.epoch: r for r in ckpt.history_lines}.get(epoch, HistoryLine(epoch=epoch))
+        c0, c1, c2 = st.columns([1, 3, 3])
+        c0.markdown(f"**{label}**")
+        render.show_html_table(c0, [("sigma min", render.fmt(line.sigma_min, ".1e")),
+                                    ("val ELBO", render.fmt(line.val_elbo, ".1f"))])
+        c1.image(render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch",
+                 caption="reconstruction (decoder mean)")
+        c2.image(render.grid(out["sample"], ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch",
                  caption="full sample x ~ p(x|z)")

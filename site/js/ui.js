@@ -288,7 +288,7 @@ export function nearest(wanted, options, fallback = options[0]) {
 /** The site's pages, once: the navigation bar of every view and the landing page's links are built from it. */
 export const PAGES = [
   {file: "board.html", title: "Board", what: "three or four models side by side: keys N, P, S, M"},
-  {file: "story.html", title: "Story", what: "the argument in six steps: arrow keys"},
+  {file: "story.html", title: "Story", what: "the argument step by step: arrow keys"},
   {file: "sample.html", title: "Sample", what: "temperature, seed, decoder means against full samples"},
   {file: "latent.html", title: "Latent plane", what: "hover to decode; the exact posterior of a test image"},
 ];
