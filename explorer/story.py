@@ -319,7 +319,7 @@ def step_raw(ctx: context.Context) -> None:
         smp = cache.prior_samples(model, key, GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(rec["mean"], smp["sample"]))
         last = ckpt.history_lines[-1] if ckpt.history_lines else None
-        sigma = (f"smallest sigma {last.sigma_min:.1e}" if last is not None and last.sigma_min is not None
+        sigma = (f"smallest sigma {last.smallest_sigma:.1e}" if last is not None and last.smallest_sigma is not None
                  else "sigma fixed")
         captions.append(f"{ckpt.name}: {sigma}, epoch {len(ckpt.history_lines)}")
     side_by_side(pictures, captions)

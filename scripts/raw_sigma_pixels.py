@@ -10,9 +10,10 @@ import sys
 import numpy as np
 import torch
 
-from vae_core.data import load_sample
-from vae_core.likelihoods import decoder_sigma, unvalidated
-from vae_core.zoo import DEFAULT_ZOO, load_model, scan
+from vae_core.base.data import load_sample
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.model.likelihoods import decoder_sigma, unvalidated
+from vae_core.zoo.checkpoints import load_model, scan
 
 SMALL = 0.01
 IMAGES = 1000  # the embedded test sample

@@ -203,7 +203,7 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
         line = {r.epoch: r for r in ckpt.history_lines}.get(epoch, HistoryLine(epoch=epoch))
         c0, c1, c2 = st.columns([1, 3, 3])
         c0.markdown(f"**{label}**")
-        render.show_html_table(c0, [("sigma min", render.fmt(line.sigma_min, ".1e")),
+        render.show_html_table(c0, [("sigma min", render.fmt(line.smallest_sigma, ".1e")),
                                     ("val ELBO", render.fmt(line.val_elbo, ".1f"))])
         c1.image(render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch",
                  caption="reconstruction (decoder mean)")
