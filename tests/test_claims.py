@@ -152,6 +152,12 @@ def test_the_raw_step_shows_a_run_that_lived_and_heads_it_with_its_own_numbers(d
     assert f"samples {words_for.get(tuple(smp), (None, 'mixed'))[1]}" in heading
 
 
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_findings_say_what_the_raw_run_that_lived_measured(dataset, findings_doc):
+    kept, fixed = story.kept_pair(CHECKPOINTS, dataset)
+    assert words(story.recipe_sentence(kept) + " " + claims.raw_sentence(kept, fixed)) in findings_doc
+
+
 # ------------------------------------------------------------------------------------------- the overview picture
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("means", [False, True])
