@@ -2,6 +2,7 @@
 $VAE_ZOO_DATA; everything else, the app tests' tiny zoo included, runs on the sample embedded in the package."""
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -62,9 +63,20 @@ def zoo(tiny_zoo: Path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_site_export(tiny_zoo: Path, tmp_path_factory) -> Path:
     """The tiny zoo exported as the static site (explorer.static_site.export_site, figures included) once per
-    session: the site's tests (test_static_*.py) read it and never write into it."""
+    test run: the site's tests (test_static_*.py) read it and never write into it. pytest-xdist's workers share
+    one export in the run's temporary folder (the parent of each worker's own): the first exports it under a
+    lock, the others wait for it."""
     from explorer.static_site import export_site
 
-    out = tmp_path_factory.mktemp("static-site") / "site"
-    export_site(out, tiny_zoo)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: its own temporary folder
+        out = tmp_path_factory.mktemp("static-site") / "site"
+        export_site(out, tiny_zoo)
+        return out
+    run = tmp_path_factory.getbasetemp().parent
+    out, done = run / "static-site" / "site", run / "static-site" / ".complete"
+    with open(run / "static-site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
+        if not done.is_file():
+            export_site(out, tiny_zoo)
+            done.touch()
     return out

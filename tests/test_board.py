@@ -212,10 +212,11 @@ def test_a_bad_link_gets_one_plain_note_and_the_board_still_draws(zoo, sidebar, 
 # ------------------------------------------------------------------------------------------------ Chromium
 @pytest.fixture(scope="module")
 def server(tiny_zoo):
-    from explorer.browser import streamlit_server
+    """The app on loopback and one Chromium page at 1280x720, for the module (each test opens its own address)."""
+    from explorer.browser import chromium, streamlit_server
 
-    with streamlit_server(tiny_zoo, env={"OMP_NUM_THREADS": "1"}) as (url, _):
-        yield url
+    with streamlit_server(tiny_zoo, env={"OMP_NUM_THREADS": "1"}) as (url, _), chromium((1280, 720)) as page:
+        yield url, page
 
 
 ELEMENTS = """[...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')]"""
@@ -227,22 +228,23 @@ RIGHT = f"() => Math.max(...{ELEMENTS}.map(e => e.getBoundingClientRect().right)
 @pytest.mark.parametrize("embed", [False, True])
 def test_four_models_fit_1280x720_without_scrolling(server, embed):
     """Test that the whole board, four columns of it, lies inside a 1280x720 window (sidebar open, or embedded)."""
-    from explorer.browser import chromium, visit
+    from explorer.browser import visit
 
+    url, page = server
     models = "&".join(f"models={n}" for n in MNIST[:4])
-    with chromium((1280, 720)) as page:
-        def fits():
-            assert page.locator('[data-testid="stMain"] img').count() >= 4 * 3
-            assert page.evaluate(BOTTOM) <= 720 and page.evaluate(RIGHT) <= 1280
-            if embed:  # no page padding below the content either: nothing to scroll at all
-                main = page.locator('[data-testid="stMain"]')
-                assert main.evaluate("e => e.scrollHeight <= e.clientHeight")
-        visit(page, f"{server}/board?{models}" + ("&embed=true" if embed else ""), check=fits)
+
+    def fits():
+        assert page.locator('[data-testid="stMain"] img').count() >= 4 * 3
+        assert page.evaluate(BOTTOM) <= 720 and page.evaluate(RIGHT) <= 1280
+        if embed:  # no page padding below the content either: nothing to scroll at all
+            main = page.locator('[data-testid="stMain"]')
+            assert main.evaluate("e => e.scrollHeight <= e.clientHeight")
+    visit(page, f"{url}/board?{models}" + ("&embed=true" if embed else ""), check=fits)
 
 
 @pytest.mark.browser
 def test_keyboard_shortcuts_move_image_seed_and_model_set(server):
-    from explorer.browser import chromium, visit, wait_for
+    from explorer.browser import visit, wait_for
 
     # each key, and what the URL holds once its rerun has run (the earlier keys' changes kept); M moves from a
     # selection that is no named set to the first set after it, named in the URL
@@ -250,14 +252,14 @@ def test_keyboard_shortcuts_move_image_seed_and_model_set(server):
     presses = [(board.SHORTCUTS["next"], {board.IMAGE_KEY: [str(board.TILES)]}),
                (board.SHORTCUTS["samples"], {"seed": ["1"]}),
                (board.SHORTCUTS["set"], {"models": members, board.SET_KEY: [board.set_slug(title)]})]
-    with chromium((1280, 720)) as page:
-        visit(page, f"{server}/board?models=mnist-gaussian-pixel&models=mnist-gaussian-fixed",
-              check=lambda: _keys_live(page, {}))
-        expected: dict[str, list[str]] = {}
-        for key, change in presses:
-            page.keyboard.press(key.lower())
-            expected |= change
-            wait_for(page, _keys_live, page, expected)
+    url, page = server
+    visit(page, f"{url}/board?models=mnist-gaussian-pixel&models=mnist-gaussian-fixed",
+          check=lambda: _keys_live(page, {}))
+    expected: dict[str, list[str]] = {}
+    for key, change in presses:
+        page.keyboard.press(key.lower())
+        expected |= change
+        wait_for(page, _keys_live, page, expected)
 
 
 def _keys_live(page, expected: dict[str, list[str]]) -> None:

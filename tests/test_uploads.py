@@ -463,7 +463,7 @@ def test_a_light_shape_on_a_black_canvas_is_not_taken_for_a_sheet(digits):
 
 @pytest.mark.slow
 def test_the_thresholds_hold_over_the_embedded_sample():
-    """The measurement behind CLEAN and SCENE (run with ``-m slow -s`` to see it): 1000 digits through the clean
+    """The measurement behind CLEAN and SCENE (run with ``-m slow -s -n 0`` to see it): 1000 digits through the clean
     path in both polarities, and 5 digits of each class through every photo scene."""
     images, labels = load_sample("mnist")
     clean = []

@@ -1,13 +1,15 @@
-"""A tiny zoo for the app tests: one checkpoint per decoder kind, trained by the real ``train.py`` (a subprocess
-per model, a few seconds each) on the test sample embedded in the package (``--train-on-sample``: no dataset
-needed, so a fresh clone runs the app tests) and evaluated on that sample with the real metrics into eval.json.
-These are models for exercising the app, not results: they are scored on images they were trained on.
+"""A tiny zoo for the app tests: one checkpoint per decoder kind, trained by the real ``train.py`` (its ``main``
+with the command-line arguments, in two processes that share the models: most of a run's cost is starting Python
+and torch) on the test sample embedded in the package (``--train-on-sample``: no dataset needed, so a fresh clone
+runs the app tests) and evaluated on that sample with the real metrics into eval.json. These are models for
+exercising the app, not results: they are scored on images they were trained on.
 
 Built once per source version: the folder is keyed by a hash of train.py, vae_core/ and this file, so a rerun of
 the tests reuses it (pytest's cache) and any change to the training or evaluation code rebuilds it.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -48,18 +50,35 @@ def source_hash() -> str:
     h = hashlib.sha256()
     # the explorer's helpers do not change what is trained
     display_only = {"images.py", "latent.py", "uploads.py", "posterior_view.py", "instruments.py", "drawing.py"}
-    sources = [p for p in (ROOT / "vae_core").glob("*.py") if p.name not in display_only]
+    sources = [p for p in (ROOT / "vae_core").rglob("*.py") if p.name not in display_only]  # sub-packages too
     for path in sorted([ROOT / "train.py", Path(__file__), *sources]):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
 
-def _train(name: str, out: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != DATA_DIR_ENV} | {"OMP_NUM_THREADS": "1"}  # no dataset
-    cmd = [sys.executable, str(ROOT / "train.py"), *COMMON, *TINY_MODELS[name], "--out", str(out / name)]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def _train_and_evaluate(names: list[str], out: Path) -> None:
+    """Train and evaluate ``names`` into ``out`` in one new process (this file run as a script, below)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {k: v for k, v in os.environ.items() if k != DATA_DIR_ENV}  # no dataset
+    env |= {"OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    done = subprocess.run([sys.executable, __file__, str(out), *names], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
     if done.returncode != 0:
-        raise RuntimeError(f"train.py failed for {name}:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"the tiny zoo's training failed for {names}:\n{done.stderr[-2000:]}")
+
+
+def train_and_evaluate(out: Path, names: list[str]) -> None:
+    """Each model through train.py's main (exactly its command line), then eval.json, then the optimizer state
+    dropped, as the zoo ships its checkpoints (the folder stays one verifiable epoch)."""
+    import train
+
+    torch.set_num_threads(1)
+    for name in names:
+        if train.main([*COMMON, *TINY_MODELS[name], "--out", str(out / name)]) != 0:
+            raise SystemExit(f"train.py failed for {name}")
+        # the discretized Gaussian's mean sums over 256 bins per pixel: fewer images keep this quick
+        write_eval(out / name, num_images=100 if "discretized" in name else 200)
+        drop_optimizer(out / name)
 
 
 def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images: int = 50) -> dict:
@@ -89,30 +108,36 @@ def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images
 
 
 def build_tiny_zoo(cache: Path) -> Path:
-    """The zoo folder for this source version, trained and evaluated if it is not there yet."""
+    """The zoo folder for this source version, trained and evaluated if it is not there yet. Test processes that
+    ask at once (pytest-xdist's workers) take turns on a lock: one builds, the others then find it complete."""
     root = cache / f"zoo-{source_hash()}"
     if (root / ".complete").is_file():
         return root
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        if (root / ".complete").is_file():
+            return root
+        return _build(cache, root)
+
+
+def _build(cache: Path, root: Path) -> Path:
     for old in [*cache.glob("zoo-*"), *cache.glob("building-*")]:  # stale versions; a day's grace for runs in flight
         if time.time() - old.stat().st_mtime > 86400:
             shutil.rmtree(old, ignore_errors=True)
     work = cache / f"building-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda name: _train(name, work), TINY_MODELS))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for name in TINY_MODELS:
-            # the discretized Gaussian's mean sums over 256 bins per pixel: fewer images keep this quick
-            write_eval(work / name, num_images=100 if "discretized" in name else 200)
-            drop_optimizer(work / name)  # as the zoo ships them; the folder stays one verifiable epoch
-    finally:
-        torch.set_num_threads(threads)
+    names = list(TINY_MODELS)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two processes, one per core, half of the models each
+        list(pool.map(lambda share: _train_and_evaluate(share, work), [names[0::2], names[1::2]]))
     (work / ".complete").write_text(source_hash())
     try:
         work.rename(root)
     except OSError:  # another test run finished the same version first
         shutil.rmtree(work, ignore_errors=True)
     return root
+
+
+if __name__ == "__main__":
+    train_and_evaluate(Path(sys.argv[1]), sys.argv[2:])
