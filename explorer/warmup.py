@@ -8,30 +8,51 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+import time
 
 LOG = logging.getLogger(__name__)
+THREAD_NAME = "explorer-warmup"
+RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
+YIELDING_NICENESS = 10  # added to the warm-up thread's nice value once the default selection is loaded
+
+
+class _OwnThreadNotes(logging.Filter):
+    """Streamlit warns once per cached call made outside a page's run ("missing ScriptRunContext"): expected of this
+    thread, so its own such warnings stay out of the server's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD_NAME
 
 
 def start() -> threading.Thread:
     """Warm the caches in a daemon thread (it never holds a server's shutdown)."""
-    thread = threading.Thread(target=warm, name="explorer-warmup", daemon=True)
+    logging.getLogger(RUN_CONTEXT_LOGGER).addFilter(_OwnThreadNotes())
+    thread = threading.Thread(target=warm, kwargs={"polite": True}, name=THREAD_NAME,
+                              daemon=True)
     thread.start()
     return thread
 
 
-def warm() -> list[str]:
-    """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded. A
-    failure is logged and ends the warm-up (the page that needs the value meets the same failure and says so)."""
+def warm(polite: bool = False) -> list[str]:
+    """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
+    ``polite``: once the default selection is loaded, the thread lowers its priority (``os.nice`` applies to the
+    calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All models" and the
+    Board's other sets need, take the CPU that visitors leave. A failure is logged and ends the warm-up (the page
+    that needs the value meets the same failure and says so)."""
     warmed: list[str] = []
+    start = time.perf_counter()
     try:
-        _warm(warmed)
+        _warm(warmed, polite)
     except Exception:  # noqa: BLE001  the pages report their own errors; this thread only saves them time
         LOG.warning("warming the explorer's caches stopped", exc_info=True)
+    print(f"explorer: caches warmed in {time.perf_counter() - start:.1f} s ({len(warmed)} models)", file=sys.stderr,
+          flush=True)
     return warmed
 
 
-def _warm(warmed: list[str]) -> None:
+def _warm(warmed: list[str], polite: bool) -> None:
     from vae_core.zoo import ZOO_ENV, ZooError, is_hub_repo_id
 
     from . import access, cache, context, tables
@@ -58,6 +79,8 @@ def _warm(warmed: list[str]) -> None:
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)
     for ckpt in sorted(ours, key=lambda c: first.index(c.name) if c.name in first else len(first)):  # those first
+        if polite and len(warmed) == len(first) and sys.platform == "linux":
+            os.nice(YIELDING_NICENESS)
         key = cache.model_key(root, ckpt, revision, "cpu")
         try:
             model = cache.get_model(key)
