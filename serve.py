@@ -3,9 +3,12 @@ a browser that asks for an address naming no page. Streamlit answers any such pa
 scripts are linked relative to it: under a nested path (/a/b, /_stcore/x/y) they resolve to /a/static/... and the
 browser stays blank; a path with a doubled slash (//sample) gets a bare "Bad Request". Here the first becomes a
 redirect to a page that says so (explorer.navigation.not_found), for every unknown path, nested or not; the second
-a redirect to the address with single slashes.
+a redirect to the address with single slashes. At its start the server warms the explorer's caches in the background
+(explorer.warmup): the imports, the zoo scan and the models are then under way before the first visitor asks.
 """
 from __future__ import annotations
+
+from contextlib import asynccontextmanager
 
 import streamlit as st
 from starlette.datastructures import Headers
@@ -13,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from streamlit.starlette import App
 
+from explorer import warmup
 from explorer.navigation import known_address, not_found_address, single_slashes
 
 # Streamlit's routes whose every answer is their own (media, components; the app's static files where served):
@@ -58,4 +62,11 @@ class UnknownAddressRedirect:
         await self.app(scope, receive, send_or_redirect)
 
 
-app = App("app.py", middleware=[Middleware(UnknownAddressRedirect)])
+@asynccontextmanager
+async def warm_caches(_app):
+    """Once the runtime has started (its caches exist), before the first visitor."""
+    warmup.start()
+    yield
+
+
+app = App("app.py", middleware=[Middleware(UnknownAddressRedirect)], lifespan=warm_caches)

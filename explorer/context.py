@@ -79,6 +79,11 @@ def default_models(checkpoints: list[Checkpoint], dataset: str, architecture: st
     return chosen or names[:3]
 
 
+def datasets_of(checkpoints: list[Checkpoint]) -> list[str]:
+    """The zoo's datasets in vae_core.data's order (others after, by name): the first is the default."""
+    return sorted({c.dataset for c in checkpoints}, key=lambda d: (list(DATASETS).index(d) if d in DATASETS else 99, d))
+
+
 def sidebar() -> Context:
     """Draw the sidebar and hand its context to this run's page (see ``get``). Every query parameter it reads is
     checked first (``links``); notes on dropped ones, and on damaged checkpoints, go to the top of the page."""
@@ -121,8 +126,7 @@ def sidebar() -> Context:
             for message in damaged:
                 st.caption(ctx.public(message))
 
-    datasets = sorted({c.dataset for c in ctx.checkpoints}, key=lambda d: (list(DATASETS).index(d)
-                                                                           if d in DATASETS else 99, d))
+    datasets = datasets_of(ctx.checkpoints)
     links.choice("dataset", datasets)
     if datasets:
         dataset = st.query_params.get("dataset") or st.session_state.get("dataset") or datasets[0]

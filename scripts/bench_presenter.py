@@ -282,7 +282,19 @@ PARTS = """import json, sys, time
 t0 = time.perf_counter()
 import torch, streamlit, pandas, altair  # noqa: E401,F401  what every explorer page imports
 t1 = time.perf_counter()
-from vae_core.zoo.checkpoints import load_model, scan
+try:  # the regrouped package (vae_core.zoo.checkpoints), else a tree from before it
+    from vae_core.zoo import checkpoints as zoo
+except ImportError:
+    from vae_core import zoo
+load_model, scan = zoo.load_model, zoo.scan
+read_history, history = zoo.read_history_lines, [0.0]
+def timed_history(path):
+    t = time.perf_counter()
+    try:
+        return read_history(path)
+    finally:
+        history[0] += time.perf_counter() - t
+zoo.read_history_lines = timed_history  # scan() looks it up in its module at each call
 checkpoints, _ = scan(sys.argv[1])
 t2 = time.perf_counter()
 for c in checkpoints:
@@ -290,7 +302,7 @@ for c in checkpoints:
         load_model(c.path)
 t3 = time.perf_counter()
 print(json.dumps({"imports: torch, streamlit, pandas, altair": t1 - t0, "zoo scan (every checkpoint's files)": t2 - t1,
-                  "loading every mnist model": t3 - t2}))"""
+                  "of which parsing history.jsonl": history[0], "loading every mnist model": t3 - t2}))"""
 
 
 def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[float]]]:

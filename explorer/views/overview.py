@@ -75,6 +75,15 @@ def leaderboards(ctx: Context, frame: pd.DataFrame) -> None:
                 st.dataframe(table, hide_index=True, column_config=config, width="stretch", key=f"all_{dataset}")
 
 
+def quality_points(frame: pd.DataFrame, dataset: str | None, means: bool) -> pd.DataFrame:
+    """The chart's points: the dataset's bounded models with a likelihood and a Frechet distance."""
+    return tables.quality_points(frame[frame["dataset"] == dataset] if not frame.empty else frame, means=means)
+
+
+def quality_chart(points: pd.DataFrame) -> dict:
+    return charts.quality(points, height=QUALITY_HEIGHT, width=QUALITY_WIDTH)
+
+
 def quality(ctx: Context, frame: pd.DataFrame) -> None:
     """Bits/dim against the Frechet distance of full samples or decoder means, for the chosen dataset; what the
     chart shows in computed sentences, and the collapsed and calibrated pair of the story."""
@@ -82,11 +91,11 @@ def quality(ctx: Context, frame: pd.DataFrame) -> None:
                                  key="fd_kind", help="Full samples x ~ p(x|z) include the decoder noise; decoder "
                                                       "means are E[x|z].")
     shown = frame[frame["dataset"] == ctx.dataset] if not frame.empty else frame
-    points = tables.quality_points(shown, means=which == "decoder means")
+    points = quality_points(frame, ctx.dataset, means=which == "decoder means")
     if points.empty:
         st.info("No bounded checkpoint of this dataset has both a likelihood and a Frechet distance yet.")
     else:
-        st.vega_lite_chart(charts.quality(points, height=QUALITY_HEIGHT, width=QUALITY_WIDTH))
+        st.vega_lite_chart(quality_chart(points))
         st.markdown(" ".join(tables.quality_sentences(points, which)))
     pair = [story.by_name(ctx.checkpoints, ctx.dataset, s) for s in story.SEED_PAIR]
     if None not in pair:

@@ -12,6 +12,8 @@ from vae_core.base.data import UNBOUNDED_REASON
 from vae_core.files.schema import HistoryLine
 from vae_core.zoo.checkpoints import Checkpoint, ZooError
 
+SIGMA_IMAGES = 200  # test images whose pixels the sigma histogram counts
+
 
 def training_curves(models: list[Checkpoint]) -> None:
     """Sigma, the validation ELBO and the two ELBO terms per epoch, one colour per model (history.jsonl)."""
@@ -100,7 +102,7 @@ def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
         raw_over_epochs(ctx, raw)
 
 
-def sigma_histogram(ctx: Context, models: list[Checkpoint], n_images: int = 200) -> None:
+def sigma_histogram(ctx: Context, models: list[Checkpoint], n_images: int = SIGMA_IMAGES) -> None:
     """Where sigma ends up: its distribution over the pixels of ``n_images`` test images, per model."""
     domain = tuple(c.name for c in models)  # the same colours as the training curves
     values = {c.name: cache.sigma_values(model, ctx.key(c), ctx.dataset, n_images)

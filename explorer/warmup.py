@@ -1,0 +1,91 @@
+"""Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
+every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then the default
+dataset's models and their sigma over the test sample (the Decoder sigma page's "All models" loads them all), the
+default selection's models first. The work goes through the same cached functions the pages call: a page that asks
+for something the thread is computing waits for that one value (Streamlit's caches lock each key while computing it)
+instead of computing it twice. Measured in docs/bench_presenter.md."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+LOG = logging.getLogger(__name__)
+THREAD_NAME = "explorer-warmup"
+RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
+YIELDING_NICENESS = 10  # added to the warm-up thread's nice value once the default selection is loaded
+
+
+class _OwnThreadNotes(logging.Filter):
+    """Streamlit warns once per cached call made outside a page's run ("missing ScriptRunContext"): expected of this
+    thread, so its own such warnings stay out of the server's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD_NAME
+
+
+def start() -> threading.Thread:
+    """Warm the caches in a daemon thread (it never holds a server's shutdown)."""
+    logging.getLogger(RUN_CONTEXT_LOGGER).addFilter(_OwnThreadNotes())
+    thread = threading.Thread(target=warm, kwargs={"polite": True}, name=THREAD_NAME,
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def warm(polite: bool = False) -> list[str]:
+    """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
+    ``polite``: once the default selection is loaded, the thread lowers its priority (``os.nice`` applies to the
+    calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All models" and the
+    Board's other sets need, take the CPU that visitors leave. A failure is logged and ends the warm-up (the page
+    that needs the value meets the same failure and says so)."""
+    warmed: list[str] = []
+    start = time.perf_counter()
+    try:
+        _warm(warmed, polite)
+    except Exception:  # noqa: BLE001  the pages report their own errors; this thread only saves them time
+        LOG.warning("warming the explorer's caches stopped", exc_info=True)
+    print(f"explorer: caches warmed in {time.perf_counter() - start:.1f} s ({len(warmed)} models)", file=sys.stderr,
+          flush=True)
+    return warmed
+
+
+def _warm(warmed: list[str], polite: bool) -> None:
+    from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
+
+    from . import access, cache, context, tables
+    from .views import overview, sigma
+
+    source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
+    revision = ((os.environ.get(context.REVISION_ENV) or None) if access.is_locked() or is_hub_repo_id(source)
+                else None)
+    root, _ = cache.resolve(source, revision)
+    if root is None:
+        return
+    try:
+        checkpoints, _ = cache.scan_zoo(root, cache.zoo_signature(root))
+    except ZooError:
+        return
+    datasets = context.datasets_of(checkpoints)
+    if not datasets:
+        return
+    dataset = datasets[0]
+    points = overview.quality_points(tables.leaderboard(checkpoints), dataset, means=False)
+    if not points.empty:
+        overview.quality_chart(points)
+    cache.sample_set(dataset)
+    ours = [c for c in checkpoints if c.dataset == dataset]
+    first = context.default_models(checkpoints, dataset)
+    for ckpt in sorted(ours, key=lambda c: first.index(c.name) if c.name in first else len(first)):  # those first
+        if polite and len(warmed) == len(first) and sys.platform == "linux":
+            os.nice(YIELDING_NICENESS)
+        key = cache.model_key(root, ckpt, revision, "cpu")
+        try:
+            model = cache.get_model(key)
+        except ZooError:
+            continue
+        cache.sigma_values(model, key, dataset, sigma.SIGMA_IMAGES)
+        warmed.append(ckpt.name)
+
