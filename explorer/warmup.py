@@ -83,7 +83,7 @@ def _warm(warmed: list[str], polite: bool) -> None:
             os.nice(YIELDING_NICENESS)
         key = cache.model_key(root, ckpt, revision, "cpu")
         try:
-            model = cache.get_model(key)
+            model = cache.get_model(key, ckpt)
         except ZooError:
             continue
         cache.sigma_values(model, key, dataset, sigma.SIGMA_IMAGES)

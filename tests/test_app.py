@@ -13,7 +13,7 @@ import streamlit as st
 from apptest_pages import leaderboards
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from tiny_zoo import TINY_MODELS
+from tiny_zoo import NO_SIGMA, TINY_MODELS
 
 from explorer import cache, links, navigation, pages, tables
 from explorer.compute import latent
@@ -23,7 +23,6 @@ from vae_core.zoo.checkpoints import load_model
 APP = str(pages.APP)
 PAGES = ("reconstruct", "sample", "latent", "sigma")  # the pages that show the selected models (url paths)
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
-NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli", "fashion-mnist-bernoulli"}
 
 
 def run(page: str | None = None, timeout: float = 90, **params) -> AppTest:

@@ -10,14 +10,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
-from tiny_zoo import TINY_MODELS
+from tiny_zoo import NO_SIGMA, TINY_MODELS
 
 from explorer import board, cache, context
 from vae_core.zoo.checkpoints import scan
 
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 THREE = ["mnist-gaussian-pixel", "mnist-gaussian-fixed", "mnist-bernoulli-2d"]
-NO_SIGMA = {"mnist-bernoulli-2d", "mnist-continuous-bernoulli"}
 
 
 def open_board(sidebar: dict | None = None, own: dict | None = None) -> AppTest:

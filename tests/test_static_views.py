@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from explorer import story
 from explorer.browser import CHROMIUM, chromium
 from explorer.static_site import DATA_DIR, ZOO_JSON, serve_folder
 
@@ -234,7 +235,7 @@ def test_every_story_step_fits_a_room_screen_and_arrows_move_between_them(site, 
 NEAREST_LINKS = [
     ("story.html?step=sigmas", "step", "sigma"),
     ("story.html?step=Samples", "step", "samples"),
-    ("story.html?step=4", "step", "bounds"),
+    ("story.html?step=4", "step", story.STEPS[3].slug),  # the fourth step
     ("story.html?step=zzz", "step", "elbo"),
     ("story.html?dataset=mnst&step=conv", "dataset", "mnist"),
     ("board.html?set=likelihood-against-sample", "set", "likelihood-against-samples"),

@@ -23,6 +23,7 @@ import torch
 
 from vae_core.base.data import DATA_DIR_ENV
 from vae_core.files.names import HISTORY_NAME
+from vae_core.model.likelihoods import LIKELIHOODS
 from vae_core.training.run_folder import drop_optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,16 @@ TINY_MODELS: dict[str, list[str]] = {
     "mnist-continuous-bernoulli": ["--dataset", "mnist", "--decoder", "continuous-bernoulli"],
     "fashion-mnist-bernoulli": ["--dataset", "fashion-mnist", "--decoder", "bernoulli"],
 }
+
+
+def decoder_of(name: str) -> str:
+    """The decoder a tiny model is trained with (its ``--decoder`` argument)."""
+    args = TINY_MODELS[name]
+    return args[args.index("--decoder") + 1]
+
+
+# the tiny models whose likelihood has no decoder sigma, as the likelihood classes declare it
+NO_SIGMA = frozenset(n for n in TINY_MODELS if not LIKELIHOODS[decoder_of(n)].has_sigma())
 
 
 def source_hash() -> str:
