@@ -27,7 +27,7 @@ from vae_core.zoo.checkpoints import (
 ModelKey = tuple  # (source root, name, revision, device, weights mtime)
 LOCAL_ZOO = DEFAULT_ZOO  # the fallback when a Hub source cannot be reached (tests point it elsewhere)
 # Bounds that give a public server's memory a ceiling (docs/soak.md): models are at most 2.6 MiB each, so
-# MODELS_KEPT covers the shipped zoo (37 models, 35 snapshots); one derived entry is at most 1.3 MiB (the latent
+# MODELS_KEPT covers the shipped zoo (39 models, 45 snapshots); one derived entry is at most 1.3 MiB (the latent
 # plane's 12 x 12 decoded grid; 64 images otherwise), so ARRAYS_KEPT entries of each derived cache hold at most
 # about 230 MiB together, and still several rounds of what 8 sessions with 6 models each ask for.
 MODELS_KEPT = 48
