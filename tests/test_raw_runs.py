@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from apptest_pages import open_page
 
 from explorer.raw_runs import epochs, stopped, trace
-from vae_core.files.names import HISTORY_NAME
+from vae_core.files.names import DEFAULT_ZOO, HISTORY_NAME
 from vae_core.zoo.checkpoints import read_checkpoint
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist-gaussian-pixel"
@@ -58,3 +59,30 @@ def test_a_diverged_flag_that_is_not_true_does_not_stop_the_run(tmp_path, diverg
     ckpt = _checkpoint(tmp_path, json.dumps(GOOD), f'{{"epoch": 2, "loss_max": 7.5, "diverged": {diverged}}}')
     assert stopped(ckpt) == f"{NAME} trained 2 epochs without a non-finite loss (its largest batch loss was 7.5)."
 
+
+
+# ------------------------------------------------------------------------------------------------ the page, shipped zoo
+needs_zoo = pytest.mark.skipif(not (DEFAULT_ZOO / "mnist-gaussian-pixel-raw-kept").is_dir(),
+                               reason="no shipped checkpoints/ with the raw run that lived in this checkout")
+
+
+@needs_zoo
+def test_the_sigma_page_shows_the_raw_run_that_lived_epoch_by_epoch_beside_sigma_fixed(monkeypatch):
+    """Seed 000's figure on the Decoder sigma page: the run that lived is chosen first, and each saved epoch is a row
+    of its smallest sigma, validation ELBO, reconstructions and full samples, sigma = 0.1 on the same pixels last."""
+    from explorer import cache
+
+    monkeypatch.setenv("VAE_ZOO_SOURCE", str(DEFAULT_ZOO))
+    monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
+    monkeypatch.setattr(cache, "LOCAL_ZOO", DEFAULT_ZOO)
+    cache.resolve.clear()
+    at = open_page("sigma", {"dataset": "mnist", "models": "mnist-gaussian-pixel-raw-kept"})
+    assert at.selectbox(key="raw_model").value == "mnist-gaussian-pixel-raw-kept"
+    kept = read_checkpoint(DEFAULT_ZOO / "mnist-gaussian-pixel-raw-kept")
+    rows = [m.value for m in at.markdown if m.value.startswith("**epoch ")
+            or m.value.startswith("**mnist-gaussian-fixed-raw, epoch")]
+    fixed = [i for i, r in enumerate(rows) if r.startswith("**mnist-gaussian-fixed-raw, epoch 15")]
+    assert fixed, rows  # the raw section's last row; the page's Snapshots section follows with its own rows
+    assert rows[:fixed[0]] == [f"**epoch {e}**" for e, _ in kept.snapshots] + ["**epoch 15 (final)**"]
+    captions = [c for img in at.image for c in img.captions]
+    assert captions.count("reconstruction (decoder mean)") >= len(kept.snapshots) + 1
