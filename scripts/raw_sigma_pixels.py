@@ -8,11 +8,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import torch
 
+from explorer.compute import latent
 from vae_core.base.data import load_sample
 from vae_core.files.names import DEFAULT_ZOO
-from vae_core.model.likelihoods import decoder_sigma, unvalidated
+from vae_core.model.likelihoods import unvalidated
 from vae_core.zoo.checkpoints import load_model, scan
 
 SMALL = 0.01
@@ -25,18 +25,17 @@ def main(names: list[str]) -> None:
     print("|---|---|---|---|---|")
     for ckpt in checkpoints:
         model = load_model(ckpt.path).eval()
-        images = np.asarray(load_sample(ckpt.dataset)[0][:IMAGES], dtype=np.float32)
-        x = torch.as_tensor(images / 255.0 if images.max() > 1 else images).reshape(-1, 1, 28, 28)  # (N, 1, 28, 28)
-        with torch.no_grad(), unvalidated():
-            px = model.decode(model.encode(x).mean)
-        sigma, mean = decoder_sigma(px), px.mean
-        zero = x == 0
+        images = load_sample(ckpt.dataset)[0][:IMAGES]
+        with unvalidated():  # a collapsed sigma underflows to 0 on some pixels
+            sigma = latent.sigma_at_means(model, images)  # (N, 28, 28)
+            mean = latent.decode(model, latent.encode_means(model, images))["mean"]  # (N, 28, 28)
         if sigma is None:
             continue
-        small = sigma < SMALL
-        of_small = f"{(zero & small).sum() / max(int(small.sum()), 1):.4f}" if small.any() else "–"
-        print(f"| {ckpt.name} | {small.float().mean():.3f} | {of_small} | {((mean - x)[zero] ** 2).mean():.4f} | "
-              f"{((mean - x)[~zero] ** 2).mean():.4f} |")
+        x = latent.model_input(model, images).numpy().reshape(mean.shape)  # what the model was scored on
+        zero, small = x == 0, sigma < SMALL
+        of_small = f"{(zero & small).sum() / small.sum():.4f}" if small.any() else "–"
+        print(f"| {ckpt.name} | {small.mean():.3f} | {of_small} | {np.mean((mean - x)[zero] ** 2):.4f} | "
+              f"{np.mean((mean - x)[~zero] ** 2):.4f} |")
 
 
 if __name__ == "__main__":
