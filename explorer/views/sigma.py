@@ -142,7 +142,6 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
     names = [c.name for c in with_snaps]
     name = st.selectbox("Model with snapshots", names, key="snapshot_model")
     ckpt = next(c for c in with_snaps if c.name == name)
-    history = {r.epoch: r for r in ckpt.history_lines}
     n = st.select_slider("Samples per snapshot", [8, 16, 32], value=16, key="snapshot_n")
     for epoch, label in saved_epochs(ckpt):
         c0, c1, c2 = st.columns([1, 3, 3])
@@ -150,7 +149,7 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
         if model is None:
             continue
         out = cache.prior_samples(model, (*ctx.key(ckpt), epoch), n, 1.0, ctx.seed)
-        rec = history.get(epoch, HistoryLine(epoch=epoch))
+        rec = epoch_line(ckpt, epoch)
         c0.markdown(f"**{label}**")
         render.show_html_table(c0, [("sigma mean", render.fmt(rec.sigma_mean, ".4f")),
                                     ("sigma min", render.fmt(rec.smallest_sigma, ".1e")),
@@ -168,6 +167,11 @@ def saved_epochs(ckpt: Checkpoint) -> list[tuple[int, str]]:
     if final is not None and final not in dict(ckpt.snapshots):
         epochs.append((final, f"epoch {final} (final)"))
     return epochs
+
+
+def epoch_line(ckpt: Checkpoint, epoch: int) -> HistoryLine:
+    """history.jsonl's record of ``epoch`` (an empty one when the run has none)."""
+    return next((r for r in ckpt.history_lines if r.epoch == epoch), HistoryLine(epoch=epoch))
 
 
 def epoch_model(ctx: Context, ckpt: Checkpoint, epoch: int, label: str):
@@ -193,7 +197,7 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
     st.markdown(f"**{raw.name}, epoch by epoch:** reconstructions of the first {RAW_EPOCH_IMAGES} test images "
                 f"(decoder means) and full samples x ~ p(x|z)"
                 + (f", with {fixed.name} (constant sigma) on the same pixels last." if fixed is not None else "."))
-    c0, c1, c2 = st.columns([1, 3, 3])
+    _, c1, _ = st.columns([1, 3, 3])
     c1.image(render.grid(images, ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch", caption="test images")
     for ckpt, epoch, label in rows:
         model = epoch_model(ctx, ckpt, epoch, label)
@@ -202,7 +206,7 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
         key = (*ctx.key(ckpt), epoch)
         rec = cache.reconstruction(model, key, images, ctx.seed)
         out = cache.prior_samples(model, key, RAW_EPOCH_IMAGES, 1.0, ctx.seed)
-        line = {r.epoch: r for r in ckpt.history_lines}.get(epoch, HistoryLine(epoch=epoch))
+        line = epoch_line(ckpt, epoch)
         c0, c1, c2 = st.columns([1, 3, 3])
         c0.markdown(f"**{label}**")
         render.show_html_table(c0, [("sigma min", render.fmt(line.smallest_sigma, ".1e")),
