@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from vae_core.base.data import load_sample, to_model_input
 from vae_core.files.names import CONFIG_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import LIKELIHOODS
-from vae_core.model.vae import ACTIVATIONS, VAE, VAEConfig, load_config
+from vae_core.model.vae import ACTIVATIONS, VAE, ResidualBlock, VAEConfig, load_config
 
 B = 4
 
@@ -53,11 +53,27 @@ def test_config_rejects_unknown_values_naming_the_choices(field, value, choices)
     ("conv_channels", [32], "conv_channels must be two widths"),
     ("conv_channels", [32, 64, 128], "conv_channels must be two widths"),
     ("conv_channels", [32, -64], "conv_channels must be an integer from 1"),
+    ("res_blocks", -1, "res_blocks must be an integer from 0"),
+    ("res_blocks", 1.5, "res_blocks must be an integer"),
 ])
 def test_config_rejects_network_sizes_out_of_range(field, value, words):
     """Refused when the config is built, so a zoo entry or config.json never reaches training with them."""
     with pytest.raises(ValueError, match=words):
         VAEConfig(**{field: value})
+
+
+def test_residual_blocks_need_the_conv_architecture():
+    with pytest.raises(ValueError, match="res_blocks = 1 needs the conv architecture"):
+        VAEConfig(res_blocks=1)
+
+
+def test_a_config_written_before_residual_blocks_reads_as_none():
+    """The shipped conv checkpoints' config.json files have no res_blocks key: they are the plain conv network."""
+    d = asdict(small(architecture="conv"))
+    del d["res_blocks"]
+    config = VAEConfig.from_dict(d)
+    assert config.res_blocks == 0
+    assert not any(isinstance(m, ResidualBlock) for m in VAE(config).modules())
 
 
 def test_config_from_dict_rejects_unknown_keys():
@@ -72,12 +88,16 @@ def test_bad_decoder_settings_fail_when_the_model_is_built():
         VAE(VAEConfig(decoder="gaussian-fixed", decoder_settings={"sigma_min": 0.1}))
 
 
-@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+NETWORKS = {"mlp": {"architecture": "mlp"}, "conv": {"architecture": "conv"},
+            "resconv": {"architecture": "conv", "res_blocks": 2}}
+
+
+@pytest.mark.parametrize("network", NETWORKS)
 @pytest.mark.parametrize("latent_dim", [2, 16])
 @pytest.mark.parametrize("decoder", ["bernoulli", "gaussian-pixel", "discretized-gaussian"])
-def test_shapes_for_each_architecture_and_latent_size(architecture, latent_dim, decoder):
+def test_shapes_for_each_architecture_and_latent_size(network, latent_dim, decoder):
     torch.manual_seed(0)
-    model = VAE(small(architecture=architecture, latent_dim=latent_dim, decoder=decoder))
+    model = VAE(small(**NETWORKS[network], latent_dim=latent_dim, decoder=decoder))
     x = real_input(model.data_kind)
     qz = model.encode(x)
     assert qz.batch_shape == (B,) and qz.event_shape == (latent_dim,)
@@ -111,10 +131,12 @@ ROUND_TRIP = [
     small(decoder="gaussian-pixel-floor", decoder_settings={"sigma_min": 0.03}, activation="gelu"),
     small(decoder="gaussian-fixed", decoder_settings={"sigma": 0.2}, architecture="conv"),
     small(decoder="discretized-gaussian", dataset="fashion-mnist", latent_dim=16),
+    small(decoder="gaussian-pixel", architecture="conv", res_blocks=1),
 ]
 
 
-@pytest.mark.parametrize("config", ROUND_TRIP, ids=lambda c: f"{c.decoder}-{c.architecture}-{c.latent_dim}")
+@pytest.mark.parametrize("config", ROUND_TRIP,
+                         ids=lambda c: f"{c.decoder}-{c.architecture}{c.res_blocks or ''}-{c.latent_dim}")
 def test_save_and_load_round_trip(tmp_path, config):
     model = _trained_a_little(config)
     model.save_pretrained(tmp_path)

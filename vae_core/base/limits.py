@@ -66,6 +66,7 @@ LIMITS: dict[str, Limit] = {
     "latent_dim": Limit(1, 4096),
     "hidden": Limit(1, 16_384),  # each MLP width
     "conv_channels": Limit(1, 1024),  # each convolution width
+    "res_blocks": Limit(0, 64),  # residual blocks per resolution of the conv network
 }
 
 

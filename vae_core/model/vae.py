@@ -34,6 +34,7 @@ class VAEConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 256])  # MLP widths (encoder; decoder mirrored)
     activation: str = "relu"          # relu | tanh | gelu
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths at 14x14 and 7x7
+    res_blocks: int = 0               # conv only: residual blocks at each of 14x14 and 7x7, encoder and decoder
     data_kind: str | None = None      # binary | continuous | discrete | raw (data.py); None: the decoder's default
 
     def __post_init__(self):
@@ -52,6 +53,9 @@ class VAEConfig:
         self.conv_channels = check_setting("conv_channels", list(self.conv_channels))
         if len(self.conv_channels) != 2:  # the conv net has two stride-2 stages (28 -> 14 -> 7)
             raise ValueError(f"conv_channels must be two widths (at 14x14 and 7x7), got {self.conv_channels}")
+        check_setting("res_blocks", self.res_blocks)
+        if self.res_blocks and self.architecture != "conv":
+            raise ValueError(f"res_blocks = {self.res_blocks} needs the conv architecture (an MLP has no feature maps)")
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
@@ -71,12 +75,31 @@ def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class ResidualBlock(nn.Module):
+    """x + conv(act(conv(act(x)))) with 3x3 "same" convolutions: the pre-activation block of He et al. (2016),
+    "Identity mappings in deep residual networks", without normalization (a VAE's batch statistics would make the
+    decoder's output depend on the other images of a batch). Shape-preserving: (B, C, H, W) -> (B, C, H, W)."""
+
+    def __init__(self, channels: int, activation: str):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(act(), nn.Conv2d(channels, channels, 3, 1, 1),
+                                  act(), nn.Conv2d(channels, channels, 3, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def _blocks(cfg: VAEConfig, channels: int) -> list[nn.Module]:
+    return [ResidualBlock(channels, cfg.activation) for _ in range(cfg.res_blocks)]
+
+
 def _conv_encoder(cfg: VAEConfig) -> nn.Sequential:
     c1, c2 = cfg.conv_channels
     act = ACTIVATIONS[cfg.activation]
     return nn.Sequential(
-        nn.Conv2d(1, c1, 4, 2, 1), act(),      # (B, c1, 14, 14)
-        nn.Conv2d(c1, c2, 4, 2, 1), act(),     # (B, c2, 7, 7)
+        nn.Conv2d(1, c1, 4, 2, 1), *_blocks(cfg, c1), act(),      # (B, c1, 14, 14)
+        nn.Conv2d(c1, c2, 4, 2, 1), *_blocks(cfg, c2), act(),     # (B, c2, 7, 7)
         nn.Flatten(), nn.Linear(c2 * 49, 2 * cfg.latent_dim),
     )
 
@@ -85,9 +108,9 @@ def _conv_decoder(cfg: VAEConfig, out_channels: int) -> nn.Sequential:
     c1, c2 = cfg.conv_channels
     act = ACTIVATIONS[cfg.activation]
     return nn.Sequential(
-        nn.Linear(cfg.latent_dim, c2 * 49), act(), nn.Unflatten(1, (c2, 7, 7)),
-        nn.ConvTranspose2d(c2, c1, 4, 2, 1), act(),          # (B, c1, 14, 14)
-        nn.ConvTranspose2d(c1, out_channels, 4, 2, 1),       # (B, P, 28, 28)
+        nn.Linear(cfg.latent_dim, c2 * 49), act(), nn.Unflatten(1, (c2, 7, 7)), *_blocks(cfg, c2),
+        nn.ConvTranspose2d(c2, c1, 4, 2, 1), act(), *_blocks(cfg, c1),  # (B, c1, 14, 14)
+        nn.ConvTranspose2d(c1, out_channels, 4, 2, 1),                   # (B, P, 28, 28)
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from vae_core.base.data import DATASETS
+from vae_core.base.limits import LIMITS
 from vae_core.files.names import (
     CONFIG_NAME,
     DEFAULT_ZOO,
@@ -168,8 +169,8 @@ def _config_problem(d: dict) -> str | None:
         if isinstance(default, list):
             if not isinstance(value, list) or not value or not all(is_int(v) and v > 0 for v in value):
                 return f"{key} must be a list of positive integers, got {json.dumps(value)[:80]}"
-        elif is_int(default) and not (is_int(value) and value > 0):
-            return f"{key} must be a positive integer, got {json.dumps(value)[:80]}"
+        elif is_int(default) and not (is_int(value) and LIMITS[key].accepts(value)):
+            return f"{key} must be {LIMITS[key].describe()}, got {json.dumps(value)[:80]}"
         elif isinstance(default, str) and not isinstance(value, str):
             return f"{key} must be a string, got {type_name(value)}"
         elif isinstance(default, dict):

@@ -49,7 +49,7 @@ def read_spec(path: str | Path) -> list[dict]:
 def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
     """The entry's model, training and evaluation settings, each checked; a bad value names the entry."""
     try:
-        for name in ("latent_dim", "hidden", "conv_channels"):
+        for name in ("latent_dim", "hidden", "conv_channels", "res_blocks"):
             if name in entry:
                 check_setting(name, entry[name])
         model = VAEConfig(**{k: v for k, v in entry.items() if k in MODEL_FIELDS})
