@@ -15,6 +15,11 @@ Examples:
     # a smoke test with no dataset at all: the test images embedded in the package (not a real model; the
     # folder is labelled TRAINED_ON_SAMPLE.txt, and the app's tests build their tiny zoo this way)
     python train.py --train-on-sample --val-size 200 --dataset mnist --decoder bernoulli --epochs 1 --out runs/smoke
+    # the shipped burda-third run continued to the paper's 3,280 passes (its optimizer state was not shipped)
+    cp -r checkpoints/mnist-bernoulli-burda-third runs/burda-extended
+    python train.py --resume --restart-optimizer --dataset mnist --decoder bernoulli --latent-dim 50 \
+        --hidden 200,200 --activation tanh --batch-size 20 --adam-eps 1e-4 --lr-schedule burda-extended \
+        --epochs 3280 --val-size 1 --out runs/burda-extended
     # Burda et al. 2016's recipe (3^i epochs at 1e-3 * 10^(-i/7); its first 7 stages are 1,093 epochs), on a GPU
     python train.py --dataset mnist --decoder bernoulli --latent-dim 50 --hidden 200,200 --activation tanh \
         --batch-size 20 --adam-eps 1e-4 --lr-schedule burda --epochs 1093 --val-size 1 --device cuda --out runs/burda
@@ -57,7 +62,7 @@ NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr
 ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_dim", "hidden", "architecture",
                    "activation",
                    "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
-                   "val_size", "lr_schedule", "adam_eps", "grad_clip", "skip_nonfinite", "resume")
+                   "val_size", "lr_schedule", "adam_eps", "grad_clip", "skip_nonfinite", "resume", "restart_optimizer")
 
 
 def _number(flag: str):
@@ -149,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-size", type=_number("--val-size"), default=TrainConfig.val_size,
                    help="last training images held out for the validation ELBO")
     t.add_argument("--resume", action="store_true", help="continue the run in --out (it must hold one)")
+    t.add_argument("--restart-optimizer", action="store_true",
+                   help="with --resume: start Adam afresh instead of from the run's saved state (which a shipped "
+                        "checkpoint does not have); the history line of the next epoch says so")
     t.add_argument("--no-progress", action="store_true")
     d = p.add_argument_group("data")
     d.add_argument("--data-dir", help="folder holding <dataset>/ IDX files (default $VAE_ZOO_DATA or ./data)")
@@ -259,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                                    device=args.device or TrainConfig.device,
                                    progress=not args.no_progress)
         check_not_foreign(args.out, "--out")  # an empty --out named as the flag, not as "the output folder"
-        check_output_folder(args.out, model_config, train_config, args.resume)  # before the data is read
+        check_output_folder(args.out, model_config, train_config, args.resume,  # before the data is read
+                            args.restart_optimizer)
         _check_sample_run(Path(args.out), args.train_on_sample, args.resume, args.dataset)
         if args.train_on_sample:
             images = _sample_images(args.dataset, args.val_size)
@@ -269,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             images, _ = load_split(args.dataset, "train", args.data_dir, download=args.download)
         if not args.resume:
             _label_sample_run(Path(args.out), args.dataset, len(images) if args.train_on_sample else 0)
-        _, state = train(model_config, train_config, images, args.out, resume=args.resume)
+        _, state = train(model_config, train_config, images, args.out, resume=args.resume,
+                         restart_optimizer=args.restart_optimizer)
         print(json.dumps({"out": args.out, **({"trained_on": "embedded test sample"} if args.train_on_sample
                                                 else {}), **state}))
         return 0

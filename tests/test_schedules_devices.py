@@ -13,11 +13,12 @@ from safetensors.torch import load_file
 import train as train_cli
 from vae_core.base.data import fixed_test_input, load_sample
 from vae_core.base.devices import resolve_device
-from vae_core.files.names import HISTORY_NAME, STATE_NAME
+from vae_core.files.names import HISTORY_NAME, SAMPLE_MARKER, STATE_NAME
 from vae_core.model.vae import VAE, VAEConfig
 from vae_core.training.config import TrainConfig
 from vae_core.training.loop import Trainer, train
-from vae_core.training.schedules import SCHEDULES
+from vae_core.training.run_folder import drop_optimizer
+from vae_core.training.schedules import SCHEDULES, extends
 
 NO_GPU = "no CUDA GPU visible to torch on this machine (torch.cuda.is_available() is False)"
 TINY_MODEL = VAEConfig(decoder="bernoulli", hidden=[16], latent_dim=2)
@@ -68,10 +69,30 @@ def test_burda_third_has_burdas_shape_in_a_third_of_the_passes():
         third.lr(1e-3, 1094)
 
 
+def test_burda_extended_is_burda_third_then_the_papers_last_stage():
+    extended, third, burda = SCHEDULES["burda-extended"], SCHEDULES["burda-third"], SCHEDULES["burda"]
+    assert extended.total_epochs == burda.total_epochs == 3280  # the paper's passes, no more
+    assert all(extended.lr(1e-3, e) == third.lr(1e-3, e) for e in range(1, 1094))
+    for e in (1094, 2000, 3280):  # the paper's final rate (each schedule's own float for lr / 10)
+        assert extended.lr(1e-3, e) == third.lr(1e-3, 1093) == pytest.approx(burda.lr(1e-3, 3280), rel=1e-12)
+
+
+@pytest.mark.parametrize(("new", "old", "done", "expected"), [
+    ("burda-extended", "burda-third", 1093, True),   # the same rates in every epoch trained
+    ("burda-third", "burda-extended", 1093, True),
+    ("burda", "burda-third", 1, True),              # both start at lr
+    ("burda", "burda-third", 2, False),             # 10^(-1/7) against 10^(-1/6) in stage 1
+    ("constant", "burda-third", 2, False),
+    ("constant", "constant", 10_000, True),
+])
+def test_a_schedule_extends_another_only_with_the_same_rate_in_every_epoch_trained(new, old, done, expected):
+    assert extends(new, old, done) is expected
+
+
 # ------------------------------------------------------------------------------------- refusals
 CONFIG_REFUSALS = {  # name -> (TrainConfig settings, words of the one sentence)
     "unknown schedule": ({"lr_schedule": "cosine"},
-                         "lr_schedule must be one of constant, burda, burda-third, got 'cosine'"),
+                         "lr_schedule must be one of constant, burda, burda-third, burda-extended, got 'cosine'"),
     "burda-third shorter than the run": ({"lr_schedule": "burda-third", "epochs": 1094},
                                          "ends after 1093 epochs, so epochs = 1094 does not fit it"),
     "schedule shorter than the run": ({"lr_schedule": "burda", "epochs": 3281},
@@ -122,9 +143,10 @@ FLAG_REFUSALS = {  # name -> (flags, words); every case reads no data and writes
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A finished one-epoch run with the defaults (constant schedule, Adam eps 1e-8)."""
+    """A finished two-epoch run with the defaults (constant schedule, Adam eps 1e-8): its second epoch is where a
+    schedule that steps down first differs from it."""
     out = tmp_path_factory.mktemp("trained") / "run"
-    train(TINY_MODEL, _tiny(epochs=1), load_sample("mnist")[0], out)
+    train(TINY_MODEL, _tiny(epochs=2), load_sample("mnist")[0], out)
     return out
 
 
@@ -164,8 +186,9 @@ THIRD_RESUME_REFUSALS = {  # a burda-third run (lr 1e-3, Adam eps 1e-4) resumed 
 
 @pytest.fixture(scope="module")
 def trained_third(tmp_path_factory):
+    """Two epochs: the second is where the paper's schedule and burda-third first differ."""
     out = tmp_path_factory.mktemp("third") / "run"
-    train(TINY_MODEL, _tiny(epochs=1, lr_schedule="burda-third", adam_eps=1e-4), load_sample("mnist")[0], out)
+    train(TINY_MODEL, _tiny(epochs=2, lr_schedule="burda-third", adam_eps=1e-4), load_sample("mnist")[0], out)
     return out
 
 
@@ -180,6 +203,38 @@ def test_a_burda_third_run_resumes_only_with_its_own_schedule(case, trained_thir
     err = capsys.readouterr().err
     assert "cannot resume" in err and words in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert _files(trained_third) == before
+
+
+def _resume_third(out, *flags: str) -> int:
+    return train_cli.main(["--dataset", "mnist", "--decoder", "bernoulli", "--hidden", "16", "--latent-dim", "2",
+                           "--val-size", "200", "--max-train-images", "300", "--batch-size", "100", "--no-progress",
+                           "--train-on-sample", "--lr", "1e-3", "--adam-eps", "1e-4", "--out", str(out), *flags])
+
+
+def test_a_shipped_burda_third_run_goes_on_with_the_extended_schedule_and_adam_afresh(trained_third, tmp_path,
+                                                                                       capsys):
+    """Issue 22's route to the paper's passes: the shipped run (optimizer state dropped) continued with a schedule
+    that gave it the same rates so far; Adam starts afresh only when asked, and the history says where."""
+    shipped = tmp_path / "shipped"
+    shutil.copytree(trained_third, shipped)
+    (shipped / SAMPLE_MARKER).write_text("trained on the embedded sample\n")  # as train.py --train-on-sample
+    drop_optimizer(shipped)
+    before = _files(shipped)
+    assert _resume_third(shipped, "--resume", "--lr-schedule", "burda-extended", "--epochs", "3") == 2
+    err = capsys.readouterr().err
+    assert "finished without its optimizer state" in err and "--restart-optimizer" in err and err.count("\n") == 1
+    assert _files(shipped) == before
+    assert _resume_third(shipped, "--restart-optimizer", "--epochs", "3",
+                         "--lr-schedule", "burda-extended") == 2  # without --resume
+    assert "ask for --resume too" in capsys.readouterr().err and _files(shipped) == before
+    assert _resume_third(shipped, "--resume", "--restart-optimizer", "--lr-schedule", "burda-extended",
+                         "--epochs", "3") == 0
+    history = _history(shipped)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert [r.get("optimizer_restarted") for r in history] == [None, None, True]
+    assert history[2]["lr"] == SCHEDULES["burda-extended"].lr(1e-3, 3)
+    saved = json.loads((shipped / STATE_NAME).read_text())["train_config"]
+    assert (saved["lr_schedule"], saved["epochs"]) == ("burda-extended", 3)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU, so cuda is not refused")

@@ -196,6 +196,7 @@ class HistoryLine:
     diverged_step: int | None = None
     diverged_reason: str | None = None
     weights_from_step: int | None = None
+    optimizer_restarted: bool | None = None  # this epoch began a resume with Adam started afresh
     extra: dict = field(default_factory=dict)
 
 

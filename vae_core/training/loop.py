@@ -131,20 +131,25 @@ class Trainer:
         self.start_epoch = 1
         self.history: list[HistoryLine] = []
         self.stopped: dict | None = None  # the divergence a resumed run had already stopped at
+        self.restarted_optimizer = False  # a resume began with Adam afresh: said in the next history line
 
     # ----------------------------------------------------------------------------------------- resume
-    def resume(self) -> None:
-        """Continue from the committed epoch in ``out``: weights, optimizer state, history and RNG state."""
+    def resume(self, restart_optimizer: bool = False) -> None:
+        """Continue from the committed epoch in ``out``: weights, optimizer state, history and RNG state. With
+        ``restart_optimizer``, Adam starts afresh (zero moments; its bias correction makes the first updates about
+        lr in size) and the next epoch's history line says so."""
         from safetensors.torch import load_file
 
-        check_output_folder(self.out, self.model.config, self.cfg, resume=True)
+        check_output_folder(self.out, self.model.config, self.cfg, resume=True, restart_optimizer=restart_optimizer)
         state = recover(self.out)
         loaded = VAE.from_pretrained(self.out)
         self.model.load_state_dict(loaded.state_dict())
         self.adam_impl = state.adam or LEGACY_ADAM  # checked by check_output_folder
         self.optimizer = make_adam(self.model.parameters(), self.cfg, self.adam_impl)
-        opt = load_file(str(self.out / OPTIMIZER_NAME))
-        self.optimizer.load_state_dict(_unflatten_optimizer(opt, self.optimizer))
+        self.restarted_optimizer = restart_optimizer
+        if not restart_optimizer:
+            opt = load_file(str(self.out / OPTIMIZER_NAME))
+            self.optimizer.load_state_dict(_unflatten_optimizer(opt, self.optimizer))
         lines = (self.out / HISTORY_NAME).read_text().splitlines()
         self.history = [from_json(HistoryLine, line, HISTORY_NAME)[0] for line in lines if line]
         self.start_epoch = state.epoch + 1
@@ -260,6 +265,8 @@ class Trainer:
                   "cpu_seconds": time.process_time() - cpu0, "trace": trace}
         if cfg.skip_nonfinite:
             record["skipped_steps"] = skipped
+        if self.restarted_optimizer:
+            record["optimizer_restarted"], self.restarted_optimizer = True, False
         if diverged:
             record.update(diverged=True, diverged_step=diverged["step"], diverged_reason=diverged["reason"],
                           weights_from_step=diverged["weights_from_step"])
@@ -356,15 +363,16 @@ def _unflatten_optimizer(flat: dict[str, torch.Tensor], opt: torch.optim.Optimiz
 
 
 def train(model_config: VAEConfig, train_config: TrainConfig, train_images: np.ndarray, out: str | os.PathLike,
-          resume: bool = False) -> tuple[VAE, dict]:
+          resume: bool = False, restart_optimizer: bool = False) -> tuple[VAE, dict]:
     """Build (or resume) a model and fit it; returns the model and the final training state. ``out`` is checked
-    first (``check_output_folder``): a resume needs a committed epoch there, a new run an empty or new folder."""
-    check_output_folder(out, model_config, train_config, resume)
+    first (``check_output_folder``): a resume needs a committed epoch there, a new run an empty or new folder.
+    ``restart_optimizer``: resume with Adam started afresh (Trainer.resume)."""
+    check_output_folder(out, model_config, train_config, resume, restart_optimizer)
     torch.manual_seed(train_config.seed)
     model = VAE(model_config)
     trainer = Trainer(model, train_images, out, train_config)
     if resume:
-        trainer.resume()
+        trainer.resume(restart_optimizer)
     # Denormal floats (below 1.2e-38) take x86 CPUs many times longer per operation: the residual conv run with
     # one shared sigma slowed from 0.2 to 1.5 s a step on them. Flushed to zero, they change nothing a float32
     # network can tell from 0. Set for the fit only (torch's default, off, afterwards).

@@ -52,6 +52,7 @@ from vae_core.files.names import (
 from vae_core.files.schema import SchemaError, TrainingState, from_json, to_json
 from vae_core.model.vae import VAEConfig, load_config
 from vae_core.training.config import ADAM_IMPLS, LEGACY_ADAM, TrainConfig
+from vae_core.training.schedules import SCHEDULES, extends
 
 WRITE_PROBE_PREFIX = ".write-probe-"  # _check_writable's probe folder (removed at once; a kill can leave one)
 # Every name a run, and the zoo's evaluation of it, writes at the top of its folder: a folder holding anything
@@ -225,10 +226,13 @@ def check_not_foreign(out: str | os.PathLike, what: str = "the output folder") -
 
 
 def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_config: TrainConfig,
-                        resume: bool) -> None:
+                        resume: bool, restart_optimizer: bool = False) -> None:
     """Everything about ``out`` that would make a run fail or lie, checked before any data is read or anything
     written: an empty path, a folder that cannot be created or written, a folder of other files, a resume of
-    nothing or of another run, and a new run over a finished one."""
+    nothing or of another run, and a new run over a finished one. ``restart_optimizer``: the resume starts Adam
+    afresh, so a run finished without its optimizer state (a shipped checkpoint) can be continued."""
+    if restart_optimizer and not resume:
+        raise ValueError("restarting the optimizer is a way to continue a run; ask for --resume too")
     check_not_foreign(out)
     out = Path(out)
     _check_writable(out)
@@ -252,9 +256,10 @@ def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_c
     if adam not in ADAM_IMPLS:
         raise CheckpointError(f"{out / STATE_NAME} names an unknown Adam implementation {adam!r} (known: "
                               f"{', '.join(ADAM_IMPLS)}); the run in {out} cannot be continued")
-    if OPTIMIZER_NAME not in state.files:
+    if OPTIMIZER_NAME not in state.files and not restart_optimizer:
         raise ValueError(f"cannot resume {out}: it was finished without its optimizer state (the zoo drops it "
-                         f"from shipped checkpoints); retrain it in a new folder to train it longer")
+                         f"from shipped checkpoints); retrain it in a new folder, or continue it with Adam "
+                         f"started afresh (--restart-optimizer)")
     check_same_model(out, model_config)
     recover(out, apply=False)
     saved = state.train_config
@@ -264,12 +269,15 @@ def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_c
         raise ValueError(f"cannot resume {out} with other data settings ({'; '.join(diff)}); a resumed run must "
                          f"see the same images in the same order")
     fields = {**SAME_OPTIMIZER_DEFAULTS, **({"lr": None} if train_config.lr_schedule != "constant" else {})}
+    schedule = saved.get("lr_schedule", SAME_OPTIMIZER_DEFAULTS["lr_schedule"])
+    if schedule in SCHEDULES and extends(train_config.lr_schedule, schedule, state.epoch):  # same rates so far
+        fields.pop("lr_schedule")
     diff = [f"{f}: {saved.get(f, default)!r} there, {getattr(train_config, f)!r} asked for"
             for f, default in fields.items() if saved.get(f, default) != getattr(train_config, f)]
     if diff:
         raise ValueError(f"cannot resume {out} with another learning-rate schedule or optimizer setting "
-                         f"({'; '.join(diff)}); a resumed run keeps the ones it was started with, so ask for those "
-                         f"or train in a new folder")
+                         f"({'; '.join(diff)}); a resumed run keeps the ones it was started with (or a schedule "
+                         f"with the same rates in the epochs trained), so ask for those or train in a new folder")
 
 
 def _check_writable(out: Path) -> None:

@@ -10,8 +10,12 @@
   rate, where the gradient noise of batch 20 is smallest) and drops one of the eight stages by stepping 10^(-1/6)
   instead of 10^(-1/7). Cutting the paper's schedule at 1,093 epochs instead would never anneal below
   1.39e-4; dividing each stage by three would need a first stage of a third of an epoch.
+- ``burda-extended``: ``burda-third`` and then the paper's last stage, 2,187 more epochs at the final rate ``lr / 10``:
+  3,280 epochs in all, the paper's passes. Its first 1,093 epochs are ``burda-third``'s, so a finished
+  ``burda-third`` run can be continued with it (issue 22: Burda's row in the paper's passes).
 
-A schedule is a pure function of the epoch, so a resumed run gets exactly the rate it would have had.
+A schedule is a pure function of the epoch, so a resumed run gets exactly the rate it would have had. A resumed run
+may change its schedule only to one that gave the same rate in every epoch it has trained (``extends``).
 """
 from __future__ import annotations
 
@@ -50,7 +54,15 @@ SCHEDULES: dict[str, Schedule] = {
                       stage_epochs=tuple(3**i for i in range(8)), decay=10 ** (-1 / 7)),
     "burda-third": Schedule("Burda's shape in a third of the passes: 3^i epochs at lr * 10^(-i/6), i = 0..6",
                             stage_epochs=tuple(3**i for i in range(7)), decay=10 ** (-1 / 6)),
+    "burda-extended": Schedule("burda-third, then Burda's last stage: 2,187 more epochs at the final rate lr / 10",
+                               stage_epochs=(*(3**i for i in range(6)), 3**6 + 3**7), decay=10 ** (-1 / 6)),
 }
+
+
+def extends(new: str, old: str, epochs_done: int) -> bool:
+    """Whether schedule ``new`` gives the rate of ``old`` in each of the first ``epochs_done`` epochs (any base rate),
+    so a run trained that far with ``old`` can go on with ``new`` as if it had been started with it."""
+    return all(SCHEDULES[new].lr(1.0, e) == SCHEDULES[old].lr(1.0, e) for e in range(1, epochs_done + 1))
 
 
 def check_schedule(name: str, epochs: int) -> str:
