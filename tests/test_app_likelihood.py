@@ -221,7 +221,7 @@ def _fresh_caches():
     ("fashion-mnist-gaussian-pixel", -120.0, "IWAE"),     # AIS far below its own IWAE: the IWAE stands in
 ])
 def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(tmp_path, name, best_minus_iwae, shown):
-    from explorer.tables import leaderboard, short_of_iwae
+    from explorer.tables import leaderboard, not_best_sentence
     from vae_core.zoo.checkpoints import read_checkpoint
 
     folder = CHECKPOINTS / name
@@ -238,6 +238,6 @@ def test_leaderboard_never_shows_a_bound_weaker_than_the_iwae(tmp_path, name, be
     assert shown in row["estimate"]
     if shown == "IWAE":
         assert best.best_minus_iwae < 0 and row["log-lik"] == ckpt.evaluation.test.iwae
-        assert np.isnan(row["bits/dim"]) and name in short_of_iwae(leaderboard([ckpt]))
+        assert np.isnan(row["bits/dim"]) and name in not_best_sentence(leaderboard([ckpt]))
     else:
         assert row["log-lik"] == best.estimate and row["bits/dim"] == best.bits_per_dim

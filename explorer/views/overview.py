@@ -60,7 +60,7 @@ def leaderboards(ctx: Context, frame: pd.DataFrame) -> None:
                 table, config = tables.shown(ranked[MAIN_COLUMNS], dataset)
                 st.dataframe(table, hide_index=True, column_config=config, width="stretch",
                              key=f"board_{dataset}_{heading.split()[0]}")
-            short = tables.short_of_iwae(rows[rows["group"] != tables.RAW_GROUP] if not rows.empty else rows)
+            short = tables.not_best_sentence(rows[rows["group"] != tables.RAW_GROUP] if not rows.empty else rows)
             if short:
                 st.warning(short, icon=":material/warning:")
             raw = tables.raw_sentence(rows)

@@ -141,6 +141,20 @@ class BestLogLikelihood:
     chain_stderr_mean: float | None = None
     images_far_below_iwae: int | None = None
     compiled_likelihood: bool | None = None  # the likelihood gradient fused by torch.compile (vae_core.evaluation.ais)
+    # AIS against the other lower bounds and its BDMC sandwich (best_likelihood.sandwich)
+    wider_iwae_k: int | None = None
+    wider_iwae_scale: float | None = None       # the proposal: q(z|x) with its standard deviations times this
+    wider_iwae: float | None = None
+    wider_iwae_stderr: float | None = None
+    best_minus_wider_iwae: float | None = None
+    best_minus_wider_iwae_stderr: float | None = None
+    bdmc_images: int | None = None              # simulated from the model (z ~ p(z), x ~ p(x|z)), not test images
+    bdmc_lower: float | None = None             # forward AIS at the block's settings: a stochastic lower bound
+    bdmc_upper: float | None = None             # reverse AIS from the exact z: a stochastic upper bound
+    bdmc_gap: float | None = None               # upper - lower: how far AIS at these settings can miss log p(x)
+    bdmc_gap_stderr: float | None = None
+    bdmc_target: float | None = None            # the gap a best estimate should reach (issue 22), in nats
+    sandwich_seconds: float | None = None
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vae_core.base.data import UNBOUNDED_REASON, is_bounded
+from vae_core.evaluation.best_likelihood import not_best
 from vae_core.files.atomic import atomic_write
 from vae_core.files.names import CARD_NAME, EVAL_NAME, LEDGER_JSON
 from vae_core.files.schema import Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary
@@ -83,4 +84,11 @@ def best_rows(ev: Evaluation) -> str:
             f"\n| best - IWAE on the same images (the IWAE bias) | {num(b.best_minus_iwae)} ± "
             f"{num(b.best_minus_iwae_stderr)} |"
             f"\n| bits/dim from the best estimate | {num(b.bits_per_dim, '.3f')} |"
-            + (f"\n| warning on the best estimate | {b.warning} |" if b.warning else ""))
+            + (f"\n| best - IWAE with q's spread x{b.wider_iwae_scale:g} (k={b.wider_iwae_k}) on the same images | "
+               f"{num(b.best_minus_wider_iwae)} ± {num(b.best_minus_wider_iwae_stderr)} |"
+               if b.wider_iwae_k else "")
+            + (f"\n| BDMC sandwich width at the same AIS settings, {b.bdmc_images} images simulated from the model "
+               f"(target {num(b.bdmc_target, 'g')}) | {num(b.bdmc_gap)} ± {num(b.bdmc_gap_stderr)} |"
+               if b.bdmc_images else "")
+            + (f"\n| warning on the best estimate | {b.warning} |" if b.warning else "")
+            + (f"\n| not shown as the best log p(x) | {not_best(b)} |" if not_best(b) else ""))

@@ -15,8 +15,10 @@ import torch
 from vae_core.base.data import fixed_test_input, load_sample, load_split
 from vae_core.base.devices import check_float64, place, resolve_device
 from vae_core.evaluation.best_likelihood import (
+    AIS,
     AIS_IMAGES,
     QUADRATURE_IMAGES,
+    WIDER_K,
     best_log_likelihood,
     method_for,
     settings_for,
@@ -129,7 +131,8 @@ def update_best_log_likelihood(folder: str | Path, data_dir=None, num_images: in
     iwae_k = iwae_k or (ev.test and ev.test.iwae_k) or 1000
     old = ev.log_likelihood or BestLogLikelihood()
     same = (old.method == method_for(model) and old.settings == settings
-            and (old.images or "").startswith(f"the first {num_images} ") and old.iwae_k == iwae_k)
+            and (old.images or "").startswith(f"the first {num_images} ") and old.iwae_k == iwae_k
+            and (old.method != AIS or old.wider_iwae_k == WIDER_K))  # an AIS block without its sandwich is redone
     if same and not force:
         return None
     test_images, _ = load_split(model.config.dataset, "test", data_dir)

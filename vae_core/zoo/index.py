@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vae_core.evaluation.best_likelihood import not_best
 from vae_core.files.names import EVAL_NAME, INDEX_NAME
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats
 from vae_core.zoo.checkpoints import read_evaluation_whole
@@ -38,4 +39,6 @@ def best_index_fields(ev: Evaluation) -> dict:
     return {"best_log_likelihood": b.estimate, "best_log_likelihood_stderr": b.estimate_stderr,
             "best_method": b.method, "best_images": b.num_images,
             "best_bits_per_dim": b.bits_per_dim, "best_minus_iwae": b.best_minus_iwae,
-            "best_minus_iwae_stderr": b.best_minus_iwae_stderr, "best_warning": b.warning}
+            "best_minus_iwae_stderr": b.best_minus_iwae_stderr, "best_warning": b.warning,
+            "best_not_best": not_best(b) if b.estimate is not None else None,
+            "best_bdmc_gap": b.bdmc_gap, "best_bdmc_gap_stderr": b.bdmc_gap_stderr}
