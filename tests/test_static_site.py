@@ -397,7 +397,6 @@ SUPERSEDE_JS = """async ([first, second]) => {
     const check = () => document.body.dataset.posterior === String(second) ? resolve() : setTimeout(check, 5);
     check();
   });
-  await new Promise((resolve) => setTimeout(resolve, 0));
   return {drawn: marks().length - before, index: window.__posterior.index,
           sentence: document.querySelector(".sentence").textContent};
 }"""
