@@ -377,7 +377,7 @@ def test_the_latent_page_answers_the_pointer_while_a_worker_computes_the_posteri
     hover = got["atHover"]
     assert hover["state"] == "computing" and hover["where"].endswith("under the pointer"), hover
     assert hover["time"] < got["posteriorTime"], got
-    assert 0 < hover["decoded"] < worker["decoded"], (hover, worker["decoded"])
+    assert 0 < hover["decoded"] <= worker["decoded"], (hover, worker["decoded"])
     assert got["posteriorsDrawn"] == 1
     assert (worker["model"], worker["index"]) == (name, SHIPPED_POSTERIOR_IMAGE)
     assert f"Test image #{SHIPPED_POSTERIOR_IMAGE}" in sentence and "computed in this browser" in sentence
