@@ -63,9 +63,11 @@ const ACTIVATIONS = {
   gelu: (x) => x * ndtr(x),
 };
 
-// y (n, out) = x (n, in) W^T + b, W (out, in) row-major. Four samples share each pass over a row of W (the row is
-// read once from memory for four dot products instead of once per sample: 3x faster on a batch of 1,681 2-D codes);
-// every dot product still sums in the same order, so the result does not depend on the batch.
+// y (n, out) = x (n, in) W^T + b, W (out, in) row-major. Each pass over a row of W serves several dot products at
+// once (four samples; or, for the last one to three samples of a batch, two or four rows), so the row is read once
+// for several of them and the dot products' additions do not wait on each other (a board decodes three samples:
+// 2-3x faster than one dot product at a time). Every dot product still sums in the same order, bias first, so the
+// result does not depend on the batch.
 function linear(x, n, layer, w) {
   const {in: din, out: dout} = layer;
   const W = w.subarray(layer.weight, layer.weight + din * dout), b = w.subarray(layer.bias, layer.bias + dout);
@@ -73,7 +75,19 @@ function linear(x, n, layer, w) {
   let s = 0;
   for (; s + 4 <= n; s += 4) {
     const x0 = s * din, x1 = x0 + din, x2 = x1 + din, x3 = x2 + din, y0 = s * dout;
-    for (let o = 0; o < dout; o++) {
+    let o = 0;
+    for (; o + 2 <= dout; o += 2) {
+      let a0 = b[o], a1 = a0, a2 = a0, a3 = a0, c0 = b[o + 1], c1 = c0, c2 = c0, c3 = c0;
+      const r0 = o * din, r1 = r0 + din;
+      for (let i = 0; i < din; i++) {
+        const u = W[r0 + i], v = W[r1 + i], p0 = x[x0 + i], p1 = x[x1 + i], p2 = x[x2 + i], p3 = x[x3 + i];
+        a0 += p0 * u; a1 += p1 * u; a2 += p2 * u; a3 += p3 * u;
+        c0 += p0 * v; c1 += p1 * v; c2 += p2 * v; c3 += p3 * v;
+      }
+      y[y0 + o] = a0; y[y0 + dout + o] = a1; y[y0 + 2 * dout + o] = a2; y[y0 + 3 * dout + o] = a3;
+      y[y0 + o + 1] = c0; y[y0 + dout + o + 1] = c1; y[y0 + 2 * dout + o + 1] = c2; y[y0 + 3 * dout + o + 1] = c3;
+    }
+    for (; o < dout; o++) {
       let a0 = b[o], a1 = a0, a2 = a0, a3 = a0;
       const row = o * din;
       for (let i = 0; i < din; i++) {
@@ -83,37 +97,110 @@ function linear(x, n, layer, w) {
       y[y0 + o] = a0; y[y0 + dout + o] = a1; y[y0 + 2 * dout + o] = a2; y[y0 + 3 * dout + o] = a3;
     }
   }
-  for (; s < n; s++) {
-    const xs = s * din, ys = s * dout;
-    for (let o = 0; o < dout; o++) {
-      let acc = b[o];
-      const row = o * din;
-      for (let i = 0; i < din; i++) acc += x[xs + i] * W[row + i];
-      y[ys + o] = acc;
-    }
-  }
+  if (n - s === 3) linear3(x, s, din, dout, W, b, y);
+  else if (n - s === 2) linear2(x, s, din, dout, W, b, y);
+  else if (n - s === 1) linear1(x, s, din, dout, W, b, y);
   return y;
+}
+
+function linear3(x, s, din, dout, W, b, y) {  // samples s, s + 1, s + 2; two rows of W at a time
+  const x0 = s * din, x1 = x0 + din, x2 = x1 + din, y0 = s * dout, y1 = y0 + dout, y2 = y1 + dout;
+  let o = 0;
+  for (; o + 2 <= dout; o += 2) {
+    let a0 = b[o], a1 = a0, a2 = a0, c0 = b[o + 1], c1 = c0, c2 = c0;
+    const r0 = o * din, r1 = r0 + din;
+    for (let i = 0; i < din; i++) {
+      const u = W[r0 + i], v = W[r1 + i], p = x[x0 + i], q = x[x1 + i], t = x[x2 + i];
+      a0 += p * u; a1 += q * u; a2 += t * u; c0 += p * v; c1 += q * v; c2 += t * v;
+    }
+    y[y0 + o] = a0; y[y1 + o] = a1; y[y2 + o] = a2; y[y0 + o + 1] = c0; y[y1 + o + 1] = c1; y[y2 + o + 1] = c2;
+  }
+  for (; o < dout; o++) {
+    let a0 = b[o], a1 = a0, a2 = a0;
+    const r0 = o * din;
+    for (let i = 0; i < din; i++) { const u = W[r0 + i]; a0 += x[x0 + i] * u; a1 += x[x1 + i] * u; a2 += x[x2 + i] * u; }
+    y[y0 + o] = a0; y[y1 + o] = a1; y[y2 + o] = a2;
+  }
+}
+
+function linear2(x, s, din, dout, W, b, y) {  // samples s, s + 1; two rows of W at a time
+  const x0 = s * din, x1 = x0 + din, y0 = s * dout, y1 = y0 + dout;
+  let o = 0;
+  for (; o + 2 <= dout; o += 2) {
+    let a0 = b[o], a1 = a0, c0 = b[o + 1], c1 = c0;
+    const r0 = o * din, r1 = r0 + din;
+    for (let i = 0; i < din; i++) {
+      const u = W[r0 + i], v = W[r1 + i], p = x[x0 + i], q = x[x1 + i];
+      a0 += p * u; a1 += q * u; c0 += p * v; c1 += q * v;
+    }
+    y[y0 + o] = a0; y[y1 + o] = a1; y[y0 + o + 1] = c0; y[y1 + o + 1] = c1;
+  }
+  for (; o < dout; o++) {
+    let a0 = b[o], a1 = a0;
+    const r0 = o * din;
+    for (let i = 0; i < din; i++) { const u = W[r0 + i]; a0 += x[x0 + i] * u; a1 += x[x1 + i] * u; }
+    y[y0 + o] = a0; y[y1 + o] = a1;
+  }
+}
+
+function linear1(x, s, din, dout, W, b, y) {  // sample s; four rows of W at a time
+  const x0 = s * din, y0 = s * dout;
+  let o = 0;
+  for (; o + 4 <= dout; o += 4) {
+    let a0 = b[o], a1 = b[o + 1], a2 = b[o + 2], a3 = b[o + 3];
+    const r0 = o * din, r1 = r0 + din, r2 = r1 + din, r3 = r2 + din;
+    for (let i = 0; i < din; i++) {
+      const p = x[x0 + i];
+      a0 += p * W[r0 + i]; a1 += p * W[r1 + i]; a2 += p * W[r2 + i]; a3 += p * W[r3 + i];
+    }
+    y[y0 + o] = a0; y[y0 + o + 1] = a1; y[y0 + o + 2] = a2; y[y0 + o + 3] = a3;
+  }
+  for (; o < dout; o++) {
+    let a0 = b[o];
+    const r0 = o * din;
+    for (let i = 0; i < din; i++) a0 += x[x0 + i] * W[r0 + i];
+    y[y0 + o] = a0;
+  }
+}
+
+// Float64 scratch arrays kept between calls (a board's S decodes a few samples per model, a posterior grid
+// thousands in chunks): allocating them per call left the garbage collector to pause some presses.
+const scratch = {acc: new Float64Array(0), col: new Float64Array(0), live: new Int32Array(0)};
+function grown(name, size, make) {
+  if (scratch[name].length < size) scratch[name] = make(size);
+  return scratch[name];
 }
 
 // torch's ConvTranspose2d: out[oc, iy*s - p + ky, ix*s - p + kx] += in[ic, iy, ix] W[ic, oc, ky, kx], plus bias.
 // Per input position, the column W^T x[:, iy, ix] (cout * k * k) is accumulated over ic with contiguous rows of W
-// (its layout is (in, out, k, k)), then scattered into the output (col2im).
+// (its layout is (in, out, k, k)), then scattered into the output (col2im). The nonzero inputs of a position (after
+// a ReLU about half are zero) are listed first and their rows added four at a time in one pass over the column,
+// in the same order, so the column is read and written a quarter as often.
 function convTranspose2d(x, n, layer, w) {
   const {in: cin, out: cout, kernel: k, stride: st, padding: p, size_in: hin} = layer;
-  const hout = (hin - 1) * st - 2 * p + k, kk = k * k, width = cout * kk, plane = hout * hout;
+  const hout = (hin - 1) * st - 2 * p + k, kk = k * k, width = cout * kk, plane = hout * hout, area = hin * hin;
   const W = w.subarray(layer.weight, layer.weight + cin * width), b = w.subarray(layer.bias, layer.bias + cout);
   const y = new Float32Array(n * cout * plane);
-  const acc = new Float64Array(cout * plane), col = new Float64Array(width);
+  const acc = grown("acc", cout * plane, (m) => new Float64Array(m));
+  const col = grown("col", width, (m) => new Float64Array(m)), live = grown("live", cin, (m) => new Int32Array(m));
   for (let s = 0; s < n; s++) {
     for (let oc = 0; oc < cout; oc++) acc.fill(b[oc], oc * plane, (oc + 1) * plane);
-    const xs = s * cin * hin * hin;
+    const xs = s * cin * area;
     for (let iy = 0; iy < hin; iy++) {
       for (let ix = 0; ix < hin; ix++) {
-        col.fill(0);
-        for (let ic = 0; ic < cin; ic++) {
-          const v = x[xs + (ic * hin + iy) * hin + ix];
-          if (v === 0) continue;  // after a ReLU many inputs are zero
-          const row = ic * width;
+        const at = xs + iy * hin + ix;
+        let m = 0;
+        for (let ic = 0; ic < cin; ic++) if (x[at + ic * area] !== 0) live[m++] = ic;
+        col.fill(0, 0, width);
+        let c = 0;
+        for (; c + 4 <= m; c += 4) {
+          const i0 = live[c], i1 = live[c + 1], i2 = live[c + 2], i3 = live[c + 3];
+          const v0 = x[at + i0 * area], v1 = x[at + i1 * area], v2 = x[at + i2 * area], v3 = x[at + i3 * area];
+          const r0 = i0 * width, r1 = i1 * width, r2 = i2 * width, r3 = i3 * width;
+          for (let j = 0; j < width; j++) col[j] = col[j] + v0 * W[r0 + j] + v1 * W[r1 + j] + v2 * W[r2 + j] + v3 * W[r3 + j];
+        }
+        for (; c < m; c++) {
+          const ic = live[c], v = x[at + ic * area], row = ic * width;
           for (let j = 0; j < width; j++) col[j] += v * W[row + j];
         }
         for (let ky = 0; ky < k; ky++) {
@@ -122,13 +209,14 @@ function convTranspose2d(x, n, layer, w) {
           for (let kx = 0; kx < k; kx++) {
             const ox = ix * st - p + kx;
             if (ox < 0 || ox >= hout) continue;
-            const at = oy * hout + ox, from = ky * k + kx;
-            for (let oc = 0; oc < cout; oc++) acc[oc * plane + at] += col[oc * kk + from];
+            const to = oy * hout + ox, from = ky * k + kx;
+            for (let oc = 0; oc < cout; oc++) acc[oc * plane + to] += col[oc * kk + from];
           }
         }
       }
     }
-    y.set(acc, s * cout * plane);
+    const ys = s * cout * plane;
+    for (let i = 0; i < cout * plane; i++) y[ys + i] = acc[i];
   }
   return y;
 }
@@ -170,11 +258,14 @@ function phi(x) {
   return phiTable[i] + (t - i) * (phiTable[i + 1] - phiTable[i]);
 }
 
+// The bins' arguments are multiplied by 1/255 and 1/sigma rather than divided (two divisions per term were most of
+// a discretized column's time; the arguments move by about 1e-16 relative).
+const BIN = 1 / 255;
 function discretizedMean(loc, sigma) {
-  const centre = loc * 255 + 0.5, reach = TAIL * sigma * 255;
+  const centre = loc * 255 + 0.5, reach = TAIL * sigma * 255, scale = 1 / sigma;
   const lo = Math.min(Math.max(Math.ceil(centre - reach), 1), 256), hi = Math.min(Math.floor(centre + reach), 255);
   let total = lo - 1;  // k < lo: Phi(> TAIL) = 1
-  for (let k = lo; k <= hi; k++) total += phi((loc - (k - 0.5) / 255) / sigma);
+  for (let k = lo; k <= hi; k++) total += phi((loc - (k - 0.5) * BIN) * scale);
   return total / 255;
 }
 
@@ -279,8 +370,9 @@ export const PIXEL_LOG_PROB = {
 };
 
 const JOINT_CHUNK = 512;  // codes decoded at a time: bounds the memory of a grid's decoder outputs (3 MB)
-/** log p(x|z) + log p(z) (Float64Array(n)) for n codes z (Float32Array(n * latentDim)) and one model input x. */
-export function logJoint(model, z, n, x) {
+/** log p(x|z) + log p(z) (Float64Array(n)) for n codes z (Float32Array(n * latentDim)) and one model input x.
+ * ``onChunk(m)``, if given, is called after each chunk of m codes (the Latent page's worker reports progress). */
+export function logJoint(model, z, n, x, onChunk = null) {
   const lik = model.likelihood, logProb = PIXEL_LOG_PROB[lik.key], P = lik.num_params, L = model.latentDim;
   if (!logProb) throw new Error(`the browser computes no log p(x|z) for the ${lik.key} decoder`);
   const joint = new Float64Array(n);
@@ -294,6 +386,7 @@ export function logJoint(model, z, n, x) {
       for (let d = 0; d < L; d++) { const v = z[(start + s) * L + d]; total += -0.5 * v * v - LOG_SQRT_2PI; }
       joint[start + s] = total;
     }
+    if (onChunk) onChunk(m);
   }
   return joint;
 }
@@ -304,14 +397,14 @@ function linspace(lo, hi, points) {  // float32 grid coordinates (the decoder's 
 
 /** log p(x|z) + log p(z) on ``points`` x ``points`` codes over ``box`` = [z1 lo, z1 hi, z2 lo, z2 hi]: joint[i *
  * points + j] at (z1[i], z2[j]), the layout of vae_core.quadrature.posterior_grid. */
-export function jointGrid(model, x, box, points) {
+export function jointGrid(model, x, box, points, onChunk = null) {
   const z1 = linspace(box[0], box[1], points), z2 = linspace(box[2], box[3], points);
   const z = new Float32Array(2 * points * points);
   for (let i = 0; i < points; i++) for (let j = 0; j < points; j++) {
     z[2 * (i * points + j)] = z1[i];
     z[2 * (i * points + j) + 1] = z2[j];
   }
-  return {z1, z2, points, box, joint: logJoint(model, z, points * points, x)};
+  return {z1, z2, points, box, joint: logJoint(model, z, points * points, x, onChunk)};
 }
 
 /** Where p(z|x) lies: a coarse grid over q's mean +- REACH sd; while the cells within ``floor`` nats of the best
@@ -319,11 +412,11 @@ export function jointGrid(model, x, box, points) {
  * those cells, one coarse cell of margin on each side, whether the posterior still reached the edge, and the
  * number of codes decoded. */
 const COARSE = 15, REACH = 8, TRIES = 5;
-export function posteriorBox(model, x, qMean, qStd, floor = 20) {
+export function posteriorBox(model, x, qMean, qStd, floor = 20, onChunk = null) {
   let centre = [qMean[0], qMean[1]], half = [REACH * qStd[0], REACH * qStd[1]];
   for (let t = 0; t < TRIES; t++) {
     const g = jointGrid(model, x, [centre[0] - half[0], centre[0] + half[0], centre[1] - half[1], centre[1] + half[1]],
-      COARSE);
+      COARSE, onChunk);
     let best = 0;
     for (let k = 1; k < g.joint.length; k++) if (g.joint[k] > g.joint[best]) best = k;
     let [i0, i1, j0, j1] = [COARSE, -1, COARSE, -1];
@@ -348,8 +441,8 @@ export function posteriorBox(model, x, qMean, qStd, floor = 20) {
 /** The posterior of one image on a ``points`` grid: the grid, log p(z|x) normalised on it (log density), and the
  * midpoint rule's estimate of log p(x) = logsumexp(joint) + log(cell area) with the change from the grid of every
  * other point (a size of its error, as the app's quadrature reports the change on its last halving). */
-export function posteriorOnGrid(model, x, box, points) {
-  const g = jointGrid(model, x, box, points);
+export function posteriorOnGrid(model, x, box, points, onChunk = null) {
+  const g = jointGrid(model, x, box, points, onChunk);
   const area = ((box[1] - box[0]) / (points - 1)) * ((box[3] - box[2]) / (points - 1));
   const lse = (keep) => {
     let top = -Infinity;

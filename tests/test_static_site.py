@@ -286,12 +286,20 @@ def test_an_unknown_model_is_one_sentence(tiny_site):
 SHIPPED_POSTERIOR_IMAGE = 417  # a test image far from the exported ones (0-5)
 
 
+@pytest.fixture(scope="module")
+def shipped_export(tmp_path_factory) -> tuple[Path, dict]:
+    """The shipped zoo (checkpoints/) exported without the recorded figures of the Story and the plane, and its
+    zoo.json."""
+    folder = tmp_path_factory.mktemp("shipped-site") / "out"
+    return folder, export_site(folder, DEFAULT_ZOO, figures=False)
+
+
 @browser_ready
 @pytest.mark.browser
-def test_every_shipped_decoder_matches_torch_in_chromium(page, tmp_path):
+def test_every_shipped_decoder_matches_torch_in_chromium(page, shipped_export):
     """The same comparison over the shipped zoo (checkpoints/), every model: MLP, conv, 2-D, Burda's 50-D."""
-    out = export_site(tmp_path / "out", DEFAULT_ZOO, figures=False)
-    with serve_folder(tmp_path / "out") as url:
+    folder, out = shipped_export
+    with serve_folder(folder) as url:
         page.goto(f"{url}/index.html")
         diffs = max_differences(page, DEFAULT_ZOO, sorted(out["models"]))
         flat = sorted(n for n, m in out["models"].items() if m["latent_dim"] == 2)
@@ -303,6 +311,127 @@ def test_every_shipped_decoder_matches_torch_in_chromium(page, tmp_path):
     for name, d in posteriors.items():
         assert_posterior_matches(d, f"{name} #{SHIPPED_POSTERIOR_IMAGE}")
 
+
+
+# In the Latent page: choose test image ``index`` (the page computes its posterior in a worker); once the worker has
+# reported its first chunk of decoded codes, move the pointer over the plane and wait for that point to be decoded
+# and drawn; then wait for the posterior. Returns the page's state when the pointer's frame was drawn, and the times
+# (performance.now) of that frame and of the posterior drawn.
+RESPONSIVE_JS = """async (index) => {
+  const until = (ok, what) => new Promise((resolve, reject) => {
+    const limit = performance.now() + 120000;
+    const check = () => ok() ? resolve() : performance.now() > limit ? reject(new Error(`no ${what} in 120 s`))
+                                                                      : setTimeout(check, 1);
+    check();
+  });
+  const marks = (name) => performance.getEntriesByName(name);
+  const input = document.querySelector("input#image"), plane = document.querySelector("canvas.plane");
+  const posteriors = marks("posterior-drawn").length;
+  input.value = String(index);
+  input.dispatchEvent(new Event("change"));
+  await until(() => Number(document.body.dataset.posteriorDecoded) > 0, "progress from the worker");
+  const hovers = marks("hover-drawn").length, box = plane.getBoundingClientRect();
+  plane.dispatchEvent(new PointerEvent("pointermove", {bubbles: true, clientX: box.left + 0.25 * box.width,
+                                                       clientY: box.top + 0.25 * box.height}));
+  await until(() => marks("hover-drawn").length > hovers, "frame decoded under the pointer");
+  const atHover = {state: document.body.dataset.posterior, decoded: Number(document.body.dataset.posteriorDecoded),
+                   where: document.querySelector(".where").textContent, time: marks("hover-drawn").at(-1).startTime};
+  await until(() => document.body.dataset.posterior === String(index), "posterior");
+  return {atHover, posteriorTime: marks("posterior-drawn").at(-1).startTime,
+          posteriorsDrawn: marks("posterior-drawn").length - posteriors};
+}"""
+
+# In the page: the posterior the Latent page's worker computed (window.__posterior), in POSTERIOR_JS's form.
+WORKER_POSTERIOR_JS = """() => {
+  """ + B64 + """
+  const p = window.__posterior;
+  return {model: p.model, index: p.index, z1: b64(p.z1), z2: b64(p.z2), joint: Array.from(p.joint), box: p.box,
+          reachesEdge: p.reachesEdge, logPx: p.logPx, logPxChange: p.logPxChange, points: p.points,
+          decoded: p.decoded};
+}"""
+
+
+@browser_ready
+@pytest.mark.browser
+def test_the_latent_page_answers_the_pointer_while_a_worker_computes_the_posterior(page, shipped_export):
+    """The posterior of a chosen test image takes a second or more on the shipped 2-D models: it is computed in a
+    worker, so the plane decodes under the pointer while it runs (the frame is drawn before the posterior, with the
+    page still saying it is computing), and the worker's numbers are the ones decoder.js gives on the page's own
+    thread, exactly."""
+    folder, out = shipped_export
+    name = "mnist-gaussian-pixel-2d"  # the slowest of the three (docs/static_site.md)
+    assert out["models"][name]["latent_dim"] == 2
+    with serve_folder(folder) as url:
+        tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+        try:
+            tab.goto(f"{url}/latent.html?model={name}")  # opens on test image 0, computed too
+            tab.wait_for_function("window.__siteReady === true && document.body.dataset.posterior === '0'",
+                                  timeout=120_000)
+            got = tab.evaluate(RESPONSIVE_JS, SHIPPED_POSTERIOR_IMAGE)
+            worker = tab.evaluate(WORKER_POSTERIOR_JS)
+            main = tab.evaluate(POSTERIOR_JS, {"name": name, "index": SHIPPED_POSTERIOR_IMAGE,
+                                               "points": worker["points"]})
+            sentence = tab.locator(".sentence").inner_text()
+        finally:
+            tab.close()
+    hover = got["atHover"]
+    assert hover["state"] == "computing" and hover["where"].endswith("under the pointer"), hover
+    assert hover["time"] < got["posteriorTime"], got
+    assert 0 < hover["decoded"] <= worker["decoded"], (hover, worker["decoded"])
+    assert got["posteriorsDrawn"] == 1
+    assert (worker["model"], worker["index"]) == (name, SHIPPED_POSTERIOR_IMAGE)
+    assert f"Test image #{SHIPPED_POSTERIOR_IMAGE}" in sentence and "computed in this browser" in sentence
+    for key in ("z1", "z2", "joint", "box", "reachesEdge", "logPx", "logPxChange"):
+        assert worker[key] == main[key], key
+
+
+# In the Latent page: choose test image ``first``, then at once ``second``; wait for the posterior shown.
+SUPERSEDE_JS = """async ([first, second]) => {
+  const input = document.querySelector("input#image"), marks = () => performance.getEntriesByName("posterior-drawn");
+  const before = marks().length;
+  for (const index of [first, second]) {
+    input.value = String(index);
+    input.dispatchEvent(new Event("change"));
+  }
+  await new Promise((resolve) => {
+    const check = () => document.body.dataset.posterior === String(second) ? resolve() : setTimeout(check, 5);
+    check();
+  });
+  return {drawn: marks().length - before, index: window.__posterior.index,
+          sentence: document.querySelector(".sentence").textContent};
+}"""
+
+
+@browser_ready
+@pytest.mark.browser
+def test_a_newer_posterior_request_replaces_an_older_one_offline(tiny_export, page):
+    """Two test images chosen one after the other: only the second one's posterior is computed and drawn, with the
+    worker loaded from the loopback server while every other request is aborted, and no error anywhere."""
+    zoo = json.loads((tiny_export / DATA_DIR / ZOO_JSON).read_text())
+    name = sorted(n for n, m in zoo["models"].items() if m["latent_dim"] == 2)[0]
+    exported = [v["index"] for v in json.loads(
+        (tiny_export / DATA_DIR / zoo["models"][name]["posteriors"]["file"]).read_text())["views"]]
+    last = zoo["datasets"][zoo["models"][name]["dataset"]]["count"] - 1
+    first, second = last - 1, last
+    assert first not in exported and second not in exported
+    with serve_folder(tiny_export) as url:
+        tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+        problems: list[str] = []
+        tab.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+        tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})"))
+        tab.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+        tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(f"{url}/")
+                  else route.abort("internetdisconnected"))
+        try:
+            tab.goto(f"{url}/latent.html?model={name}")
+            tab.wait_for_function("window.__siteReady === true", timeout=60_000)
+            got = tab.evaluate(SUPERSEDE_JS, [first, second])
+        finally:
+            tab.close()
+    assert got["drawn"] == 1 and got["index"] == second, got
+    assert f"Test image #{second} " in got["sentence"] and f"#{first} " not in got["sentence"], got["sentence"]
+    assert problems == []
 
 
 @browser_ready

@@ -3,7 +3,8 @@
 // image's point (or typing its number) shows its posterior p(z|x). For the first test images the app's Latent page
 // computed it at export (explorer/compute/posterior_view.py via explorer/static_latent.py: its exact log p(x) and the
 // sentence on log p(x) = ELBO + KL); for every other image of the sample this page computes it: log p(x|z) + log p(z)
-// on a grid around where the posterior lies (decoder.js posteriorBox, posteriorOnGrid).
+// on a grid around where the posterior lies (decoder.js posteriorBox, posteriorOnGrid), in a worker
+// (js/posterior_worker.js) so the plane stays responsive meanwhile.
 // Address: ?model=mnist-gaussian-pixel-2d&image=0.
 import * as runtime from "../decoder.js";
 import {
@@ -221,54 +222,81 @@ async function main() {
       + `encoder's q(z|x) at 1 and 2 sd (${boxWords(v.extent)}).`;
   }
 
-  /** Any test image: p(z|x) computed in this page from the decoder (decoder.js). */
-  function showComputed(index) {
-    const start = performance.now();
+  /** Any test image: p(z|x) computed from the decoder (decoder.js) in a worker (js/posterior_worker.js), so the
+   * plane keeps decoding under the pointer meanwhile. One request at a time: a newer one terminates the worker. */
+  let worker = null, busy = false, pendingPosterior = 0;
+  function stopWorker() {
+    if (worker && busy) { worker.terminate(); worker = null; }
+    busy = false;
+  }
+  function computePosterior(index, v) {
+    const token = ++pendingPosterior, start = performance.now();
     const x = runtime.modelInput(sample.images.subarray(index * runtime.PIXELS, (index + 1) * runtime.PIXELS),
       info.data_kind, planeInputs.noise);
-    const qMean = planeInputs.q.subarray(4 * index, 4 * index + 2), qStd = planeInputs.q.subarray(4 * index + 2, 4 * index + 4);
-    const found = runtime.posteriorBox(model, x, qMean, qStd);
-    const post = runtime.posteriorOnGrid(model, x, found.box, POINTS);
-    let peak = -Infinity;
-    for (const v of post.logDensity) peak = Math.max(peak, v);
-    paintHeat(Float64Array.from(post.logDensity, (v) => peak - v), POINTS, found.box, qMean, qStd);
-    const ms = performance.now() - start;
-    heat.dataset.computedMs = ms.toFixed(0);
-    sentence.textContent = `Test image #${index} (${classes[sample.labels[index]]}): p(z|x) computed in this browser `
-      + `from ${name}'s decoder, log p(x|z) + log p(z) on ${POINTS} x ${POINTS} points normalised on the grid `
-      + `(${Math.round(ms)} ms). log p(x) ≈ ${formatNumber(post.logPx, 1)} nats by the midpoint rule on this grid (an `
-      + `estimate; it moves by ${formatNumber(post.logPxChange, 2)} nats on the grid of every other point; the app's `
-      + `adaptive quadrature gives the exact value). Colour: p(z|x) within ${FLOOR} nats of its peak; red: the `
-      + `encoder's q(z|x) at 1 and 2 sd (${boxWords(found.box)}).`
-      + (found.reachesEdge ? " The posterior reaches beyond the box searched: part of it is not shown." : "");
+    const qMean = planeInputs.q.slice(4 * index, 4 * index + 2), qStd = planeInputs.q.slice(4 * index + 2, 4 * index + 4);
+    const computing = `Computing p(z|x) of test image #${index} on ${POINTS} x ${POINTS} points`;
+    sentence.textContent = `${computing} ...`;
+    heat.getContext("2d").clearRect(0, 0, heat.width, heat.height);
+    document.body.dataset.posterior = "computing";
+    document.body.dataset.posteriorDecoded = "0";
+    const finish = (text) => {
+      busy = false;
+      sentence.textContent = text;
+      document.body.dataset.posterior = String(index);
+      performance.mark("posterior-drawn");
+    };
+    if (!worker) {
+      worker = new Worker(new URL("./posterior_worker.js", import.meta.url), {type: "module"});
+      worker.postMessage({model: {network: model.network, weights: model.weights, likelihood: model.likelihood,
+                                  latentDim: model.latentDim}});
+    }
+    busy = true;
+    worker.onmessage = ({data}) => {
+      if (data.token !== token) return;  // an answer to a request since replaced
+      if (data.error !== undefined) {
+        finish(`No posterior for test image #${index} of ${name}: ${data.error}.`);
+        return;
+      }
+      if (data.result === undefined) {  // progress: codes decoded so far
+        document.body.dataset.posteriorDecoded = String(data.decoded);
+        sentence.textContent = `${computing}: ${data.decoded.toLocaleString("en-US")} codes decoded so far ...`;
+        return;
+      }
+      const post = data.result, ms = performance.now() - start;
+      window.__posterior = {model: name, index, ...post};
+      let peak = -Infinity;
+      for (const value of post.logDensity) peak = Math.max(peak, value);
+      paintHeat(Float64Array.from(post.logDensity, (value) => peak - value), POINTS, post.box, qMean, qStd);
+      heat.dataset.computedMs = ms.toFixed(0);
+      finish(`Test image #${index} (${classes[sample.labels[index]]}): p(z|x) computed in this browser `
+        + `from ${name}'s decoder, log p(x|z) + log p(z) on ${POINTS} x ${POINTS} points normalised on the grid `
+        + `(${Math.round(ms)} ms). log p(x) ≈ ${formatNumber(post.logPx, 1)} nats by the midpoint rule on this grid (an `
+        + `estimate; it moves by ${formatNumber(post.logPxChange, 2)} nats on the grid of every other point; the app's `
+        + `adaptive quadrature gives the exact value). Colour: p(z|x) within ${FLOOR} nats of its peak; red: the `
+        + `encoder's q(z|x) at 1 and 2 sd (${boxWords(post.box)}).`
+        + (post.reachesEdge ? " The posterior reaches beyond the box searched: part of it is not shown." : "")
+        + (v && v.problem ? ` (The app's quadrature flagged this image: ${v.problem}.)` : ""));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker = null;
+      finish(`No posterior for test image #${index} of ${name}: the worker that computes it failed`
+        + `${event.message ? ` (${event.message})` : ""}.`);
+    };
+    worker.postMessage({token, x, qMean, qStd, points: POINTS});
   }
 
-  let pendingPosterior = 0;
   function showPosterior(index) {
     image = index;
     imageChooser.value = String(index);
     writeState({model: name, image: index});
+    stopWorker();  // a computation under way is for an earlier choice
     const origin = `the posterior mean of test image #${index} (${classes[sample.labels[index]]})`;
     const v = posteriors.views.find((w) => w.index === index);
     if (v && !v.problem) {
       showExported(v);
     } else if (computable) {
-      sentence.textContent = `Computing p(z|x) of test image #${index} on ${POINTS} x ${POINTS} points ...`;
-      heat.getContext("2d").clearRect(0, 0, heat.width, heat.height);
-      const token = ++pendingPosterior;
-      document.body.dataset.posterior = "computing";
-      // after the next frame, so the sentence above is on the screen while the grid is computed
-      requestAnimationFrame(() => setTimeout(() => {
-        if (token !== pendingPosterior) return;  // a later choice replaced this one
-        try {
-          showComputed(index);
-          if (v && v.problem) sentence.textContent += ` (The app's quadrature flagged this image: ${v.problem}.)`;
-        } catch (error) {
-          sentence.textContent = `No posterior for test image #${index} of ${name}: ${error.message}.`;
-        }
-        document.body.dataset.posterior = String(index);
-        performance.mark("posterior-drawn");
-      }, 0));
+      computePosterior(index, v);
     } else {
       heat.getContext("2d").clearRect(0, 0, heat.width, heat.height);
       sentence.textContent = v ? `No exact posterior for test image #${index} of ${name}: ${v.problem}.`
