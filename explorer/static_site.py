@@ -98,15 +98,13 @@ def network_layers(model: VAE) -> tuple[list[dict], list[np.ndarray]]:
             return [{"op": "linear", "in": module.in_features, "out": module.out_features,
                      "weight": put(module.weight), "bias": put(module.bias)}]  # weight (out, in)
         if isinstance(module, nn.Conv2d):
-            (k, k2), p = module.kernel_size, module.padding
-            if (k2 != k or module.stride != (1, 1) or not isinstance(p, tuple) or p[0] != p[1]
-                    or module.dilation != (1, 1) or module.groups != 1 or module.padding_mode != "zeros"):
-                raise ExportError(f"site/decoder.js has no convolution like {module}")
-            layer = {"op": "conv2d", "in": module.in_channels, "out": module.out_channels, "kernel": k,
-                     "padding": p[0], "size_in": size,
-                     "weight": put(module.weight), "bias": put(module.bias)}  # weight (out, in, k, k)
-            size = size + 2 * p[0] - k + 1
-            return [layer]
+            if (module.kernel_size, module.stride, module.padding, module.dilation, module.groups,
+                    module.padding_mode) != ((3, 3), (1, 1), (1, 1), (1, 1), 1, "zeros"):
+                raise ExportError(f"site/decoder.js computes 3x3 convolutions of stride 1 and padding 1 only, not "
+                                  f"{module}")
+            return [{"op": "conv2d", "in": module.in_channels, "out": module.out_channels, "kernel": 3,
+                     "padding": 1, "size_in": size,  # the output has the input's size
+                     "weight": put(module.weight), "bias": put(module.bias)}]  # weight (out, in, 3, 3)
         if isinstance(module, nn.ConvTranspose2d):
             (k, _), (s, _), (p, _) = module.kernel_size, module.stride, module.padding
             if module.output_padding != (0, 0) or module.dilation != (1, 1) or module.groups != 1:
