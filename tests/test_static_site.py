@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import board, static_latent
+from explorer import board, static_latent, tables
 from explorer.browser import CHROMIUM, chromium
 from explorer.compute import latent
 from explorer.static_site import (
@@ -38,7 +38,8 @@ from vae_core.model.vae import VAEConfig
 from vae_core.training.config import TrainConfig
 from vae_core.training.loop import train
 from vae_core.training.run_folder import drop_optimizer
-from vae_core.zoo.checkpoints import load_model
+from vae_core.zoo.cards import model_card
+from vae_core.zoo.checkpoints import load_model, read_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4  # max |browser - torch| over every parameter of every pixel (issue 21, item 3) ...
@@ -256,6 +257,15 @@ def test_a_residual_conv_decoder_matches_torch_in_chromium(resconv_zoo, page, tm
     assert set(diffs) == {(RESCONV, k) for k in ("mean", "sigma", "loc")}
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= 1, f"{worst}: {diffs[worst]:.2f} times the tolerance"
+
+
+def test_a_residual_conv_model_is_named_so_in_the_leaderboard_and_its_card(resconv_zoo):
+    """The app's tables (and every sentence and chart built on them) and the model card name the network from its
+    config: a conv network with residual blocks is not called plain conv."""
+    ckpt = read_checkpoint(resconv_zoo / RESCONV)
+    assert tables.leaderboard([ckpt])["architecture"].tolist() == ["residual conv"]
+    card = model_card(ckpt.evaluation, ckpt.config)
+    assert "Latent size 4, residual conv [8, 16], 2 residual blocks at each resolution (relu);" in card
 
 
 @browser_ready
