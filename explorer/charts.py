@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
 
-from vae_core.model.vae import ARCHITECTURES
+from vae_core.model.vae import NETWORK_NAMES
 
 from .tables import GROUPS
 
@@ -136,7 +136,8 @@ def quality(points: pd.DataFrame, height: int = 340, width: int = 460) -> dict:
             y=alt.Y("bits/dim:Q", scale=alt.Scale(domain=[y0, y1], nice=False), axis=alt.Axis(format=".3~f"),
                     title="bits/dim (lower: higher likelihood)"),
             color=alt.Color("decoder:N", legend=alt.Legend(orient="bottom", columns=4)),
-            shape=alt.Shape("architecture:N", scale=alt.Scale(domain=list(ARCHITECTURES), range=["circle", "square"]),
+            shape=alt.Shape("architecture:N", scale=alt.Scale(domain=list(NETWORK_NAMES.values()),
+                                                             range=["circle", "square", "triangle"]),
                             legend=alt.Legend(orient="bottom", title="architecture")),
             tooltip=["model", "decoder", "architecture", "estimate", alt.Tooltip("bits/dim:Q", format=".3f"),
                      alt.Tooltip("FD:Q", format=".1f")],

@@ -15,20 +15,19 @@ import pandas as pd
 from explorer.compute import latent
 from explorer.compute.drawing import prepare_drawing
 from vae_core.files.schema import or_nan
-from vae_core.model.vae import VAE
+from vae_core.model.vae import NETWORK_NAMES, VAE
 from vae_core.zoo.checkpoints import Checkpoint
 
 # The document whose sentences and tables are rendered from the zoo (the scripts above print them; the test reads it)
 CLAIMS_DOC = Path("docs") / "findings.md"
 CANVAS_SIDE = 280  # px: the Draw canvas (explorer.canvas.SIDE)
-ARCHITECTURE_NAMES = {"mlp": "MLP", "conv": "conv"}
 
 
 # ------------------------------------------------------------------------------------------------ a blank canvas
 @dataclass(frozen=True)
 class BlankVerdict:
     name: str
-    architecture: str
+    network: str       # its name for a reader (NETWORK_NAMES)
     latent_dim: int
     blank_elbo: float  # nats: the ELBO of a blank canvas (16 draws of z, seed 0), as the Draw verdict computes it
     test_elbo: float   # nats: the test set's mean ELBO from eval.json; nan when it has none
@@ -52,7 +51,8 @@ def mean_test_elbo(ckpt: Checkpoint) -> float:
 
 def blank_verdict(ckpt: Checkpoint, model: VAE) -> BlankVerdict:
     elbo = float(latent.reconstruct(model, blank_image()[None], seed=0)["elbo"][0])
-    return BlankVerdict(ckpt.name, ckpt.config.architecture, ckpt.config.latent_dim, elbo, mean_test_elbo(ckpt))
+    return BlankVerdict(ckpt.name, NETWORK_NAMES[ckpt.config.network], ckpt.config.latent_dim, elbo,
+                        mean_test_elbo(ckpt))
 
 
 def _names(names: list[str]) -> str:
@@ -67,13 +67,13 @@ def blank_canvas_sentence(verdicts: list[BlankVerdict]) -> str:
         return "No model of the zoo has a test-set ELBO to compare a blank canvas with."
     wins = sum(bool(v.outscores) for v in judged)
     parts = []
-    keys = sorted({(v.architecture, dataset_of(v.name)) for v in judged},
-                  key=lambda k: (k[0] != "mlp", k[1] != "mnist", k))
-    for arch, dataset in keys:
-        own = [v for v in judged if v.architecture == arch and dataset_of(v.name) == dataset]
+    keys = sorted({(v.network, dataset_of(v.name)) for v in judged},
+                  key=lambda k: (k[0] != NETWORK_NAMES["mlp"], k[1] != "mnist", k))
+    for network, dataset in keys:
+        own = [v for v in judged if v.network == network and dataset_of(v.name) == dataset]
         lose = [v.name for v in own if not v.outscores]
         latents = sorted({v.latent_dim for v in own})
-        what = f"{ARCHITECTURE_NAMES.get(arch, arch)} models of {dataset}" + (
+        what = f"{network} models of {dataset}" + (
             f" (latent {latents[0]})" if len(latents) == 1 else "")
         if not lose:
             parts.append(f"all {len(own)} {what}")
@@ -224,7 +224,7 @@ def worst_samples_sentence(frame: pd.DataFrame, name: str) -> str:
                              f"{runner[column]:.0f}, {runner['model']})")
     if not worst and not not_worst:
         return f"{name} has no Frechet distance to compare."
-    group_name = (f"the {len(group)} {ARCHITECTURE_NAMES.get(row['architecture'], row['architecture'])} models of "
+    group_name = (f"the {len(group)} {row['architecture']} models of "
                   f"{row['dataset']} on {row['data']} with latent size {row['latent']}")
     said = ([f"the worst {' and the worst '.join(worst)}"] if worst else []) + (
         [f"{'but ' if worst else ''}not the worst {' nor the worst '.join(not_worst)}"] if not_worst else [])

@@ -14,7 +14,7 @@ import streamlit as st
 
 from vae_core.base.data import DATASETS
 from vae_core.files.names import DEFAULT_ZOO
-from vae_core.model.vae import ARCHITECTURES, VAE
+from vae_core.model.vae import ARCHITECTURES, NETWORK_NAMES, VAE
 from vae_core.zoo.checkpoints import MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
 from . import access, board, cache, links
@@ -24,7 +24,6 @@ MAX_SEED = 2**31 - 1
 # The default selection is the board's first named set, in the default architecture: it tells the story.
 STORY: tuple[str, ...] = next(iter(board.MODEL_SETS.values()))
 # MLP first: the networks on which the zoo's claims hold (tests/test_claims.py); conv is one click away.
-ARCHITECTURE_NAMES = {"conv": "Convolutional", "mlp": "MLP"}  # VAEConfig.architecture -> its name in the sidebar
 CONTEXT_KEY = "explorer_context"  # session_state: the Context app.py's sidebar built in this run
 
 
@@ -147,7 +146,7 @@ def sidebar() -> Context:
         if len(archs) > 1:  # a switch only where the dataset has both; it sets the default selection below
             architecture = sb.segmented_control(
                 "Architecture", archs, default=archs[0], key="architecture", bind="query-params",
-                format_func=lambda a: ARCHITECTURE_NAMES.get(a, a), on_change=_reset_models, args=(ctx.checkpoints,),
+                format_func=lambda a: NETWORK_NAMES.get(a, a), on_change=_reset_models, args=(ctx.checkpoints,),
                 help="Which networks the default models use: the same likelihoods, data and training, only the "
                      "encoder and decoder differ (zoo.toml).") or archs[0]
         # The default must stay the same from run to run: a bound widget leaves its default out of the URL.

@@ -91,8 +91,7 @@ def learning_rates(ckpt: Checkpoint) -> list[float]:
 
 def same_network(a: Checkpoint, b: Checkpoint) -> bool:
     x, y = a.config, b.config
-    return (x.dataset == y.dataset and x.latent_dim == y.latent_dim and x.architecture == y.architecture
-            and list(x.hidden) == list(y.hidden))
+    return x.dataset == y.dataset and x.latent_dim == y.latent_dim and x.describe_network() == y.describe_network()
 
 
 def kept_alive(checkpoints: list[Checkpoint], dataset: str, decoder: str = "gaussian-pixel") -> Checkpoint | None:

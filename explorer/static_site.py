@@ -30,7 +30,7 @@ from explorer.compute.latent import encode_means
 from vae_core.base.data import dataset_info, load_sample
 from vae_core.files.names import CONFIG_NAME, EVAL_NAME, WEIGHTS_NAME
 from vae_core.model.likelihoods import DiscretizedNormal, LogitContinuousBernoulli, unvalidated
-from vae_core.model.vae import VAE
+from vae_core.model.vae import VAE, ResidualBlock
 from vae_core.zoo.checkpoints import (
     Checkpoint,
     ZooError,
@@ -76,8 +76,10 @@ class ExportError(RuntimeError):
 # ------------------------------------------------------------------------------------------------ the network
 def network_layers(model: VAE) -> tuple[list[dict], list[np.ndarray]]:
     """The decoder as a list of ops for site/decoder.js and the float32 arrays they point into (offsets in
-    elements, in order). Walks the decoder's leaf modules: Linear, ConvTranspose2d, activations, Unflatten."""
-    layers, arrays, offset = [], [], 0
+    elements, in order). Walks the decoder's Sequentials down to Linear, Conv2d (stride 1), ConvTranspose2d,
+    activations and Unflatten; a ResidualBlock becomes {"op": "residual", "layers": [its body's ops]}, which the
+    page computes as x + body(x)."""
+    arrays, offset = [], 0
     size = None  # spatial size of the current feature map (after an Unflatten)
 
     def put(t: torch.Tensor) -> int:
@@ -86,31 +88,43 @@ def network_layers(model: VAE) -> tuple[list[dict], list[np.ndarray]]:
         at, offset = offset, offset + t.numel()
         return at
 
-    for module in model.decoder.modules():
-        if list(module.children()):
-            continue  # a container: its leaves come next
+    def ops(module: nn.Module) -> list[dict]:
+        nonlocal size
+        if type(module) is nn.Sequential:
+            return [op for child in module for op in ops(child)]
+        if type(module) is ResidualBlock:
+            return [{"op": "residual", "layers": ops(module.body)}]  # the body keeps the shape, so size too
         if isinstance(module, nn.Linear):
-            layers.append({"op": "linear", "in": module.in_features, "out": module.out_features,
-                           "weight": put(module.weight), "bias": put(module.bias)})  # weight (out, in)
-        elif isinstance(module, nn.ConvTranspose2d):
+            return [{"op": "linear", "in": module.in_features, "out": module.out_features,
+                     "weight": put(module.weight), "bias": put(module.bias)}]  # weight (out, in)
+        if isinstance(module, nn.Conv2d):
+            if (module.kernel_size, module.stride, module.padding, module.dilation, module.groups,
+                    module.padding_mode) != ((3, 3), (1, 1), (1, 1), (1, 1), 1, "zeros"):
+                raise ExportError(f"site/decoder.js computes 3x3 convolutions of stride 1 and padding 1 only, not "
+                                  f"{module}")
+            return [{"op": "conv2d", "in": module.in_channels, "out": module.out_channels, "kernel": 3,
+                     "padding": 1, "size_in": size,  # the output has the input's size
+                     "weight": put(module.weight), "bias": put(module.bias)}]  # weight (out, in, 3, 3)
+        if isinstance(module, nn.ConvTranspose2d):
             (k, _), (s, _), (p, _) = module.kernel_size, module.stride, module.padding
             if module.output_padding != (0, 0) or module.dilation != (1, 1) or module.groups != 1:
                 raise ExportError(f"site/decoder.js has no transposed convolution like {module}")
-            layers.append({"op": "conv_transpose2d", "in": module.in_channels, "out": module.out_channels,
-                           "kernel": k, "stride": s, "padding": p, "size_in": size,
-                           "weight": put(module.weight), "bias": put(module.bias)})  # weight (in, out, k, k)
+            layer = {"op": "conv_transpose2d", "in": module.in_channels, "out": module.out_channels,
+                     "kernel": k, "stride": s, "padding": p, "size_in": size,
+                     "weight": put(module.weight), "bias": put(module.bias)}  # weight (in, out, k, k)
             size = (size - 1) * s - 2 * p + k
-        elif isinstance(module, nn.Unflatten):
+            return [layer]
+        if isinstance(module, nn.Unflatten):
             shape = list(module.unflattened_size)
-            layers.append({"op": "unflatten", "shape": shape})
             size = shape[-1]
-        elif type(module) in ACTIVATION_OPS:
+            return [{"op": "unflatten", "shape": shape}]
+        if type(module) in ACTIVATION_OPS:
             if isinstance(module, nn.GELU) and module.approximate != "none":
                 raise ExportError("site/decoder.js computes the exact GELU only")
-            layers.append({"op": ACTIVATION_OPS[type(module)]})
-        else:
-            raise ExportError(f"site/decoder.js has no layer like {type(module).__name__}")
-    return layers, arrays
+            return [{"op": ACTIVATION_OPS[type(module)]}]
+        raise ExportError(f"site/decoder.js has no layer like {type(module).__name__}")
+
+    return ops(model.decoder), arrays
 
 
 def likelihood_constants(model: VAE) -> dict:

@@ -16,6 +16,7 @@ from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
 from vae_core.lab import pixel_bounds
 from vae_core.model.likelihoods import make_likelihood
+from vae_core.model.vae import NETWORK_NAMES
 from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, context, links, presenter, raw_runs, render, tables
@@ -69,7 +70,8 @@ def raw_pair(checkpoints: list[Checkpoint], dataset: str) -> tuple[Checkpoint | 
 
 
 def is_conv(ckpt: Checkpoint) -> bool:
-    return ckpt.config.architecture == "conv"
+    """The plain conv network (a residual one is another comparison)."""
+    return ckpt.config.network == "conv"
 
 
 def conv_pairs(checkpoints: list[Checkpoint], dataset: str) -> list[tuple[Checkpoint, Checkpoint]]:
@@ -393,8 +395,8 @@ def step_bias(ctx: context.Context) -> None:
         model, key = _model(ctx, ckpt), ctx.key(ckpt)
         smp = cache.prior_samples(model, key, 2 * GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(smp["sample"][:GRID_IMAGES], smp["sample"][GRID_IMAGES:]))
-        captions.append(f"{ckpt.config.architecture}: {ckpt.name}, " + (fd_text(frame.loc[ckpt.name]) if ckpt.evaluation
-                                                                        else "not evaluated yet (no FD)"))
+        fd = fd_text(frame.loc[ckpt.name]) if ckpt.evaluation else "not evaluated yet (no FD)"
+        captions.append(f"{NETWORK_NAMES[ckpt.config.network]}: {ckpt.name}, {fd}")
     side_by_side(pictures, captions)
     st.caption(bias_sentence(frame.loc[mlp.name], frame.loc[conv.name]) + " " + status)
 

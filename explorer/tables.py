@@ -9,6 +9,7 @@ import streamlit as st
 from vae_core.base.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
 from vae_core.evaluation.best_likelihood import AIS, QUADRATURE, not_best
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary, or_nan
+from vae_core.model.vae import NETWORK_NAMES
 from vae_core.zoo.checkpoints import Checkpoint
 
 from .render import DATA_KIND_NAMES, data_kind
@@ -69,7 +70,7 @@ def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
             method = "ELBO (lower bound)" if c.evaluation is not None else "not evaluated"
         rows.append({
             "dataset": c.dataset, "group": RAW_GROUP if is_raw else GROUPS.get(kind, "other"), "model": c.name,
-            "decoder": c.decoder, "architecture": c.config.architecture,
+            "decoder": c.decoder, "architecture": NETWORK_NAMES[c.config.network],
             "data": DATA_KIND_NAMES.get(kind, kind or "?"), "latent": c.config.latent_dim,
             "log-lik": loglik, "± se": stderr, "estimate": method, "images": images,
             # on the images of log p(x) where a best estimate exists, so the three read side by side

@@ -1,5 +1,5 @@
 // The zoo's decoders in the browser: a forward pass over typed arrays that replicates vae_core/model/vae.py (Linear,
-// ConvTranspose2d, ReLU / tanh / exact GELU, Unflatten) and the parameter maps of vae_core/model/likelihoods.py. No
+// ConvTranspose2d, Conv2d 3x3, ResidualBlock, ReLU / tanh / exact GELU, Unflatten) and the parameter maps of vae_core/model/likelihoods.py. No
 // dependency, no WebAssembly (the choice and its measurements: docs/static_site.md). The export's layout and this
 // API: docs/static_site.md; the exactness against torch: tests/test_static_site.py.
 
@@ -227,6 +227,8 @@ export function forward(network, weights, z, n) {
   for (const layer of network.layers) {
     if (layer.op === "linear") x = linear(x, n, layer, weights);
     else if (layer.op === "conv_transpose2d") x = convTranspose2d(x, n, layer, weights);
+    else if (layer.op === "conv2d") x = conv2d(x, n, layer, weights);
+    else if (layer.op === "residual") x = residual(x, n, layer, weights);
     else if (layer.op === "unflatten") continue;  // row-major (C, H, W) is already the flat layout
     else if (layer.op in ACTIVATIONS) {
       const f = ACTIVATIONS[layer.op];
@@ -234,6 +236,67 @@ export function forward(network, weights, z, n) {
     } else throw new Error(`unknown layer ${layer.op}`);
   }
   return x;
+}
+
+// torch's Conv2d, 3x3, stride 1, padding 1: out[oc, y, x] = b[oc] + sum_{ic, ky, kx} W[oc, ic, ky, kx]
+// in[ic, y - 1 + ky, x - 1 + kx], zero outside the map; W's layout is (out, in, 3, 3). Each sample's input is
+// copied once into a zero-bordered float64 scratch, so the inner loop has no bounds test; each pass over a plane
+// then serves two output channels with their 18 weights held in locals (each input read once for both).
+// Sums in float64 over (ic, ky, kx) in that order; torch sums float32 in its own order (within the tolerance).
+const conv2dScratch = {pad: new Float64Array(0), acc: new Float64Array(0)};
+function conv2d(x, n, layer, w) {
+  const {in: cin, out: cout, kernel: k, padding: p, size_in: h} = layer;
+  if (k !== 3 || p !== 1) throw new Error(`conv2d computes 3x3 kernels with padding 1, not ${k}x${k} with ${p}`);
+  const H = h + 2, padArea = H * H, plane = h * h, area = cin * plane;
+  const W = w.subarray(layer.weight, layer.weight + cout * cin * 9), b = w.subarray(layer.bias, layer.bias + cout);
+  if (conv2dScratch.pad.length < cin * padArea) conv2dScratch.pad = new Float64Array(cin * padArea);
+  if (conv2dScratch.acc.length < 2 * plane) conv2dScratch.acc = new Float64Array(2 * plane);
+  const pad = conv2dScratch.pad, acc = conv2dScratch.acc;
+  pad.fill(0, 0, cin * padArea);  // the border stays zero; every sample overwrites the inside
+  const y = new Float32Array(n * cout * plane);
+  for (let s = 0; s < n; s++) {
+    const xs = s * area, ys = s * cout * plane;
+    for (let ic = 0; ic < cin; ic++) {
+      for (let r = 0; r < h; r++) {
+        const from = xs + ic * plane + r * h, to = ic * padArea + (r + 1) * H + 1;
+        for (let c = 0; c < h; c++) pad[to + c] = x[from + c];
+      }
+    }
+    for (let oc = 0; oc < cout; oc += 2) {
+      const two = oc + 1 < cout, b1 = two ? b[oc + 1] : 0;
+      acc.fill(b[oc], 0, plane);
+      acc.fill(b1, plane, 2 * plane);
+      for (let ic = 0; ic < cin; ic++) {
+        const u = (oc * cin + ic) * 9, v = two ? u + cin * 9 : u;  // a lone last channel computes itself twice
+        const u0 = W[u], u1 = W[u + 1], u2 = W[u + 2], u3 = W[u + 3], u4 = W[u + 4], u5 = W[u + 5], u6 = W[u + 6],
+          u7 = W[u + 7], u8 = W[u + 8];
+        const v0 = W[v], v1 = W[v + 1], v2 = W[v + 2], v3 = W[v + 3], v4 = W[v + 4], v5 = W[v + 5], v6 = W[v + 6],
+          v7 = W[v + 7], v8 = W[v + 8];
+        const base = ic * padArea;
+        for (let r = 0; r < h; r++) {
+          const t = base + r * H, m = t + H, d = m + H, o = r * h;
+          for (let c = 0; c < h; c++) {
+            const a0 = pad[t + c], a1 = pad[t + c + 1], a2 = pad[t + c + 2], a3 = pad[m + c], a4 = pad[m + c + 1],
+              a5 = pad[m + c + 2], a6 = pad[d + c], a7 = pad[d + c + 1], a8 = pad[d + c + 2];
+            acc[o + c] += a0 * u0 + a1 * u1 + a2 * u2 + a3 * u3 + a4 * u4 + a5 * u5 + a6 * u6 + a7 * u7 + a8 * u8;
+            acc[plane + o + c] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6 + a7 * v7
+              + a8 * v8;
+          }
+        }
+      }
+      const at = ys + oc * plane;
+      for (let i = 0; i < plane; i++) y[at + i] = acc[i];
+      if (two) for (let i = 0; i < plane; i++) y[at + plane + i] = acc[plane + i];
+    }
+  }
+  return y;
+}
+
+// vae_core's ResidualBlock: x + body(x). The body runs on a copy, since forward's activations work in place.
+function residual(x, n, layer, w) {
+  const body = forward(layer, w, x.slice(), n);
+  for (let i = 0; i < body.length; i++) body[i] += x[i];
+  return body;
 }
 
 // ------------------------------------------------------------------------------------------- likelihoods

@@ -92,6 +92,21 @@ NETWORKS = {"mlp": {"architecture": "mlp"}, "conv": {"architecture": "conv"},
             "resconv": {"architecture": "conv", "res_blocks": 2}}
 
 
+@pytest.mark.parametrize(("config", "network", "described"), [
+    ({}, "mlp", "MLP [512, 256] (relu)"),
+    ({"architecture": "conv"}, "conv", "conv [32, 64] (relu)"),
+    ({"architecture": "conv", "res_blocks": 1}, "resconv", "residual conv [32, 64], 1 residual block at each "
+                                                           "resolution (relu)"),
+    ({"architecture": "conv", "res_blocks": 2, "conv_channels": [8, 16], "activation": "gelu"}, "resconv",
+     "residual conv [8, 16], 2 residual blocks at each resolution (gelu)"),
+])
+def test_the_network_is_named_from_architecture_and_residual_blocks(config, network, described):
+    """What the app's tables, sentences and captions and the model cards call the network (NETWORK_NAMES)."""
+    cfg = VAEConfig(**config)
+    assert cfg.network == network and cfg.describe_network() == described
+    assert "network" not in asdict(cfg)  # derived, never written to config.json
+
+
 @pytest.mark.parametrize("network", NETWORKS)
 @pytest.mark.parametrize("latent_dim", [2, 16])
 @pytest.mark.parametrize("decoder", ["bernoulli", "gaussian-pixel", "discretized-gaussian"])

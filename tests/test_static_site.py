@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import board, static_latent
+from explorer import board, static_latent, tables
 from explorer.browser import CHROMIUM, chromium
 from explorer.compute import latent
 from explorer.static_site import (
@@ -34,7 +34,12 @@ from explorer.static_site import (
 from vae_core.base.data import load_sample
 from vae_core.files.names import DEFAULT_ZOO, WEIGHTS_NAME
 from vae_core.model.likelihoods import unvalidated
-from vae_core.zoo.checkpoints import load_model
+from vae_core.model.vae import VAEConfig
+from vae_core.training.config import TrainConfig
+from vae_core.training.loop import train
+from vae_core.training.run_folder import drop_optimizer
+from vae_core.zoo.cards import model_card
+from vae_core.zoo.checkpoints import load_model, read_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4  # max |browser - torch| over every parameter of every pixel (issue 21, item 3) ...
@@ -209,6 +214,58 @@ def test_every_exported_decoder_matches_torch_in_chromium(tiny_site, tiny_zoo, t
     assert {k for _, k in diffs} >= {"mean", "sigma", "logits", "loc"}  # every kind of parameter was compared
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= 1, f"{worst}: {diffs[worst]:.2f} times the tolerance"
+
+
+RESCONV = "mnist-gaussian-pixel-resconv"
+
+
+@pytest.fixture(scope="module")
+def resconv_zoo(tmp_path_factory) -> Path:
+    """A zoo of one small residual conv model (two residual blocks at each resolution, conv widths 8 and 16, a
+    two-parameter decoder), trained for one epoch on the embedded sample by vae_core's training loop (train.py's
+    command line sets no res_blocks) and evaluated as the tiny zoo's models are. About 10 s."""
+    from tiny_zoo import write_eval
+
+    folder = tmp_path_factory.mktemp("resconv-zoo") / RESCONV
+    config = VAEConfig(dataset="mnist", decoder="gaussian-pixel", architecture="conv", conv_channels=[8, 16],
+                       res_blocks=2, latent_dim=4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(config, TrainConfig(epochs=1, val_size=200, progress=False), load_sample("mnist")[0], folder)
+        write_eval(folder)
+    finally:
+        torch.set_num_threads(threads)
+    drop_optimizer(folder)
+    return folder.parent
+
+
+@browser_ready
+@pytest.mark.browser
+def test_a_residual_conv_decoder_matches_torch_in_chromium(resconv_zoo, page, tmp_path):
+    """The same comparison for a decoder with residual blocks (conv2d and residual ops), which the tiny zoo lacks."""
+    out = export_site(tmp_path / "out", resconv_zoo, figures=False)
+    ops = [op["op"] for op in out["models"][RESCONV]["network"]["layers"]]
+    assert ops.count("residual") == 4, ops
+    tab = page.context.browser.new_page()
+    try:
+        with serve_folder(tmp_path / "out") as url:
+            tab.goto(f"{url}/index.html")
+            diffs = max_differences(tab, resconv_zoo, [RESCONV])
+    finally:
+        tab.close()
+    assert set(diffs) == {(RESCONV, k) for k in ("mean", "sigma", "loc")}
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= 1, f"{worst}: {diffs[worst]:.2f} times the tolerance"
+
+
+def test_a_residual_conv_model_is_named_so_in_the_leaderboard_and_its_card(resconv_zoo):
+    """The app's tables (and every sentence and chart built on them) and the model card name the network from its
+    config: a conv network with residual blocks is not called plain conv."""
+    ckpt = read_checkpoint(resconv_zoo / RESCONV)
+    assert tables.leaderboard([ckpt])["architecture"].tolist() == ["residual conv"]
+    card = model_card(ckpt.evaluation, ckpt.config)
+    assert "Latent size 4, residual conv [8, 16], 2 residual blocks at each resolution (relu);" in card
 
 
 @browser_ready

@@ -22,6 +22,8 @@ from vae_core.model.likelihoods import LIKELIHOODS, DecoderLikelihood, make_like
 IMAGE_SHAPE = (1, 28, 28)
 ARCHITECTURES = ("mlp", "conv")  # VAEConfig.architecture: the default first
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+# VAEConfig.network -> the network's name wherever a reader sees it (tables, sentences, captions, model cards)
+NETWORK_NAMES = {"mlp": "MLP", "conv": "conv", "resconv": "residual conv"}
 
 
 @dataclass
@@ -56,6 +58,19 @@ class VAEConfig:
         check_setting("res_blocks", self.res_blocks)
         if self.res_blocks and self.architecture != "conv":
             raise ValueError(f"res_blocks = {self.res_blocks} needs the conv architecture (an MLP has no feature maps)")
+
+    @property
+    def network(self) -> str:
+        """mlp | conv | resconv: the architecture, a conv network with residual blocks told apart (NETWORK_NAMES)."""
+        return "resconv" if self.res_blocks else self.architecture
+
+    def describe_network(self) -> str:
+        """The encoder and decoder in a few words, e.g. "MLP [512, 256] (relu)" or "residual conv [32, 64], 1
+        residual block at each resolution (relu)"."""
+        widths = self.hidden if self.architecture == "mlp" else self.conv_channels
+        blocks = (f", {self.res_blocks} residual block{'s' if self.res_blocks > 1 else ''} at each resolution"
+                  if self.res_blocks else "")
+        return f"{NETWORK_NAMES[self.network]} {widths}{blocks} ({self.activation})"
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:

@@ -45,7 +45,7 @@ datasets: [{cfg.dataset}]
 # {ev.name}
 
 A VAE on {cfg.dataset} with the `{cfg.decoder}` decoder likelihood ({ev.description or 'see the zoo README'}).
-Latent size {cfg.latent_dim}, {cfg.architecture} {cfg.hidden} ({cfg.activation}); data kind `{ev.data_kind}`.
+Latent size {cfg.latent_dim}, {cfg.describe_network()}; data kind `{ev.data_kind}`.
 Trained by `train.py --zoo zoo.toml --only '{ev.name}'` for {training.epochs} epochs
 ({num(minutes, '.1f')} min on 2 CPU cores){
     f"; training stopped at a non-finite loss or gradient in epoch {training.diverged_at_epoch}"
