@@ -459,6 +459,20 @@ SUPERSEDE_JS = """async ([first, second]) => {
 }"""
 
 
+def offline_tab(page, url: str):
+    """A fresh tab at 1280x720 whose requests off ``url``'s origin are aborted (a lecture hall without network), and
+    the list its console errors, page errors, failed requests and HTTP errors are collected in."""
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    problems: list[str] = []
+    tab.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})"))
+    tab.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+    tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(f"{url}/")
+              else route.abort("internetdisconnected"))
+    return tab, problems
+
+
 @browser_ready
 @pytest.mark.browser
 def test_a_newer_posterior_request_replaces_an_older_one_offline(tiny_export, page):
@@ -472,14 +486,7 @@ def test_a_newer_posterior_request_replaces_an_older_one_offline(tiny_export, pa
     first, second = last - 1, last
     assert first not in exported and second not in exported
     with serve_folder(tiny_export) as url:
-        tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
-        problems: list[str] = []
-        tab.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-        tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})"))
-        tab.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-        tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(f"{url}/")
-                  else route.abort("internetdisconnected"))
+        tab, problems = offline_tab(page, url)
         try:
             tab.goto(f"{url}/latent.html?model={name}")
             tab.wait_for_function("window.__siteReady === true", timeout=60_000)
@@ -499,14 +506,7 @@ def test_every_page_runs_offline_with_no_error_and_no_failed_request(tiny_export
     pages = sorted(p.name for p in tiny_export.glob("*.html"))
     assert {"index.html", "board.html", "story.html", "sample.html", "latent.html"} <= set(pages)
     with serve_folder(tiny_export) as url:
-        tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})  # a fresh context
-        problems: list[str] = []
-        tab.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-        tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})"))
-        tab.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-        tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(f"{url}/")
-                  else route.abort("internetdisconnected"))
+        tab, problems = offline_tab(page, url)
         try:
             for name in pages:
                 tab.goto(f"{url}/{name}")
