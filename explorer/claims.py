@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from explorer import raw_runs, tables
 from explorer.compute import latent
 from explorer.compute.drawing import prepare_drawing
+from vae_core.evaluation.best_likelihood import AIS, QUADRATURE
 from vae_core.files.schema import or_nan
 from vae_core.model.vae import NETWORK_NAMES, VAE
 from vae_core.zoo.checkpoints import Checkpoint
@@ -293,19 +295,283 @@ def raw_sentence(kept: Checkpoint, fixed: Checkpoint) -> str:
     rec, smp = _measured(kept, fixed, RECONSTRUCTION_MEASURES), _measured(kept, fixed, SAMPLE_MEASURES)
     if not rec or not smp:
         return f"{kept.name} or {fixed.name} lacks the reconstruction or sample measures to compare."
-    fmt = {"mean squared error": ".4f"}
-
-    def numbers(found: dict[str, tuple[float, float]]) -> str:
-        return "; ".join(f"{what} {a:{fmt.get(what, '.0f')}} against {b:{fmt.get(what, '.0f')}}"
-                         for what, (a, b) in found.items())
-
-    def verdict(found: dict[str, tuple[float, float]], lower: str, higher: str) -> str:
-        way = _direction(found, lower, higher)
-        if way != "mixed":
-            return way
-        return " and ".join(f"{lower if a < b else higher} by {what}" for what, (a, b) in found.items())
-
-    return (f"{kept.name} reconstructs {verdict(rec, 'closer to', 'further from')} the test images than "
-            f"{fixed.name} ({numbers(rec)}) and its samples are {verdict(smp, 'closer to', 'further from')} the "
-            f"test set (FD of {numbers(smp)}). Lower is closer for every number; the FDs are computed on raw pixels "
+    return (f"{kept.name} reconstructs {_verdict(rec, 'closer to', 'further from')} the test images than "
+            f"{fixed.name} ({_numbers(rec)}) and its samples are {_verdict(smp, 'closer to', 'further from')} the "
+            f"test set (FD of {_numbers(smp)}). Lower is closer for every number; the FDs are computed on raw pixels "
             f"against the raw test set.")
+
+
+_FORMATS = {"mean squared error": ".4f"}
+
+
+def _numbers(found: dict[str, tuple[float, float]]) -> str:
+    return "; ".join(f"{what} {a:{_FORMATS.get(what, '.0f')}} against {b:{_FORMATS.get(what, '.0f')}}"
+                     for what, (a, b) in found.items())
+
+
+def _verdict(found: dict[str, tuple[float, float]], lower: str, higher: str) -> str:
+    way = _direction(found, lower, higher)
+    if way != "mixed":
+        return way
+    return " and ".join(f"{lower if a < b else higher} by {what}" for what, (a, b) in found.items())
+
+
+def reconstruction_sentence(model: Checkpoint, other: Checkpoint) -> str:
+    """Whether ``model`` reconstructs the test images closer than ``other``, by mean squared error and the FD of
+    reconstruction means (eval.json)."""
+    rec = _measured(model, other, RECONSTRUCTION_MEASURES)
+    if not rec:
+        return f"{model.name} or {other.name} lacks the reconstruction measures to compare."
+    return (f"{model.name} reconstructs {_verdict(rec, 'closer to', 'further from')} the test images than "
+            f"{other.name} ({_numbers(rec)}; lower is closer).")
+
+
+# ------------------------------------------------------------------------------------------ the likelihood estimates
+def _nats(value: float, stderr: float) -> str:
+    return f"{value:,.2f} ± {stderr:.2f}" if abs(value) < 10 else f"{value:,.1f} ± {stderr:.1f}"
+
+
+def _rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    return frame[frame["dataset"] == dataset].set_index("model", drop=False)
+
+
+def exact_gap_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """How far IWAE lies below the exact log-likelihood (2-D quadrature) on the same images, per 2-D model of
+    ``dataset``; None when it has none."""
+    rows = _rows(frame, dataset)
+    rows = rows[rows["estimate"] == tables.METHODS[QUADRATURE]].sort_values("best - IWAE")
+    if rows.empty:
+        return None
+    images = sorted({int(n) for n in rows["images"]})
+    on = f"{images[0]:,} test images of each" if len(images) == 1 else "the same test images of each"
+    gaps = [f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} nats for {r['model']}" if i == 0 else
+            f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} for {r['model']}" for i, (_, r) in
+            enumerate(rows.iterrows())]
+    return f"With the exact value on {on} 2-D model of {dataset}, IWAE lies below it by {_names(gaps)}."
+
+
+def ais_gap_rows(frame: pd.DataFrame, dataset: str, shown_only: bool = True) -> pd.DataFrame:
+    """The MLP models of ``dataset`` at its usual latent size with an AIS best estimate shown as such (raw pixels
+    left out), by best - IWAE on the same images; with ``shown_only`` False, also those whose AIS is not shown
+    (tables.not_best_sentence)."""
+    rows = _rows(frame, dataset)
+    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] != tables.RAW_GROUP)]
+    rows = rows[rows["latent"] == rows["latent"].mode().iloc[0]] if not rows.empty else rows
+    if not shown_only:
+        return rows[(rows["estimate"] != tables.METHODS[QUADRATURE])]
+    return rows[(rows["estimate"] == tables.METHODS[AIS]) & (rows["not best"] == "")].sort_values("best - IWAE")
+
+
+def ais_gap_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """How far AIS lies above IWAE on the same images, per MLP model of ``dataset`` (ais_gap_rows)."""
+    rows = ais_gap_rows(frame, dataset)
+    if rows.empty:
+        return None
+    mlp = _rows(frame, dataset)
+    left_out = mlp[(mlp["not best"] != "") & mlp["model"].isin(ais_gap_rows(frame, dataset, shown_only=False)["model"])]
+    not_counted = "".join(f" Not counted, its AIS not shown as its best estimate: {r['model']}, where {r['not best']}."
+                          for _, r in left_out.iterrows())
+    gaps = [f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} ({tables.short_name(r['model'], dataset)})"
+            for _, r in rows.iterrows()]
+    below = " (a negative gap: AIS below IWAE)" if (rows["best - IWAE"] < 0).any() else ""
+    return (f"On the {len(rows)} MLP models of {dataset} with latent size {int(rows['latent'].iloc[0])}, AIS lies "
+            f"above IWAE on the same images by {_names(gaps)} nats{below}.{not_counted}")
+
+
+def order_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """The MLP models of ``dataset`` on 8-bit pixels ranked by their best estimate (bits/dim), and whether the
+    IWAE bound ranks them the same way; the pairs it swaps are named with how far apart their estimates are."""
+    rows = _rows(frame, dataset)
+    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])
+                & np.isfinite(rows["bits/dim"]) & np.isfinite(rows["bits/dim (IWAE bound)"])]
+    if len(rows) < 2:
+        return None
+    best = rows.sort_values("bits/dim")
+    ranked = " < ".join(f"{tables.short_name(m, dataset)} {b:.2f}" for m, b in zip(best["model"], best["bits/dim"],
+                                                                                  strict=True))
+    names = list(best["model"])
+    swapped = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+               if rows.loc[a, "bits/dim (IWAE bound)"] > rows.loc[b, "bits/dim (IWAE bound)"]]
+    said = (f"Ranked by the best estimate, the {len(rows)} MLP models of {dataset} on 8-bit pixels read "
+            f"(bits/dim) {ranked}")
+    if not swapped:
+        return said + "; the IWAE bound ranks them in the same order."
+    swaps = []
+    for a, b in swapped:
+        apart = abs(rows.loc[a, "log-lik"] - rows.loc[b, "log-lik"])
+        se = math.hypot(rows.loc[a, "± se"], rows.loc[b, "± se"])
+        swaps.append(f"{tables.short_name(a, dataset)} and {tables.short_name(b, dataset)} (their best estimates "
+                     f"{apart:.0f} nats apart, {'within' if apart < se else 'beyond'} one standard error of "
+                     f"{se:.0f})")
+    return said + f"; the IWAE bound ranks them in the same order except {_names(swaps)}, swapped."
+
+
+# ------------------------------------------------------------------------------------------ bounded sigmas
+CALIBRATED = ("gaussian-fixed", "gaussian-shared", "gaussian-optimal")  # sigma about 0.1: fixed, learned, analytic
+GAUSSIANS = ("gaussian-pixel", "gaussian-pixel-floor") + CALIBRATED  # the continuous Gaussian decoders
+FLOORED, DISCRETE = "gaussian-pixel-floor", "discretized-gaussian"
+
+
+def _usual(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The MLP models of ``dataset`` on 8-bit pixels at its usual latent size, indexed by decoder."""
+    rows = _rows(frame, dataset)
+    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])]
+    rows = rows[rows["latent"] == rows["latent"].mode().iloc[0]] if not rows.empty else rows
+    return rows.set_index("decoder", drop=False)
+
+
+def _span(values: pd.Series) -> str:
+    return f"{values.min():.0f}-{values.max():.0f}"
+
+
+def _place(rows: pd.DataFrame, column: str, decoder: str) -> str:
+    """"2nd of 5" from the lowest of ``column`` among ``rows``."""
+    rank = int((rows[column] < rows.loc[decoder, column]).sum()) + 1
+    return f"{rank}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(rank, 'th') } of {len(rows)}"
+
+
+def floor_sentence(frame: pd.DataFrame, floored: Checkpoint) -> str | None:
+    """The floored per-pixel Gaussian against the other Gaussian decoders of its dataset (MLP, usual latent): where
+    its smallest sigma sits against the floor, its log p, and its FDs' places beside the calibrated ones'."""
+    rows = _usual(frame, floored.dataset)
+    gauss = rows[rows["decoder"].isin(GAUSSIANS)]
+    if FLOORED not in gauss.index or not set(CALIBRATED) <= set(gauss.index):
+        return None
+    row, calibrated = gauss.loc[FLOORED], gauss.loc[list(CALIBRATED)]
+    floor = floored.config.decoder_settings.get("sigma_min")
+    at = ("at the floor" if floor and math.isclose(row["sigma min"], floor, rel_tol=1e-3) else
+          f"against the floor {floor:g}")
+    fds = [f"FD of {what} {row[c]:.0f}, {_place(gauss, c, FLOORED)} Gaussian decoders "
+           f"(calibrated {_span(calibrated[c])})" for c, what in FDS.items()]
+    return (f"{row['model']} (sigma >= {floor:g}): smallest sigma on the test set {row['sigma min']:.4f}, {at}; "
+            f"log p {_nats(row['log-lik'], row['± se'])} nats; {'; '.join(fds)}; lower FD is better.")
+
+
+def calibrated_sentence(frame: pd.DataFrame, fixed: Checkpoint) -> str | None:
+    """The sigma the shared and the analytic-optimum decoders arrived at, against the fixed one's, with the three
+    models' log p."""
+    rows = _usual(frame, fixed.dataset)
+    if not set(CALIBRATED) <= set(rows.index):
+        return None
+    shared, optimal, fx = (rows.loc[d] for d in ("gaussian-shared", "gaussian-optimal", "gaussian-fixed"))
+    return (f"On {fixed.dataset} the learned shared sigma ({shared['model']}) ended at {shared['sigma min']:.3f} "
+            f"and the analytic optimum ({optimal['model']}) at {optimal['sigma min']:.3f}, against the fixed "
+            f"{fixed.config.decoder_settings['sigma']:g} of {fx['model']}; their log p: "
+            f"{_nats(shared['log-lik'], shared['± se'])}, {_nats(optimal['log-lik'], optimal['± se'])} and "
+            f"{_nats(fx['log-lik'], fx['± se'])} nats.")
+
+
+def discrete_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """Where the discretized Gaussians rank by bits/dim among all 8-bit models of ``dataset``, and the MLP one's
+    samples, reconstructions and smallest sigma beside the calibrated Gaussians'."""
+    rows = _rows(frame, dataset)
+    eight = rows[(rows["group"] == tables.GROUPS["continuous"]) & np.isfinite(rows["bits/dim"])].sort_values(
+        "bits/dim")
+    usual = _usual(frame, dataset)
+    if DISCRETE not in usual.index or not set(CALIBRATED) <= set(usual.index) or eight.empty:
+        return None
+    lead = eight[eight["decoder"] == DISCRETE]
+    ahead = eight.iloc[:len(lead)]["decoder"].eq(DISCRETE).all()
+    nxt = eight[eight["decoder"] != DISCRETE].iloc[0]
+    row, calibrated = usual.loc[DISCRETE], usual.loc[list(CALIBRATED)]
+    first = (f"the {len(lead)} discretized Gaussians rank first" if ahead else
+             "the discretized Gaussians do not all rank first")
+    listed = ", ".join(f"{r['model']} {r['bits/dim']:.2f}" for _, r in lead.iterrows())
+    return (f"By bits/dim (best estimate) among the {len(eight)} 8-bit models of {dataset}, {first} ({listed}; next "
+            f"{nxt['model']} {nxt['bits/dim']:.2f}). {row['model']}: FD of decoder means "
+            f"{row['FD sample means']:.0f} (calibrated Gaussians {_span(calibrated['FD sample means'])}), MSE "
+            f"{row['MSE']:.4f}, smallest sigma {row['sigma min']:.1e} with {row['sigma < 0.01']:.1%} of test "
+            f"pixels below 0.01.")
+
+
+def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """The conv entries against the MLP ones with the same likelihood on ``dataset`` (MLP at the usual latent
+    size): for how many the test-set ELBO (eval.json) is higher and by how much, the log p differences (the
+    leaderboard's), the FD ratio's range."""
+    rows = _rows(frame, dataset)
+    rows = rows[rows["group"] != tables.RAW_GROUP]
+    mlp = _usual(frame, dataset)
+    mlp = pd.concat([mlp, rows[(rows["architecture"] == NETWORK_NAMES["mlp"])
+                               & (rows["group"] == tables.GROUPS["binary"])
+                               & (rows["latent"] == mlp["latent"].iloc[0] if not mlp.empty else True)]
+                     .set_index("decoder", drop=False)])
+    conv = rows[rows["architecture"] != NETWORK_NAMES["mlp"]].set_index("decoder", drop=False)
+    both = [d for d in conv.index if d in mlp.index]
+    if not both:
+        return None
+    test_elbo = {c.name: mean_test_elbo(c) for c in checkpoints}
+    elbo = pd.Series({d: test_elbo[conv.loc[d, "model"]] - test_elbo[mlp.loc[d, "model"]] for d in both})
+    logp = pd.Series({d: conv.loc[d, "log-lik"] - mlp.loc[d, "log-lik"] for d in both})
+    ratio = pd.Series({d: conv.loc[d, "FD sample means"] / mlp.loc[d, "FD sample means"] for d in both})
+    latents = f"latent {int(conv['latent'].iloc[0])} against the MLP's {int(mlp['latent'].iloc[0])}"
+    higher = int((elbo > 0).sum())
+    return (f"On {dataset} ({latents}) the conv network reaches a higher ELBO than the MLP for {higher} of the "
+            f"{len(both)} likelihoods (conv − MLP {elbo.min():,.1f} to {elbo.max():,.1f} nats on the same test "
+            f"images); log p conv − MLP {logp.min():,.1f} ({logp.idxmin()}) to {logp.max():,.1f} ({logp.idxmax()}); "
+            f"FD of decoder means conv / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
+
+
+# ------------------------------------------------------------------------------------------ raw pixels, collapsed
+def _from_worst(rows: pd.DataFrame, column: str, model: str, noun: str) -> str:
+    """"the worst of the 25 <noun>" or "2nd from the worst of the 25 <noun> (worst x, 1626)" by ``column`` (FD:
+    higher is worse)."""
+    rows = rows[np.isfinite(rows[column])]
+    worse = rows[rows[column] > rows.loc[model, column]]
+    if worse.empty:
+        return f"the worst of the {len(rows)} {noun}"
+    top = worse.loc[worse[column].idxmax()]
+    rank = len(worse) + 1
+    return (f"{rank}{ {2: 'nd', 3: 'rd'}.get(rank, 'th') } from the worst of the {len(rows)} {noun} (worst "
+            f"{top['model']}, {top[column]:.0f})")
+
+
+def collapsed_sentence(frame: pd.DataFrame, raw: Checkpoint, fixed: Checkpoint, partner: Checkpoint) -> str:
+    """The collapsed raw-pixel run's numbers: its test-set ELBO, AIS against IWAE on the same images, and its
+    samples' FDs ranked among every model of its dataset, beside the constant sigma on the same pixels (``fixed``),
+    whose test ELBO is set against its dequantized ``partner``'s."""
+    rows = _rows(frame, raw.dataset)
+    row, fx = rows.loc[raw.name], rows.loc[fixed.name]
+    elbo = mean_test_elbo(raw)
+    said = [f"{raw.name}'s test-set ELBO is " + (f"{elbo:,.0f} nats" if math.isfinite(elbo) else
+                                                 "not finite (some test images score nan)")]
+    if np.isfinite(row["best - IWAE"]):
+        said.append(f"AIS lies {_nats(row['best - IWAE'], row['± (best - IWAE)'])} nats above IWAE on the same "
+                    f"{int(row['images'])} images")
+    fds = [f"FD of {what} {row[c]:.0f}, {_from_worst(rows, c, raw.name, f'{raw.dataset} models')}" for c, what in
+           FDS.items() if np.isfinite(row[c])]
+    trained = raw_runs.stopped(fixed)
+    return (f"{'; '.join(said)}; {'; '.join(fds)}. On the same raw pixels {fixed.name} has FD {fx['FD samples']:.0f} "
+            f"(full samples) and {fx['FD sample means']:.0f} (decoder means): {trained.removeprefix(fixed.name + ' ')}"
+            .rstrip(".") + f", test-set ELBO {mean_test_elbo(fixed):,.0f} against {mean_test_elbo(partner):,.0f} for "
+            f"{partner.name} on dequantized pixels.")
+
+
+# ------------------------------------------------------------------------------------------ the findings' paragraphs
+def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> list[str]:
+    """Every sentence of CLAIMS_DOC's plain-words paragraphs built here, in the order the paragraphs give them, per
+    dataset (mnist first); those whose models the zoo lacks are left out."""
+    by_name = {c.name: c for c in checkpoints}
+    out: list[str | None] = []
+    datasets = sorted(set(frame["dataset"]), key=lambda d: (d != "mnist", d))
+    for d in datasets:
+        out += [exact_gap_sentence(frame, d), ais_gap_sentence(frame, d), order_sentence(frame, d)]
+    for d in datasets:
+        raw, fixed_raw = by_name.get(f"{d}-gaussian-pixel-raw"), by_name.get(f"{d}-gaussian-fixed-raw")
+        fixed, pixel = by_name.get(f"{d}-gaussian-fixed"), by_name.get(f"{d}-gaussian-pixel")
+        if raw is not None:
+            out.append(raw_runs.fall_sentence(raw))
+            if fixed_raw is not None and fixed is not None:
+                out.append(collapsed_sentence(frame, raw, fixed_raw, fixed))
+    for d in datasets:
+        pixel, fixed = by_name.get(f"{d}-gaussian-pixel"), by_name.get(f"{d}-gaussian-fixed")
+        if pixel is not None:
+            out.append(raw_runs.epochs_sentence(pixel))
+            if fixed is not None:
+                out.append(reconstruction_sentence(pixel, fixed))
+    for d in datasets:
+        floored, fixed = by_name.get(f"{d}-{FLOORED}"), by_name.get(f"{d}-gaussian-fixed")
+        out += [floor_sentence(frame, floored) if floored else None,
+                calibrated_sentence(frame, fixed) if fixed else None, discrete_sentence(frame, d)]
+    for d in datasets:
+        out.append(conv_sentence(frame, checkpoints, d))
+    return [s for s in out if s]

@@ -149,12 +149,18 @@ def main(root: str = "checkpoints") -> None:
 
 
 def print_claims(root: str) -> None:
-    """The findings' sentences on likelihood against samples (explorer.claims.findings), one a line."""
+    """The findings' sentences on likelihood against samples (explorer.claims.findings), then those of the
+    plain-words paragraphs (explorer.claims.paragraph_sentences), one a line."""
     from explorer import claims, tables
     from vae_core.zoo.checkpoints import scan
 
+    checkpoints = scan(root)[0]
+    frame = tables.leaderboard(checkpoints)
     print()
-    for sentence in claims.findings(tables.leaderboard(scan(root)[0])):
+    for sentence in claims.findings(frame):
+        print(f"  {sentence}")
+    print("\nThe plain-words paragraphs' numbers (explorer.claims.paragraph_sentences):\n")
+    for sentence in claims.paragraph_sentences(frame, checkpoints):
         print(f"  {sentence}")
 
 
