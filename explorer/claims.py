@@ -412,7 +412,7 @@ GAUSSIANS = ("gaussian-pixel", "gaussian-pixel-floor") + CALIBRATED  # the conti
 FLOORED, DISCRETE = "gaussian-pixel-floor", "discretized-gaussian"
 
 
-def _usual(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def usual_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The MLP models of ``dataset`` on 8-bit pixels at its usual latent size, indexed by decoder."""
     rows = _rows(frame, dataset)
     rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])]
@@ -433,7 +433,7 @@ def _place(rows: pd.DataFrame, column: str, decoder: str) -> str:
 def floor_sentence(frame: pd.DataFrame, floored: Checkpoint) -> str | None:
     """The floored per-pixel Gaussian against the other Gaussian decoders of its dataset (MLP, usual latent): where
     its smallest sigma sits against the floor, its log p, and its FDs' places beside the calibrated ones'."""
-    rows = _usual(frame, floored.dataset)
+    rows = usual_rows(frame, floored.dataset)
     gauss = rows[rows["decoder"].isin(GAUSSIANS)]
     if FLOORED not in gauss.index or not set(CALIBRATED) <= set(gauss.index):
         return None
@@ -450,7 +450,7 @@ def floor_sentence(frame: pd.DataFrame, floored: Checkpoint) -> str | None:
 def calibrated_sentence(frame: pd.DataFrame, fixed: Checkpoint) -> str | None:
     """The sigma the shared and the analytic-optimum decoders arrived at, against the fixed one's, with the three
     models' log p."""
-    rows = _usual(frame, fixed.dataset)
+    rows = usual_rows(frame, fixed.dataset)
     if not set(CALIBRATED) <= set(rows.index):
         return None
     shared, optimal, fx = (rows.loc[d] for d in ("gaussian-shared", "gaussian-optimal", "gaussian-fixed"))
@@ -467,7 +467,7 @@ def discrete_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
     rows = _rows(frame, dataset)
     eight = rows[(rows["group"] == tables.GROUPS["continuous"]) & np.isfinite(rows["bits/dim"])].sort_values(
         "bits/dim")
-    usual = _usual(frame, dataset)
+    usual = usual_rows(frame, dataset)
     if DISCRETE not in usual.index or not set(CALIBRATED) <= set(usual.index) or eight.empty:
         return None
     lead = eight[eight["decoder"] == DISCRETE]
@@ -490,7 +490,7 @@ def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: s
     leaderboard's), the FD ratio's range."""
     rows = _rows(frame, dataset)
     rows = rows[rows["group"] != tables.RAW_GROUP]
-    mlp = _usual(frame, dataset)
+    mlp = usual_rows(frame, dataset)
     mlp = pd.concat([mlp, rows[(rows["architecture"] == NETWORK_NAMES["mlp"])
                                & (rows["group"] == tables.GROUPS["binary"])
                                & (rows["latent"] == mlp["latent"].iloc[0] if not mlp.empty else True)]
@@ -574,4 +574,7 @@ def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> l
                 calibrated_sentence(frame, fixed) if fixed else None, discrete_sentence(frame, d)]
     for d in datasets:
         out.append(conv_sentence(frame, checkpoints, d))
+    for d in datasets:
+        kept = raw_runs.kept_alive(checkpoints, d)
+        out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
     return [s for s in out if s]

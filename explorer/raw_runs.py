@@ -126,12 +126,19 @@ def fall_sentence(ckpt: Checkpoint, small: float = 1e-2) -> str | None:
 
 def epochs_sentence(ckpt: Checkpoint) -> str | None:
     """The smallest validation sigma after the first epoch and its range after that, beside the validation ELBO's
-    first and last value, from history.jsonl; None with under two epochs."""
+    first and last value (and its highest where the run ended below it), from history.jsonl; None with under two
+    epochs."""
     rows = epochs(ckpt).dropna(subset=["sigma_min", "val_elbo"])
     if len(rows) < 2:
         return None
     later = rows["sigma_min"].iloc[1:]
+    top = rows.loc[rows["val_elbo"].idxmax()]
+    falling = " (the lowest after the last)" if later.iloc[-1] == later.min() else ""
+    peak = (f" (highest {top['val_elbo']:,.0f} after epoch {int(top['epoch'])})"
+            if top["val_elbo"] > rows["val_elbo"].iloc[-1] else "")
+    small = ckpt.evaluation.sigma.frac_below_0_01 if ckpt.evaluation and ckpt.evaluation.sigma else None
+    end = f" At the end {small:.0%} of its test pixels have sigma < 0.01." if small is not None else ""
     return (f"{ckpt.name}: smallest validation sigma {rows['sigma_min'].iloc[0]:.1e} after epoch "
             f"{int(rows['epoch'].iloc[0])}, between {later.min():.1e} and {later.max():.1e} over epochs "
-            f"{int(rows['epoch'].iloc[1])}-{int(rows['epoch'].iloc[-1])}, while its validation ELBO went from "
-            f"{rows['val_elbo'].iloc[0]:,.0f} to {rows['val_elbo'].iloc[-1]:,.0f} nats. {stopped(ckpt)}")
+            f"{int(rows['epoch'].iloc[1])}-{int(rows['epoch'].iloc[-1])}{falling}, while its validation ELBO went from "
+            f"{rows['val_elbo'].iloc[0]:,.0f} to {rows['val_elbo'].iloc[-1]:,.0f} nats{peak}.{end} {stopped(ckpt)}")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from vae_core.files.names import LEDGER_JSON
+from vae_core.files.schema import Evaluation
 from vae_core.training.schedules import SCHEDULES
 
 IWAE_K, IWAE_IMAGES = 5000, 1000
@@ -70,3 +71,17 @@ def card_section(model: str, path: Path = LEDGER_JSON) -> str:
     if not rows:
         return ""
     return "\n".join(["", "## Training ledger", "", PROTOCOL, "", *ledger_tables(rows, heading="###")])
+
+
+def target_sentence(ev: Evaluation) -> str | None:
+    """How far a zoo entry's test NLL (-IWAE, from its eval.json) lies from Burda et al.'s Table 1 (PAPER_NLL);
+    None without a test IWAE."""
+    t, epochs = ev.test, (ev.training.epochs if ev.training else None)
+    if t is None or t.iwae is None or t.iwae_stderr is None or not epochs:
+        return None
+    nll = -t.iwae
+    gap = nll - PAPER_NLL
+    where = f"{gap:.2f} nats above" if gap > 0 else f"{-gap:.2f} nats below"
+    return (f"{ev.name} ({epochs:,} epochs, {epochs / PAPER_EPOCHS:.0%} of the paper's {PAPER_EPOCHS:,}): test NLL "
+            f"{nll:.2f} ± {t.iwae_stderr:.2f} (-IWAE, k = {t.iwae_k:,}, {t.iwae_images:,} test images: an upper "
+            f"bound), {where} Table 1's {PAPER_NLL}; {t.active_units} of {ev.latent_dim} units active.")
