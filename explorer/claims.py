@@ -578,3 +578,31 @@ def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> l
         kept = raw_runs.kept_alive(checkpoints, d)
         out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
     return [s for s in out if s]
+
+
+# ------------------------------------------------------------------------------------------ the Reconstruct instruments
+INSTRUMENT_IMAGES = 100  # the first images of the embedded test sample the instruments' numbers are measured on
+RISE = 0.05  # nats: a rise of log p(x|z) between two floors counted as one (above float noise)
+
+
+def instrument_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str:
+    """What the Reconstruct page's instruments measure on ``images`` (uint8 (N, 28, 28)) for one model: the mean
+    log p(x | z = E[z|x]) as trained and at the largest floor, the share of images whose log p rises at some step
+    of the floor, and the stroke / background split (explorer.compute.instruments)."""
+    from explorer.compute.instruments import FLOORS, STROKE_LEVEL, FloorNotApplicable, nats_split, rescore
+
+    out = latent.reconstruct(model, images, seed=0)
+    splits = [nats_split(out["pixel_log_prob"][i], images[i]) for i in range(len(images))]
+    stroke = float(np.nanmean([s.stroke_per_pixel for s in splits]))
+    background = float(np.nanmean([s.background_per_pixel for s in splits]))
+    split = (f"per pixel it earns {background:+.2f} nats on background pixels and {stroke:+.2f} on stroke pixels "
+             f"(8-bit value > {STROKE_LEVEL})")
+    where = f"On {ckpt.name} and the first {len(images)} embedded {ckpt.dataset} test images"
+    try:
+        s = rescore(model, images, FLOORS, seed=0)
+    except FloorNotApplicable:
+        return f"{where}, {split}; it has no sigma to floor."
+    rises = float((np.diff(s["log_px"], axis=0) > RISE).any(axis=0).mean())
+    return (f"{where}, the mean log p(x | z = E[z|x]) falls from {s['log_px'][0].mean():,.0f} nats as trained to "
+            f"{s['log_px'][-1].mean():,.0f} at a floor of {FLOORS[-1]:g}, not monotonically: on {rises:.0%} of the "
+            f"images it rises by more than {RISE} nats at some step of the floor. {split[0].upper() + split[1:]}.")

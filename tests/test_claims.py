@@ -278,3 +278,15 @@ def test_changing_the_likelihood_moves_the_fd_more_than_changing_the_architectur
     by_likelihood = [factor(side.loc[a, fd], side.loc[b, fd]) for side in (mlp, conv)
                      for i, a in enumerate(decoders) for b in decoders[i + 1:]]
     assert median(by_architecture) < median(by_likelihood), (by_architecture, by_likelihood)
+
+
+def test_the_findings_say_what_the_instruments_measure_on_the_per_pixel_gaussian(findings_doc):
+    """The sigma floor and the stroke / background split on the shipped per-pixel Gaussian (Reconstruct's
+    instruments), as scripts.instrument_numbers prints them."""
+    from vae_core.base.data import load_sample
+
+    ckpt = next((c for c in CHECKPOINTS if c.name == "mnist-gaussian-pixel"), None)
+    if ckpt is None:
+        pytest.skip("the zoo has no mnist-gaussian-pixel")
+    images = load_sample(ckpt.dataset)[0][:claims.INSTRUMENT_IMAGES]
+    assert words(claims.instrument_sentence(ckpt, load_model(ckpt.path), images)) in findings_doc
