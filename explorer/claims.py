@@ -606,3 +606,45 @@ def instrument_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str
     return (f"{where}, the mean log p(x | z = E[z|x]) falls from {s['log_px'][0].mean():,.0f} nats as trained to "
             f"{s['log_px'][-1].mean():,.0f} at a floor of {FLOORS[-1]:g}, not monotonically: on {rises:.0%} of the "
             f"images it rises by more than {RISE} nats at some step of the floor. {split[0].upper() + split[1:]}.")
+
+
+# ------------------------------------------------------------------------------------------ the AIS settings
+def _ais_setting(ev) -> str:
+    s = ev.log_likelihood.settings
+    return f"{s.get('num_steps', 0):,} x {s.get('chains', 0)}"
+
+
+def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """Which entries ran AIS longer than the default (zoo.toml ``ais``, recorded in eval.json), on how many images,
+    where it still fell far below IWAE or had chains frozen, and the images the default conv runs used."""
+    from vae_core.evaluation.best_likelihood import default_settings
+
+    default = default_settings(AIS)
+    ais_runs = [c for c in checkpoints if c.evaluation and c.evaluation.log_likelihood
+                and c.evaluation.log_likelihood.method == AIS]
+    longer = [c for c in ais_runs if any(c.evaluation.log_likelihood.settings.get(k) != v
+                                         for k, v in default.items())]
+    if not ais_runs:
+        return None
+
+    def described(c: Checkpoint) -> str:
+        b = c.evaluation.log_likelihood
+        far = f", {b.images_far_below_iwae} far below IWAE" if b.images_far_below_iwae else ""
+        frozen = f", a frozen chain on {b.frozen_chains}" if b.frozen_chains else ""
+        return f"{c.name} ({_ais_setting(c.evaluation)}, {b.num_images} images{far}{frozen})"
+
+    parts = []
+    for network in dict.fromkeys(NETWORK_NAMES[c.config.network] for c in longer):
+        own = [c for c in longer if NETWORK_NAMES[c.config.network] == network]
+        parts.append(f"{len(own)} {network} entries: {', '.join(described(c) for c in own)}")
+    said = (f"AIS runs T = {default['num_steps']:,} transitions x {default['chains']} chains per image by default; "
+            f"longer (T x chains) for {'; '.join(parts)}." if longer else
+            f"Every entry runs AIS at the default T = {default['num_steps']:,} x {default['chains']} chains.")
+    rest_conv = sorted({c.evaluation.log_likelihood.num_images for c in ais_runs
+                        if c not in longer and c.config.network != "mlp"})
+    conv_iwae = sorted({c.evaluation.test.iwae_images for c in checkpoints if c.evaluation and c.evaluation.test
+                        and c.config.network != "mlp" and c.evaluation.test.iwae_images})
+    if rest_conv:
+        said += (f" The other conv entries run it on their first {' or '.join(map(str, rest_conv))} test images, "
+                 f"and every conv entry's IWAE on the first {' or '.join(f'{n:,}' for n in conv_iwae)}.")
+    return said

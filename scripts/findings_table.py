@@ -159,7 +159,6 @@ def print_claims(root: str) -> None:
     print()
     for sentence in claims.findings(frame):
         print(f"  {sentence}")
-    print("\nThe plain-words paragraphs' numbers (explorer.claims.paragraph_sentences):\n")
     for sentence in claims.paragraph_sentences(frame, checkpoints):
         print(f"  {sentence}")
 

@@ -290,3 +290,9 @@ def test_the_findings_say_what_the_instruments_measure_on_the_per_pixel_gaussian
         pytest.skip("the zoo has no mnist-gaussian-pixel")
     images = load_sample(ckpt.dataset)[0][:claims.INSTRUMENT_IMAGES]
     assert words(claims.instrument_sentence(ckpt, load_model(ckpt.path), images)) in findings_doc
+
+
+def test_the_findings_name_the_longer_ais_runs_and_the_rows_ranked_by_iwae(findings_doc, frame):
+    assert words(claims.ais_settings_sentence(CHECKPOINTS)) in findings_doc
+    flagged = tables.not_best_sentence(frame)
+    assert flagged is None or words(flagged) in findings_doc
