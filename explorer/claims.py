@@ -648,3 +648,51 @@ def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
         said += (f" The other conv entries run it on their first {' or '.join(map(str, rest_conv))} test images, "
                  f"and every conv entry's IWAE on the first {' or '.join(f'{n:,}' for n in conv_iwae)}.")
     return said
+
+
+# ------------------------------------------------------------------------------------------ the cost
+def cost_sentence(checkpoints: list[Checkpoint], zoo: Path) -> str:
+    """The process time each group of entries recorded in eval.json (training, evaluation, the best log-likelihood
+    estimate), grouped by network, data kind and epochs, and the size of the ``zoo`` folder against its budget."""
+    from vae_core.zoo.checkpoints import SHIPPED_BUDGET_MB
+
+    groups: dict[str, list[float]] = {}
+    for c in checkpoints:
+        ev = c.evaluation
+        if ev is None or ev.training is None:
+            continue
+        b = ev.log_likelihood
+        raw = " raw-pixel" if raw_runs.is_raw(c) else ""
+        key = f"{NETWORK_NAMES[c.config.network]}{raw} | of {ev.training.epochs:,} epoch" + (
+            "s" if ev.training.epochs != 1 else "")
+        counts = groups.setdefault(key, [0, 0.0, 0.0, 0.0])
+        counts[0] += 1
+        counts[1] += ev.training.seconds or 0.0
+        counts[2] += ev.evaluation_seconds or 0.0
+        counts[3] += (b.seconds_total or b.seconds or 0.0) if b is not None else 0.0
+    parts = [f"{int(n)} {key.replace('|', 'entries' if n != 1 else 'entry')}: {t / 60:,.0f}, {e / 60:,.0f} and "
+             f"{ll / 60:,.0f}"
+             for key, (n, t, e, ll) in sorted(groups.items(), key=lambda kv: -kv[1][0])]
+    size = sum(f.stat().st_size for f in zoo.rglob("*") if f.is_file()) / 2**20
+    return (f"Process time recorded in eval.json, in minutes of training, evaluation and the best log-likelihood "
+            f"estimate (sums of training.seconds, evaluation_seconds and log_likelihood.seconds_total): "
+            f"{'; '.join(parts)}. {zoo.name}/ holds {size:.1f} MB (budget {SHIPPED_BUDGET_MB} MB).")
+
+
+def classifier_sentence(root: Path | None = None) -> str | None:
+    """The FD classifiers' test accuracy and training time, from classifiers/<dataset>/eval.json."""
+    import json
+
+    from vae_core.files.names import CLASSIFIER_DIR, EVAL_NAME
+
+    found = []
+    for path in sorted((root or CLASSIFIER_DIR).glob(f"*/{EVAL_NAME}"), key=lambda p: (p.parent.name != "mnist",
+                                                                                       p.parent.name)):
+        data = json.loads(path.read_text())
+        if isinstance(data.get("test_accuracy"), (int, float)):
+            found.append((path.parent.name, float(data["test_accuracy"]), float(data.get("seconds") or 0.0)))
+    if not found:
+        return None
+    accuracies = _names([f"{name} {acc:.2%}" for name, acc, _ in found])
+    return (f"The FD classifiers ({CLASSIFIER_DIR.name}/*/{EVAL_NAME}) reach {accuracies} test accuracy, after "
+            f"{sum(s for *_, s in found) / 60:.0f} minutes of training in all (sum of seconds).")

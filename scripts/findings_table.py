@@ -161,6 +161,10 @@ def print_claims(root: str) -> None:
         print(f"  {sentence}")
     for sentence in claims.paragraph_sentences(frame, checkpoints):
         print(f"  {sentence}")
+    print(claims.cost_sentence(checkpoints, Path(root)))
+    classifiers = claims.classifier_sentence()
+    if classifiers:
+        print(classifiers)
 
 
 if __name__ == "__main__":

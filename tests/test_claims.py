@@ -296,3 +296,9 @@ def test_the_findings_name_the_longer_ais_runs_and_the_rows_ranked_by_iwae(findi
     assert words(claims.ais_settings_sentence(CHECKPOINTS)) in findings_doc
     flagged = tables.not_best_sentence(frame)
     assert flagged is None or words(flagged) in findings_doc
+
+
+def test_the_findings_cost_is_what_the_files_record(findings_doc):
+    assert words(claims.cost_sentence(CHECKPOINTS, DEFAULT_ZOO)) in findings_doc
+    said = claims.classifier_sentence()
+    assert said is None or words(said) in findings_doc
