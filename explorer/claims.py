@@ -652,7 +652,7 @@ def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
 
 # ------------------------------------------------------------------------------------------ the cost
 def cost_sentence(checkpoints: list[Checkpoint], zoo: Path) -> str:
-    """The process time each group of entries recorded in eval.json (training, evaluation, the best log-likelihood
+    """The time each group of entries recorded in eval.json (training, evaluation, the best log-likelihood
     estimate), grouped by network, data kind and epochs, and the size of the ``zoo`` folder against its budget."""
     from vae_core.zoo.checkpoints import SHIPPED_BUDGET_MB
 
@@ -674,8 +674,9 @@ def cost_sentence(checkpoints: list[Checkpoint], zoo: Path) -> str:
              f"{ll / 60:,.0f}"
              for key, (n, t, e, ll) in sorted(groups.items(), key=lambda kv: -kv[1][0])]
     size = sum(f.stat().st_size for f in zoo.rglob("*") if f.is_file()) / 2**20
-    return (f"Process time recorded in eval.json, in minutes of training, evaluation and the best log-likelihood "
-            f"estimate (sums of training.seconds, evaluation_seconds and log_likelihood.seconds_total): "
+    return (f"Minutes of training, evaluation and the best log-likelihood estimate recorded in eval.json (each "
+            f"process's wall-clock seconds: sums of training.seconds, evaluation_seconds and "
+            f"log_likelihood.seconds_total): "
             f"{'; '.join(parts)}. {zoo.name}/ holds {size:.1f} MB (budget {SHIPPED_BUDGET_MB} MB).")
 
 

@@ -162,6 +162,13 @@ def print_claims(root: str) -> None:
     for sentence in claims.paragraph_sentences(frame, checkpoints):
         print(f"  {sentence}")
     print(claims.cost_sentence(checkpoints, Path(root)))
+    from vae_core.zoo import ledger
+
+    rows = ledger.read_ledger()
+    for ckpt in checkpoints:
+        if ckpt.evaluation is not None and any(r.get("model") == ckpt.name for r in rows):
+            print(ledger.target_sentence(ckpt.evaluation))
+            print("\n".join(ledger.progress_sentences(rows, ckpt.evaluation)))
     classifiers = claims.classifier_sentence()
     if classifiers:
         print(classifiers)

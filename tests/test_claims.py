@@ -302,3 +302,14 @@ def test_the_findings_cost_is_what_the_files_record(findings_doc):
     assert words(claims.cost_sentence(CHECKPOINTS, DEFAULT_ZOO)) in findings_doc
     said = claims.classifier_sentence()
     assert said is None or words(said) in findings_doc
+
+
+def test_the_findings_say_what_the_burda_ledger_shows(findings_doc):
+    from vae_core.zoo import ledger
+
+    rows = ledger.read_ledger()
+    said = [s for c in CHECKPOINTS if c.evaluation is not None for s in ledger.progress_sentences(rows, c.evaluation)]
+    if not rows:
+        pytest.skip("no Burda ledger in this checkout")
+    missing = [s for s in said if words(s) not in findings_doc]
+    assert said and not missing, missing[:1]
