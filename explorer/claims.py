@@ -697,3 +697,33 @@ def classifier_sentence(root: Path | None = None) -> str | None:
     accuracies = _names([f"{name} {acc:.2%}" for name, acc, _ in found])
     return (f"The FD classifiers ({CLASSIFIER_DIR.name}/*/{EVAL_NAME}) reach {accuracies} test accuracy, after "
             f"{sum(s for *_, s in found) / 60:.0f} minutes of training in all (sum of seconds).")
+
+
+# ------------------------------------------------------------------------------------------ where sigma collapsed
+SMALL_SIGMA = 0.01
+
+
+def collapsed_pixels(model: VAE, images: np.ndarray) -> dict[str, np.ndarray]:
+    """For uint8 ``images`` (N, 28, 28): the decoder's sigma and mean at the posterior mean and the pixels the model
+    was scored on, each (N, 28, 28); sigma is None for a decoder without one."""
+    from vae_core.model.likelihoods import unvalidated
+
+    with unvalidated():  # a collapsed sigma underflows to 0 on some pixels
+        sigma = latent.sigma_at_means(model, images)
+        mean = latent.decode(model, latent.encode_means(model, images))["mean"]
+    x = latent.model_input(model, images).numpy().reshape(mean.shape)
+    return {"sigma": sigma, "mean": mean, "x": x}
+
+
+def collapsed_pixels_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str | None:
+    """How many pixels of ``images`` have sigma below SMALL_SIGMA at the posterior mean, and how many of those are
+    exactly 0 in the image; None for a decoder without sigma."""
+    found = collapsed_pixels(model, images)
+    if found["sigma"] is None:
+        return None
+    small = found["sigma"] < SMALL_SIGMA
+    zero = found["x"] == 0
+    share = (zero & small).sum() / small.sum() if small.any() else math.nan
+    of_them = ("all of them 0" if share == 1 else f"{share:.1%} of them 0") if small.any() else "none"
+    return (f"{ckpt.name}, on the {len(images):,} embedded {ckpt.dataset} test images: {small.mean():.1%} of the "
+            f"pixels have sigma < {SMALL_SIGMA} at the posterior mean, {of_them} in the image.")

@@ -313,3 +313,17 @@ def test_the_findings_say_what_the_burda_ledger_shows(findings_doc):
         pytest.skip("no Burda ledger in this checkout")
     missing = [s for s in said if words(s) not in findings_doc]
     assert said and not missing, missing[:1]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_findings_say_where_the_kept_alive_run_collapsed_its_sigma(dataset, findings_doc):
+    """Which pixels of the embedded test sample the kept-alive raw run gives sigma < 0.01, as
+    scripts.raw_sigma_pixels prints it."""
+    from explorer import raw_runs
+    from vae_core.base.data import load_sample
+
+    kept = raw_runs.kept_alive(CHECKPOINTS, dataset)
+    if kept is None:
+        pytest.skip(f"the zoo has no kept-alive raw run of {dataset}")
+    said = claims.collapsed_pixels_sentence(kept, load_model(kept.path).eval(), load_sample(dataset)[0])
+    assert said and words(said) in findings_doc
