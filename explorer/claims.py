@@ -22,6 +22,7 @@ from vae_core.zoo.checkpoints import Checkpoint
 
 # The document whose sentences and tables are rendered from the zoo (the scripts above print them; the test reads it)
 CLAIMS_DOC = Path("docs") / "findings.md"
+APP_DOC = Path("docs") / "app.md"  # the app's long text: its sentence on one image's gap is rendered here too
 CANVAS_SIDE = 280  # px: the Draw canvas (explorer.canvas.SIDE)
 
 
@@ -727,3 +728,22 @@ def collapsed_pixels_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) 
     of_them = ("all of them 0" if share == 1 else f"{share:.1%} of them 0") if small.any() else "none"
     return (f"{ckpt.name}, on the {len(images):,} embedded {ckpt.dataset} test images: {small.mean():.1%} of the "
             f"pixels have sigma < {SMALL_SIGMA} at the posterior mean, {of_them} in the image.")
+
+
+# ------------------------------------------------------------------------------------------ the gap, seen
+GAP_IMAGE, GAP_K = 1, 1000  # the embedded test image and the IWAE k docs/app.md quotes for the 2-D per-pixel model
+
+
+def gap_image_sentence(name: str, model: VAE, images: np.ndarray, index: int = GAP_IMAGE, k: int = GAP_K,
+                       seed: int = 0) -> str:
+    """What the Latent page shows for one embedded test image of a 2-D model (seed 0, as the page opens): how far
+    the posterior's peak lies from q's mean, KL(q || p(z|x)), and IWAE_k against the exact log p(x)."""
+    from explorer.compute.posterior_view import iwae_for_image, posterior_view
+
+    view = posterior_view(model, images[index], seed)
+    if "problem" in view:
+        return f"{name}, test image #{index}: no exact posterior ({view['problem']})."
+    iwae, se = iwae_for_image(model, images[index], k, seed)
+    return (f"On {name}, test image #{index}, the posterior's peak lies {view['mode_in_q_sd']:.0f} encoder standard "
+            f"deviations from q's mean: KL(q || p(z|x)) = {view['kl_difference']:.1f} nats, and IWAE with k = "
+            f"{k:,} gives {iwae:.1f} ± {se:.1f} against the exact {view['log_px']:.1f}.")

@@ -327,3 +327,13 @@ def test_the_findings_say_where_the_kept_alive_run_collapsed_its_sigma(dataset, 
         pytest.skip(f"the zoo has no kept-alive raw run of {dataset}")
     said = claims.collapsed_pixels_sentence(kept, load_model(kept.path).eval(), load_sample(dataset)[0])
     assert said and words(said) in findings_doc
+
+
+def test_the_app_doc_says_what_the_latent_page_shows_for_its_example_image():
+    from vae_core.base.data import load_sample
+
+    ckpt = next((c for c in CHECKPOINTS if c.name == "mnist-gaussian-pixel-2d"), None)
+    if ckpt is None:
+        pytest.skip("the zoo has no mnist-gaussian-pixel-2d")
+    said = claims.gap_image_sentence(ckpt.name, load_model(ckpt.path), load_sample(ckpt.dataset)[0])
+    assert words(said) in words((ROOT / claims.APP_DOC).read_text())
