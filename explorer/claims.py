@@ -747,3 +747,37 @@ def gap_image_sentence(name: str, model: VAE, images: np.ndarray, index: int = G
     return (f"On {name}, test image #{index}, the posterior's peak lies {view['mode_in_q_sd']:.0f} encoder standard "
             f"deviations from q's mean: KL(q || p(z|x)) = {view['kl_difference']:.1f} nats, and IWAE with k = "
             f"{k:,} gives {iwae:.1f} ± {se:.1f} against the exact {view['log_px']:.1f}.")
+
+
+# ------------------------------------------------------------------------------------------ how the zoo was trained
+def parameter_count(ckpt: Checkpoint) -> int:
+    """The number of weights in the checkpoint's safetensors file, read from its header (no model built)."""
+    from safetensors import safe_open
+
+    from vae_core.files.names import WEIGHTS_NAME
+
+    with safe_open(str(ckpt.path / WEIGHTS_NAME), framework="pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+
+
+def training_sentence(checkpoints: list[Checkpoint]) -> str:
+    """The zoo's entries grouped by network, latent size and training settings (config.json, eval.json's
+    training), with their parameter counts (``parameter_count``)."""
+    parameters = {c.name: parameter_count(c) for c in checkpoints}
+    groups: dict[tuple, list[str]] = {}
+    for c in checkpoints:
+        t = c.evaluation.training if c.evaluation else None
+        if t is None:
+            continue
+        key = (c.config.describe_network(), c.config.latent_dim, t.lr, t.batch_size, t.epochs)
+        groups.setdefault(key, []).append(c.name)
+    seeds = {c.evaluation.training.seed for c in checkpoints if c.evaluation and c.evaluation.training}
+    parts = []
+    for (network, latent_dim, lr, batch, epochs), names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        counts = sorted({f"{parameters[n] / 1000:.0f}k" for n in names if n in parameters},
+                        key=lambda k: int(k[:-1]))
+        size = f", {' or '.join(counts)} parameters" if counts else ""
+        parts.append(f"{len(names)} {network}, latent {latent_dim}{size}: starting learning rate {lr:g}, batch "
+                     f"{batch}, {epochs:,} epoch{'s' if epochs != 1 else ''}")
+    seed = f"; seed {seeds.pop()} for all" if len(seeds) == 1 else ""
+    return f"The zoo's {sum(map(len, groups.values()))} entries (config.json, eval.json): {'; '.join(parts)}{seed}."

@@ -169,6 +169,7 @@ def print_claims(root: str) -> None:
         if ckpt.evaluation is not None and any(r.get("model") == ckpt.name for r in rows):
             print(ledger.target_sentence(ckpt.evaluation))
             print("\n".join(ledger.progress_sentences(rows, ckpt.evaluation)))
+    print(claims.training_sentence(checkpoints))
     classifiers = claims.classifier_sentence()
     if classifiers:
         print(classifiers)

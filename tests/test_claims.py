@@ -337,3 +337,7 @@ def test_the_app_doc_says_what_the_latent_page_shows_for_its_example_image():
         pytest.skip("the zoo has no mnist-gaussian-pixel-2d")
     said = claims.gap_image_sentence(ckpt.name, load_model(ckpt.path), load_sample(ckpt.dataset)[0])
     assert words(said) in words((ROOT / claims.APP_DOC).read_text())
+
+
+def test_the_findings_say_how_every_entry_was_trained(findings_doc):
+    assert words(claims.training_sentence(CHECKPOINTS)) in findings_doc
