@@ -12,14 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from explorer import raw_runs, tables
 from explorer.compute import latent
 from explorer.compute.drawing import prepare_drawing
+from vae_core.evaluation.best_likelihood import AIS, QUADRATURE
 from vae_core.files.schema import or_nan
 from vae_core.model.vae import NETWORK_NAMES, VAE
 from vae_core.zoo.checkpoints import Checkpoint
 
 # The document whose sentences and tables are rendered from the zoo (the scripts above print them; the test reads it)
 CLAIMS_DOC = Path("docs") / "findings.md"
+APP_DOC = Path("docs") / "app.md"  # the app's long text: its sentence on one image's gap is rendered here too
 CANVAS_SIDE = 280  # px: the Draw canvas (explorer.canvas.SIDE)
 
 
@@ -293,19 +296,488 @@ def raw_sentence(kept: Checkpoint, fixed: Checkpoint) -> str:
     rec, smp = _measured(kept, fixed, RECONSTRUCTION_MEASURES), _measured(kept, fixed, SAMPLE_MEASURES)
     if not rec or not smp:
         return f"{kept.name} or {fixed.name} lacks the reconstruction or sample measures to compare."
-    fmt = {"mean squared error": ".4f"}
-
-    def numbers(found: dict[str, tuple[float, float]]) -> str:
-        return "; ".join(f"{what} {a:{fmt.get(what, '.0f')}} against {b:{fmt.get(what, '.0f')}}"
-                         for what, (a, b) in found.items())
-
-    def verdict(found: dict[str, tuple[float, float]], lower: str, higher: str) -> str:
-        way = _direction(found, lower, higher)
-        if way != "mixed":
-            return way
-        return " and ".join(f"{lower if a < b else higher} by {what}" for what, (a, b) in found.items())
-
-    return (f"{kept.name} reconstructs {verdict(rec, 'closer to', 'further from')} the test images than "
-            f"{fixed.name} ({numbers(rec)}) and its samples are {verdict(smp, 'closer to', 'further from')} the "
-            f"test set (FD of {numbers(smp)}). Lower is closer for every number; the FDs are computed on raw pixels "
+    return (f"{kept.name} reconstructs {_verdict(rec, 'closer to', 'further from')} the test images than "
+            f"{fixed.name} ({_numbers(rec)}) and its samples are {_verdict(smp, 'closer to', 'further from')} the "
+            f"test set (FD of {_numbers(smp)}). Lower is closer for every number; the FDs are computed on raw pixels "
             f"against the raw test set.")
+
+
+_FORMATS = {"mean squared error": ".4f"}
+
+
+def _numbers(found: dict[str, tuple[float, float]]) -> str:
+    return "; ".join(f"{what} {a:{_FORMATS.get(what, '.0f')}} against {b:{_FORMATS.get(what, '.0f')}}"
+                     for what, (a, b) in found.items())
+
+
+def _verdict(found: dict[str, tuple[float, float]], lower: str, higher: str) -> str:
+    way = _direction(found, lower, higher)
+    if way != "mixed":
+        return way
+    return " and ".join(f"{lower if a < b else higher} by {what}" for what, (a, b) in found.items())
+
+
+def reconstruction_sentence(model: Checkpoint, other: Checkpoint) -> str:
+    """Whether ``model`` reconstructs the test images closer than ``other``, by mean squared error and the FD of
+    reconstruction means (eval.json)."""
+    rec = _measured(model, other, RECONSTRUCTION_MEASURES)
+    if not rec:
+        return f"{model.name} or {other.name} lacks the reconstruction measures to compare."
+    return (f"{model.name} reconstructs {_verdict(rec, 'closer to', 'further from')} the test images than "
+            f"{other.name} ({_numbers(rec)}; lower is closer).")
+
+
+# ------------------------------------------------------------------------------------------ the likelihood estimates
+def _nats(value: float, stderr: float) -> str:
+    return f"{value:,.2f} ± {stderr:.2f}" if abs(value) < 10 else f"{value:,.1f} ± {stderr:.1f}"
+
+
+def _rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    return frame[frame["dataset"] == dataset].set_index("model", drop=False)
+
+
+def exact_gap_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """How far IWAE lies below the exact log-likelihood (2-D quadrature) on the same images, per 2-D model of
+    ``dataset``; None when it has none."""
+    rows = _rows(frame, dataset)
+    rows = rows[rows["estimate"] == tables.METHODS[QUADRATURE]].sort_values("best - IWAE")
+    if rows.empty:
+        return None
+    images = sorted({int(n) for n in rows["images"]})
+    on = f"{images[0]:,} test images of each" if len(images) == 1 else "the same test images of each"
+    gaps = [f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} nats for {r['model']}" if i == 0 else
+            f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} for {r['model']}" for i, (_, r) in
+            enumerate(rows.iterrows())]
+    return f"With the exact value on {on} 2-D model of {dataset}, IWAE lies below it by {_names(gaps)}."
+
+
+def ais_gap_rows(frame: pd.DataFrame, dataset: str, shown_only: bool = True) -> pd.DataFrame:
+    """The MLP models of ``dataset`` at its usual latent size with an AIS best estimate shown as such (raw pixels
+    left out), by best - IWAE on the same images; with ``shown_only`` False, also those whose AIS is not shown
+    (tables.not_best_sentence)."""
+    rows = _rows(frame, dataset)
+    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] != tables.RAW_GROUP)]
+    rows = rows[rows["latent"] == rows["latent"].mode().iloc[0]] if not rows.empty else rows
+    if not shown_only:
+        return rows[(rows["estimate"] != tables.METHODS[QUADRATURE])]
+    return rows[(rows["estimate"] == tables.METHODS[AIS]) & (rows["not best"] == "")].sort_values("best - IWAE")
+
+
+def ais_gap_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """How far AIS lies above IWAE on the same images, per MLP model of ``dataset`` (ais_gap_rows)."""
+    rows = ais_gap_rows(frame, dataset)
+    if rows.empty:
+        return None
+    mlp = _rows(frame, dataset)
+    left_out = mlp[(mlp["not best"] != "") & mlp["model"].isin(ais_gap_rows(frame, dataset, shown_only=False)["model"])]
+    not_counted = "".join(f" Not counted, its AIS not shown as its best estimate: {r['model']}, where {r['not best']}."
+                          for _, r in left_out.iterrows())
+    gaps = [f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} ({tables.short_name(r['model'], dataset)})"
+            for _, r in rows.iterrows()]
+    below = " (a negative gap: AIS below IWAE)" if (rows["best - IWAE"] < 0).any() else ""
+    return (f"On the {len(rows)} MLP models of {dataset} with latent size {int(rows['latent'].iloc[0])}, AIS lies "
+            f"above IWAE on the same images by {_names(gaps)} nats{below}.{not_counted}")
+
+
+def order_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """The MLP models of ``dataset`` on 8-bit pixels ranked by their best estimate (bits/dim), and whether the
+    IWAE bound ranks them the same way; the pairs it swaps are named with how far apart their estimates are."""
+    rows = _rows(frame, dataset)
+    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])
+                & np.isfinite(rows["bits/dim"]) & np.isfinite(rows["bits/dim (IWAE bound)"])]
+    if len(rows) < 2:
+        return None
+    best = rows.sort_values("bits/dim")
+    ranked = " < ".join(f"{tables.short_name(m, dataset)} {b:.2f}" for m, b in zip(best["model"], best["bits/dim"],
+                                                                                  strict=True))
+    names = list(best["model"])
+    swapped = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+               if rows.loc[a, "bits/dim (IWAE bound)"] > rows.loc[b, "bits/dim (IWAE bound)"]]
+    said = (f"Ranked by the best estimate, the {len(rows)} MLP models of {dataset} on 8-bit pixels read "
+            f"(bits/dim) {ranked}")
+    if not swapped:
+        return said + "; the IWAE bound ranks them in the same order."
+    swaps = []
+    for a, b in swapped:
+        apart = abs(rows.loc[a, "log-lik"] - rows.loc[b, "log-lik"])
+        se = math.hypot(rows.loc[a, "± se"], rows.loc[b, "± se"])
+        swaps.append(f"{tables.short_name(a, dataset)} and {tables.short_name(b, dataset)} (their best estimates "
+                     f"{apart:.0f} nats apart, {'within' if apart < se else 'beyond'} one standard error of "
+                     f"{se:.0f})")
+    return said + f"; the IWAE bound ranks them in the same order except {_names(swaps)}, swapped."
+
+
+# ------------------------------------------------------------------------------------------ bounded sigmas
+CALIBRATED = ("gaussian-fixed", "gaussian-shared", "gaussian-optimal")  # sigma about 0.1: fixed, learned, analytic
+GAUSSIANS = ("gaussian-pixel", "gaussian-pixel-floor") + CALIBRATED  # the continuous Gaussian decoders
+FLOORED, DISCRETE = "gaussian-pixel-floor", "discretized-gaussian"
+
+
+def usual_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The MLP models of ``dataset`` on 8-bit pixels at its usual latent size, indexed by decoder."""
+    rows = _rows(frame, dataset)
+    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])]
+    rows = rows[rows["latent"] == rows["latent"].mode().iloc[0]] if not rows.empty else rows
+    return rows.set_index("decoder", drop=False)
+
+
+def _span(values: pd.Series) -> str:
+    return f"{values.min():.0f}-{values.max():.0f}"
+
+
+def _place(rows: pd.DataFrame, column: str, decoder: str) -> str:
+    """"2nd of 5" from the lowest of ``column`` among ``rows``."""
+    rank = int((rows[column] < rows.loc[decoder, column]).sum()) + 1
+    return f"{rank}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(rank, 'th') } of {len(rows)}"
+
+
+def floor_sentence(frame: pd.DataFrame, floored: Checkpoint) -> str | None:
+    """The floored per-pixel Gaussian against the other Gaussian decoders of its dataset (MLP, usual latent): where
+    its smallest sigma sits against the floor, its log p, and its FDs' places beside the calibrated ones'."""
+    rows = usual_rows(frame, floored.dataset)
+    gauss = rows[rows["decoder"].isin(GAUSSIANS)]
+    if FLOORED not in gauss.index or not set(CALIBRATED) <= set(gauss.index):
+        return None
+    row, calibrated = gauss.loc[FLOORED], gauss.loc[list(CALIBRATED)]
+    floor = floored.config.decoder_settings.get("sigma_min")
+    at = ("at the floor" if floor and math.isclose(row["sigma min"], floor, rel_tol=1e-3) else
+          f"against the floor {floor:g}")
+    fds = [f"FD of {what} {row[c]:.0f}, {_place(gauss, c, FLOORED)} Gaussian decoders "
+           f"(calibrated {_span(calibrated[c])})" for c, what in FDS.items()]
+    return (f"{row['model']} (sigma >= {floor:g}): smallest sigma on the test set {row['sigma min']:.4f}, {at}; "
+            f"log p {_nats(row['log-lik'], row['± se'])} nats; {'; '.join(fds)}; lower FD is better.")
+
+
+def calibrated_sentence(frame: pd.DataFrame, fixed: Checkpoint) -> str | None:
+    """The sigma the shared and the analytic-optimum decoders arrived at, against the fixed one's, with the three
+    models' log p."""
+    rows = usual_rows(frame, fixed.dataset)
+    if not set(CALIBRATED) <= set(rows.index):
+        return None
+    shared, optimal, fx = (rows.loc[d] for d in ("gaussian-shared", "gaussian-optimal", "gaussian-fixed"))
+    return (f"On {fixed.dataset} the learned shared sigma ({shared['model']}) ended at {shared['sigma min']:.3f} "
+            f"and the analytic optimum ({optimal['model']}) at {optimal['sigma min']:.3f}, against the fixed "
+            f"{fixed.config.decoder_settings['sigma']:g} of {fx['model']}; their log p: "
+            f"{_nats(shared['log-lik'], shared['± se'])}, {_nats(optimal['log-lik'], optimal['± se'])} and "
+            f"{_nats(fx['log-lik'], fx['± se'])} nats.")
+
+
+def discrete_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
+    """Where the discretized Gaussians rank by bits/dim among all 8-bit models of ``dataset``, and the MLP one's
+    samples, reconstructions and smallest sigma beside the calibrated Gaussians'."""
+    rows = _rows(frame, dataset)
+    eight = rows[(rows["group"] == tables.GROUPS["continuous"]) & np.isfinite(rows["bits/dim"])].sort_values(
+        "bits/dim")
+    usual = usual_rows(frame, dataset)
+    if DISCRETE not in usual.index or not set(CALIBRATED) <= set(usual.index) or eight.empty:
+        return None
+    lead = eight[eight["decoder"] == DISCRETE]
+    ahead = eight.iloc[:len(lead)]["decoder"].eq(DISCRETE).all()
+    nxt = eight[eight["decoder"] != DISCRETE].iloc[0]
+    row, calibrated = usual.loc[DISCRETE], usual.loc[list(CALIBRATED)]
+    first = (f"the {len(lead)} discretized Gaussians rank first" if ahead else
+             "the discretized Gaussians do not all rank first")
+    listed = ", ".join(f"{r['model']} {r['bits/dim']:.2f}" for _, r in lead.iterrows())
+    return (f"By bits/dim (best estimate) among the {len(eight)} 8-bit models of {dataset}, {first} ({listed}; next "
+            f"{nxt['model']} {nxt['bits/dim']:.2f}). {row['model']}: FD of decoder means "
+            f"{row['FD sample means']:.0f} (calibrated Gaussians {_span(calibrated['FD sample means'])}), MSE "
+            f"{row['MSE']:.4f}, smallest sigma {row['sigma min']:.1e} with {row['sigma < 0.01']:.1%} of test "
+            f"pixels below 0.01.")
+
+
+def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: str) -> str | None:
+    """The conv entries against the MLP ones with the same likelihood on ``dataset`` (MLP at the usual latent
+    size): for how many the test-set ELBO (eval.json) is higher and by how much, the log p differences (the
+    leaderboard's), the FD ratio's range."""
+    rows = _rows(frame, dataset)
+    rows = rows[rows["group"] != tables.RAW_GROUP]
+    mlp = usual_rows(frame, dataset)
+    mlp = pd.concat([mlp, rows[(rows["architecture"] == NETWORK_NAMES["mlp"])
+                               & (rows["group"] == tables.GROUPS["binary"])
+                               & (rows["latent"] == mlp["latent"].iloc[0] if not mlp.empty else True)]
+                     .set_index("decoder", drop=False)])
+    conv = rows[rows["architecture"] != NETWORK_NAMES["mlp"]].set_index("decoder", drop=False)
+    both = [d for d in conv.index if d in mlp.index]
+    if not both:
+        return None
+    test_elbo = {c.name: mean_test_elbo(c) for c in checkpoints}
+    elbo = pd.Series({d: test_elbo[conv.loc[d, "model"]] - test_elbo[mlp.loc[d, "model"]] for d in both})
+    logp = pd.Series({d: conv.loc[d, "log-lik"] - mlp.loc[d, "log-lik"] for d in both})
+    ratio = pd.Series({d: conv.loc[d, "FD sample means"] / mlp.loc[d, "FD sample means"] for d in both})
+    latents = f"latent {int(conv['latent'].iloc[0])} against the MLP's {int(mlp['latent'].iloc[0])}"
+    higher = int((elbo > 0).sum())
+    return (f"On {dataset} ({latents}) the conv network reaches a higher ELBO than the MLP for {higher} of the "
+            f"{len(both)} likelihoods (conv − MLP {elbo.min():,.1f} to {elbo.max():,.1f} nats on the same test "
+            f"images); log p conv − MLP {logp.min():,.1f} ({logp.idxmin()}) to {logp.max():,.1f} ({logp.idxmax()}); "
+            f"FD of decoder means conv / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
+
+
+# ------------------------------------------------------------------------------------------ raw pixels, collapsed
+def _from_worst(rows: pd.DataFrame, column: str, model: str, noun: str) -> str:
+    """"the worst of the 25 <noun>" or "2nd from the worst of the 25 <noun> (worst x, 1626)" by ``column`` (FD:
+    higher is worse)."""
+    rows = rows[np.isfinite(rows[column])]
+    worse = rows[rows[column] > rows.loc[model, column]]
+    if worse.empty:
+        return f"the worst of the {len(rows)} {noun}"
+    top = worse.loc[worse[column].idxmax()]
+    rank = len(worse) + 1
+    return (f"{rank}{ {2: 'nd', 3: 'rd'}.get(rank, 'th') } from the worst of the {len(rows)} {noun} (worst "
+            f"{top['model']}, {top[column]:.0f})")
+
+
+def collapsed_sentence(frame: pd.DataFrame, raw: Checkpoint, fixed: Checkpoint, partner: Checkpoint) -> str:
+    """The collapsed raw-pixel run's numbers: its test-set ELBO, AIS against IWAE on the same images, and its
+    samples' FDs ranked among every model of its dataset, beside the constant sigma on the same pixels (``fixed``),
+    whose test ELBO is set against its dequantized ``partner``'s."""
+    rows = _rows(frame, raw.dataset)
+    row, fx = rows.loc[raw.name], rows.loc[fixed.name]
+    elbo = mean_test_elbo(raw)
+    said = [f"{raw.name}'s test-set ELBO is " + (f"{elbo:,.0f} nats" if math.isfinite(elbo) else
+                                                 "not finite (some test images score nan)")]
+    if np.isfinite(row["best - IWAE"]):
+        said.append(f"AIS lies {_nats(row['best - IWAE'], row['± (best - IWAE)'])} nats above IWAE on the same "
+                    f"{int(row['images'])} images")
+    fds = [f"FD of {what} {row[c]:.0f}, {_from_worst(rows, c, raw.name, f'{raw.dataset} models')}" for c, what in
+           FDS.items() if np.isfinite(row[c])]
+    trained = raw_runs.stopped(fixed)
+    return (f"{'; '.join(said)}; {'; '.join(fds)}. On the same raw pixels {fixed.name} has FD {fx['FD samples']:.0f} "
+            f"(full samples) and {fx['FD sample means']:.0f} (decoder means): {trained.removeprefix(fixed.name + ' ')}"
+            .rstrip(".") + f", test-set ELBO {mean_test_elbo(fixed):,.0f} against {mean_test_elbo(partner):,.0f} for "
+            f"{partner.name} on dequantized pixels.")
+
+
+# ------------------------------------------------------------------------------------------ the findings' paragraphs
+def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> list[str]:
+    """Every sentence of CLAIMS_DOC's plain-words paragraphs built here, in the order the paragraphs give them, per
+    dataset (mnist first); those whose models the zoo lacks are left out."""
+    by_name = {c.name: c for c in checkpoints}
+    out: list[str | None] = []
+    datasets = sorted(set(frame["dataset"]), key=lambda d: (d != "mnist", d))
+    for d in datasets:
+        out += [exact_gap_sentence(frame, d), ais_gap_sentence(frame, d), order_sentence(frame, d)]
+    for d in datasets:
+        raw, fixed_raw = by_name.get(f"{d}-gaussian-pixel-raw"), by_name.get(f"{d}-gaussian-fixed-raw")
+        fixed, pixel = by_name.get(f"{d}-gaussian-fixed"), by_name.get(f"{d}-gaussian-pixel")
+        if raw is not None:
+            out.append(raw_runs.fall_sentence(raw))
+            if fixed_raw is not None and fixed is not None:
+                out.append(collapsed_sentence(frame, raw, fixed_raw, fixed))
+    for d in datasets:
+        pixel, fixed = by_name.get(f"{d}-gaussian-pixel"), by_name.get(f"{d}-gaussian-fixed")
+        if pixel is not None:
+            out.append(raw_runs.epochs_sentence(pixel))
+            if fixed is not None:
+                out.append(reconstruction_sentence(pixel, fixed))
+    for d in datasets:
+        floored, fixed = by_name.get(f"{d}-{FLOORED}"), by_name.get(f"{d}-gaussian-fixed")
+        out += [floor_sentence(frame, floored) if floored else None,
+                calibrated_sentence(frame, fixed) if fixed else None, discrete_sentence(frame, d)]
+    for d in datasets:
+        out.append(conv_sentence(frame, checkpoints, d))
+    for d in datasets:
+        kept = raw_runs.kept_alive(checkpoints, d)
+        out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
+    return [s for s in out if s]
+
+
+# ------------------------------------------------------------------------------------------ the Reconstruct instruments
+INSTRUMENT_IMAGES = 100  # the first images of the embedded test sample the instruments' numbers are measured on
+RISE = 0.05  # nats: a rise of log p(x|z) between two floors counted as one (above float noise)
+
+
+def instrument_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str:
+    """What the Reconstruct page's instruments measure on ``images`` (uint8 (N, 28, 28)) for one model: the mean
+    log p(x | z = E[z|x]) as trained and at the largest floor, the share of images whose log p rises at some step
+    of the floor, and the stroke / background split (explorer.compute.instruments)."""
+    from explorer.compute.instruments import FLOORS, STROKE_LEVEL, FloorNotApplicable, nats_split, rescore
+
+    out = latent.reconstruct(model, images, seed=0)
+    splits = [nats_split(out["pixel_log_prob"][i], images[i]) for i in range(len(images))]
+    stroke = float(np.nanmean([s.stroke_per_pixel for s in splits]))
+    background = float(np.nanmean([s.background_per_pixel for s in splits]))
+    split = (f"per pixel it earns {background:+.2f} nats on background pixels and {stroke:+.2f} on stroke pixels "
+             f"(8-bit value > {STROKE_LEVEL})")
+    where = f"On {ckpt.name} and the first {len(images)} embedded {ckpt.dataset} test images"
+    try:
+        s = rescore(model, images, FLOORS, seed=0)
+    except FloorNotApplicable:
+        return f"{where}, {split}; it has no sigma to floor."
+    rises = float((np.diff(s["log_px"], axis=0) > RISE).any(axis=0).mean())
+    return (f"{where}, the mean log p(x | z = E[z|x]) falls from {s['log_px'][0].mean():,.0f} nats as trained to "
+            f"{s['log_px'][-1].mean():,.0f} at a floor of {FLOORS[-1]:g}, not monotonically: on {rises:.0%} of the "
+            f"images it rises by more than {RISE} nats at some step of the floor. {split[0].upper() + split[1:]}.")
+
+
+# ------------------------------------------------------------------------------------------ the AIS settings
+def _ais_setting(ev) -> str:
+    s = ev.log_likelihood.settings
+    return f"{s.get('num_steps', 0):,} x {s.get('chains', 0)}"
+
+
+def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """Which entries ran AIS longer than the default (zoo.toml ``ais``, recorded in eval.json), on how many images,
+    where it still fell far below IWAE or had chains frozen, and the images the default conv runs used."""
+    from vae_core.evaluation.best_likelihood import default_settings
+
+    default = default_settings(AIS)
+    ais_runs = [c for c in checkpoints if c.evaluation and c.evaluation.log_likelihood
+                and c.evaluation.log_likelihood.method == AIS]
+    longer = [c for c in ais_runs if any(c.evaluation.log_likelihood.settings.get(k) != v
+                                         for k, v in default.items())]
+    if not ais_runs:
+        return None
+
+    def described(c: Checkpoint) -> str:
+        b = c.evaluation.log_likelihood
+        far = f", {b.images_far_below_iwae} far below IWAE" if b.images_far_below_iwae else ""
+        frozen = f", a frozen chain on {b.frozen_chains}" if b.frozen_chains else ""
+        return f"{c.name} ({_ais_setting(c.evaluation)}, {b.num_images} images{far}{frozen})"
+
+    parts = []
+    for network in dict.fromkeys(NETWORK_NAMES[c.config.network] for c in longer):
+        own = [c for c in longer if NETWORK_NAMES[c.config.network] == network]
+        parts.append(f"{len(own)} {network} entries: {', '.join(described(c) for c in own)}")
+    said = (f"AIS runs T = {default['num_steps']:,} transitions x {default['chains']} chains per image by default; "
+            f"longer (T x chains) for {'; '.join(parts)}." if longer else
+            f"Every entry runs AIS at the default T = {default['num_steps']:,} x {default['chains']} chains.")
+    rest_conv = sorted({c.evaluation.log_likelihood.num_images for c in ais_runs
+                        if c not in longer and c.config.network != "mlp"})
+    conv_iwae = sorted({c.evaluation.test.iwae_images for c in checkpoints if c.evaluation and c.evaluation.test
+                        and c.config.network != "mlp" and c.evaluation.test.iwae_images})
+    if rest_conv:
+        said += (f" The other conv entries run it on their first {' or '.join(map(str, rest_conv))} test images, "
+                 f"and every conv entry's IWAE on the first {' or '.join(f'{n:,}' for n in conv_iwae)}.")
+    return said
+
+
+# ------------------------------------------------------------------------------------------ the cost
+def cost_sentence(checkpoints: list[Checkpoint], zoo: Path) -> str:
+    """The time each group of entries recorded in eval.json (training, evaluation, the best log-likelihood
+    estimate), grouped by network, data kind and epochs, and the size of the ``zoo`` folder against its budget."""
+    from vae_core.zoo.checkpoints import SHIPPED_BUDGET_MB
+
+    groups: dict[str, list[float]] = {}
+    for c in checkpoints:
+        ev = c.evaluation
+        if ev is None or ev.training is None:
+            continue
+        b = ev.log_likelihood
+        raw = " raw-pixel" if raw_runs.is_raw(c) else ""
+        key = f"{NETWORK_NAMES[c.config.network]}{raw} | of {ev.training.epochs:,} epoch" + (
+            "s" if ev.training.epochs != 1 else "")
+        counts = groups.setdefault(key, [0, 0.0, 0.0, 0.0])
+        counts[0] += 1
+        counts[1] += ev.training.seconds or 0.0
+        counts[2] += ev.evaluation_seconds or 0.0
+        counts[3] += (b.seconds_total or b.seconds or 0.0) if b is not None else 0.0
+    parts = [f"{int(n)} {key.replace('|', 'entries' if n != 1 else 'entry')}: {t / 60:,.0f}, {e / 60:,.0f} and "
+             f"{ll / 60:,.0f}"
+             for key, (n, t, e, ll) in sorted(groups.items(), key=lambda kv: -kv[1][0])]
+    size = sum(f.stat().st_size for f in zoo.rglob("*") if f.is_file()) / 2**20
+    return (f"Minutes of training, evaluation and the best log-likelihood estimate recorded in eval.json (each "
+            f"process's wall-clock seconds: sums of training.seconds, evaluation_seconds and "
+            f"log_likelihood.seconds_total): "
+            f"{'; '.join(parts)}. {zoo.name}/ holds {size:.1f} MB (budget {SHIPPED_BUDGET_MB} MB).")
+
+
+def classifier_sentence(root: Path | None = None) -> str | None:
+    """The FD classifiers' test accuracy and training time, from classifiers/<dataset>/eval.json."""
+    import json
+
+    from vae_core.files.names import CLASSIFIER_DIR, EVAL_NAME
+
+    found = []
+    for path in sorted((root or CLASSIFIER_DIR).glob(f"*/{EVAL_NAME}"), key=lambda p: (p.parent.name != "mnist",
+                                                                                       p.parent.name)):
+        data = json.loads(path.read_text())
+        if isinstance(data.get("test_accuracy"), (int, float)):
+            found.append((path.parent.name, float(data["test_accuracy"]), float(data.get("seconds") or 0.0)))
+    if not found:
+        return None
+    accuracies = _names([f"{name} {acc:.2%}" for name, acc, _ in found])
+    return (f"The FD classifiers ({CLASSIFIER_DIR.name}/*/{EVAL_NAME}) reach {accuracies} test accuracy, after "
+            f"{sum(s for *_, s in found) / 60:.0f} minutes of training in all (sum of seconds).")
+
+
+# ------------------------------------------------------------------------------------------ where sigma collapsed
+SMALL_SIGMA = 0.01
+
+
+def collapsed_pixels(model: VAE, images: np.ndarray) -> dict[str, np.ndarray]:
+    """For uint8 ``images`` (N, 28, 28): the decoder's sigma and mean at the posterior mean and the pixels the model
+    was scored on, each (N, 28, 28); sigma is None for a decoder without one."""
+    from vae_core.model.likelihoods import unvalidated
+
+    with unvalidated():  # a collapsed sigma underflows to 0 on some pixels
+        sigma = latent.sigma_at_means(model, images)
+        mean = latent.decode(model, latent.encode_means(model, images))["mean"]
+    x = latent.model_input(model, images).numpy().reshape(mean.shape)
+    return {"sigma": sigma, "mean": mean, "x": x}
+
+
+def collapsed_pixels_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str | None:
+    """How many pixels of ``images`` have sigma below SMALL_SIGMA at the posterior mean, and how many of those are
+    exactly 0 in the image; None for a decoder without sigma."""
+    found = collapsed_pixels(model, images)
+    if found["sigma"] is None:
+        return None
+    small = found["sigma"] < SMALL_SIGMA
+    zero = found["x"] == 0
+    share = (zero & small).sum() / small.sum() if small.any() else math.nan
+    of_them = ("all of them 0" if share == 1 else f"{share:.1%} of them 0") if small.any() else "none"
+    return (f"{ckpt.name}, on the {len(images):,} embedded {ckpt.dataset} test images: {small.mean():.1%} of the "
+            f"pixels have sigma < {SMALL_SIGMA} at the posterior mean, {of_them} in the image.")
+
+
+# ------------------------------------------------------------------------------------------ the gap, seen
+GAP_IMAGE, GAP_K = 1, 1000  # the embedded test image and the IWAE k docs/app.md quotes for the 2-D per-pixel model
+
+
+def gap_image_sentence(name: str, model: VAE, images: np.ndarray, index: int = GAP_IMAGE, k: int = GAP_K,
+                       seed: int = 0) -> str:
+    """What the Latent page shows for one embedded test image of a 2-D model (seed 0, as the page opens): how far
+    the posterior's peak lies from q's mean, KL(q || p(z|x)), and IWAE_k against the exact log p(x)."""
+    from explorer.compute.posterior_view import iwae_for_image, posterior_view
+
+    view = posterior_view(model, images[index], seed)
+    if "problem" in view:
+        return f"{name}, test image #{index}: no exact posterior ({view['problem']})."
+    iwae, se = iwae_for_image(model, images[index], k, seed)
+    return (f"On {name}, test image #{index}, the posterior's peak lies {view['mode_in_q_sd']:.0f} encoder standard "
+            f"deviations from q's mean: KL(q || p(z|x)) = {view['kl_difference']:.1f} nats, and IWAE with k = "
+            f"{k:,} gives {iwae:.1f} ± {se:.1f} against the exact {view['log_px']:.1f}.")
+
+
+# ------------------------------------------------------------------------------------------ how the zoo was trained
+def parameter_count(ckpt: Checkpoint) -> int:
+    """The number of weights in the checkpoint's safetensors file, read from its header (no model built)."""
+    from safetensors import safe_open
+
+    from vae_core.files.names import WEIGHTS_NAME
+
+    with safe_open(str(ckpt.path / WEIGHTS_NAME), framework="pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+
+
+def training_sentence(checkpoints: list[Checkpoint]) -> str:
+    """The zoo's entries grouped by network, latent size and training settings (config.json, eval.json's
+    training), with their parameter counts (``parameter_count``)."""
+    parameters = {c.name: parameter_count(c) for c in checkpoints}
+    groups: dict[tuple, list[str]] = {}
+    for c in checkpoints:
+        t = c.evaluation.training if c.evaluation else None
+        if t is None:
+            continue
+        key = (c.config.describe_network(), c.config.latent_dim, t.lr, t.batch_size, t.epochs)
+        groups.setdefault(key, []).append(c.name)
+    seeds = {c.evaluation.training.seed for c in checkpoints if c.evaluation and c.evaluation.training}
+    parts = []
+    for (network, latent_dim, lr, batch, epochs), names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        counts = sorted({f"{parameters[n] / 1000:.0f}k" for n in names if n in parameters},
+                        key=lambda k: int(k[:-1]))
+        size = f", {' or '.join(counts)} parameters" if counts else ""
+        parts.append(f"{len(names)} {network}, latent {latent_dim}{size}: starting learning rate {lr:g}, batch "
+                     f"{batch}, {epochs:,} epoch{'s' if epochs != 1 else ''}")
+    seed = f"; seed {seeds.pop()} for all" if len(seeds) == 1 else ""
+    return f"The zoo's {sum(map(len, groups.values()))} entries (config.json, eval.json): {'; '.join(parts)}{seed}."

@@ -106,3 +106,39 @@ def fixed_partner(ckpt: Checkpoint, checkpoints: list[Checkpoint]) -> Checkpoint
     """The raw-pixel run with a constant sigma (gaussian-fixed) of the same dataset and network: what the
     per-pixel sigma is measured against on the same pixels."""
     return next((c for c in checkpoints if is_raw(c) and c.decoder == FIXED_SIGMA and same_network(c, ckpt)), None)
+
+
+def fall_sentence(ckpt: Checkpoint, small: float = 1e-2) -> str | None:
+    """How the smallest batch sigma fell over the run's step trace: its first value, the first step below
+    ``small``, and its last value; then where the run stopped (``stopped``). None without a trace."""
+    steps = trace(ckpt)
+    steps = steps[steps["sigma_min"] > 0]
+    if len(steps) < 2:
+        return None
+    first, last = steps.iloc[0], steps.iloc[-1]
+    below = steps[steps["sigma_min"] < small]
+    by = (f" to {below.iloc[0]['sigma_min']:.1e} by step {int(below.iloc[0]['step'])}"
+          if not below.empty and below.index[0] != last.name else "")
+    return (f"{ckpt.name}'s smallest batch sigma fell from {first['sigma_min']:.2g} at step {int(first['step'])}"
+            f"{by} and {last['sigma_min']:.1e} by step {int(last['step'])} (epoch {int(last['epoch'])}). "
+            f"{stopped(ckpt)}")
+
+
+def epochs_sentence(ckpt: Checkpoint) -> str | None:
+    """The smallest validation sigma after the first epoch and its range after that, beside the validation ELBO's
+    first and last value (and its highest where the run ended below it), from history.jsonl; None with under two
+    epochs."""
+    rows = epochs(ckpt).dropna(subset=["sigma_min", "val_elbo"])
+    if len(rows) < 2:
+        return None
+    later = rows["sigma_min"].iloc[1:]
+    top = rows.loc[rows["val_elbo"].idxmax()]
+    falling = " (the lowest after the last)" if later.iloc[-1] == later.min() else ""
+    peak = (f" (highest {top['val_elbo']:,.0f} after epoch {int(top['epoch'])})"
+            if top["val_elbo"] > rows["val_elbo"].iloc[-1] else "")
+    small = ckpt.evaluation.sigma.frac_below_0_01 if ckpt.evaluation and ckpt.evaluation.sigma else None
+    end = f" At the end {small:.0%} of its test pixels have sigma < 0.01." if small is not None else ""
+    return (f"{ckpt.name}: smallest validation sigma {rows['sigma_min'].iloc[0]:.1e} after epoch "
+            f"{int(rows['epoch'].iloc[0])}, between {later.min():.1e} and {later.max():.1e} over epochs "
+            f"{int(rows['epoch'].iloc[1])}-{int(rows['epoch'].iloc[-1])}{falling}, while its validation ELBO went from "
+            f"{rows['val_elbo'].iloc[0]:,.0f} to {rows['val_elbo'].iloc[-1]:,.0f} nats{peak}.{end} {stopped(ckpt)}")

@@ -149,13 +149,30 @@ def main(root: str = "checkpoints") -> None:
 
 
 def print_claims(root: str) -> None:
-    """The findings' sentences on likelihood against samples (explorer.claims.findings), one a line."""
+    """The findings' sentences on likelihood against samples (explorer.claims.findings), then those of the
+    plain-words paragraphs (explorer.claims.paragraph_sentences), one a line."""
     from explorer import claims, tables
     from vae_core.zoo.checkpoints import scan
 
+    checkpoints = scan(root)[0]
+    frame = tables.leaderboard(checkpoints)
     print()
-    for sentence in claims.findings(tables.leaderboard(scan(root)[0])):
+    for sentence in claims.findings(frame):
         print(f"  {sentence}")
+    for sentence in claims.paragraph_sentences(frame, checkpoints):
+        print(f"  {sentence}")
+    print(claims.cost_sentence(checkpoints, Path(root)))
+    from vae_core.zoo import ledger
+
+    rows = ledger.read_ledger()
+    for ckpt in checkpoints:
+        if ckpt.evaluation is not None and any(r.get("model") == ckpt.name for r in rows):
+            print(ledger.target_sentence(ckpt.evaluation))
+            print("\n".join(ledger.progress_sentences(rows, ckpt.evaluation)))
+    print(claims.training_sentence(checkpoints))
+    classifiers = claims.classifier_sentence()
+    if classifiers:
+        print(classifiers)
 
 
 if __name__ == "__main__":

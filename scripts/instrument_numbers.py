@@ -1,7 +1,7 @@
 """The numbers behind the Reconstruct page's instruments, on the shipped checkpoints and the embedded test sample:
 the sigma floor's effect on log p(x | z = E[z|x]) and the ELBO, the stroke / background split, and what each
-likelihood says about a blank canvas and a single dot; last, the findings' sentence on a blank canvas against every
-checkpoint of the zoo (explorer.claims).
+likelihood says about a blank canvas and a single dot; last, the findings' sentences on the per-pixel Gaussian's
+instruments and on a blank canvas against every checkpoint of the zoo (explorer.claims).
 
     OMP_NUM_THREADS=1 python -m scripts.instrument_numbers [checkpoints] [--images 100]
 """
@@ -82,6 +82,11 @@ def main() -> None:
     print("\nmodel | test-sample mean ELBO | " + " | ".join(f"{k}: ELBO / IWAE_100 ± s.e." for k in drawings))
     for row in verdicts:
         print(" | ".join(row))
+    name = f"{args.dataset}-{MODELS[0]}"
+    if (Path(args.checkpoints) / name).is_dir():
+        print(f"\nThe instruments on {name}, for {claims.CLAIMS_DOC}:")
+        ckpt = next(c for c in scan(args.checkpoints)[0] if c.name == name)
+        print(claims.instrument_sentence(ckpt, load_model(ckpt.path), images[:claims.INSTRUMENT_IMAGES]))
     print("\nEvery checkpoint of the zoo, a blank canvas against the test set's mean ELBO (eval.json), "
           f"for {claims.CLAIMS_DOC}:")
     checkpoints = scan(args.checkpoints)[0]

@@ -9,13 +9,12 @@ import sys
 
 import numpy as np
 
-from explorer.compute import latent
+from explorer import claims
 from vae_core.base.data import load_sample
 from vae_core.files.names import DEFAULT_ZOO
-from vae_core.model.likelihoods import unvalidated
 from vae_core.zoo.checkpoints import load_model, scan
 
-SMALL = 0.01
+SMALL = claims.SMALL_SIGMA
 IMAGES = 1000  # the embedded test sample
 
 
@@ -26,16 +25,19 @@ def main(names: list[str]) -> None:
     for ckpt in checkpoints:
         model = load_model(ckpt.path).eval()
         images = load_sample(ckpt.dataset)[0][:IMAGES]
-        with unvalidated():  # a collapsed sigma underflows to 0 on some pixels
-            sigma = latent.sigma_at_means(model, images)  # (N, 28, 28)
-            mean = latent.decode(model, latent.encode_means(model, images))["mean"]  # (N, 28, 28)
+        found = claims.collapsed_pixels(model, images)  # each (N, 28, 28)
+        sigma, mean, x = found["sigma"], found["mean"], found["x"]
         if sigma is None:
             continue
-        x = latent.model_input(model, images).numpy().reshape(mean.shape)  # what the model was scored on
         zero, small = x == 0, sigma < SMALL
         of_small = f"{(zero & small).sum() / small.sum():.4f}" if small.any() else "–"
         print(f"| {ckpt.name} | {small.mean():.3f} | {of_small} | {np.mean((mean - x)[zero] ** 2):.4f} | "
               f"{np.mean((mean - x)[~zero] ** 2):.4f} |")
+    for ckpt in checkpoints:
+        images = load_sample(ckpt.dataset)[0][:IMAGES]
+        said = claims.collapsed_pixels_sentence(ckpt, load_model(ckpt.path).eval(), images)
+        if said:
+            print(said)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def test_the_shipped_zoo_is_complete_and_within_budget():
     if not SHIPPED:
         pytest.skip("no shipped checkpoints in checkpoints/ yet")
     from vae_core.training.run_folder import read_state
-    from vae_core.zoo.checkpoints import training_in_progress
+    from vae_core.zoo.checkpoints import SHIPPED_BUDGET_MB, training_in_progress
 
     expected = {e["name"] for e in read_spec(ROOT / "zoo.toml")} - not_started()
     pending = expected - set(SHIPPED)
@@ -191,7 +191,7 @@ def test_the_shipped_zoo_is_complete_and_within_budget():
     assert {Path(folder).name for folder, _ in problems} == in_training <= pending
     assert {c.name for c in found} == expected - in_training
     size = sum(f.stat().st_size for f in DEFAULT_ZOO.rglob("*") if f.is_file())
-    assert size <= 120 * 2**20, f"checkpoints/ is {size / 2**20:.1f} MB"
+    assert size <= SHIPPED_BUDGET_MB * 2**20, f"checkpoints/ is {size / 2**20:.1f} MB"
 
 
 @pytest.mark.parametrize("name", SHIPPED or ["<none>"])

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from vae_core.files.names import LEDGER_JSON
+from vae_core.files.schema import Evaluation
 from vae_core.training.schedules import SCHEDULES
 
 IWAE_K, IWAE_IMAGES = 5000, 1000
@@ -70,3 +71,63 @@ def card_section(model: str, path: Path = LEDGER_JSON) -> str:
     if not rows:
         return ""
     return "\n".join(["", "## Training ledger", "", PROTOCOL, "", *ledger_tables(rows, heading="###")])
+
+
+def target_sentence(ev: Evaluation) -> str | None:
+    """How far a zoo entry's test NLL (-IWAE, from its eval.json) lies from Burda et al.'s Table 1 (PAPER_NLL);
+    None without a test IWAE."""
+    t, epochs = ev.test, (ev.training.epochs if ev.training else None)
+    if t is None or t.iwae is None or t.iwae_stderr is None or not epochs:
+        return None
+    nll = -t.iwae
+    gap = nll - PAPER_NLL
+    where = f"{gap:.2f} nats above" if gap > 0 else f"{-gap:.2f} nats below"
+    return (f"{ev.name} ({epochs:,} epochs, {epochs / PAPER_EPOCHS:.0%} of the paper's {PAPER_EPOCHS:,}): test NLL "
+            f"{nll:.2f} ± {t.iwae_stderr:.2f} (-IWAE, k = {t.iwae_k:,}, {t.iwae_images:,} test images: an upper "
+            f"bound), {where} Table 1's {PAPER_NLL}; {t.active_units} of {ev.latent_dim} units active.")
+
+
+def progress_sentences(rows: list[dict], ev: Evaluation) -> list[str]:
+    """What the ledger's rows of zoo entry ``ev`` show, read from the rows and eval.json: the subset NLL as training
+    went, the active units, the subset against the full test set, and where the tail at the last learning rate
+    would meet the target if it went on (two extrapolations, named as such); [] without rows or a test IWAE."""
+    import math
+
+    own = sorted((r for r in rows if r.get("model") == ev.name), key=lambda r: r["epoch"])
+    if not own or ev.test is None or ev.test.iwae is None:
+        return []
+    curve = ", ".join(f"{r['nll']:.2f} at {r['epoch']:,}" for r in own)
+    peak = max(own, key=lambda r: r["active_units"])
+    final = own[-1]["active_units"]
+    since = next(r["epoch"] for i, r in enumerate(own) if all(s["active_units"] == final for s in own[i:]))
+    said = [f"The ledger's rows for {ev.name} (test NLL on the subset, at epoch): {curve}; active units peak at "
+            f"{peak['active_units']} of {peak['latent_dim']} at epoch {peak['epoch']:,} and stay at {final} from "
+            f"epoch {since:,}."] if len(own) > 1 else []
+    full, last = -ev.test.iwae, own[-1]
+    apart = full - last["nll"]
+    target = PAPER_NLL - apart
+    said.append(f"At epoch {last['epoch']:,} the subset reads {last['nll']:.2f} against {full:.2f} on all "
+                f"{ev.test.iwae_images:,} test images, {apart:.2f} nats apart, so on the subset's scale the target is "
+                f"about {target:.2f}.")
+    tail = [r for r in own if math.isclose(r["lr"], own[-1]["lr"], rel_tol=1e-6)]
+    if len(tail) >= 3 and last["nll"] > target:
+        x = [math.log(r["epoch"]) for r in tail]
+        y = [r["nll"] for r in tail]
+        mx, my = sum(x) / len(x), sum(y) / len(y)
+        slope = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sum((a - mx) ** 2 for a in x)
+        residual = max(abs(b - (my + slope * (a - mx))) for a, b in zip(x, y, strict=True))
+        at_rate = math.exp(mx + (target - my) / slope)
+        per_epoch = (tail[-1]["nll"] - tail[-2]["nll"]) / (tail[-1]["epoch"] - tail[-2]["epoch"])
+        linear = tail[-1]["epoch"] + (target - tail[-1]["nll"]) / per_epoch
+        said.append(f"From epoch {tail[0]['epoch']:,} on (learning rate {tail[0]['lr']:.0e}) the subset NLL fell by "
+                    f"{-slope:.2f} nats per e-fold of epochs (least squares over those {len(tail)} rows, residuals "
+                    f"under {residual:.2f}); going on at that rate it would reach {target:.2f} near epoch "
+                    f"{at_rate:,.0f}, {at_rate / PAPER_EPOCHS:.0%} of the paper's passes; at the last segment's rate "
+                    f"per epoch ({tail[-2]['epoch']:,} to {tail[-1]['epoch']:,}) near epoch {linear:,.0f}, "
+                    f"{linear / PAPER_EPOCHS:.0%}: {linear - last['epoch']:,.0f} to {at_rate - last['epoch']:,.0f} "
+                    f"more epochs. Both are extrapolations, not measurements.")
+    if ev.training is not None and ev.training.seconds:
+        said.append(f"Its {ev.training.epochs:,} epochs took {ev.training.seconds / 3600:.1f} hours (eval.json's "
+                    f"training.seconds, the epochs' wall-clock seconds summed) and its evaluation "
+                    f"{(ev.evaluation_seconds or 0) / 60:.0f} minutes (evaluation_seconds).")
+    return said
