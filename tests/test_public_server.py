@@ -89,10 +89,11 @@ def shown(page, url: str) -> str:
     sidebar folds away) open and its content drawn."""
     visit(page, url, timeout=120)
     folded = '[data-testid="stExpander"] details:not([open]) > summary:visible'
-    for summary in page.locator(folded).element_handles():
-        summary.click()  # handles: each click changes which expanders the selector matches
 
     def unfolded():
+        # on every try: an expander drawn after the last try (a rerun still under way on a busy machine) is opened
+        for summary in page.locator(folded).element_handles():
+            summary.click()  # handles: each click changes which expanders the selector matches
         drawn(page)
         assert page.evaluate(FOLDED) == {"folded": 0, "empty": 0}, page.evaluate(FOLDED)
         return page.evaluate(TEXT)
