@@ -1,7 +1,8 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
-every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then the default
-dataset's models and their sigma over the test sample (the Decoder sigma page's "All models" loads them all), the
-default selection's models first. The work goes through the same cached functions the pages call: a page that asks
+every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then (once a first page
+has run) the default dataset's models, the default selection's first, with their sigma over the test sample (the
+Decoder sigma page's "All models" loads them all) and the Board's pictures of its opening view and its named sets
+("next set"). The work goes through the same cached functions the pages call: a page that asks
 for something the thread is computing waits for that one value (Streamlit's caches lock each key while computing it)
 instead of computing it twice. Measured in docs/bench_presenter.md."""
 from __future__ import annotations
@@ -15,7 +16,9 @@ import time
 LOG = logging.getLogger(__name__)
 THREAD_NAME = "explorer-warmup"
 RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
-YIELDING_NICENESS = 10  # added to the warm-up thread's nice value once the default selection is loaded
+YIELDING_NICENESS = 10  # added to the warm-up thread's nice value before it loads models
+FIRST_PAGE_WAIT_S = 30.0  # at most this long the models wait for a first page to be shown (none may come)
+_page_shown = threading.Event()
 
 
 class _OwnThreadNotes(logging.Filter):
@@ -35,12 +38,19 @@ def start() -> threading.Thread:
     return thread
 
 
+def page_shown() -> None:
+    """Called by app.py after each page's run: the server's first page has what it needs."""
+    _page_shown.set()
+
+
 def warm(polite: bool = False) -> list[str]:
     """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
-    ``polite``: once the default selection is loaded, the thread lowers its priority (``os.nice`` applies to the
-    calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All models" and the
-    Board's other sets need, take the CPU that visitors leave. A failure is logged and ends the warm-up (the page
-    that needs the value meets the same failure and says so)."""
+    ``polite``: the models wait until a first page has run (or FIRST_PAGE_WAIT_S), then load at a lowered priority
+    (``os.nice`` applies to the calling thread alone on Linux): the first page needs the imports, the zoo scan and
+    the Overview's chart, and loading models beside it would only slow it and the browser drawing it; the models
+    (the sigma page's "All models", the Board's named sets) then take the CPU that visitors leave. A page that asks
+    for a model first loads it itself. A failure is logged and ends the warm-up (the page that needs the value meets
+    the same failure and says so)."""
     warmed: list[str] = []
     start = time.perf_counter()
     try:
@@ -55,7 +65,7 @@ def warm(polite: bool = False) -> list[str]:
 def _warm(warmed: list[str], polite: bool) -> None:
     from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
 
-    from . import access, cache, context, tables
+    from . import access, board, cache, context, tables
     from .views import overview, sigma
 
     source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
@@ -75,17 +85,23 @@ def _warm(warmed: list[str], polite: bool) -> None:
     points = overview.quality_points(tables.leaderboard(checkpoints), dataset, means=False)
     if not points.empty:
         overview.quality_chart(points)
-    cache.sample_set(dataset)
+    images, _ = cache.sample_set(dataset)
+    if polite:
+        _page_shown.wait(FIRST_PAGE_WAIT_S)
+        if sys.platform == "linux":
+            os.nice(YIELDING_NICENESS)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)
+    on_board = set(first) | {name for _, members in board.model_sets([c.name for c in ours], dataset)
+                             for name in members}  # the Board's opening view and its named sets
     for ckpt in sorted(ours, key=lambda c: first.index(c.name) if c.name in first else len(first)):  # those first
-        if polite and len(warmed) == len(first) and sys.platform == "linux":
-            os.nice(YIELDING_NICENESS)
         key = cache.model_key(root, ckpt, revision, "cpu")
         try:
             model = cache.get_model(key, ckpt)
         except ZooError:
             continue
         cache.sigma_values(model, key, dataset, sigma.SIGMA_IMAGES)
+        if ckpt.name in on_board:  # what the Board shows first: the first test images at the sidebar's first seed
+            board.column_pictures(model, key, images, 0, context.Context.seed)
         warmed.append(ckpt.name)
 
