@@ -16,7 +16,7 @@ import time
 LOG = logging.getLogger(__name__)
 THREAD_NAME = "explorer-warmup"
 RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
-YIELDING_NICENESS = 10  # added to the warm-up thread's nice value before it loads models
+YIELDING_NICENESS = 10  # added to the warm-up thread's nice value once the default selection is loaded
 FIRST_PAGE_WAIT_S = 30.0  # at most this long the models wait for a first page to be shown (none may come)
 _page_shown = threading.Event()
 
@@ -45,12 +45,13 @@ def page_shown() -> None:
 
 def warm(polite: bool = False) -> list[str]:
     """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
-    ``polite``: the models wait until a first page has run (or FIRST_PAGE_WAIT_S), then load at a lowered priority
-    (``os.nice`` applies to the calling thread alone on Linux): the first page needs the imports, the zoo scan and
-    the Overview's chart, and loading models beside it would only slow it and the browser drawing it; the models
-    (the sigma page's "All models", the Board's named sets) then take the CPU that visitors leave. A page that asks
-    for a model first loads it itself. A failure is logged and ends the warm-up (the page that needs the value meets
-    the same failure and says so)."""
+    ``polite``: the models wait until a first page has run (or FIRST_PAGE_WAIT_S): the first page needs the imports,
+    the zoo scan and the Overview's chart, and loading models beside it would only slow it (a page that asks for a
+    model first loads it itself). Once the default selection is loaded, the thread lowers its priority (``os.nice``
+    applies to the calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All
+    models" and the Board's other sets need, take the CPU that visitors leave; not before, since a page waiting for
+    a value this thread computes would wait at its priority. A failure is logged and ends the warm-up (the page that
+    needs the value meets the same failure and says so)."""
     warmed: list[str] = []
     start = time.perf_counter()
     try:
@@ -88,13 +89,13 @@ def _warm(warmed: list[str], polite: bool) -> None:
     images, _ = cache.sample_set(dataset)
     if polite:
         _page_shown.wait(FIRST_PAGE_WAIT_S)
-        if sys.platform == "linux":
-            os.nice(YIELDING_NICENESS)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)
     on_board = set(first) | {name for _, members in board.model_sets([c.name for c in ours], dataset)
                              for name in members}  # the Board's opening view and its named sets
     for ckpt in sorted(ours, key=lambda c: first.index(c.name) if c.name in first else len(first)):  # those first
+        if polite and len(warmed) == len(first) and sys.platform == "linux":
+            os.nice(YIELDING_NICENESS)
         key = cache.model_key(root, ckpt, revision, "cpu")
         try:
             model = cache.get_model(key, ckpt)
