@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context, navigation, warmup
+from explorer import context, navigation
 
 st.set_page_config(page_title="VAE Decoder Zoo", page_icon=":material/blur_on:", layout="wide")
 page = navigation.build()
@@ -17,4 +17,3 @@ try:
     page.run()
 finally:
     context.forget()
-    warmup.page_shown()

@@ -1,10 +1,10 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
-every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then (once a first page
-has run) the default dataset's models, the default selection's first, with their sigma over the test sample (the
-Decoder sigma page's "All models" loads them all) and the Board's pictures of its opening view and its named sets
-("next set"). The work goes through the same cached functions the pages call: a page that asks
-for something the thread is computing waits for that one value (Streamlit's caches lock each key while computing it)
-instead of computing it twice. Measured in docs/bench_presenter.md."""
+every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then the default
+dataset's models, the default selection's first, with their sigma over the test sample (the Decoder sigma page's
+"All models" loads them all) and the Board's pictures of its opening view and its named sets ("next set"). The work
+goes through the same cached functions the pages call: a page that asks for something the thread is computing waits
+for that one value (Streamlit's caches lock each key while computing it) instead of computing it twice. Measured in
+docs/bench_presenter.md."""
 from __future__ import annotations
 
 import logging
@@ -17,8 +17,6 @@ LOG = logging.getLogger(__name__)
 THREAD_NAME = "explorer-warmup"
 RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
 YIELDING_NICENESS = 10  # added to the warm-up thread's nice value once the default selection is loaded
-FIRST_PAGE_WAIT_S = 30.0  # at most this long the models wait for a first page to be shown (none may come)
-_page_shown = threading.Event()
 
 
 class _OwnThreadNotes(logging.Filter):
@@ -38,20 +36,13 @@ def start() -> threading.Thread:
     return thread
 
 
-def page_shown() -> None:
-    """Called by app.py after each page's run: the server's first page has what it needs."""
-    _page_shown.set()
-
-
 def warm(polite: bool = False) -> list[str]:
     """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
-    ``polite``: the models wait until a first page has run (or FIRST_PAGE_WAIT_S): the first page needs the imports,
-    the zoo scan and the Overview's chart, and loading models beside it would only slow it (a page that asks for a
-    model first loads it itself). Once the default selection is loaded, the thread lowers its priority (``os.nice``
-    applies to the calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All
-    models" and the Board's other sets need, take the CPU that visitors leave; not before, since a page waiting for
-    a value this thread computes would wait at its priority. A failure is logged and ends the warm-up (the page that
-    needs the value meets the same failure and says so)."""
+    ``polite``: once the default selection is loaded, the thread lowers its priority (``os.nice`` applies to the
+    calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All models" and the
+    Board's other sets need, take the CPU that visitors leave; not before, since a page waiting for a value this
+    thread computes would wait at its priority. A failure is logged and ends the warm-up (the page that needs the
+    value meets the same failure and says so)."""
     warmed: list[str] = []
     start = time.perf_counter()
     try:
@@ -87,8 +78,6 @@ def _warm(warmed: list[str], polite: bool) -> None:
     if not points.empty:
         overview.quality_chart(points)
     images, _ = cache.sample_set(dataset)
-    if polite:
-        _page_shown.wait(FIRST_PAGE_WAIT_S)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)
     on_board = set(first) | {name for _, members in board.model_sets([c.name for c in ours], dataset)

@@ -214,6 +214,36 @@ def measure_one_line(runs: int) -> dict[str, list[float]]:
     return out
 
 
+def first_pages(before: Path, zoo: str, rounds: int) -> dict[str, list[float]]:
+    """The first page after a server start alone, seconds: the one-line app, the before tree and the after tree in
+    turn, ``rounds`` times, so that a machine whose load changes over minutes weighs on the three alike."""
+    out: dict[str, list[float]] = {"one-line app": [], "before": [], "after": []}
+    with tempfile.TemporaryDirectory() as folder, chromium(VIEWPORT) as page:
+        script = Path(folder) / "one_line.py"
+        script.write_text(ONE_LINE)
+        browser = page.context.browser
+        for _ in range(rounds):
+            out["one-line app"].append(first_page(browser, script, folder, {}))
+            for label, tree in (("before", before), ("after", ROOT)):
+                out[label].append(first_page(browser, entry(tree), zoo, _env(tree)))
+            print("  ".join(f"{k} {v[-1]:.1f} s" for k, v in out.items()), f"(load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+    return out
+
+
+def first_pages_report(found: dict[str, list[float]], command: str, load: tuple) -> str:
+    one = statistics.median(found["one-line app"])
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.1f} at the start "
+             f"and {os.getloadavg()[0]:.1f} at the end, the machine shared with other helpers' jobs): seconds from "
+             "starting the server to its first page drawn, the three apps in turn in each round.", "",
+             "| app | median | each round | / one-line app | within 5 s |", "|---|---:|---|---:|:-:|"]
+    for label, values in found.items():
+        m = statistics.median(values)
+        lines.append(f"| {label} | {m:.1f} | {', '.join(f'{v:.1f}' for v in values)} | {m / one:.2f} | "
+                     f"{'yes' if m <= TARGETS['first page after start (s)'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def _cell(values: list[float] | None, unit: str = "ms") -> str:
     if not values:
         return "-"
@@ -348,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder for board.png and story.png in presenter mode at 1280x720; empty: none")
     p.add_argument("--parts", type=int, default=0, metavar="ROUNDS",
                    help="only time the parts (imports, zoo scan, model loading) of before and after, ROUNDS times")
+    p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
+                   help="only time the first page after a server start, one-line app, before and after in turn, "
+                        "ROUNDS times")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -358,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     load, t0 = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
+        if args.first_pages:
+            print(first_pages_report(first_pages(before, zoo, args.first_pages), args.command, load))
+            return 0
         if args.parts:
             print(parts_report(parts({"before": before, "after": ROOT}, zoo, args.parts), args.command))
             return 0
