@@ -111,6 +111,14 @@ def reconstructed_means(model: VAE, key: tuple, images: np.ndarray, indices: lis
     return means
 
 
+def column_pictures(model: VAE, key: tuple, images: np.ndarray, first: int, seed: int) -> tuple[np.ndarray, dict]:
+    """What a model's column shows, from the caches: the decoder means of the test images from ``first`` on
+    (TILES, 28, 28) and TILES prior samples at ``seed`` (cache.prior_samples). The server's warm-up computes them for
+    the named sets' models at the first image and seed, so that "next set" finds them."""
+    means = reconstructed_means(model, key, images, tile_indices(first, len(images)))
+    return means, cache.prior_samples(model, key, TILES, 1.0, seed)
+
+
 @dataclass(frozen=True)
 class Headline:
     loglik: float   # nats per image (higher is better); nan when the checkpoint has no number
@@ -218,8 +226,8 @@ def show(loaded: list[tuple[Checkpoint, VAE]], keys: list[tuple], images: np.nda
     (``presenting``: in presenter mode's type, see explorer/presenter.py)."""
     indices = tile_indices(first, len(images))
     tiles = images[indices]  # (3, 28, 28) uint8
-    recs = [reconstructed_means(model, key, images, indices) for (_, model), key in zip(loaded, keys, strict=True)]
-    samples = [cache.prior_samples(model, key, TILES, 1.0, seed) for (_, model), key in zip(loaded, keys, strict=True)]
+    drawn = [column_pictures(model, key, images, first, seed) for (_, model), key in zip(loaded, keys, strict=True)]
+    recs, samples = [rec for rec, _ in drawn], [smp for _, smp in drawn]
     sigmas = [s["sigma"] for s in samples if s["sigma"] is not None]
     scale = log_scale(sigmas) if sigmas else None
     rows = [  # per row of ROWS, a picture per model (None: the model has no sigma)

@@ -1,9 +1,10 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
 every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then the default
-dataset's models and their sigma over the test sample (the Decoder sigma page's "All models" loads them all), the
-default selection's models first. The work goes through the same cached functions the pages call: a page that asks
-for something the thread is computing waits for that one value (Streamlit's caches lock each key while computing it)
-instead of computing it twice. Measured in docs/bench_presenter.md."""
+dataset's models, the default selection's first, with their sigma over the test sample (the Decoder sigma page's
+"All models" loads them all) and the Board's pictures of its opening view and its named sets ("next set"). The work
+goes through the same cached functions the pages call: a page that asks for something the thread is computing waits
+for that one value (Streamlit's caches lock each key while computing it) instead of computing it twice. Measured in
+docs/bench_presenter.md."""
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,9 @@ def warm(polite: bool = False) -> list[str]:
     """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
     ``polite``: once the default selection is loaded, the thread lowers its priority (``os.nice`` applies to the
     calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All models" and the
-    Board's other sets need, take the CPU that visitors leave. A failure is logged and ends the warm-up (the page
-    that needs the value meets the same failure and says so)."""
+    Board's other sets need, take the CPU that visitors leave; not before, since a page waiting for a value this
+    thread computes would wait at its priority. A failure is logged and ends the warm-up (the page that needs the
+    value meets the same failure and says so)."""
     warmed: list[str] = []
     start = time.perf_counter()
     try:
@@ -55,7 +57,7 @@ def warm(polite: bool = False) -> list[str]:
 def _warm(warmed: list[str], polite: bool) -> None:
     from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
 
-    from . import access, cache, context, tables
+    from . import access, board, cache, context, tables
     from .views import overview, sigma
 
     source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
@@ -75,9 +77,11 @@ def _warm(warmed: list[str], polite: bool) -> None:
     points = overview.quality_points(tables.leaderboard(checkpoints), dataset, means=False)
     if not points.empty:
         overview.quality_chart(points)
-    cache.sample_set(dataset)
+    images, _ = cache.sample_set(dataset)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)
+    on_board = set(first) | {name for _, members in board.model_sets([c.name for c in ours], dataset)
+                             for name in members}  # the Board's opening view and its named sets
     for ckpt in sorted(ours, key=lambda c: first.index(c.name) if c.name in first else len(first)):  # those first
         if polite and len(warmed) == len(first) and sys.platform == "linux":
             os.nice(YIELDING_NICENESS)
@@ -87,5 +91,7 @@ def _warm(warmed: list[str], polite: bool) -> None:
         except ZooError:
             continue
         cache.sigma_values(model, key, dataset, sigma.SIGMA_IMAGES)
+        if ckpt.name in on_board:  # what the Board shows first: the first test images at the sidebar's first seed
+            board.column_pictures(model, key, images, 0, context.Context.seed)
         warmed.append(ckpt.name)
 

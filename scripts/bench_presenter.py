@@ -214,6 +214,36 @@ def measure_one_line(runs: int) -> dict[str, list[float]]:
     return out
 
 
+def first_pages(before: Path, zoo: str, rounds: int) -> dict[str, list[float]]:
+    """The first page after a server start alone, seconds: the one-line app, the before tree and the after tree in
+    turn, ``rounds`` times, so that a machine whose load changes over minutes weighs on the three alike."""
+    out: dict[str, list[float]] = {"one-line app": [], "before": [], "after": []}
+    with tempfile.TemporaryDirectory() as folder, chromium(VIEWPORT) as page:
+        script = Path(folder) / "one_line.py"
+        script.write_text(ONE_LINE)
+        browser = page.context.browser
+        for _ in range(rounds):
+            out["one-line app"].append(first_page(browser, script, folder, {}))
+            for label, tree in (("before", before), ("after", ROOT)):
+                out[label].append(first_page(browser, entry(tree), zoo, _env(tree)))
+            print("  ".join(f"{k} {v[-1]:.1f} s" for k, v in out.items()), f"(load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+    return out
+
+
+def first_pages_report(found: dict[str, list[float]], command: str, load: tuple) -> str:
+    one = statistics.median(found["one-line app"])
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.1f} at the start "
+             f"and {os.getloadavg()[0]:.1f} at the end, the machine shared with other helpers' jobs): seconds from "
+             "starting the server to its first page drawn, the three apps in turn in each round.", "",
+             "| app | median | each round | / one-line app | within 5 s |", "|---|---:|---|---:|:-:|"]
+    for label, values in found.items():
+        m = statistics.median(values)
+        lines.append(f"| {label} | {m:.1f} | {', '.join(f'{v:.1f}' for v in values)} | {m / one:.2f} | "
+                     f"{'yes' if m <= TARGETS['first page after start (s)'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def _cell(values: list[float] | None, unit: str = "ms") -> str:
     if not values:
         return "-"
@@ -279,36 +309,40 @@ def report(results: dict[str, dict[str, list[float]]], args, seconds: float, loa
 
 
 PARTS = """import json, sys, time
-t0 = time.perf_counter()
+clock = lambda: (time.perf_counter(), time.process_time())  # wall, and this process's CPU (all its threads)
+t0 = clock()
 import torch, streamlit, pandas, altair  # noqa: E401,F401  what every explorer page imports
-t1 = time.perf_counter()
+t1 = clock()
 try:  # the regrouped package (vae_core.zoo.checkpoints), else a tree from before it
     from vae_core.zoo import checkpoints as zoo
 except ImportError:
     from vae_core import zoo
 load_model, scan = zoo.load_model, zoo.scan
-read_history, history = zoo.read_history_lines, [0.0]
+read_history, history = zoo.read_history_lines, [0.0, 0.0]
 def timed_history(path):
-    t = time.perf_counter()
+    t = clock()
     try:
         return read_history(path)
     finally:
-        history[0] += time.perf_counter() - t
+        history[:] = [h + now - then for h, now, then in zip(history, clock(), t)]
 zoo.read_history_lines = timed_history  # scan() looks it up in its module at each call
 checkpoints, _ = scan(sys.argv[1])
-t2 = time.perf_counter()
+t2 = clock()
 for c in checkpoints:
     if c.dataset == "mnist":
         load_model(c.path)
-t3 = time.perf_counter()
-print(json.dumps({"imports: torch, streamlit, pandas, altair": t1 - t0, "zoo scan (every checkpoint's files)": t2 - t1,
-                  "of which parsing history.jsonl": history[0], "loading every mnist model": t3 - t2}))"""
+t3 = clock()
+spent = lambda a, b: [b[0] - a[0], b[1] - a[1]]
+print(json.dumps({"imports: torch, streamlit, pandas, altair": spent(t0, t1),
+                  "zoo scan (every checkpoint's files)": spent(t1, t2), "of which parsing history.jsonl": history,
+                  "loading every mnist model": spent(t2, t3)}))"""
 
 
-def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[float]]]:
+def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[list[float]]]]:
     """Where the first page's and the sigma toggle's time goes, in seconds: the imports, the zoo scan and loading
-    the models, each tree in a fresh child process, interleaved (before, after, before, after, ...)."""
-    out: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
+    the models, each tree in a fresh child process, interleaved (before, after, before, after, ...); each part as
+    [wall, CPU] seconds, since on a busy machine the wall clock measures the other jobs as much as the part."""
+    out: dict[str, dict[str, list[list[float]]]] = {label: {} for label in trees}
     for _ in range(rounds):
         for label, tree in trees.items():
             done = subprocess.run([sys.executable, "-c", PARTS, zoo], cwd=tree, env={**os.environ, **_env(tree)},
@@ -318,14 +352,18 @@ def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, 
     return out
 
 
-def parts_report(found: dict[str, dict[str, list[float]]], command: str) -> str:
+def parts_report(found: dict[str, dict[str, list[list[float]]]], command: str) -> str:
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load} at the end, the "
              "machine shared with other helpers' jobs): seconds, median of the rounds (each round a fresh process "
-             "per tree, interleaved).", "", "| part | before | after | after / before |", "|---|---:|---:|---:|"]
+             "per tree, interleaved); wall clock, and the CPU time of the process (what the part costs, which the "
+             "other jobs on the cores delay but do not add to).", "",
+             "| part | before: wall | after: wall | after / before | before: CPU | after: CPU | after / before |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for name in found["after"]:
-        b, a = statistics.median(found["before"][name]), statistics.median(found["after"][name])
-        lines.append(f"| {name} | {b:.2f} | {a:.2f} | {a / b:.2f} |")
+        (bw, bc), (aw, ac) = ([statistics.median(r[i] for r in found[label][name]) for i in (0, 1)]
+                              for label in ("before", "after"))
+        lines.append(f"| {name} | {bw:.2f} | {aw:.2f} | {aw / bw:.2f} | {bc:.2f} | {ac:.2f} | {ac / bc:.2f} |")
     return "\n".join(lines)
 
 
@@ -340,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder for board.png and story.png in presenter mode at 1280x720; empty: none")
     p.add_argument("--parts", type=int, default=0, metavar="ROUNDS",
                    help="only time the parts (imports, zoo scan, model loading) of before and after, ROUNDS times")
+    p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
+                   help="only time the first page after a server start, one-line app, before and after in turn, "
+                        "ROUNDS times")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -350,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     load, t0 = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
+        if args.first_pages:
+            print(first_pages_report(first_pages(before, zoo, args.first_pages), args.command, load))
+            return 0
         if args.parts:
             print(parts_report(parts({"before": before, "after": ROOT}, zoo, args.parts), args.command))
             return 0

@@ -175,3 +175,39 @@ def test_a_commit_record_read_strictly_refuses_any_wrong_value(state, message):
     from_dict(TrainingState, state, "x")  # read for display, the same values are only notes
     with pytest.raises(SchemaError, match=message):
         from_dict(TrainingState, state, "x", strict=True)
+
+
+FULL_READ_CASES = [  # (class, value): clean ones, read by the quick path, and faulty ones at every depth
+    (HistoryLine, {"epoch": 3, "loss": 1.5, "steps": 7, "trace": [{"step": 0, "loss": 2.0, "sigma_min": 0.1}]}),
+    (HistoryLine, {"epoch": 3, "loss": 2, "diverged": False, "trace": [], "new_key": [1, {"a": None}]}),
+    (HistoryLine, {"epoch": 3, "lr": None, "trace": None, "extra": 5}),
+    (HistoryLine, {"epoch": 3, "trace": [{"step": 0, "loss": float("nan")}]}),
+    (HistoryLine, {"epoch": 3, "trace": [{"step": True}, "x", None]}),
+    (HistoryLine, {"epoch": 3, "loss": True, "seconds": float("inf"), "diverged": 1}),
+    (HistoryLine, {"epoch": 3, "trace": {"step": 0}}),
+    (Evaluation, to_dict(evaluation())),
+    (Evaluation, {**to_dict(evaluation()), "test": {"elbo": "x", "iwae_k": 1.5}, "sigma": []}),
+    (Evaluation, {**to_dict(evaluation()), "schema_version": SCHEMA_VERSION + 1}),
+    (TrainingState, {"epoch": 1, "files": {"a": "b"}, "torch_rng": [1, 2], "diverged": None}),
+    (TrainingState, {"epoch": 1, "torch_rng": [1, "2"]}),
+]
+
+
+@pytest.mark.parametrize("cls, value", FULL_READ_CASES)
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_record_reads_as_the_full_field_by_field_reader_reads_it(cls, value, strict):
+    """Records without a fault take a quicker path (a history's traces are most of a zoo scan): the record, its
+    problems and its refusals are those of the reader that checks every value with its path."""
+    from vae_core.files import schema
+
+    def read(reader):
+        try:
+            return reader()
+        except SchemaError as e:
+            return e.problem
+    quick = read(lambda: parse_dict(cls, value, "f", strict))
+    problems: list[Problem] = []
+    full = read(lambda: (schema._parse_record(cls, value, "f", "", problems, strict), problems))
+    if isinstance(full, tuple) and getattr(full[0], "schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
+        full[1].append(parse_dict(cls, value, "f")[1][-1])  # the newer-version note parse_dict adds to either
+    assert quick == full
