@@ -84,6 +84,8 @@ NOT_BEST = [  # (block fields, None or words of the reason)
     ({**AIS}, None),                                                        # no wider IWAE yet: the IWAE rule only
     ({**AIS, **WIDER, "best_minus_wider_iwae": 0.1, "best_minus_wider_iwae_stderr": 0.2}, None),
     ({**AIS, "best_minus_iwae": -0.2}, "0.20 ± 0.10 nats below IWAE k=1000"),
+    ({**AIS, "best_minus_iwae": -0.08}, None),                              # below, but within its standard error
+    ({**AIS, "best_minus_iwae": -0.08, "best_minus_iwae_stderr": None}, "lies 0.08 nats below"),  # no error known
     ({**AIS, **WIDER, "best_minus_wider_iwae": -0.62, "best_minus_wider_iwae_stderr": 0.15},
      "0.62 ± 0.15 nats below the wider-proposal IWAE (k=20000, q's spread x1.5) on the same images: lengthen AIS"),
     ({**AIS, "images_far_below_iwae": 7}, "on 7 of its images: its chains did not converge there"),

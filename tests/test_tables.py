@@ -111,14 +111,22 @@ def test_an_unreadable_eval_json_leaves_the_model_listed_as_not_evaluated(tmp_pa
     assert all(np.isnan(row[c]) for c in FROM_EVAL if c != "epochs")
 
 
-def test_an_ais_estimate_below_its_iwae_gives_way_to_the_iwae(tmp_path):
+@pytest.mark.parametrize(("stderr", "gives_way"), [(0.5, True), (6.0, False)])
+def test_an_ais_estimate_below_its_iwae_by_more_than_its_error_gives_way_to_the_iwae(tmp_path, stderr, gives_way):
+    """3 nats below the IWAE on the same images: beyond a 0.5-nat error the IWAE stands in; within a 6-nat one the
+    two bounds agree and AIS stays (best_likelihood.not_best)."""
     folder = _copy(tmp_path)
     ev = json.loads((folder / EVAL_NAME).read_text())
-    ev["log_likelihood"]["best_minus_iwae"] = -3.0
+    ev["log_likelihood"].update(best_minus_iwae=-3.0, best_minus_iwae_stderr=stderr, images_far_below_iwae=0)
     (folder / EVAL_NAME).write_text(json.dumps(ev))
     row = leaderboard([read_checkpoint(folder)]).iloc[0]
-    assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)" and row["log-lik"] == ev["test"]["iwae"]
-    assert np.isnan(row["bits/dim"]) and row["best - IWAE"] == -3.0
+    assert row["best - IWAE"] == -3.0
+    if gives_way:
+        assert row["estimate"] == f"IWAE k={ev['test']['iwae_k']} (lower bound)"
+        assert row["log-lik"] == ev["test"]["iwae"] and np.isnan(row["bits/dim"])
+    else:
+        assert row["log-lik"] == ev["log_likelihood"]["estimate"] and row["bits/dim"] == ev["log_likelihood"][
+            "bits_per_dim"]
 
 
 def test_the_leaderboard_reads_the_typed_record_it_is_given():

@@ -168,17 +168,20 @@ def sandwich(model: VAE, x: Tensor, best: Tensor, settings: dict, wider_k: int =
 
 def not_best(block: BestLogLikelihood) -> str | None:
     """Why eval.json's best estimate may not be shown as the best log p(x) this model has, or None. It must be at
-    least every other lower bound the zoo has on the same images (IWAE at the shipped k, the wider-proposal IWAE)
-    and come from chains that got there (none far below IWAE on an image). An exact estimate always stands."""
+    least every other lower bound the zoo has on the same images (IWAE at the shipped k, the wider-proposal IWAE),
+    within the standard error of the paired difference (issue 22), and come from chains that got there (none far
+    below IWAE on an image). An exact estimate always stands."""
     if block.method == QUADRATURE:
         return None
     below = [(name, diff, se) for name, diff, se in (
         (f"IWAE k={block.iwae_k}", block.best_minus_iwae, block.best_minus_iwae_stderr),
         (f"the wider-proposal IWAE (k={block.wider_iwae_k}, q's spread x{block.wider_iwae_scale})",
-         block.best_minus_wider_iwae, block.best_minus_wider_iwae_stderr)) if diff is not None and diff < 0]
+         block.best_minus_wider_iwae, block.best_minus_wider_iwae_stderr))
+        if diff is not None and diff + (se if se is not None and math.isfinite(se) else 0.0) < 0]
     if below:
         name, diff, se = below[0]
-        return f"it lies {-diff:.2f} ± {se:.2f} nats below {name} on the same images: lengthen AIS"
+        error = f" ± {se:.2f}" if se is not None and math.isfinite(se) else ""
+        return f"it lies {-diff:.2f}{error} nats below {name} on the same images: lengthen AIS"
     if block.images_far_below_iwae:
         return (f"AIS lies more than {FAR_BELOW_IWAE:g} nats below IWAE on {block.images_far_below_iwae} of its "
                 f"images: its chains did not converge there")

@@ -52,7 +52,7 @@ ZOO_ENV = "VAE_ZOO_SOURCE"
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, EVAL_NAME, HISTORY_NAME, SNAPSHOTS_DIR)  # a folder with none: not ours
 MAX_SOURCE_CHARS = 1024       # a zoo source is a path or a repo id, never a document
 MAX_ZOO_ENTRIES = 2000        # more entries than this: not a zoo folder (e.g. / or /proc), refused without a listing
-SHIPPED_BUDGET_MB = 200       # the shipped checkpoints/ folder's size limit (issue 22: 200 MB in all; tests/test_zoo.py)
+SHIPPED_BUDGET_MB = 200       # the shipped checkpoints/ folder's size limit (issue 22; tests/test_zoo.py)
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 
 
