@@ -56,13 +56,15 @@ from vae_core.training.schedules import SCHEDULES
 # flag -> the setting whose range (vae_core.base.limits) it must lie in
 NUMERIC_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "lr", "--seed": "seed",
                  "--val-size": "val_size", "--max-train-images": "max_train_images", "--latent-dim": "latent_dim",
-                 "--adam-eps": "adam_eps", "--grad-clip": "grad_clip", "--skip-nonfinite": "skip_nonfinite"}
+                 "--adam-eps": "adam_eps", "--grad-clip": "grad_clip", "--skip-nonfinite": "skip_nonfinite",
+                 "--kl-warmup-epochs": "kl_warmup_epochs"}
 # flags that set one model's training; with --zoo the spec sets them for each entry (--device is not one: with --zoo
 # it says where every entry is trained and evaluated)
 ONE_MODEL_FLAGS = ("dataset", "decoder", "data_kind", "setting", "out", "latent_dim", "hidden", "architecture",
                    "activation",
                    "epochs", "batch_size", "lr", "seed", "snapshots", "snapshot_dtype", "max_train_images",
-                   "val_size", "lr_schedule", "adam_eps", "grad_clip", "skip_nonfinite", "resume", "restart_optimizer")
+                   "val_size", "lr_schedule", "adam_eps", "grad_clip", "skip_nonfinite", "kl_warmup_epochs", "resume",
+                   "restart_optimizer")
 
 
 def _number(flag: str):
@@ -141,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the model is unchanged)")
     t.add_argument("--skip-nonfinite", type=_number("--skip-nonfinite"), default=TrainConfig.skip_nonfinite,
                    help="steps per epoch with a non-finite loss or gradient to skip before stopping (default 0)")
+    t.add_argument("--kl-warmup-epochs", type=_number("--kl-warmup-epochs"), default=TrainConfig.kl_warmup_epochs,
+                   help="raise the KL term's weight from 0 to 1 over this many epochs (KL annealing against posterior "
+                        "collapse; the model is unchanged; default 0)")
     t.add_argument("--seed", type=_number("--seed"), default=TrainConfig.seed)
     # default None: with --zoo, "not given" leaves each entry's spec device; one model gets TrainConfig.device
     t.add_argument("--device", choices=DEVICES, default=None,
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                                    max_train_images=args.max_train_images, val_size=args.val_size,
                                    lr_schedule=args.lr_schedule, adam_eps=args.adam_eps,
                                    grad_clip=args.grad_clip, skip_nonfinite=args.skip_nonfinite,
+                                   kl_warmup_epochs=args.kl_warmup_epochs,
                                    device=args.device or TrainConfig.device,
                                    progress=not args.no_progress)
         check_not_foreign(args.out, "--out")  # an empty --out named as the flag, not as "the output folder"

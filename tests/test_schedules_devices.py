@@ -138,6 +138,9 @@ FLAG_REFUSALS = {  # name -> (flags, words); every case reads no data and writes
                                   "epochs = 1100 does not fit it"]),
     "resume with another adam eps": (["--resume", "--adam-eps", "1e-4"],
                                      ["cannot resume", "adam_eps: 1e-08 there, 0.0001 asked for"]),
+    "kl warm-up negative": (["--kl-warmup-epochs", "-1"], ["argument --kl-warmup-epochs: must be an integer from 0"]),
+    "resume with a kl warm-up": (["--resume", "--kl-warmup-epochs", "2"],
+                                 ["cannot resume", "kl_warmup_epochs: 0 there, 2 asked for"]),
 }
 
 
@@ -329,3 +332,20 @@ def test_training_on_cuda_and_evaluating_on_both_devices_agree(tmp_path):
             logp[device] = m.decode(m.encode(xd).mean).log_prob(xd).cpu()
     assert torch.allclose(logp["cpu"], logp["cuda"], rtol=1e-4, atol=1e-3)
     shutil.rmtree(tmp_path)
+
+
+# ------------------------------------------------------------------------------------- KL warm-up
+def test_a_kl_warm_up_weighs_the_kl_term_up_to_one_and_the_history_keeps_the_elbo(tmp_path):
+    """Two warm-up epochs of a three-epoch run: the weight reaches 1/2 at the end of the first epoch and 1 at the end
+    of the second, the third is plain ELBO; every history line's loss is still the negative ELBO (kl - rec), and the
+    run differs from one without the warm-up (the weight did change the updates)."""
+    images = load_sample("mnist")[0]
+    warm, plain = tmp_path / "warm", tmp_path / "plain"
+    train(TINY_MODEL, _tiny(epochs=3, kl_warmup_epochs=2), images, warm)
+    train(TINY_MODEL, _tiny(epochs=3), images, plain)
+    history = _history(warm)
+    assert [r.get("kl_weight") for r in history] == [pytest.approx(0.5), pytest.approx(1.0), None]
+    assert all(r["loss"] == pytest.approx(r["kl"] - r["rec"], rel=1e-5) for r in history)
+    assert "kl_weight" not in _history(plain)[0]
+    a, b = load_file(str(warm / "model.safetensors")), load_file(str(plain / "model.safetensors"))
+    assert not all(torch.equal(a[k], b[k]) for k in a)

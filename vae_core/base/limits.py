@@ -62,6 +62,7 @@ LIMITS: dict[str, Limit] = {
     "adam_eps": Limit(0, 1, integer=False, low_open=True),
     "grad_clip": Limit(0, 1e9, integer=False, low_open=True),  # a total gradient norm
     "skip_nonfinite": Limit(0, 1_000_000),  # steps per epoch
+    "kl_warmup_epochs": Limit(0, 10_000),
     # the network (VAEConfig fields)
     "latent_dim": Limit(1, 4096),
     "hidden": Limit(1, 16_384),  # each MLP width

@@ -211,6 +211,7 @@ class HistoryLine:
     diverged_reason: str | None = None
     weights_from_step: int | None = None
     optimizer_restarted: bool | None = None  # this epoch began a resume with Adam started afresh
+    kl_weight: float | None = None           # the KL term's weight at the end of a warm-up epoch (kl_warmup_epochs)
     extra: dict = field(default_factory=dict)
 
 

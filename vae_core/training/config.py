@@ -36,6 +36,10 @@ class TrainConfig:
     grad_clip: float | None = None    # rescale the total gradient norm to at most this (Pascanu et al. 2013)
     skip_nonfinite: int = 0           # steps per epoch whose loss or gradient is not finite that are skipped (batch
                                       # dropped, no update) before the run stops; 0: stop at the first
+    # The KL term's weight rises linearly from 0 to 1 over the first kl_warmup_epochs epochs, step by step, and
+    # the objective is the ELBO after them (KL annealing: Bowman et al. 2016; warm-up: Sonderby et al. 2016).
+    # It keeps a strong decoder from ignoring z in its first steps (posterior collapse); the model is unchanged.
+    kl_warmup_epochs: int = 0
     # auto | cpu | cuda | mps (base/devices.py). The CPU by default: a GPU draws other random numbers and sums in
     # another order, so the zoo's runs (and a resume) reproduce bit for bit only on the device they were trained on
     device: str = "cpu"
@@ -45,6 +49,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "lr", "seed", "val_size", "adam_eps"):
             setattr(self, name, check_setting(name, getattr(self, name)))
         self.skip_nonfinite = check_setting("skip_nonfinite", self.skip_nonfinite)
+        self.kl_warmup_epochs = check_setting("kl_warmup_epochs", self.kl_warmup_epochs)
         if self.grad_clip is not None:
             self.grad_clip = check_setting("grad_clip", self.grad_clip)
         check_schedule(self.lr_schedule, self.epochs)

@@ -183,6 +183,15 @@ class Trainer:
                 break
         return {"epoch": self.history[-1].epoch if self.history else 0, "diverged": diverged}
 
+    def _kl_weight(self, epoch: int, start: int) -> float:
+        """The KL term's weight for the batch starting at image ``start`` of ``epoch`` (TrainConfig.kl_warmup_epochs):
+        the share of the warm-up done before it, 1.0 after the warm-up."""
+        warmup = self.cfg.kl_warmup_epochs
+        if epoch > warmup:
+            return 1.0
+        done = min(start + self.cfg.batch_size, len(self.train_images)) / len(self.train_images)  # of this epoch
+        return (epoch - 1 + done) / warmup
+
     def _epoch(self, epoch: int) -> tuple[dict, dict | None]:
         """One pass over the training images; returns its history line and the divergence that stopped it (or None).
 
@@ -220,9 +229,11 @@ class Trainer:
                     x = to_model_input(batch, model.data_kind, gen)  # (B, 1, 28, 28)
                     decoder_out.clear()
                     rec, kl = model.elbo_terms(x)  # (B,) each
-                    loss = (kl - rec).mean()
+                    loss = (kl - rec).mean()  # the negative ELBO: what the history records and the checks read
+                    kl_weight = self._kl_weight(epoch, i)
+                    objective = loss if kl_weight == 1.0 else (kl_weight * kl - rec).mean()
                     self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()  # also for a non-finite loss: the check below then refuses the update
+                    objective.backward()  # also for a non-finite loss: the check below then refuses the update
                     grad_norm = _total_norm(params)
                     # all the step needs on the host in one read: a GPU waits once a step, not four times
                     loss_value, norm_value, rec_value, kl_value = torch.stack(
@@ -265,6 +276,8 @@ class Trainer:
                   "cpu_seconds": time.process_time() - cpu0, "trace": trace}
         if cfg.skip_nonfinite:
             record["skipped_steps"] = skipped
+        if epoch <= cfg.kl_warmup_epochs:
+            record["kl_weight"] = epoch / cfg.kl_warmup_epochs  # its last batch's weight
         if self.restarted_optimizer:
             record["optimizer_restarted"], self.restarted_optimizer = True, False
         if diverged:

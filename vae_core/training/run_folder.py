@@ -66,7 +66,7 @@ STAGE_STEPS = ("model", "optimizer", "history", "snapshot")  # what a save stage
 SAME_DATA_FIELDS = ("seed", "batch_size", "val_size", "max_train_images")
 # ... and the optimizer settings a resumed run must keep (with a schedule other than constant, ``lr`` too: it is
 # the schedule's base rate); a value missing from an older state is the default it was trained with.
-SAME_OPTIMIZER_DEFAULTS = {"lr_schedule": "constant", "adam_eps": 1e-8}
+SAME_OPTIMIZER_DEFAULTS = {"lr_schedule": "constant", "adam_eps": 1e-8, "kl_warmup_epochs": 0}
 
 
 class CheckpointError(ValueError):
