@@ -77,8 +77,8 @@ class ExportError(RuntimeError):
 def network_layers(model: VAE) -> tuple[list[dict], list[np.ndarray]]:
     """The decoder as a list of ops for site/decoder.js and the float32 arrays they point into (offsets in
     elements, in order). Walks the decoder's Sequentials down to Linear, Conv2d (stride 1), ConvTranspose2d,
-    activations and Unflatten; a ResidualBlock becomes {"op": "residual", "layers": [its body's ops]}, which the
-    page computes as x + body(x)."""
+    GroupNorm, activations and Unflatten; a ResidualBlock becomes {"op": "residual", "layers": [its body's ops]},
+    which the page computes as x + body(x)."""
     arrays, offset = [], 0
     size = None  # spatial size of the current feature map (after an Unflatten)
 
@@ -105,6 +105,12 @@ def network_layers(model: VAE) -> tuple[list[dict], list[np.ndarray]]:
             return [{"op": "conv2d", "in": module.in_channels, "out": module.out_channels, "kernel": 3,
                      "padding": 1, "size_in": size,  # the output has the input's size
                      "weight": put(module.weight), "bias": put(module.bias)}]  # weight (out, in, 3, 3)
+        if isinstance(module, nn.GroupNorm):
+            if not module.affine:
+                raise ExportError(f"site/decoder.js computes group normalization with its affine weights only, not "
+                                  f"{module}")
+            return [{"op": "group_norm", "groups": module.num_groups, "channels": module.num_channels,
+                     "eps": module.eps, "size_in": size, "weight": put(module.weight), "bias": put(module.bias)}]
         if isinstance(module, nn.ConvTranspose2d):
             (k, _), (s, _), (p, _) = module.kernel_size, module.stride, module.padding
             if module.output_padding != (0, 0) or module.dilation != (1, 1) or module.groups != 1:

@@ -229,6 +229,7 @@ export function forward(network, weights, z, n) {
     else if (layer.op === "conv_transpose2d") x = convTranspose2d(x, n, layer, weights);
     else if (layer.op === "conv2d") x = conv2d(x, n, layer, weights);
     else if (layer.op === "residual") x = residual(x, n, layer, weights);
+    else if (layer.op === "group_norm") groupNorm(x, n, layer, weights);
     else if (layer.op === "unflatten") continue;  // row-major (C, H, W) is already the flat layout
     else if (layer.op in ACTIVATIONS) {
       const f = ACTIVATIONS[layer.op];
@@ -290,6 +291,28 @@ function conv2d(x, n, layer, w) {
     }
   }
   return y;
+}
+
+// torch's GroupNorm, in place: each sample's channels in `groups` groups, each group normalized by its own mean
+// and biased variance over its channels and pixels (y = (x - mean) / sqrt(var + eps)), then each channel scaled and
+// shifted by its weight and bias. Sums in float64 (torch in float32, within the tolerance).
+function groupNorm(x, n, layer, w) {
+  const c = layer.channels, g = layer.groups, plane = layer.size_in * layer.size_in;
+  const per = (c / g) * plane, gamma = layer.weight, beta = layer.bias;
+  for (let s = 0; s < n; s++) {
+    for (let k = 0; k < g; k++) {
+      const start = (s * c + k * (c / g)) * plane;
+      let sum = 0, sq = 0;
+      for (let i = start; i < start + per; i++) sum += x[i];
+      const mean = sum / per;
+      for (let i = start; i < start + per; i++) { const d = x[i] - mean; sq += d * d; }
+      const inv = 1 / Math.sqrt(sq / per + layer.eps);
+      for (let ch = k * (c / g); ch < (k + 1) * (c / g); ch++) {
+        const a = w[gamma + ch] * inv, b = w[beta + ch] - mean * a, from = (s * c + ch) * plane;
+        for (let i = from; i < from + plane; i++) x[i] = x[i] * a + b;
+      }
+    }
+  }
 }
 
 // vae_core's ResidualBlock: x + body(x). The body runs on a copy, since forward's activations work in place.

@@ -3,13 +3,15 @@ and a residual conv decoder, every op's arrays are its module's parameters, and 
 compute stops the export with one sentence. The browser's arithmetic on these ops: tests/test_static_site.py."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from explorer.static_site import ExportError, network_layers
-from vae_core.model.vae import VAE, VAEConfig
+from vae_core.model.vae import NORM_GROUPS, VAE, VAEConfig
 
 C1, C2, LATENT = 3, 5, 4  # small widths: the op list depends only on the structure
 
@@ -29,8 +31,12 @@ def conv(c: int, size: int) -> dict:
     return {"op": "conv2d", "in": c, "out": c, "kernel": 3, "padding": 1, "size_in": size}
 
 
+def norm(c: int, size: int) -> dict:
+    return {"op": "group_norm", "groups": math.gcd(NORM_GROUPS, c), "channels": c, "eps": 1e-5, "size_in": size}
+
+
 def block(c: int, size: int) -> list:
-    return ["residual", [{"op": "tanh"}, conv(c, size), {"op": "tanh"}, conv(c, size)]]
+    return ["residual", [norm(c, size), {"op": "tanh"}, conv(c, size), norm(c, size), {"op": "tanh"}, conv(c, size)]]
 
 
 HEAD = [{"op": "linear", "in": LATENT, "out": C2 * 49}, {"op": "tanh"}, {"op": "unflatten", "shape": [C2, 7, 7]}]
@@ -71,7 +77,12 @@ def with_batch_norm(model: VAE) -> VAE:
 
 
 def with_5x5_conv(model: VAE) -> VAE:
-    model.decoder[3].body[1] = nn.Conv2d(C2, C2, 5, padding=2)  # inside the first residual block
+    model.decoder[3].body[2] = nn.Conv2d(C2, C2, 5, padding=2)  # inside the first residual block
+    return model
+
+
+def with_plain_group_norm(model: VAE) -> VAE:
+    model.decoder[3].body[0] = nn.GroupNorm(1, C2, affine=False)
     return model
 
 
@@ -98,6 +109,8 @@ def with_custom_container(model: VAE) -> VAE:
     (with_batch_norm, "site/decoder.js has no layer like BatchNorm2d"),
     (with_5x5_conv, "site/decoder.js computes 3x3 convolutions of stride 1 and padding 1 only, not "
                     f"Conv2d({C2}, {C2}, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))"),
+    (with_plain_group_norm, "site/decoder.js computes group normalization with its affine weights only, not "
+                            f"GroupNorm(1, {C2}, eps=1e-05, affine=False, bias=False)"),
     (with_tanh_gelu, "site/decoder.js computes the exact GELU only"),
     (with_custom_container, "site/decoder.js has no layer like Doubled"),
 ])
