@@ -173,15 +173,14 @@ def not_best(block: BestLogLikelihood) -> str | None:
     below IWAE on an image). An exact estimate always stands."""
     if block.method == QUADRATURE:
         return None
-    below = [(name, diff, se) for name, diff, se in (
-        (f"IWAE k={block.iwae_k}", block.best_minus_iwae, block.best_minus_iwae_stderr),
-        (f"the wider-proposal IWAE (k={block.wider_iwae_k}, q's spread x{block.wider_iwae_scale})",
-         block.best_minus_wider_iwae, block.best_minus_wider_iwae_stderr))
-        if diff is not None and diff + (se if se is not None and math.isfinite(se) else 0.0) < 0]
-    if below:
-        name, diff, se = below[0]
-        error = f" ± {se:.2f}" if se is not None and math.isfinite(se) else ""
-        return f"it lies {-diff:.2f}{error} nats below {name} on the same images: lengthen AIS"
+    for name, diff, se in (
+            (f"IWAE k={block.iwae_k}", block.best_minus_iwae, block.best_minus_iwae_stderr),
+            (f"the wider-proposal IWAE (k={block.wider_iwae_k}, q's spread x{block.wider_iwae_scale})",
+             block.best_minus_wider_iwae, block.best_minus_wider_iwae_stderr)):
+        known = se is not None and math.isfinite(se)  # no error known: below is below
+        if diff is not None and diff + (se if known else 0.0) < 0:
+            error = f" ± {se:.2f}" if known else ""
+            return f"it lies {-diff:.2f}{error} nats below {name} on the same images: lengthen AIS"
     if block.images_far_below_iwae:
         return (f"AIS lies more than {FAR_BELOW_IWAE:g} nats below IWAE on {block.images_far_below_iwae} of its "
                 f"images: its chains did not converge there")

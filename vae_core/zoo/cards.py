@@ -78,7 +78,7 @@ def best_rows(ev: Evaluation) -> str:
 
     what = ("exact, by adaptive quadrature over the latent plane" if b.method == "quadrature"
             else "annealed importance sampling, a stochastic lower bound")
-    n = b.num_images
+    n, why_not = b.num_images, not_best(b)
     return (f"\n| log p(x), best estimate: {what} ({n} images) | {num(b.estimate)} ± {num(b.estimate_stderr)} |"
             f"\n| IWAE (k={b.iwae_k}) on the same {n} images | {num(b.iwae)} ± {num(b.iwae_stderr)} |"
             f"\n| best - IWAE on the same images (the IWAE bias) | {num(b.best_minus_iwae)} ± "
@@ -91,4 +91,4 @@ def best_rows(ev: Evaluation) -> str:
                f"(target {num(b.bdmc_target, 'g')}) | {num(b.bdmc_gap)} ± {num(b.bdmc_gap_stderr)} |"
                if b.bdmc_images else "")
             + (f"\n| warning on the best estimate | {b.warning} |" if b.warning else "")
-            + (f"\n| not shown as the best log p(x) | {not_best(b)} |" if not_best(b) else ""))
+            + (f"\n| not shown as the best log p(x) | {why_not} |" if why_not else ""))
