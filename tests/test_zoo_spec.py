@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.files.names import EVAL_NAME
-from vae_core.files.schema import SCHEMA_VERSION
+from vae_core.evaluation.best_likelihood import not_best
+from vae_core.files.names import CARD_NAME, DEFAULT_ZOO, EVAL_NAME, INDEX_NAME
+from vae_core.files.schema import SCHEMA_VERSION, BestLogLikelihood, Evaluation
 from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.cards import best_rows, rewrite_cards, stale_cards
 from vae_core.zoo.evaluate import update_best_log_likelihood, write_evaluation
-from vae_core.zoo.index import write_index
+from vae_core.zoo.index import index_models, write_index
 
 CONFIG = VAEConfig(decoder="bernoulli", latent_dim=2, hidden=[8])
 TEST = {"num_images": 10, "elbo": -120.5, "elbo_stderr": 1.5, "rec": -110.0, "kl": 10.5, "mse": 0.05,
@@ -63,6 +65,66 @@ def test_the_index_and_the_card_show_what_eval_json_holds(tmp_path):
     assert "| warning on the best estimate | a warning the card repeats |" in card
     assert "| decoder sigma mean / min / frac < 0.01 | n/a / n/a / n/a |" in card
     assert "best estimate" not in (tmp_path / "mnist-b" / "README.md").read_text()
+
+
+NOT_CONVERGED = "AIS lies more than 5 nats below IWAE k=1000 on 7 of 50 images: at these settings it has not converged"
+AIS_BLOCK = {"method": "ais", "estimate": -90.0, "estimate_stderr": 4.0, "num_images": 50, "iwae_k": 1000,
+             "iwae": -90.5, "iwae_stderr": 4.0, "best_minus_iwae": 0.5, "best_minus_iwae_stderr": 0.1}
+CARD_ROWS = [  # (best-estimate block, words of the one "not shown as the best" row or None, the warning row shown)
+    (AIS_BLOCK, None, False),
+    ({**AIS_BLOCK, "images_far_below_iwae": 7, "warning": NOT_CONVERGED}, "on 7 of its images: its chains did not "
+                                                                          "converge there", False),
+    ({**AIS_BLOCK, "best_minus_iwae": -0.5, "images_far_below_iwae": 7, "warning": NOT_CONVERGED},
+     "0.50 ± 0.10 nats below IWAE k=1000", False),
+    ({**AIS_BLOCK, "best_minus_iwae": -0.5}, "0.50 ± 0.10 nats below IWAE k=1000", False),
+    ({**BEST, "warning": "a warning no rule covers"}, None, True),  # exact: the rule has no reason, the warning stays
+]
+
+
+@pytest.mark.parametrize(("block", "reason", "warning_row"), CARD_ROWS)
+def test_the_card_gives_one_row_for_why_a_best_estimate_is_not_the_best(block, reason, warning_row):
+    """The card says why in the rule's words (best_likelihood.not_best, as the leaderboard and index.json do), in one
+    row: chains that did not converge are the evaluation's warning and the rule's reason, never two rows."""
+    b = BestLogLikelihood(**block)
+    rows = best_rows(Evaluation(log_likelihood=b))
+    shown = [r for r in rows.splitlines() if r.startswith(("| not shown as the best", "| warning on the best"))]
+    assert len(shown) == (reason is not None or warning_row)
+    if reason is not None:
+        assert shown == [f"| not shown as the best log p(x) | {not_best(b)} |"] and reason in shown[0]
+    if warning_row:
+        assert shown == [f"| warning on the best estimate | {b.warning} |"]
+
+
+def test_rewrite_cards_rewrites_the_stale_cards_only_and_no_other_file(tmp_path):
+    fresh = evaluated(tmp_path, "mnist-a")
+    stale = evaluated(tmp_path, "mnist-b", log_likelihood={**AIS_BLOCK, "images_far_below_iwae": 7,
+                                                            "warning": NOT_CONVERGED})
+    (stale / CARD_NAME).write_text((stale / CARD_NAME).read_text() + "| warning on the best estimate | x |\n")
+    before = files(fresh), {k: v for k, v in files(stale).items() if k != CARD_NAME}
+    assert stale_cards(tmp_path) == ["mnist-b"]
+    assert rewrite_cards(tmp_path) == ["mnist-b"] and stale_cards(tmp_path) == [] and rewrite_cards(tmp_path) == []
+    assert (files(fresh), {k: v for k, v in files(stale).items() if k != CARD_NAME}) == before
+    assert "warning on the best estimate" not in (stale / CARD_NAME).read_text()
+
+
+shipped = pytest.mark.skipif(not DEFAULT_ZOO.is_dir(), reason="no shipped checkpoints/ in this checkout")
+
+
+@shipped
+def test_the_shipped_model_cards_are_what_their_files_render_now():
+    """A card written by an older vae_core.zoo.cards (or before its eval.json or the ledger changed) is stale."""
+    stale = stale_cards(DEFAULT_ZOO)
+    assert not stale, (f"{len(stale)} shipped model card(s) differ from what their eval.json, config and the ledger "
+                       f"render now: {', '.join(stale)}; `python -m scripts.rewrite_cards checkpoints` rewrites them")
+
+
+@shipped
+def test_the_shipped_index_is_what_the_checkpoints_eval_json_render_now():
+    shipped_rows = {m["name"]: m for m in json.loads((DEFAULT_ZOO / INDEX_NAME).read_text())["models"]}
+    fresh = {m["name"]: m for m in index_models(DEFAULT_ZOO)}
+    differ = sorted(n for n in shipped_rows.keys() | fresh.keys() if shipped_rows.get(n) != fresh.get(n))
+    assert not differ, (f"index.json differs from the checkpoints' eval.json for {', '.join(differ)}; "
+                        f"`python -m scripts.rewrite_cards checkpoints` rewrites it")
 
 
 def _replace(text: str, old: str, new: str) -> str:

@@ -21,6 +21,32 @@ def rewrite_card(folder: Path, ledger: Path = LEDGER_JSON) -> None:
     atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(card))
 
 
+def rendered_cards(root: Path, ledger: Path = LEDGER_JSON) -> dict[str, str]:
+    """The model card each evaluated checkpoint under ``root`` should have, by folder name, rendered from its
+    eval.json, its config and the ledger as they are now."""
+    return {path.parent.name: model_card(read_evaluation_whole(path), load_config(path.parent), ledger)
+            for path in sorted(Path(root).glob(f"*/{EVAL_NAME}"))}
+
+
+def stale_cards(root: Path, ledger: Path = LEDGER_JSON, cards: dict[str, str] | None = None) -> list[str]:
+    """The checkpoints under ``root`` whose README.md is not the card their files render now (``cards``, else
+    rendered here): ``rewrite_cards`` rewrites them."""
+    cards = rendered_cards(root, ledger) if cards is None else cards
+    shipped = {name: Path(root) / name / CARD_NAME for name in cards}
+    return [name for name, card in cards.items()
+            if not shipped[name].is_file() or shipped[name].read_text() != card]
+
+
+def rewrite_cards(root: Path, ledger: Path = LEDGER_JSON) -> list[str]:
+    """Rewrite the stale model cards under ``root``; returns their names. Every eval.json is read and every card
+    rendered before any is written, so a damaged eval.json leaves them all as they were."""
+    cards = rendered_cards(root, ledger)
+    stale = stale_cards(root, ledger, cards)
+    for name in stale:
+        atomic_write(Path(root) / name / CARD_NAME, lambda tmp, card=cards[name]: Path(tmp).write_text(card))
+    return stale
+
+
 def unbounded_note(ev: Evaluation) -> str:
     return "" if is_bounded(ev.data_kind) else f"\n\nNo bits/dim and no rank: {UNBOUNDED_REASON}."
 
@@ -90,5 +116,7 @@ def best_rows(ev: Evaluation) -> str:
             + (f"\n| BDMC sandwich width at the same AIS settings, {b.bdmc_images} images simulated from the model "
                f"(target {num(b.bdmc_target, 'g')}) | {num(b.bdmc_gap)} ± {num(b.bdmc_gap_stderr)} |"
                if b.bdmc_images else "")
-            + (f"\n| warning on the best estimate | {b.warning} |" if b.warning else "")
-            + (f"\n| not shown as the best log p(x) | {why_not} |" if why_not else ""))
+            # one row for one cause: the rule's reason (best_likelihood.not_best) covers the evaluation's warning on
+            # chains that did not converge; the warning shows only where the rule gives no reason
+            + (f"\n| not shown as the best log p(x) | {why_not} |" if why_not else
+               f"\n| warning on the best estimate | {b.warning} |" if b.warning else ""))

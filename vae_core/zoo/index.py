@@ -13,6 +13,14 @@ from vae_core.zoo.checkpoints import read_evaluation_whole
 def write_index(checkpoints: str | Path) -> Path:
     """checkpoints/index.json: every evaluated checkpoint with its headline numbers, for the app. Every eval.json
     is read (``read_evaluation_whole``) before the index is written, so a damaged one leaves the old index."""
+    models = index_models(checkpoints)
+    out = Path(checkpoints) / INDEX_NAME
+    out.write_text(json.dumps({"models": models}, indent=2) + "\n")
+    return out
+
+
+def index_models(checkpoints: str | Path) -> list[dict]:
+    """index.json's rows as the checkpoints' eval.json files give them now, one per evaluated checkpoint."""
     root = Path(checkpoints)
     models = []
     for path in sorted(root.glob(f"*/{EVAL_NAME}")):
@@ -28,9 +36,7 @@ def write_index(checkpoints: str | Path) -> Path:
                        "frechet_reconstruction_means": f.reconstruction_means,
                        "sigma_min": (ev.sigma or SigmaStats()).min,
                        "active_units": t.active_units, **best_index_fields(ev)})
-    out = root / INDEX_NAME
-    out.write_text(json.dumps({"models": models}, indent=2) + "\n")
-    return out
+    return models
 
 
 def best_index_fields(ev: Evaluation) -> dict:
