@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from vae_core.base.data import DATASETS
-from vae_core.files.names import DEFAULT_ZOO
-from vae_core.model.vae import ARCHITECTURES, NETWORK_NAMES, VAE
+from vae_core.files.names import DEFAULT_ZOO, twin_suffix
+from vae_core.model.vae import NETWORK_NAMES, VAE
 from vae_core.zoo.checkpoints import MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
 from . import access, board, cache, links
@@ -58,9 +58,16 @@ class Context:
 
 
 def architectures(checkpoints: list[Checkpoint], dataset: str) -> list[str]:
-    """The architectures of the dataset's checkpoints, the default first (ARCHITECTURES; others after)."""
-    found = {c.config.architecture for c in checkpoints if c.dataset == dataset}
-    return [a for a in ARCHITECTURES if a in found] + sorted(found - set(ARCHITECTURES))
+    """The networks of the dataset's checkpoints (VAEConfig.network: a conv network with residual blocks is its own
+    choice), the default first (NETWORK_NAMES' order; others after)."""
+    found = {c.config.network for c in checkpoints if c.dataset == dataset}
+    return [a for a in NETWORK_NAMES if a in found] + sorted(found - set(NETWORK_NAMES))
+
+
+def network_label(network: str) -> str:
+    """The switch's label of a network, which is also what the URL holds (a bound widget writes its labels there):
+    architecture=conv, architecture=residual conv (the MLP is the default, so never written)."""
+    return NETWORK_NAMES.get(network, network)
 
 
 def default_models(checkpoints: list[Checkpoint], dataset: str, architecture: str | None = None) -> list[str]:
@@ -69,10 +76,10 @@ def default_models(checkpoints: list[Checkpoint], dataset: str, architecture: st
     names = [c.name for c in checkpoints if c.dataset == dataset]
     chosen = []
     for decoder in STORY:
-        exact = f"{dataset}-{decoder}" + ("-conv" if architecture == "conv" else "")
+        exact = f"{dataset}-{decoder}{twin_suffix(architecture)}"
         match = exact if exact in names else next((c.name for c in checkpoints if c.dataset == dataset
                                                     and c.decoder == decoder
-                                                    and c.config.architecture == architecture), None)
+                                                    and c.config.network == architecture), None)
         if match and match not in chosen:
             chosen.append(match)
     return chosen or names[:3]
@@ -141,14 +148,15 @@ def sidebar() -> Context:
         names = [c.name for c in ctx.for_dataset()]
         archs = architectures(ctx.checkpoints, ctx.dataset)
         architecture = archs[0] if archs else None
-        links.choice("architecture", archs)
+        links.choice("architecture", [network_label(a) for a in archs])
         _match_architecture(ctx.checkpoints, archs)
         if len(archs) > 1:  # a switch only where the dataset has both; it sets the default selection below
             architecture = sb.segmented_control(
                 "Architecture", archs, default=archs[0], key="architecture", bind="query-params",
-                format_func=lambda a: NETWORK_NAMES.get(a, a), on_change=_reset_models, args=(ctx.checkpoints,),
-                help="Which networks the default models use: the same likelihoods, data and training, only the "
-                     "encoder and decoder differ (zoo.toml).") or archs[0]
+                format_func=network_label, on_change=_reset_models, args=(ctx.checkpoints,),
+                help="Which network the default models use: the same likelihoods on the same data, only the "
+                     "encoder and decoder differ, with the latent size and epochs each model's entry in zoo.toml "
+                     "gives.") or archs[0]
         # The default must stay the same from run to run: a bound widget leaves its default out of the URL.
         # (Links and a change of dataset or architecture set the selection through session_state.)
         chosen = sb.multiselect("Models", names, default=default_models(ctx.checkpoints, ctx.dataset, architecture),
@@ -213,16 +221,17 @@ def _forget_set() -> None:
 
 
 def _match_architecture(checkpoints: list[Checkpoint], archs: list[str]) -> None:
-    """The Architecture switch shows the selection's architecture (none when it mixes both), whatever set the
-    selection: a link, a named set, the switch itself or the Models box."""
+    """The Architecture switch shows the selection's network (none when it mixes them), whatever set the selection:
+    a link, a named set, the switch itself or the Models box."""
     selection = (st.session_state.get("models") if "models" in st.session_state
                  else st.query_params.get_all("models"))
     if not selection or len(archs) < 2:
         return
-    by_name = {c.name: c.config.architecture for c in checkpoints}
+    by_name = {c.name: c.config.network for c in checkpoints}
     found = {by_name[n] for n in selection if n in by_name}
     shown = found.pop() if len(found) == 1 and found <= set(archs) else None
-    current = st.session_state.get("architecture", st.query_params.get("architecture", archs[0]))
+    in_url = {network_label(a): a for a in archs}.get(st.query_params.get("architecture"), archs[0])
+    current = st.session_state.get("architecture", in_url)
     if current != shown:
         st.session_state["architecture"] = shown
 

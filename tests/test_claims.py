@@ -14,6 +14,7 @@ import pytest
 
 from explorer import board, claims, context, story, tables
 from vae_core.files.names import DEFAULT_ZOO
+from vae_core.model.vae import NETWORK_NAMES
 from vae_core.zoo.checkpoints import load_model, scan
 
 ROOT = DEFAULT_ZOO.parent
@@ -260,8 +261,8 @@ def test_changing_the_likelihood_moves_the_fd_more_than_changing_the_architectur
     architecture", stated for Fashion-MNIST (same latent size): the median factors, computed here from the
     leaderboard as scripts.findings_table computes them for its table."""
     rows = frame[(frame["dataset"] == dataset) & (frame["group"] != tables.RAW_GROUP)]
-    conv = rows[rows["architecture"] != "MLP"].set_index("decoder")
-    mlp = rows[(rows["architecture"] == "MLP") & rows["decoder"].isin(conv.index)]
+    conv = rows[rows["architecture"] == NETWORK_NAMES["conv"]].set_index("decoder")  # plain conv: the claim's
+    mlp = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & rows["decoder"].isin(conv.index)]
     mlp = mlp[mlp["latent"] == mlp["latent"].mode().iloc[0]].set_index("decoder")
     if conv.empty or set(conv["latent"]) != set(mlp["latent"]):
         pytest.skip(f"{dataset}'s conv entries use another latent size: the findings make no such claim there")

@@ -118,6 +118,45 @@ def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images
     return result
 
 
+# One small model per network (VAEConfig.network: mlp, conv, resconv) for two likelihoods, named as zoo.toml names
+# twins (vae_core.files.names.twin_suffix): what the MLP-against-each-network comparisons and the sidebar's network
+# switch need. train.py's command line sets no res_blocks, so these are trained by vae_core's loop directly.
+NETWORK_DECODERS = ("gaussian-pixel", "bernoulli")
+NETWORK_SETTINGS = {"mlp": {"architecture": "mlp", "hidden": [64, 32]},
+                    "conv": {"architecture": "conv", "conv_channels": [8, 16]},
+                    "resconv": {"architecture": "conv", "conv_channels": [8, 16], "res_blocks": 1}}
+
+
+def network_models() -> dict[str, dict]:
+    """name -> VAEConfig settings of the networks zoo (mnist, latent 4)."""
+    from vae_core.files.names import twin_suffix
+
+    return {f"mnist-{decoder}{twin_suffix(network)}": {"dataset": "mnist", "decoder": decoder, "latent_dim": 4,
+                                                       **settings}
+            for network, settings in NETWORK_SETTINGS.items() for decoder in NETWORK_DECODERS}
+
+
+def build_network_zoo(out: Path) -> Path:
+    """``network_models()`` trained for one epoch on the embedded sample (800 images, 200 held out) and evaluated as
+    the tiny zoo's models are, into ``out``. About 20 s on one core."""
+    from vae_core.base.data import load_sample
+    from vae_core.model.vae import VAEConfig
+    from vae_core.training.config import TrainConfig
+    from vae_core.training.loop import train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name, settings in network_models().items():
+            train(VAEConfig(**settings), TrainConfig(epochs=1, val_size=200, progress=False),
+                  load_sample("mnist")[0], out / name)
+            write_eval(out / name)
+            drop_optimizer(out / name)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 def build_tiny_zoo(cache: Path) -> Path:
     """The zoo folder for this source version, trained and evaluated if it is not there yet. Test processes that
     ask at once (pytest-xdist's workers) take turns on a lock: one builds, the others then find it complete."""
