@@ -14,6 +14,7 @@ import streamlit as st
 from explorer.compute.images import image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
+from vae_core.files.names import twin_suffix
 from vae_core.lab import pixel_bounds
 from vae_core.model.likelihoods import make_likelihood
 from vae_core.model.vae import NETWORK_NAMES
@@ -40,7 +41,7 @@ TWO_D_ORDER = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the largest E
 BOUNDED_ORDER = ("gaussian-pixel", "gaussian-pixel-floor", "discretized-gaussian")
 BIAS_ORDER = ("gaussian-fixed", "gaussian-pixel", "bernoulli", "gaussian-shared", "gaussian-optimal",
               "gaussian-pixel-floor", "discretized-gaussian", "continuous-bernoulli")
-CONV_SUFFIX = "-conv"
+CONV_SUFFIX = twin_suffix("conv")
 STORY_IMAGE = 0   # the test image of the ELBO step
 GRID_IMAGES = 6   # pictures per row in the sample figures: two figures of 6 side by side fill the page's width
 GRID_SCALE = 3
@@ -80,14 +81,14 @@ def conv_pairs(checkpoints: list[Checkpoint], dataset: str) -> list[tuple[Checkp
     names = {c.name: c for c in checkpoints if c.dataset == dataset}
     pairs = [(names[c.name.removesuffix(CONV_SUFFIX)], c) for c in names.values()
              if is_conv(c) and c.name.removesuffix(CONV_SUFFIX) in names
-             and not is_conv(names[c.name.removesuffix(CONV_SUFFIX)])]
+             and names[c.name.removesuffix(CONV_SUFFIX)].config.network == "mlp"]
     return sorted(pairs, key=lambda p: (p[1].evaluation is None,
                                         BIAS_ORDER.index(p[0].decoder) if p[0].decoder in BIAS_ORDER else 99))
 
 
 def conv_status(checkpoints: list[Checkpoint], dataset: str) -> str:
     """One or two sentences: which MLP models of ``dataset`` have a conv twin, evaluated or not, and which not yet."""
-    mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and not is_conv(c)
+    mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and c.config.network == "mlp"
                  and not raw_runs.is_raw(c) and c.config.latent_dim != 2)
     conv = {c.name: c for c in checkpoints if c.dataset == dataset and is_conv(c)}
     twins = [n + CONV_SUFFIX for n in mlp if n + CONV_SUFFIX in conv]

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import NETWORK_DECODERS, build_network_zoo, network_models
 
-from explorer import claims, tables
+from explorer import claims, story, tables
 from explorer.access import LOCKED_ENV
 from explorer.context import architectures, default_models, network_label
 from explorer.findings_tables import architecture_columns, architecture_title, network_pairs, read_entries
@@ -74,6 +74,16 @@ def test_the_findings_sentence_of_each_network_counts_its_own_models(checkpoints
     assert f" of the {len(NETWORK_DECODERS)} likelihoods ({name} − MLP " in sentence
     assert sentence.endswith(f"FD of decoder means {name} / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
     assert sentence in claims.paragraph_sentences(frame, checkpoints)
+
+
+def test_the_storys_conv_step_counts_the_mlp_models_only(checkpoints):
+    """The story's MLP-against-conv step: residual conv models are neither MLP models lacking a conv twin nor conv
+    twins."""
+    assert story.conv_status(checkpoints, "mnist") == (f"Conv twins in this zoo: {len(NETWORK_DECODERS)} of the "
+                                                       f"{len(NETWORK_DECODERS)} MLP models of mnist, "
+                                                       f"{len(NETWORK_DECODERS)} evaluated.")
+    assert sorted((m.name, c.name) for m, c in story.conv_pairs(checkpoints, "mnist")) == sorted(
+        (f"mnist-{d}", f"mnist-{d}-conv") for d in NETWORK_DECODERS)
 
 
 shipped = pytest.mark.skipif(not DEFAULT_ZOO.is_dir(), reason="no shipped checkpoints/ in this checkout")
