@@ -59,9 +59,10 @@ def likelihood_row(ev: Evaluation) -> list[str]:
         return f"{fmt(getattr(b, key), '.2f')} ± {fmt(getattr(b, key + '_stderr'), '.2f')}"
 
     images = f"{b.num_images}" + (f" ({b.excluded_images} flagged)" if b.excluded_images else "")
+    why_not = not_best(b) if b.estimate is not None else None  # then no bits/dim from it, as on the leaderboard
     return [ev.name, ev.data_kind, fmt(t.iwae), pm("estimate"), METHOD_NAMES.get(b.method, b.method),
             images, pm("iwae"), pm("best_minus_iwae"), fmt(b.elbo), fmt(t.bits_per_dim, ".3f"),
-            fmt(b.bits_per_dim, ".3f"), (not_best(b) if b.estimate is not None else None) or "–"]
+            fmt(None if why_not else b.bits_per_dim, ".3f"), why_not or "–"]
 
 
 def best_log_p(ev: Evaluation) -> float | None:

@@ -15,7 +15,7 @@ from linear_gaussian import LinearGaussianModel
 from vae_core.evaluation.best_likelihood import BDMC_TARGET_OTHER, BDMC_TARGETS, WIDER_SCALE, not_best, sandwich
 from vae_core.evaluation.metrics import iwae_log_likelihood
 from vae_core.files.names import DEFAULT_ZOO
-from vae_core.files.schema import BestLogLikelihood
+from vae_core.files.schema import BestLogLikelihood, Evaluation, Metrics
 
 DATA_DIM, NUM_IMAGES = 12, 40
 
@@ -97,6 +97,19 @@ NOT_BEST = [  # (block fields, None or words of the reason)
 def test_an_estimate_is_the_best_only_if_no_other_lower_bound_beats_it(fields, words):
     reason = not_best(BestLogLikelihood(**fields))
     assert reason is None if words is None else words in reason
+
+
+@pytest.mark.parametrize(("fields", "words"), NOT_BEST)
+def test_the_findings_tables_flag_a_best_estimate_by_the_same_rule(fields, words):
+    """The findings' log-likelihood row says why in the rule's words, gives no bits/dim from a flagged estimate, and
+    the MLP-against-network tables then take the IWAE, as the leaderboard does."""
+    from explorer.findings_tables import LIKELIHOOD_COLUMNS, best_log_p, likelihood_row
+
+    block = BestLogLikelihood(**fields, bits_per_dim=0.17)
+    ev = Evaluation(name="m", dataset="mnist", data_kind="binary", test=Metrics(iwae=-95.0), log_likelihood=block)
+    cells = dict(zip(LIKELIHOOD_COLUMNS, likelihood_row(ev), strict=True))
+    assert cells["not shown as best because"] == (not_best(block) or "–")
+    assert (cells["bits/dim (best)"], best_log_p(ev)) == (("0.170", -90.0) if words is None else ("–", -95.0))
 
 
 def test_the_leaderboard_shows_the_iwae_where_the_wider_proposal_beats_ais(tmp_path):
