@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
 
-from vae_core.model.vae import NETWORK_NAMES
+from vae_core.model.config import NETWORK_NAMES
 
 from .tables import GROUPS
 
