@@ -357,6 +357,18 @@ spent = lambda a, b: [b[0] - a[0], b[1] - a[1]]
 print(json.dumps({"imports: torch, streamlit, pandas, altair": spent(t0, t1),
                   "zoo scan (every checkpoint's files)": spent(t1, t2), "of which parsing history.jsonl": history,
                   "loading every mnist model": spent(t2, t3)}))"""
+# The first page's server-side path alone: app.py run once as Streamlit runs it (AppTest: the frame, the sidebar and
+# the Overview, no warm-up), in a process that has imported nothing of the app yet; and whether it imported torch.
+FIRST_PAGE_PART = """import json, sys, time
+from streamlit.testing.v1 import AppTest
+clock = lambda: (time.perf_counter(), time.process_time())
+t0 = clock()
+at = AppTest.from_file(sys.argv[1], default_timeout=600)
+at.run()
+t1 = clock()
+assert not at.exception, [e.value for e in at.exception]
+name = "the first page's script, app.py once, torch " + ("imported" if "torch" in sys.modules else "not imported")
+print(json.dumps({name: [t1[0] - t0[0], t1[1] - t0[1]]}))"""
 
 
 def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[list[float]]]]:
@@ -366,10 +378,12 @@ def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, 
     out: dict[str, dict[str, list[list[float]]]] = {label: {} for label in trees}
     for _ in range(rounds):
         for label, tree in trees.items():
-            done = subprocess.run([sys.executable, "-c", PARTS, zoo], cwd=tree, env={**os.environ, **_env(tree)},
-                                  capture_output=True, text=True, check=True)
-            for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
-                out[label].setdefault(name, []).append(seconds)
+            for program, arg in ((PARTS, zoo), (FIRST_PAGE_PART, str(entry(tree).parent / "app.py"))):
+                done = subprocess.run([sys.executable, "-c", program, arg], cwd=tree, check=True,
+                                      env={**os.environ, **_env(tree), "VAE_ZOO_SOURCE": zoo},
+                                      capture_output=True, text=True)
+                for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                    out[label].setdefault(name, []).append(seconds)
     return out
 
 
@@ -381,10 +395,14 @@ def parts_report(found: dict[str, dict[str, list[list[float]]]], command: str) -
              "other jobs on the cores delay but do not add to).", "",
              "| part | before: wall | after: wall | after / before | before: CPU | after: CPU | after / before |",
              "|---|---:|---:|---:|---:|---:|---:|"]
+    first_page = {label: next(n for n in found[label] if n.startswith("the first page")) for label in found}
     for name in found["after"]:
-        (bw, bc), (aw, ac) = ([statistics.median(r[i] for r in found[label][name]) for i in (0, 1)]
-                              for label in ("before", "after"))
-        lines.append(f"| {name} | {bw:.2f} | {aw:.2f} | {aw / bw:.2f} | {bc:.2f} | {ac:.2f} | {ac / bc:.2f} |")
+        before = first_page["before"] if name == first_page["after"] else name  # named by whether torch came too
+        (bw, bc), (aw, ac) = ([statistics.median(r[i] for r in found[label][n]) for i in (0, 1)]
+                              for label, n in (("before", before), ("after", name)))
+        shown = (f"{name.split(', torch ')[0]} (torch {name.split(', torch ')[1]}; before: "
+                 f"{before.split(', torch ')[1]})" if name == first_page["after"] else name)
+        lines.append(f"| {shown} | {bw:.2f} | {aw:.2f} | {aw / bw:.2f} | {bc:.2f} | {ac:.2f} | {ac / bc:.2f} |")
     return "\n".join(lines)
 
 
@@ -398,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screenshots", default=str(ROOT / "docs" / "screenshots"),
                    help="folder for board.png and story.png in presenter mode at 1280x720; empty: none")
     p.add_argument("--parts", type=int, default=0, metavar="ROUNDS",
-                   help="only time the parts (imports, zoo scan, model loading) of before and after, ROUNDS times")
+                   help="only time the parts (imports, zoo scan, model loading, the first page's script) of before and "
+                        "after, ROUNDS times")
     p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
                    help="only time the first page after a server start, one-line app, before and after in turn, "
                         "ROUNDS times")
