@@ -8,15 +8,18 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from explorer.compute.images import ColorScale, image_grid, log_scale, to_uint8
-from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, links, presenter, render, tables
+
+if TYPE_CHECKING:  # the sidebar reads the named sets here on every page, the Overview's included, without torch
+    from vae_core.model.vae import VAE
 
 MAX_COLUMNS = 4   # models shown at once: four columns still fit 1280x720 with readable pictures
 TILES = 3         # pictures per cell: three test images, three prior samples

@@ -3,16 +3,15 @@ device and the weights' modification time) and derived arrays (``st.cache_data``
 underscore-prefixed argument, identified by its key)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
-import torch
 
-from explorer.compute import latent, posterior_view
 from vae_core.base.data import load_sample
 from vae_core.files.names import DEFAULT_ZOO, WEIGHTS_NAME
-from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import (
     CHECKPOINT_FILES,
     Checkpoint,
@@ -23,6 +22,10 @@ from vae_core.zoo.checkpoints import (
     scan,
     zoo_folders,
 )
+
+if TYPE_CHECKING:  # torch comes with the first model: the zoo's scan and the Overview page do without it
+    from explorer.compute import latent
+    from vae_core.model.vae import VAE
 
 ModelKey = tuple  # (source root, name, revision, device, weights mtime)
 LOCAL_ZOO = DEFAULT_ZOO  # the fallback when a Hub source cannot be reached (tests point it elsewhere)
@@ -108,39 +111,56 @@ def sample_set(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd")  # NVIDIA's driver; AMD's ROCm (torch.cuda runs on both)
+
+
 def device_options() -> list[str]:
-    options = ["cpu"]
-    if torch.cuda.is_available():
-        options.append("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        options.append("mps")
-    return options
+    """cpu, then cuda and mps where torch can use them. torch is asked only on a machine that could have such a GPU
+    (a GPU driver, or a Mac): elsewhere its answer is cpu alone, and the sidebar of a page that needs no model
+    never waits for torch's import."""
+    if not (sys.platform == "darwin" or any(Path(p).exists() for p in GPU_DRIVERS)):
+        return ["cpu"]
+    import torch
+
+    from vae_core.base.devices import mps_available
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (["mps"] if mps_available() else [])
 
 
 # ------------------------------------------------------------------------------------------------ derived
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def reconstruction(_model: VAE, key: ModelKey, images: np.ndarray, seed: int) -> dict:
+    from explorer.compute import latent
+
     return latent.reconstruct(_model, images, seed=seed)
 
 
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def prior_samples(_model: VAE, key: ModelKey, n: int, temperature: float, seed: int) -> dict:
+    from explorer.compute import latent
+
     return latent.prior_samples(_model, n, temperature, seed)
 
 
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def decode(_model: VAE, key: ModelKey, z: np.ndarray, seed: int) -> dict:
+    from explorer.compute import latent
+
     return latent.decode(_model, z, seed)
 
 
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner="Encoding the test sample ...")
 def encode_means(_model: VAE, key: ModelKey, dataset: str, seed: int) -> np.ndarray:
+    from explorer.compute import latent
+
     return latent.encode_means(_model, sample_set(dataset)[0], seed)
 
 
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def plane(_model: VAE, key: ModelKey, dataset: str, seed: int) -> tuple[latent.Projection, np.ndarray]:
     """The plane of the sample's posterior means (exact or PCA) and their coordinates in it (N, 2)."""
+    from explorer.compute import latent
+
     means = encode_means(_model, key, dataset, seed)
     proj = latent.fit_projection(means)
     return proj, latent.project(proj, means)
@@ -149,6 +169,8 @@ def plane(_model: VAE, key: ModelKey, dataset: str, seed: int) -> tuple[latent.P
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner=False)
 def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> np.ndarray | None:
     """Decoder sigma at the posterior mean over every pixel of the first ``num_images`` sample images."""
+    from explorer.compute import latent
+
     sigma = latent.sigma_at_means(_model, sample_set(dataset)[0][:num_images])
     return None if sigma is None else sigma.ravel()
 
@@ -157,10 +179,14 @@ def sigma_values(_model: VAE, key: ModelKey, dataset: str, num_images: int) -> n
                show_spinner="Integrating p(x|z) p(z) over the latent plane ...")
 def posterior(_model: VAE, key: ModelKey, dataset: str, index: int, seed: int) -> dict:
     """The true posterior and the identity's numbers for one embedded test image (explorer.compute.posterior_view)."""
+    from explorer.compute import posterior_view
+
     return posterior_view.posterior_view(_model, sample_set(dataset)[0][index], seed)
 
 
 @st.cache_data(max_entries=ARRAYS_KEPT, ttl=ARRAYS_TTL, show_spinner="Importance sampling ...")
 def image_iwae(_model: VAE, key: ModelKey, dataset: str, index: int, seed: int, k: int) -> tuple[float, float]:
     """IWAE_k of one embedded test image: mean and standard error over independent runs."""
+    from explorer.compute import posterior_view
+
     return posterior_view.iwae_for_image(_model, sample_set(dataset)[0][index], k, seed)

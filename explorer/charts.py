@@ -14,14 +14,16 @@ import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
 
-from vae_core.model.vae import NETWORK_NAMES
+from vae_core.model.config import NETWORK_NAMES
 
 from .tables import GROUPS
 
 
-def spec(chart) -> dict:
-    """The chart's Vega-Lite dict with its inline datasets already as Arrow bytes (what Streamlit sends)."""
-    out = chart.to_dict()
+def spec(chart, validate: bool = True) -> dict:
+    """The chart's Vega-Lite dict with its inline datasets already as Arrow bytes (what Streamlit sends).
+    ``validate``: Altair checks the dict against the Vega-Lite schema, which does not change it; the Overview's
+    chart, on the first page after a server start, leaves that check to the tests (a third of its cost)."""
+    out = chart.to_dict(validate=validate)
     out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
                        for name, rows in out.get("datasets", {}).items()}
     return out
@@ -121,6 +123,11 @@ def label_places(points: pd.DataFrame, width: int, height: int, passes: int = 6)
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def quality(points: pd.DataFrame, height: int = 340, width: int = 460) -> dict:
+    """The spec of ``quality_chart``, unvalidated: tests/test_views.py validates the same chart on the shipped zoo."""
+    return spec(quality_chart(points, height, width), validate=False)
+
+
+def quality_chart(points: pd.DataFrame, height: int = 340, width: int = 460) -> alt.HConcatChart:
     """Bits/dim against the Frechet distance of samples, one panel per comparable group (binarized vs 8-bit, never
     on one axis); hollow points stand at an IWAE bound where a model has no best estimate yet. Each point is
     labelled by its short name, placed where it overlaps no other label (``label_places``). ``height``, ``width``:
@@ -151,7 +158,7 @@ def quality(points: pd.DataFrame, height: int = 340, width: int = 460) -> dict:
                 base.transform_filter(~best).mark_point(size=160, filled=False, strokeWidth=2, opacity=0.9)]
         panels.append(alt.layer(*dots, *labels)
                       .properties(width=panel_width, height=height, title=str(group)))
-    return spec(alt.hconcat(*panels).configure_title(fontSize=14, fontWeight="normal"))
+    return alt.hconcat(*panels).configure_title(fontSize=14, fontWeight="normal")
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from vae_core.base.data import DATASETS
 from vae_core.files.names import DEFAULT_ZOO, twin_suffix
-from vae_core.model.vae import NETWORK_NAMES, VAE
+from vae_core.model.config import NETWORK_NAMES
 from vae_core.zoo.checkpoints import MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
 from . import access, board, cache, links
+
+if TYPE_CHECKING:  # torch comes with the first model (cache.get_model): the sidebar and the Overview do without it
+    from vae_core.model.vae import VAE
 
 REVISION_ENV = "VAE_ZOO_REVISION"
 MAX_SEED = 2**31 - 1

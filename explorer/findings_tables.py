@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vae_core.base.data import DATA_KINDS
-from vae_core.evaluation.best_likelihood import AIS, QUADRATURE, not_best
+from vae_core.evaluation.judge import AIS, QUADRATURE, not_best
 from vae_core.files.names import EVAL_NAME, twin_suffix
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
-from vae_core.model.vae import NETWORK_NAMES, load_config
+from vae_core.model.config import NETWORK_NAMES, load_config
 from vae_core.zoo.checkpoints import read_evaluation
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",

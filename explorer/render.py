@@ -8,7 +8,7 @@ import numpy as np
 
 from explorer.compute.images import ColorScale, colorbar, format_tick, image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
-from vae_core.model.likelihoods import LIKELIHOODS
+from vae_core.model.config import DECODERS
 from vae_core.zoo.checkpoints import Checkpoint
 
 SCALE = 5  # 28 px -> 140 px: sharp on a projector
@@ -71,8 +71,8 @@ def title(ckpt: Checkpoint) -> str:
 
 def data_kind(ckpt: Checkpoint) -> str | None:
     """The data the model was trained on: its config's choice, else its likelihood's default."""
-    cls = LIKELIHOODS.get(ckpt.decoder)
-    return ckpt.config.data_kind or (cls.data_kind if cls else None)
+    spec = DECODERS.get(ckpt.decoder)
+    return ckpt.config.data_kind or (spec.data_kinds[0] if spec else None)
 
 
 def no_sigma_text(ckpt: Checkpoint) -> str:

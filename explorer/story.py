@@ -16,8 +16,8 @@ from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
 from vae_core.files.names import twin_suffix
 from vae_core.lab import pixel_bounds
+from vae_core.model.config import NETWORK_NAMES
 from vae_core.model.likelihoods import make_likelihood
-from vae_core.model.vae import NETWORK_NAMES
 from vae_core.zoo.checkpoints import Checkpoint
 
 from . import cache, charts, context, links, presenter, raw_runs, render, tables

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from vae_core.base.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
-from vae_core.evaluation.best_likelihood import AIS, QUADRATURE, not_best
+from vae_core.evaluation.judge import AIS, QUADRATURE, not_best
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary, or_nan
-from vae_core.model.vae import NETWORK_NAMES
+from vae_core.model.config import NETWORK_NAMES
 from vae_core.zoo.checkpoints import Checkpoint
 
 from .render import DATA_KIND_NAMES, data_kind

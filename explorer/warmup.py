@@ -1,10 +1,11 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
-every page needs: importing torch, pandas and Altair, reading the zoo, the Overview's chart, then the default
-dataset's models, the default selection's first, with their sigma over the test sample (the Decoder sigma page's
-"All models" loads them all) and the Board's pictures of its opening view and its named sets ("next set"). The work
-goes through the same cached functions the pages call: a page that asks for something the thread is computing waits
-for that one value (Streamlit's caches lock each key while computing it) instead of computing it twice. Measured in
-docs/bench_presenter.md."""
+every page needs: importing pandas and Altair, reading the zoo, the Overview's chart; then, once the first page has
+run (``first_page_ran``: the Overview needs no torch, and importing it beside the first page slows that page down),
+importing torch and loading the default dataset's models, the default selection's first, with their sigma over the
+test sample (the Decoder sigma page's "All models" loads them all) and the Board's pictures of its opening view and
+its named sets ("next set"). The work goes through the same cached functions the pages call: a page that asks for
+something the thread is computing waits for that one value (Streamlit's caches lock each key while computing it)
+instead of computing it twice. Measured in docs/bench_presenter.md."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,13 @@ LOG = logging.getLogger(__name__)
 THREAD_NAME = "explorer-warmup"
 RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
 YIELDING_NICENESS = 10  # added to the warm-up thread's nice value once the default selection is loaded
+FIRST_PAGE_WAIT = 60.0  # seconds the models wait for a first page; a server nobody visits loads them after that
+FIRST_PAGE = threading.Event()  # set by app.py once a page has run (``first_page_ran``)
+
+
+def first_page_ran() -> None:
+    """Called by app.py after each page run: from the first on, the warm-up may take the CPU for torch and models."""
+    FIRST_PAGE.set()
 
 
 class _OwnThreadNotes(logging.Filter):
@@ -30,23 +38,24 @@ class _OwnThreadNotes(logging.Filter):
 def start() -> threading.Thread:
     """Warm the caches in a daemon thread (it never holds a server's shutdown)."""
     logging.getLogger(RUN_CONTEXT_LOGGER).addFilter(_OwnThreadNotes())
-    thread = threading.Thread(target=warm, kwargs={"polite": True}, name=THREAD_NAME,
-                              daemon=True)
+    thread = threading.Thread(target=warm, kwargs={"polite": True, "first_page_wait": FIRST_PAGE_WAIT},
+                              name=THREAD_NAME, daemon=True)
     thread.start()
     return thread
 
 
-def warm(polite: bool = False) -> list[str]:
+def warm(polite: bool = False, first_page_wait: float = 0.0) -> list[str]:
     """What the pages would compute first, in the order a visitor asks for it; the names of the models loaded.
     ``polite``: once the default selection is loaded, the thread lowers its priority (``os.nice`` applies to the
     calling thread alone on Linux), so that the rest of the models, which only the sigma page's "All models" and the
     Board's other sets need, take the CPU that visitors leave; not before, since a page waiting for a value this
     thread computes would wait at its priority. A failure is logged and ends the warm-up (the page that needs the
-    value meets the same failure and says so)."""
+    value meets the same failure and says so). ``first_page_wait``: seconds to wait for a first page (``FIRST_PAGE``)
+    before torch is imported."""
     warmed: list[str] = []
     start = time.perf_counter()
     try:
-        _warm(warmed, polite)
+        _warm(warmed, polite, first_page_wait)
     except Exception:  # noqa: BLE001  the pages report their own errors; this thread only saves them time
         LOG.warning("warming the explorer's caches stopped", exc_info=True)
     print(f"explorer: caches warmed in {time.perf_counter() - start:.1f} s ({len(warmed)} models)", file=sys.stderr,
@@ -54,7 +63,7 @@ def warm(polite: bool = False) -> list[str]:
     return warmed
 
 
-def _warm(warmed: list[str], polite: bool) -> None:
+def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
 
     from . import access, board, cache, context, tables
@@ -77,6 +86,8 @@ def _warm(warmed: list[str], polite: bool) -> None:
     points = overview.quality_points(tables.leaderboard(checkpoints), dataset, means=False)
     if not points.empty:
         overview.quality_chart(points)
+    if first_page_wait:
+        FIRST_PAGE.wait(first_page_wait)
     images, _ = cache.sample_set(dataset)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)

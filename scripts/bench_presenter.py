@@ -110,12 +110,26 @@ def fresh_tab(browser, url: str, timeout_s: float = 300.0) -> float:
         page.close()
 
 
-def first_page(browser, script: Path, zoo: str, env: dict) -> float:
-    """Seconds from starting the server to its first page (/) drawn in a new tab."""
+def first_page(browser, script: Path, zoo: str, env: dict, cpu: list[float] | None = None) -> float:
+    """Seconds from starting the server to its first page (/) drawn in a new tab; ``cpu`` gets the CPU seconds the
+    server's process had used by then (all its threads, the warm-up's included), which the machine's load changes
+    far less than the wall time."""
     t0 = time.perf_counter()
-    with streamlit_server(zoo, script=script, env=env, timeout=300) as (url, _):
+    with streamlit_server(zoo, script=script, env=env, timeout=300) as (url, proc):
         fresh_tab(browser, url)
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        if cpu is not None:
+            cpu.append(process_cpu(proc.pid))
+        return seconds
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used, from /proc (Linux); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
 
 
 def _env(tree: Path) -> dict[str, str]:
@@ -214,33 +228,40 @@ def measure_one_line(runs: int) -> dict[str, list[float]]:
     return out
 
 
-def first_pages(before: Path, zoo: str, rounds: int) -> dict[str, list[float]]:
-    """The first page after a server start alone, seconds: the one-line app, the before tree and the after tree in
-    turn, ``rounds`` times, so that a machine whose load changes over minutes weighs on the three alike."""
+def first_pages(before: Path, zoo: str, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The first page after a server start alone, seconds, and the server's CPU seconds by then: the one-line app,
+    the before tree and the after tree in turn, ``rounds`` times, so that a machine whose load changes over minutes
+    weighs on the three alike."""
     out: dict[str, list[float]] = {"one-line app": [], "before": [], "after": []}
+    cpu: dict[str, list[float]] = {label: [] for label in out}
     with tempfile.TemporaryDirectory() as folder, chromium(VIEWPORT) as page:
         script = Path(folder) / "one_line.py"
         script.write_text(ONE_LINE)
         browser = page.context.browser
         for _ in range(rounds):
-            out["one-line app"].append(first_page(browser, script, folder, {}))
+            out["one-line app"].append(first_page(browser, script, folder, {}, cpu["one-line app"]))
             for label, tree in (("before", before), ("after", ROOT)):
-                out[label].append(first_page(browser, entry(tree), zoo, _env(tree)))
-            print("  ".join(f"{k} {v[-1]:.1f} s" for k, v in out.items()), f"(load {os.getloadavg()[0]:.1f})",
-                  flush=True)
-    return out
+                out[label].append(first_page(browser, entry(tree), zoo, _env(tree), cpu[label]))
+            print("  ".join(f"{k} {v[-1]:.1f} s ({cpu[k][-1]:.1f} s CPU)" for k, v in out.items()),
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    return out, cpu
 
 
-def first_pages_report(found: dict[str, list[float]], command: str, load: tuple) -> str:
-    one = statistics.median(found["one-line app"])
+def first_pages_report(found: tuple[dict[str, list[float]], dict[str, list[float]]], command: str,
+                       load: tuple) -> str:
+    seconds, cpu = found
+    one = statistics.median(seconds["one-line app"])
     lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.1f} at the start "
              f"and {os.getloadavg()[0]:.1f} at the end, the machine shared with other helpers' jobs): seconds from "
-             "starting the server to its first page drawn, the three apps in turn in each round.", "",
-             "| app | median | each round | / one-line app | within 5 s |", "|---|---:|---|---:|:-:|"]
-    for label, values in found.items():
+             "starting the server to its first page drawn, the three apps in turn in each round; and the CPU seconds "
+             "the server's process had used by then (all its threads).", "",
+             "| app | median | each round | / one-line app | within 5 s | server CPU: median | each round |",
+             "|---|---:|---|---:|:-:|---:|---|"]
+    for label, values in seconds.items():
         m = statistics.median(values)
         lines.append(f"| {label} | {m:.1f} | {', '.join(f'{v:.1f}' for v in values)} | {m / one:.2f} | "
-                     f"{'yes' if m <= TARGETS['first page after start (s)'] else '**no**'} |")
+                     f"{'yes' if m <= TARGETS['first page after start (s)'] else '**no**'} | "
+                     f"{statistics.median(cpu[label]):.2f} | {', '.join(f'{v:.2f}' for v in cpu[label])} |")
     return "\n".join(lines)
 
 
@@ -336,6 +357,18 @@ spent = lambda a, b: [b[0] - a[0], b[1] - a[1]]
 print(json.dumps({"imports: torch, streamlit, pandas, altair": spent(t0, t1),
                   "zoo scan (every checkpoint's files)": spent(t1, t2), "of which parsing history.jsonl": history,
                   "loading every mnist model": spent(t2, t3)}))"""
+# The first page's server-side path alone: app.py run once as Streamlit runs it (AppTest: the frame, the sidebar and
+# the Overview, no warm-up), in a process that has imported nothing of the app yet; and whether it imported torch.
+FIRST_PAGE_PART = """import json, sys, time
+from streamlit.testing.v1 import AppTest
+clock = lambda: (time.perf_counter(), time.process_time())
+t0 = clock()
+at = AppTest.from_file(sys.argv[1], default_timeout=600)
+at.run()
+t1 = clock()
+assert not at.exception, [e.value for e in at.exception]
+name = "the first page's script, app.py once, torch " + ("imported" if "torch" in sys.modules else "not imported")
+print(json.dumps({name: [t1[0] - t0[0], t1[1] - t0[1]]}))"""
 
 
 def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[list[float]]]]:
@@ -345,10 +378,12 @@ def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, 
     out: dict[str, dict[str, list[list[float]]]] = {label: {} for label in trees}
     for _ in range(rounds):
         for label, tree in trees.items():
-            done = subprocess.run([sys.executable, "-c", PARTS, zoo], cwd=tree, env={**os.environ, **_env(tree)},
-                                  capture_output=True, text=True, check=True)
-            for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
-                out[label].setdefault(name, []).append(seconds)
+            for program, arg in ((PARTS, zoo), (FIRST_PAGE_PART, str(entry(tree).parent / "app.py"))):
+                done = subprocess.run([sys.executable, "-c", program, arg], cwd=tree, check=True,
+                                      env={**os.environ, **_env(tree), "VAE_ZOO_SOURCE": zoo},
+                                      capture_output=True, text=True)
+                for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                    out[label].setdefault(name, []).append(seconds)
     return out
 
 
@@ -360,10 +395,14 @@ def parts_report(found: dict[str, dict[str, list[list[float]]]], command: str) -
              "other jobs on the cores delay but do not add to).", "",
              "| part | before: wall | after: wall | after / before | before: CPU | after: CPU | after / before |",
              "|---|---:|---:|---:|---:|---:|---:|"]
+    first_page = {label: next(n for n in found[label] if n.startswith("the first page")) for label in found}
     for name in found["after"]:
-        (bw, bc), (aw, ac) = ([statistics.median(r[i] for r in found[label][name]) for i in (0, 1)]
-                              for label in ("before", "after"))
-        lines.append(f"| {name} | {bw:.2f} | {aw:.2f} | {aw / bw:.2f} | {bc:.2f} | {ac:.2f} | {ac / bc:.2f} |")
+        before = first_page["before"] if name == first_page["after"] else name  # named by whether torch came too
+        (bw, bc), (aw, ac) = ([statistics.median(r[i] for r in found[label][n]) for i in (0, 1)]
+                              for label, n in (("before", before), ("after", name)))
+        shown = (f"{name.split(', torch ')[0]} (torch {name.split(', torch ')[1]}; before: "
+                 f"{before.split(', torch ')[1]})" if name == first_page["after"] else name)
+        lines.append(f"| {shown} | {bw:.2f} | {aw:.2f} | {aw / bw:.2f} | {bc:.2f} | {ac:.2f} | {ac / bc:.2f} |")
     return "\n".join(lines)
 
 
@@ -377,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screenshots", default=str(ROOT / "docs" / "screenshots"),
                    help="folder for board.png and story.png in presenter mode at 1280x720; empty: none")
     p.add_argument("--parts", type=int, default=0, metavar="ROUNDS",
-                   help="only time the parts (imports, zoo scan, model loading) of before and after, ROUNDS times")
+                   help="only time the parts (imports, zoo scan, model loading, the first page's script) of before and "
+                        "after, ROUNDS times")
     p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
                    help="only time the first page after a server start, one-line app, before and after in turn, "
                         "ROUNDS times")

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.distributions import Independent
 
 from vae_core.base.data import DATA_KINDS, load_sample, to_model_input
+from vae_core.model.config import DECODERS
 from vae_core.model.likelihoods import LIKELIHOODS, DiscretizedNormal, decoder_sigma, make_likelihood
 from vae_core.model.vae import VAE, VAEConfig
 
@@ -162,6 +163,17 @@ def test_unknown_setting_names_the_valid_ones(key):
     for name in sig.parameters:
         if sig.parameters[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
             assert name in message
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_each_class_takes_the_settings_its_torch_free_spec_declares(key):
+    """The zoo scan checks configs against DECODERS without torch; the class builds the likelihood: both must agree
+    on the settings, their defaults and the data kinds."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    signature = inspect.signature(LIKELIHOODS[key]).parameters
+    assert {n: p.default for n, p in signature.items() if p.kind in named} == DECODERS[key].settings
+    assert LIKELIHOODS[key].data_kinds == DECODERS[key].data_kinds
+    assert list(LIKELIHOODS) == list(DECODERS)
 
 
 def test_unknown_decoder_names_the_valid_choices():

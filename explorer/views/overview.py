@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, context, pages, story, tables
+from explorer import charts, claims, context, pages, tables
 from explorer.context import Context
 from vae_core.files.names import STAGING_DIR
 from vae_core.zoo.checkpoints import staging_notes
@@ -97,10 +97,11 @@ def quality(ctx: Context, frame: pd.DataFrame) -> None:
     else:
         st.vega_lite_chart(quality_chart(points))
         st.markdown(" ".join(tables.quality_sentences(points, which)))
-    pair = [story.by_name(ctx.checkpoints, ctx.dataset, s) for s in story.SEED_PAIR]
+    by_name = {c.name: c for c in ctx.checkpoints}
+    pair = [by_name.get(f"{ctx.dataset}-{s}") for s in claims.GAP_PAIR]  # the story's pair (story.SEED_PAIR)
     if None not in pair:
         rows = tables.leaderboard(pair)
-        st.markdown(story.pair_sentence(rows.iloc[0], rows.iloc[1]))
+        st.markdown(claims.pair_sentence(rows.iloc[0], rows.iloc[1]))
     raw = tables.raw_sentence(shown)
     if raw:
         st.caption(f"Not in this chart: {raw}")

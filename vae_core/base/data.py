@@ -22,10 +22,13 @@ import urllib.request
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:  # the transforms import torch when called: the registry and the files are read without it
+    import torch
 
 DATA_DIR_ENV = "VAE_ZOO_DATA"
 DATA_KINDS = ("binary", "continuous", "discrete", "raw")
@@ -236,6 +239,8 @@ def write_sample(name: str, root: str | os.PathLike | None = None, n: int = 1000
 # ---------------------------------------------------------------------------------------------- transforms
 def to_model_input(images: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
     """uint8 (B, 28, 28) or (B, 1, 28, 28) -> float (B, 1, 28, 28) of the given data kind (module docstring)."""
+    import torch
+
     if images.dtype != torch.uint8:
         raise TypeError(f"expected uint8 images, got {images.dtype}")
     x = images.reshape(images.shape[0], 1, 28, 28).float()  # (B, 1, 28, 28) in 0..255
@@ -257,6 +262,8 @@ def binarize(p: torch.Tensor, generator: torch.Generator | None = None) -> torch
     order and compare it with p; tests/test_training_data_path.py checks it), at about half the cost, since torch's
     per-element Bernoulli kernel is slower than its uniform one (docs/bench_train.md). Other devices and dtypes,
     whose kernels draw differently, keep ``torch.bernoulli``."""
+    import torch
+
     if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
         return torch.bernoulli(p, generator=generator)
     u = torch.rand(p.shape, generator=generator, dtype=p.dtype)
@@ -265,6 +272,8 @@ def binarize(p: torch.Tensor, generator: torch.Generator | None = None) -> torch
 
 def fixed_test_input(images: np.ndarray | torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
     """The test set in model form with a fixed-seed binarization/dequantization, so every evaluation agrees."""
+    import torch
+
     if not isinstance(images, torch.Tensor):
         images = torch.from_numpy(np.array(images))  # a copy: arrays read from IDX files are read-only
     return to_model_input(images, kind, torch.Generator().manual_seed(seed))

@@ -20,23 +20,20 @@ from torch import Tensor
 
 from vae_core.base.devices import check_float64, place
 from vae_core.evaluation import ais
+from vae_core.evaluation.judge import AIS, FAR_BELOW_IWAE, QUADRATURE, not_best  # noqa: F401  also read from here
 from vae_core.evaluation.metrics import bits_per_dim, elbo_terms, iwae_log_likelihood, mean_and_stderr
 from vae_core.evaluation.quadrature import LATENT_DIM, exact_log_likelihood
-from vae_core.files.schema import BestLogLikelihood
 from vae_core.model.vae import VAE
 
 QUADRATURE_IMAGES = 1000  # test images for the exact 2-D estimate (~0.15 s each on one core)
 AIS_IMAGES = 50           # test images for AIS at the shipped settings: ~0.5-1 s each on one core
 IWAE_K = 1000             # as shipped in eval.json's IWAE
-FAR_BELOW_IWAE = 5.0      # nats: per-image AIS - IWAE spread is < 1 nat where both converge (bernoulli, 50 images)
 # The second IWAE of the ladder: q(z|x)'s standard deviations widened 1.5x, k = 20,000. On mnist-bernoulli it lay
 # 0.62 +- 0.15 nats above AIS at T = 300 x 4 (issue 22): a best estimate must beat it too.
 WIDER_SCALE, WIDER_K = 1.5, 20_000
 # The BDMC sandwich width a best estimate should reach (issue 22): 1 nat for binarized pixels, 3 for the rest.
 BDMC_TARGETS = {"binary": 1.0}
 BDMC_TARGET_OTHER = 3.0
-QUADRATURE = "quadrature"
-AIS = "ais"
 
 
 def method_for(model: VAE) -> str:
@@ -164,27 +161,6 @@ def sandwich(model: VAE, x: Tensor, best: Tensor, settings: dict, wider_k: int =
             "bdmc_upper": float(result.upper.double().mean()), "bdmc_gap": gap_mean, "bdmc_gap_stderr": gap_se,
             "bdmc_target": BDMC_TARGETS.get(model.data_kind, BDMC_TARGET_OTHER),
             "sandwich_seconds": time.perf_counter() - start}
-
-
-def not_best(block: BestLogLikelihood) -> str | None:
-    """Why eval.json's best estimate may not be shown as the best log p(x) this model has, or None. It must be at
-    least every other lower bound the zoo has on the same images (IWAE at the shipped k, the wider-proposal IWAE),
-    within the standard error of the paired difference (issue 22), and come from chains that got there (none far
-    below IWAE on an image). An exact estimate always stands."""
-    if block.method == QUADRATURE:
-        return None
-    for name, diff, se in (
-            (f"IWAE k={block.iwae_k}", block.best_minus_iwae, block.best_minus_iwae_stderr),
-            (f"the wider-proposal IWAE (k={block.wider_iwae_k}, q's spread x{block.wider_iwae_scale})",
-             block.best_minus_wider_iwae, block.best_minus_wider_iwae_stderr)):
-        known = se is not None and math.isfinite(se)  # no error known: below is below
-        if diff is not None and diff + (se if known else 0.0) < 0:
-            error = f" ± {se:.2f}" if known else ""
-            return f"it lies {-diff:.2f}{error} nats below {name} on the same images: lengthen AIS"
-    if block.images_far_below_iwae:
-        return (f"AIS lies more than {FAR_BELOW_IWAE:g} nats below IWAE on {block.images_far_below_iwae} of its "
-                f"images: its chains did not converge there")
-    return None
 
 
 def _mean(name: str, values: Tensor) -> dict:

@@ -4,17 +4,20 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-
-from safetensors.torch import save as safetensors_bytes
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from vae_core.files.names import ATOMIC_TMP_MARK
+
+if TYPE_CHECKING:  # torch only where tensors are written: readers of the zoo's files do without it
+    from torch import Tensor
 
 
 def save_tensors(tensors: dict[str, Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file as every other file of a checkpoint is written, so its permission bits follow the
     umask like the JSON beside it (0644 under umask 022): safetensors' own save_file creates 0600 files, which
     another user (a shared folder, a container) cannot read."""
+    from safetensors.torch import save as safetensors_bytes
+
     with open(path, "wb") as f:
         f.write(safetensors_bytes(tensors, metadata=metadata))
 

@@ -3,11 +3,11 @@
 A likelihood is an ``nn.Module`` (it may own learned parameters, such as the shared sigma of the sigma-VAE).
 The decoder network emits ``num_params`` channels per pixel; ``forward(params, x=None)`` returns
 ``Independent(base, 3)`` over images (B, 1, 28, 28), so ``log_prob`` is per image and
-``base_dist.log_prob`` is the per-pixel map. Adding a variant is a class here plus a ``LIKELIHOODS`` entry.
+``base_dist.log_prob`` is the per-pixel map. Adding a variant is a class here plus a ``LIKELIHOODS`` entry, and
+its data kinds, settings and their checks in ``vae_core.model.config.DECODERS`` (read without torch).
 """
 from __future__ import annotations
 
-import inspect
 import math
 from contextlib import contextmanager
 
@@ -25,6 +25,7 @@ from torch.distributions import (
 from torch.distributions.utils import broadcast_all
 
 from vae_core.lab import pixel_bounds
+from vae_core.model.config import DECODERS, decoder_problem
 
 EVENT_DIMS = 3  # (C, H, W)
 
@@ -144,13 +145,19 @@ class DecoderLikelihood(nn.Module):
     """Base class: maps decoder outputs (B, num_params, 28, 28) to p(x|z) over (B, 1, 28, 28)."""
 
     key: str = ""
-    data_kinds: tuple[str, ...] = ("continuous", "raw")  # the data kinds (data.py) it can model; first = default
+    data_kinds: tuple[str, ...]  # the data kinds (data.py) it can model, first = default: DECODERS[key]
     data_kind: str  # the default, data_kinds[0], set for each subclass below
     num_params: int = 1
     description: str = ""
     # What the likelihood has, declared here and read everywhere else (the app, the instruments, the tests):
     no_sigma: str | None = None  # why it has no decoder standard deviation, one sentence for a page; None: it has one
     bound: str | None = None     # why log p(x|z) <= 0 whatever the decoder outputs (a probability); None: no such bound
+
+    def _check(self, **settings) -> None:
+        """A ValueError in DECODERS' own sentence where a setting's value is out of range."""
+        problem = DECODERS[self.key].check(settings)
+        if problem:
+            raise ValueError(problem)
 
     @classmethod
     def has_sigma(cls) -> bool:
@@ -162,6 +169,7 @@ class DecoderLikelihood(nn.Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls.data_kinds = DECODERS[cls.key].data_kinds
         cls.data_kind = cls.data_kinds[0]
 
     def forward(self, params: Tensor, x: Tensor | None = None) -> Independent:
@@ -193,7 +201,7 @@ def decoder_sigma(px: Distribution) -> Tensor | None:
 
 
 class BernoulliLikelihood(DecoderLikelihood):
-    key, data_kinds = "bernoulli", ("binary",)
+    key = "bernoulli"
     description = "Bernoulli(logits) on dynamically binarized pixels: log p(x|z) <= 0, well-posed."
     no_sigma = ("A Bernoulli decoder has no sigma: a binarized pixel has a probability of at most 1, so log p(x|z) "
                 "<= 0 already and there is nothing to floor (not applicable).")
@@ -221,8 +229,7 @@ class GaussianFixed(DecoderLikelihood):
 
     def __init__(self, sigma: float = 0.1):
         super().__init__()
-        if not (math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"gaussian-fixed needs a finite sigma > 0, got {sigma}")
+        self._check(sigma=sigma)
         self.register_buffer("log_sigma", torch.tensor(math.log(sigma)))
 
     def base(self, params, x):
@@ -238,8 +245,7 @@ class GaussianShared(DecoderLikelihood):
 
     def __init__(self, init_sigma: float = 0.1):
         super().__init__()
-        if not (math.isfinite(init_sigma) and init_sigma > 0):
-            raise ValueError(f"gaussian-shared needs a finite init_sigma > 0, got {init_sigma}")
+        self._check(init_sigma=init_sigma)
         self.log_sigma = nn.Parameter(torch.tensor(math.log(init_sigma)))
 
     def base(self, params, x):
@@ -260,10 +266,7 @@ class GaussianOptimal(DecoderLikelihood):
 
     def __init__(self, init_sigma: float = 0.1, momentum: float = 0.01, min_sigma: float = 1e-4):
         super().__init__()
-        if not (math.isfinite(init_sigma) and init_sigma > 0 and math.isfinite(min_sigma) and min_sigma > 0
-                and 0 < momentum <= 1):
-            raise ValueError(f"gaussian-optimal needs init_sigma > 0, min_sigma > 0 and 0 < momentum <= 1, got "
-                             f"{init_sigma}, {min_sigma}, {momentum}")
+        self._check(init_sigma=init_sigma, momentum=momentum, min_sigma=min_sigma)
         self.momentum, self.min_sigma = momentum, min_sigma
         self.register_buffer("log_sigma", torch.tensor(math.log(init_sigma)))
 
@@ -301,8 +304,7 @@ class GaussianPixelFloor(DecoderLikelihood):
 
     def __init__(self, sigma_min: float = 0.01):
         super().__init__()
-        if not (math.isfinite(sigma_min) and sigma_min > 0):
-            raise ValueError(f"gaussian-pixel-floor needs a finite sigma_min > 0, got {sigma_min}")
+        self._check(sigma_min=sigma_min)
         self.sigma_min = sigma_min
 
     def pixel_ceiling(self) -> float:
@@ -315,7 +317,7 @@ class GaussianPixelFloor(DecoderLikelihood):
 class DiscretizedGaussianLikelihood(DecoderLikelihood):
     """Per-pixel Normal integrated over 8-bit bins: a probability, bounded by 1, so bits/dim are exact."""
 
-    key, data_kinds, num_params = "discretized-gaussian", ("discrete",), 2
+    key, num_params = "discretized-gaussian", 2
     description = "Normal integrated over each 8-bit pixel bin: a probability, bounded, true bits/dim."
     bound = "a probability of each 8-bit value, at most 1, so log P(x) <= 0 whatever sigma does"
 
@@ -325,8 +327,7 @@ class DiscretizedGaussianLikelihood(DecoderLikelihood):
         them, as the unconstrained means of PixelCNN++'s discretized logistic do (Salimans et al. 2017); a
         squashed mean can only get there with a saturated sigmoid or a very small sigma."""
         super().__init__()
-        if free_mean not in (True, False):  # 1 and 0 (and 1.0, 0.0) compare equal to True and False
-            raise ValueError(f"discretized-gaussian needs free_mean true or false, got {free_mean!r}")
+        self._check(free_mean=free_mean)
         self.free_mean = bool(free_mean)
 
     def base(self, params, x):
@@ -343,15 +344,11 @@ LIKELIHOODS: dict[str, type[DecoderLikelihood]] = {
 
 
 def make_likelihood(key: str, **settings) -> DecoderLikelihood:
-    """Build a registered likelihood; unknown keys or settings raise a ValueError that lists what exists."""
-    if key not in LIKELIHOODS:
-        raise ValueError(f"unknown decoder {key!r}; choose one of: {', '.join(LIKELIHOODS)}")
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    valid = [n for n, p in inspect.signature(LIKELIHOODS[key]).parameters.items() if p.kind in named]
-    unknown = sorted(set(settings) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for decoder {key!r}; "
-                         f"valid settings: {', '.join(valid) or 'none'}")
+    """Build a registered likelihood; unknown keys or settings, or bad values, raise a ValueError that says what
+    exists (vae_core.model.config.decoder_problem)."""
+    problem = decoder_problem(key, settings)
+    if problem:
+        raise ValueError(problem)
     try:
         return LIKELIHOODS[key](**settings)
     except TypeError as e:

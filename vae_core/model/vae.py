@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -14,72 +14,20 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from vae_core.base.limits import check_setting
 from vae_core.files.atomic import atomic_write, save_tensors
 from vae_core.files.names import CONFIG_NAME, WEIGHTS_NAME
-from vae_core.model.likelihoods import LIKELIHOODS, DecoderLikelihood, make_likelihood
+from vae_core.model.config import (  # noqa: F401  the config's names, also read from here
+    ACTIVATION_NAMES,
+    ARCHITECTURES,
+    IMAGE_SHAPE,
+    NETWORK_NAMES,
+    VAEConfig,
+    load_config,
+)
+from vae_core.model.likelihoods import DecoderLikelihood, make_likelihood
 
-IMAGE_SHAPE = (1, 28, 28)
-ARCHITECTURES = ("mlp", "conv")  # VAEConfig.architecture: the default first
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+ACTIVATIONS = dict(zip(ACTIVATION_NAMES, (nn.ReLU, nn.Tanh, nn.GELU), strict=True))
 NORM_GROUPS = 8  # a residual block normalizes 8 groups of channels (fewer where the width is no multiple of 8)
-# VAEConfig.network -> the network's name wherever a reader sees it (tables, sentences, captions, model cards)
-NETWORK_NAMES = {"mlp": "MLP", "conv": "conv", "resconv": "residual conv"}
-
-
-@dataclass
-class VAEConfig:
-    dataset: str = "mnist"            # which data the model was trained on (mnist | fashion-mnist)
-    decoder: str = "bernoulli"        # key into vae_core.model.likelihoods.LIKELIHOODS
-    decoder_settings: dict = field(default_factory=dict)  # e.g. {"sigma": 0.1} or {"sigma_min": 0.01}
-    latent_dim: int = 16              # size of z; 2 gives an exact latent plane
-    architecture: str = "mlp"         # mlp | conv
-    hidden: list[int] = field(default_factory=lambda: [512, 256])  # MLP widths (encoder; decoder mirrored)
-    activation: str = "relu"          # relu | tanh | gelu
-    conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths at 14x14 and 7x7
-    res_blocks: int = 0               # conv only: residual blocks at each of 14x14 and 7x7, encoder and decoder
-    data_kind: str | None = None      # binary | continuous | discrete | raw (data.py); None: the decoder's default
-
-    def __post_init__(self):
-        if self.decoder not in LIKELIHOODS:
-            raise ValueError(f"unknown decoder {self.decoder!r}; choose one of: {', '.join(LIKELIHOODS)}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.architecture!r}; choose {' or '.join(ARCHITECTURES)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
-        kinds = LIKELIHOODS[self.decoder].data_kinds
-        if self.data_kind is not None and self.data_kind not in kinds:
-            raise ValueError(f"decoder {self.decoder!r} cannot model {self.data_kind!r} data; choose one of: "
-                             f"{', '.join(kinds)}")
-        check_setting("latent_dim", self.latent_dim)
-        self.hidden = check_setting("hidden", list(self.hidden))
-        self.conv_channels = check_setting("conv_channels", list(self.conv_channels))
-        if len(self.conv_channels) != 2:  # the conv net has two stride-2 stages (28 -> 14 -> 7)
-            raise ValueError(f"conv_channels must be two widths (at 14x14 and 7x7), got {self.conv_channels}")
-        check_setting("res_blocks", self.res_blocks)
-        if self.res_blocks and self.architecture != "conv":
-            raise ValueError(f"res_blocks = {self.res_blocks} needs the conv architecture (an MLP has no feature maps)")
-
-    @property
-    def network(self) -> str:
-        """mlp | conv | resconv: the architecture, a conv network with residual blocks told apart (NETWORK_NAMES)."""
-        return "resconv" if self.res_blocks else self.architecture
-
-    def describe_network(self) -> str:
-        """The encoder and decoder in a few words, e.g. "MLP [512, 256] (relu)" or "residual conv [32, 64], 1
-        residual block at each resolution (relu)"."""
-        widths = self.hidden if self.architecture == "mlp" else self.conv_channels
-        blocks = (f", {self.res_blocks} residual block{'s' if self.res_blocks > 1 else ''} at each resolution"
-                  if self.res_blocks else "")
-        return f"{NETWORK_NAMES[self.network]} {widths}{blocks} ({self.activation})"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> VAEConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -210,7 +158,3 @@ class VAE(nn.Module):
         state = load_file(str(weights_path), device="cpu")
         model.load_state_dict(state, strict=True)  # casts float16 snapshots to float32 parameters
         return model.to(map_location).eval()
-
-
-def load_config(folder: str | os.PathLike) -> VAEConfig:
-    return VAEConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text()))

@@ -19,8 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vae_core.base.data import DATASETS
 from vae_core.base.limits import LIMITS
@@ -46,7 +45,12 @@ from vae_core.files.schema import (
     parse_json,
     type_name,
 )
-from vae_core.model.vae import VAE, VAEConfig
+from vae_core.model.config import VAEConfig, decoder_problem
+
+if TYPE_CHECKING:  # torch is imported where a model is built (load_model), not by a scan of the zoo
+    import torch
+
+    from vae_core.model.vae import VAE
 
 ZOO_ENV = "VAE_ZOO_SOURCE"
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, EVAL_NAME, HISTORY_NAME, SNAPSHOTS_DIR)  # a folder with none: not ours
@@ -186,7 +190,8 @@ def _config_problem(d: dict) -> str | None:
 
 
 def read_config(folder: Path) -> VAEConfig:
-    """config.json as a VAEConfig whose model can be built; a ZooError naming the folder and the fault."""
+    """config.json as a VAEConfig whose model can be built (its decoder settings checked as building it would,
+    without torch: vae_core.model.config); a ZooError naming the folder and the fault."""
     path = folder / CONFIG_NAME
     if not path.is_file():
         raise ZooError(f"{folder}: no {CONFIG_NAME}")
@@ -198,11 +203,12 @@ def read_config(folder: Path) -> VAEConfig:
     if problem is None:
         try:
             config = VAEConfig.from_dict(d)
-            with torch.device("meta"):  # builds the layers without allocating: catches bad settings and sizes
-                VAE(config)
-            return config
-        except (TypeError, ValueError, RuntimeError) as e:
-            problem = str(e).splitlines()[0][:200]
+            problem = decoder_problem(config.decoder, config.decoder_settings)
+            if problem is None:
+                return config
+        except (TypeError, ValueError) as e:
+            problem = str(e)
+        problem = problem.splitlines()[0][:200]
     raise ZooError(f"{folder}: malformed {CONFIG_NAME} ({problem})")
 
 
@@ -361,7 +367,10 @@ def scan(root: str | os.PathLike) -> tuple[list[Checkpoint], list[tuple[str, str
 def _check_weights(folder: Path, weights: Path, config: VAEConfig) -> None:
     """The safetensors header against the model that ``config`` (the folder's config.json) describes, before a byte
     of weights is loaded."""
+    import torch
     from safetensors import safe_open
+
+    from vae_core.model.vae import VAE
 
     where = f"{folder}: cannot read {weights.name}"
     if not weights.is_file():
@@ -388,6 +397,10 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu",
                weights: str | os.PathLike | None = None) -> VAE:
     """Rebuild the model from config.json and load its safetensors strictly; every failure names the folder, and
     weights that are not finite (NaN or inf) are refused rather than drawn as blank pictures or tracebacks."""
+    import torch
+
+    from vae_core.model.vae import VAE
+
     folder = Path(folder)
     # config and file presence, with the folder named (not the history: loading needs none); config.json read once
     config = _loadable(folder) if weights is None else read_config(folder)

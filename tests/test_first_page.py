@@ -1,0 +1,107 @@
+"""The first page after a server start does without torch (issue 20: within 5 s of the start; measured by
+scripts/bench_presenter.py): the Overview, run as Streamlit runs it, imports no torch; the zoo scan refuses a bad
+config.json with the sentence building its model would raise; the server's warm-up imports torch only once a first
+page has run. Each import check runs in a fresh interpreter, where nothing has imported torch yet. Uses the tiny zoo
+of conftest."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from explorer import pages
+from vae_core.files.names import CONFIG_NAME
+from vae_core.model.vae import VAE, VAEConfig
+from vae_core.zoo.checkpoints import ZooError, read_config
+
+ROOT = pages.APP.parent
+
+OVERVIEW = f"""
+import json, sys
+from streamlit.testing.v1 import AppTest
+from explorer import warmup
+at = AppTest.from_file({str(pages.APP)!r}, default_timeout=120)
+at.run()
+print(json.dumps({{"torch": "torch" in sys.modules, "errors": [str(e.value) for e in at.exception],
+                  "title": [t.value for t in at.title], "charts": len(at.get("vega_lite_chart")),
+                  "signalled": warmup.FIRST_PAGE.is_set()}}))
+"""
+WARM_UP = """
+import json, sys
+from explorer import warmup
+thread = warmup.start()
+thread.join(20)  # the tiny zoo's scan and chart take about a second: then the thread waits for a first page
+waiting = thread.is_alive() and "torch" not in sys.modules
+warmup.first_page_ran()
+thread.join(300)
+print(json.dumps({"waited_without_torch": waiting, "done": not thread.is_alive(), "torch": "torch" in sys.modules}))
+"""
+
+
+def _fresh(code: str) -> dict:
+    """Run ``code`` in a new interpreter at the repository root (the environment as the test set it); its last line
+    of output, as JSON."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_overview_page_runs_without_importing_torch(zoo):
+    seen = _fresh(OVERVIEW)
+    assert seen["errors"] == [] and seen["title"] == ["VAE Decoder Zoo"] and seen["charts"] >= 1, seen
+    assert not seen["torch"], "the Overview page imported torch: a module on its path imports it at the top"
+    assert seen["signalled"], "app.py did not tell the warm-up that a page ran"
+
+
+def test_the_warm_up_imports_torch_only_after_a_first_page(zoo):
+    seen = _fresh(WARM_UP)
+    assert seen["waited_without_torch"], "the warm-up imported torch (or ended) before any page ran"
+    assert seen["done"] and seen["torch"], "the warm-up did not load the models once a page had run"
+
+
+BAD_CONFIGS = {  # config.json -> what is wrong; each passes the type checks, so only building the model would tell
+    "unknown decoder": {"decoder": "laplace-pixel"},
+    "unknown setting": {"decoder": "gaussian-fixed", "decoder_settings": {"sigmaa": 0.1}},
+    "a setting for a decoder with none": {"decoder": "bernoulli", "decoder_settings": {"sigma": 0.1}},
+    "zero sigma": {"decoder": "gaussian-fixed", "decoder_settings": {"sigma": 0.0}},
+    "negative init_sigma": {"decoder": "gaussian-shared", "decoder_settings": {"init_sigma": -1.0}},
+    "momentum above 1": {"decoder": "gaussian-optimal", "decoder_settings": {"momentum": 2.0}},
+    "zero sigma_min": {"decoder": "gaussian-pixel-floor", "decoder_settings": {"sigma_min": 0}},
+    "free_mean not a boolean": {"decoder": "discretized-gaussian", "decoder_settings": {"free_mean": 0.5}},
+    "data kind the decoder cannot model": {"decoder": "bernoulli", "data_kind": "continuous"},
+    "unknown architecture": {"architecture": "transformer"},
+    "unknown activation": {"activation": "swish"},
+    "three conv widths": {"architecture": "conv", "conv_channels": [8, 16, 32]},
+    "res blocks on an MLP": {"res_blocks": 1},
+}
+
+
+def _built(d: dict) -> str | None:
+    """The first line of what building the model on the meta device raises for config ``d``, or None."""
+    try:
+        with torch.device("meta"):
+            VAE(VAEConfig.from_dict(d))
+    except (TypeError, ValueError, RuntimeError) as e:
+        return str(e).splitlines()[0][:200]
+    return None
+
+
+@pytest.mark.parametrize("config", BAD_CONFIGS.values(), ids=list(BAD_CONFIGS))
+def test_the_scan_refuses_what_building_the_model_refuses_in_the_same_sentence(tmp_path: Path, config: dict):
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    built = _built(config)
+    assert built is not None, "building this model succeeds: the case tests nothing"
+    with pytest.raises(ZooError) as e:
+        read_config(tmp_path)
+    assert str(e.value) == f"{tmp_path}: malformed {CONFIG_NAME} ({built})"
+
+
+@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian-optimal", "discretized-gaussian"])
+def test_the_scan_accepts_what_builds(tmp_path: Path, decoder: str):
+    config = {"decoder": decoder, "architecture": "conv", "res_blocks": 1, "conv_channels": [12, 20]}
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    assert _built(config) is None and read_config(tmp_path) == VAEConfig.from_dict(config)

@@ -1,0 +1,33 @@
+"""The names of the methods behind a best log p(x) estimate and the rule on whether an eval.json's estimate stands as
+the best a model has (``not_best``). No torch here: the explorer's tables read them for every checkpoint before a
+model is loaded; the estimates are computed in ``best_likelihood``."""
+from __future__ import annotations
+
+import math
+
+from vae_core.files.schema import BestLogLikelihood
+
+QUADRATURE = "quadrature"
+AIS = "ais"
+FAR_BELOW_IWAE = 5.0      # nats: per-image AIS - IWAE spread is < 1 nat where both converge (bernoulli, 50 images)
+
+
+def not_best(block: BestLogLikelihood) -> str | None:
+    """Why eval.json's best estimate may not be shown as the best log p(x) this model has, or None. It must be at
+    least every other lower bound the zoo has on the same images (IWAE at the shipped k, the wider-proposal IWAE),
+    within the standard error of the paired difference (issue 22), and come from chains that got there (none far
+    below IWAE on an image). An exact estimate always stands."""
+    if block.method == QUADRATURE:
+        return None
+    for name, diff, se in (
+            (f"IWAE k={block.iwae_k}", block.best_minus_iwae, block.best_minus_iwae_stderr),
+            (f"the wider-proposal IWAE (k={block.wider_iwae_k}, q's spread x{block.wider_iwae_scale})",
+             block.best_minus_wider_iwae, block.best_minus_wider_iwae_stderr)):
+        known = se is not None and math.isfinite(se)  # no error known: below is below
+        if diff is not None and diff + (se if known else 0.0) < 0:
+            error = f" ± {se:.2f}" if known else ""
+            return f"it lies {-diff:.2f}{error} nats below {name} on the same images: lengthen AIS"
+    if block.images_far_below_iwae:
+        return (f"AIS lies more than {FAR_BELOW_IWAE:g} nats below IWAE on {block.images_far_below_iwae} of its "
+                f"images: its chains did not converge there")
+    return None
