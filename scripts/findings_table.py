@@ -1,7 +1,9 @@
 """Print the findings' tables (explorer.claims.CLAIMS_DOC; built by explorer.findings_tables), one per dataset, from
 the checkpoints' eval.json files, then the log-likelihood tables: the best estimate each model has (exact quadrature
 for 2-D latents, AIS otherwise; see scripts/evaluate_likelihoods.py), its method and images, how far IWAE on the same
-images lies below it and, where it may not be shown as the best, why; then each network against the MLP.
+images lies below it, its sandwich (the wider-proposal IWAE and the BDMC gap; – where it has none yet) and, where
+it may not be shown as the best, why; then each network against the MLP, log p of both by one estimator on the same
+test images.
 
     python -m scripts.findings_table [checkpoints]
 """
@@ -34,12 +36,13 @@ def main(root: str = "checkpoints") -> None:
         print_table(f"{dataset}: log-likelihood, best estimate against IWAE", ft.LIKELIHOOD_COLUMNS,
                     [ft.likelihood_row(ev) for ev in bounded if ev.dataset == dataset])
     by_network = ft.network_pairs([e for e in entries if is_bounded(e.evaluation.data_kind)])
+    folders = {e.evaluation.name: e.folder for e in entries}
     for dataset in datasets:
         for network, pairs in by_network.items():  # each network against the MLP, residual conv apart from conv
             pairs = [(m, c) for m, c in pairs if m.dataset == dataset]
             if pairs:
                 print_table(ft.architecture_title(dataset, network), ft.architecture_columns(network),
-                            [ft.architecture_row(m, c) for m, c in pairs])
+                            [ft.architecture_row(m, c, folders) for m, c in pairs])
                 print(f"\n{ft.spread_summary(pairs)}")
     if unbounded:  # never ranked with the bounded models (vae_core.base.data.UNBOUNDED_REASON)
         print_table("raw pixels, not ranked", ft.COLUMNS, [ft.row(ev) for ev in unbounded])
