@@ -7,7 +7,7 @@ with AIS image by image, and the BDMC gap on simulated data against its target),
 MLP-against-network rows compare log p by one estimator on the same test images for both models (``common_log_p``).
 
 A best estimate is flagged by the one rule the leaderboard, the model cards and index.json use
-(vae_core.evaluation.best_likelihood.not_best); where it is flagged, the IWAE stands in for it here too.
+(vae_core.evaluation.best_likelihood.not_best); where it is flagged, the row gives no bits/dim from it.
 """
 from __future__ import annotations
 
@@ -89,13 +89,6 @@ def bdmc_cell(block: BestLogLikelihood) -> str:
         return "–"
     verdict = "missed" if misses_bdmc_target(block) else "met"
     return f"{block.bdmc_gap:.2f} ± {fmt(block.bdmc_gap_stderr, '.2f')} (≤ {block.bdmc_target:g}: {verdict})"
-
-
-def best_log_p(ev: Evaluation) -> float | None:
-    """The best estimate where one stands (best_likelihood.not_best), else the IWAE bound: what the leaderboard
-    ranks by."""
-    b = ev.log_likelihood or BestLogLikelihood()
-    return b.estimate if b.estimate is not None and not_best(b) is None else ev.test.iwae
 
 
 def network_pairs(entries: list[Entry]) -> dict[str, list[tuple[Evaluation, Evaluation]]]:
