@@ -650,7 +650,7 @@ def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
         if len(done) == 1:
             said += f"; it misses its BDMC target: {gaps[0]}" if missed else "; it meets its BDMC target"
         else:
-            said += f"; {met} of those {len(done)} meet their BDMC target" + (
+            said += f"; {'all' if met == len(done) else met} of those {len(done)} meet their BDMC target" + (
                 f" and {len(missed)} miss{'es' if len(missed) == 1 else ''} it: {_names(gaps)}" if missed else "")
     return (f"{said}. The BDMC gap is measured on images simulated from each model; its targets: "
             f"{BDMC_TARGETS['binary']:g} nat for binarized pixels, {BDMC_TARGET_OTHER:g} nats for the rest.")

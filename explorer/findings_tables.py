@@ -12,6 +12,7 @@ A best estimate is flagged by the one rule the leaderboard, the model cards and 
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,3 +245,20 @@ def _network(folder: Path) -> str | None:
         print(f"{folder.name} is left out of the network comparison: its config cannot be read ({e}).",
               file=sys.stderr)
         return None
+
+
+TABLE = re.compile(r"^(\*\*[^\n]+\*\*)\n\n((?:\|[^\n]*\n)+)", re.MULTILINE)  # a bold title, a blank line, a table
+
+
+def rewrite_tables(doc: str, printed: str) -> tuple[str, list[str]]:
+    """``doc`` with each table that ``printed`` (scripts.findings_table's output) gives under the same bold title
+    replaced by the printed one, and the titles the doc lacks (to be placed by hand)."""
+    missing = []
+    for match in TABLE.finditer(printed):
+        title, table = match.groups()
+        found = re.search(rf"^{re.escape(title)}\n\n((?:\|[^\n]*\n)+)", doc, re.MULTILINE)
+        if found is None:
+            missing.append(title)
+            continue
+        doc = doc[:found.start()] + f"{title}\n\n{table}" + doc[found.end():]
+    return doc, missing

@@ -6,6 +6,7 @@ it may not be shown as the best, why; then each network against the MLP, log p o
 test images.
 
     python -m scripts.findings_table [checkpoints]
+    python -m scripts.findings_table --rewrite [checkpoints]   # replace the findings' tables by title, in place
 """
 from __future__ import annotations
 
@@ -77,5 +78,25 @@ def print_claims(root: str) -> None:
         print(classifiers)
 
 
+def rewrite(root: str = "checkpoints") -> None:
+    """Write the tables main() prints into explorer.claims.CLAIMS_DOC, each under its bold title (sentences:
+    tests/test_claims.py names those that moved)."""
+    import contextlib
+    import io
+
+    from explorer.claims import CLAIMS_DOC
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(root)
+    text, missing = ft.rewrite_tables(CLAIMS_DOC.read_text(), printed.getvalue())
+    CLAIMS_DOC.write_text(text)
+    for title in missing:
+        print(f"{CLAIMS_DOC} has no table titled {title}: place it by hand.", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--rewrite"]:
+        rewrite(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

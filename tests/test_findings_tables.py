@@ -163,3 +163,18 @@ def test_the_header_names_the_images_of_every_entrys_numbers(ckpt):
     if b is not None:
         method = {"ais": "AIS", "quadrature": "exact quadrature"}[b.method]
         assert f"by {method} on {first(b.num_images + b.excluded_images)} for" in sentence
+
+
+# ------------------------------------------------------------------------------------------ rewriting the tables
+DOC = "# F\n\ntext 1.\n\n**t1**\n\n| a |\n|---|\n| 1 |\n\nmiddle\n\n**t2 (x)**\n\n| b |\n|---|\n| 2 |\n| 3 |\n\nend\n"
+
+
+@pytest.mark.parametrize(("printed", "expected", "missing"), [
+    ("**t1**\n\n| a |\n|---|\n| 9 |\n", DOC.replace("| 1 |", "| 9 |"), []),
+    ("**t2 (x)**\n\n| b | c |\n|---|---|\n| 4 | 5 |\n", DOC.replace("| b |\n|---|\n| 2 |\n| 3 |",
+                                                                    "| b | c |\n|---|---|\n| 4 | 5 |"), []),
+    ("**t3**\n\n| z |\n|---|\n", DOC, ["**t3**"]),          # a new table: placed by hand
+    ("  a sentence\n", DOC, []),                              # no table printed: nothing touched
+])
+def test_the_tables_are_rewritten_under_their_titles_and_nothing_else(printed, expected, missing):
+    assert ft.rewrite_tables(DOC, printed) == (expected, missing)
