@@ -5,6 +5,7 @@ numbers: no Streamlit (the static site and the scripts call them too). `python -
 `python -m scripts.findings_table` print them for ``CLAIMS_DOC``."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -656,6 +657,46 @@ def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
             f"{BDMC_TARGETS['binary']:g} nat for binarized pixels, {BDMC_TARGET_OTHER:g} nats for the rest.")
 
 
+@functools.cache
+def decoder_multiply_adds(folder: Path) -> int:
+    """Multiply-adds of one call of the decoder in ``folder`` on one z, counted by torch.utils.flop_counter (two
+    floating-point operations per multiply-add)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vae_core.zoo.checkpoints import load_model
+
+    model = load_model(folder)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.decode(torch.zeros(1, model.config.latent_dim))  # (1, latent) -> one image's distribution
+    return counter.get_total_flops() // 2
+
+
+def decoder_cost_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """What one decoder call costs in each network (``decoder_multiply_adds``), and each network's twins against
+    their MLP entry (zoo.toml's names: vae_core.files.names.twin_suffix)."""
+    from vae_core.files.names import twin_suffix
+
+    cost = {c.name: decoder_multiply_adds(c.path) for c in checkpoints}
+    parts = []
+    for network, name in NETWORK_NAMES.items():
+        own = [c for c in checkpoints if c.config.network == network]
+        if not own:
+            continue
+        values = sorted(cost[c.name] for c in own)
+        said = f"{name} {values[0] / 1e6:.2f}M" + (f"-{values[-1] / 1e6:.2f}M" if values[-1] != values[0] else "")
+        ratios = sorted(cost[c.name] / cost[c.name.removesuffix(twin_suffix(network))] for c in own
+                        if network != "mlp" and c.name.removesuffix(twin_suffix(network)) in cost)
+        if ratios:
+            said += (f" ({ratios[0]:.1f}x" + (f"-{ratios[-1]:.1f}x" if f"{ratios[-1]:.1f}" != f"{ratios[0]:.1f}"
+                                              else "") + f" its MLP twin's, {len(ratios)} pairs)")
+        parts.append(said)
+    if not parts:
+        return None
+    return (f"Multiply-adds of one decoder call on one z, counted by torch.utils.flop_counter on each shipped "
+            f"checkpoint: {'; '.join(parts)}.")
+
+
 def burda_ais_sentence(checkpoints: list[Checkpoint]) -> str | None:
     """The AIS figures of the Burda entries (those the ledger names), with the images they are on and AIS against
     IWAE on those images: not Table 1's protocol."""
@@ -683,8 +724,8 @@ def burda_ais_sentence(checkpoints: list[Checkpoint]) -> str | None:
 # ------------------------------------------------------------------------------------------ the findings' paragraphs
 def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> list[str]:
     """Every sentence of CLAIMS_DOC's plain-words paragraphs built here, in the order the paragraphs give them, per
-    dataset (mnist first), then the header's image counts, the sandwiches' count under the likelihood tables and
-    the Burda section's AIS figures; those whose models the zoo lacks are left out."""
+    dataset (mnist first), then the header's image counts, the sandwiches' count under the likelihood tables, the
+    Burda section's AIS figures and the decoders' cost; those whose models the zoo lacks are left out."""
     by_name = {c.name: c for c in checkpoints}
     out: list[str | None] = []
     datasets = sorted(set(frame["dataset"]), key=lambda d: (d != "mnist", d))
@@ -712,7 +753,8 @@ def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> l
     for d in datasets:
         kept = raw_runs.kept_alive(checkpoints, d)
         out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
-    out += [images_sentence(checkpoints), sandwich_sentence(checkpoints), burda_ais_sentence(checkpoints)]
+    out += [images_sentence(checkpoints), sandwich_sentence(checkpoints), burda_ais_sentence(checkpoints),
+            decoder_cost_sentence(checkpoints)]
     return [s for s in out if s]
 
 

@@ -178,3 +178,18 @@ DOC = "# F\n\ntext 1.\n\n**t1**\n\n| a |\n|---|\n| 1 |\n\nmiddle\n\n**t2 (x)**\n
 ])
 def test_the_tables_are_rewritten_under_their_titles_and_nothing_else(printed, expected, missing):
     assert ft.rewrite_tables(DOC, printed) == (expected, missing)
+
+
+# ------------------------------------------------------------------------------------------ the decoders' cost
+@shipped
+@pytest.mark.parametrize("ckpt", [c for c in CHECKPOINTS if c.config.network == "mlp"], ids=lambda c: c.name)
+def test_an_mlp_decoders_multiply_adds_are_its_weight_matrices(ckpt):
+    """One z through a fully connected decoder: one multiply-add per weight of each matrix, read from the
+    safetensors header, as an independent count of what the findings' cost sentence says."""
+    from safetensors import safe_open
+
+    from vae_core.files.names import WEIGHTS_NAME
+
+    with safe_open(str(ckpt.path / WEIGHTS_NAME), framework="pt") as f:
+        shapes = [f.get_slice(k).get_shape() for k in f.keys() if k.startswith("decoder.") and k.endswith(".weight")]
+    assert claims.decoder_multiply_adds(ckpt.path) == sum(a * b for a, b in shapes)
