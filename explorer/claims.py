@@ -5,6 +5,7 @@ numbers: no Streamlit (the static site and the scripts call them too). `python -
 `python -m scripts.findings_table` print them for ``CLAIMS_DOC``."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from explorer import raw_runs, tables
+from explorer import findings_tables, raw_runs, tables
 from explorer.compute.drawing import prepare_drawing
 from vae_core.evaluation.judge import AIS, QUADRATURE
 from vae_core.files.schema import or_nan
@@ -494,8 +495,8 @@ def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: s
                   network: str = "conv") -> str | None:
     """The entries of ``network`` (VAEConfig.network other than the MLP: plain conv and residual conv each on its
     own) against the MLP ones with the same likelihood on ``dataset`` (MLP at the usual latent size): for how many
-    the test-set ELBO (eval.json) is higher and by how much, the log p differences (the leaderboard's), the FD
-    ratio's range."""
+    the test-set ELBO (eval.json) is higher and by how much, the log p differences by one estimator on the same
+    images for both (findings_tables.common_log_p, as the findings' table), the FD ratio's range."""
     rows = _rows(frame, dataset)
     rows = rows[rows["group"] != tables.RAW_GROUP]
     mlp = usual_rows(frame, dataset)
@@ -510,14 +511,24 @@ def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: s
         return None
     test_elbo = {c.name: mean_test_elbo(c) for c in checkpoints}
     elbo = pd.Series({d: test_elbo[conv.loc[d, "model"]] - test_elbo[mlp.loc[d, "model"]] for d in both})
-    logp = pd.Series({d: conv.loc[d, "log-lik"] - mlp.loc[d, "log-lik"] for d in both})
+    by_name = {c.name: c for c in checkpoints}
+    folders = {c.name: c.path for c in checkpoints}
+    common = {d: findings_tables.common_log_p(by_name[mlp.loc[d, "model"]].evaluation,
+                                              by_name[conv.loc[d, "model"]].evaluation, folders) for d in both}
+    logp = pd.Series({d: c.gain for d, c in common.items() if c.gain is not None}, dtype=float)
     ratio = pd.Series({d: conv.loc[d, "FD sample means"] / mlp.loc[d, "FD sample means"] for d in both})
     latents = f"latent {int(conv['latent'].iloc[0])} against the MLP's {int(mlp['latent'].iloc[0])}"
     higher = int((elbo > 0).sum())
+    if logp.empty:
+        said = "log p: no pair has one estimator on the same images in its eval.json files"
+    else:
+        missing = [d for d, c in common.items() if c.gain is None]
+        said = (f"log p {name} − MLP, each pair by one estimator on the same test images (the table's), "
+                f"{logp.min():,.1f} ({logp.idxmin()}) to {logp.max():,.1f} ({logp.idxmax()})"
+                + (f", none for {_names(missing)}" if missing else ""))
     return (f"On {dataset} ({latents}) the {name} network reaches a higher ELBO than the MLP for {higher} of the "
             f"{len(both)} likelihoods ({name} − MLP {elbo.min():,.1f} to {elbo.max():,.1f} nats on the same test "
-            f"images); log p {name} − MLP {logp.min():,.1f} ({logp.idxmin()}) to {logp.max():,.1f} "
-            f"({logp.idxmax()}); FD of decoder means {name} / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
+            f"images); {said}; FD of decoder means {name} / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
 
 
 # ------------------------------------------------------------------------------------------ raw pixels, collapsed
@@ -555,10 +566,171 @@ def collapsed_sentence(frame: pd.DataFrame, raw: Checkpoint, fixed: Checkpoint, 
             f"{partner.name} on dequantized pixels.")
 
 
+# ------------------------------------------------------------------------------------------ images and sandwiches
+def _who(group: list[Checkpoint], everyone: list[Checkpoint]) -> str:
+    """A group of entries for a reader: "every entry", up to three names, "the 12 conv entries", or a count by
+    network ("28 entries: 24 MLP, 4 conv")."""
+    if len(group) == len(everyone):
+        return "every entry"
+    if len(group) <= 3:
+        return _names(sorted(c.name for c in group))
+    networks = [NETWORK_NAMES[c.config.network] for c in group]
+    kinds = dict.fromkeys(networks)
+    if len(kinds) == 1:
+        network = networks[0]
+        whole = len(group) == sum(NETWORK_NAMES[c.config.network] == network for c in everyone)
+        return f"{'the ' if whole else ''}{len(group)} {network} entries"
+    return f"{len(group)} entries ({', '.join(f'{networks.count(k)} {k}' for k in kinds)})"
+
+
+def _first(n: int, of: int | None) -> str:
+    return f"all {n:,}" if of is not None and n == of else f"the first {n:,}"
+
+
+def _grouped(checkpoints: list[Checkpoint], key, everyone: list[Checkpoint]) -> list[tuple[tuple, str]]:
+    """(key, who) for each value of ``key`` over ``checkpoints`` (None left out), the largest group first."""
+    groups: dict[tuple, list[Checkpoint]] = {}
+    for c in checkpoints:
+        k = key(c)
+        if k is not None:
+            groups.setdefault(k, []).append(c)
+    return [(k, _who(g, everyone)) for k, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+
+
+def images_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """On which test images each number of the findings is measured, read from each eval.json: the ELBO's test
+    images, the IWAE's k and first images, the best estimate's method and first images, the Fréchet distances'."""
+    evaluated = [c for c in checkpoints if c.evaluation is not None and c.evaluation.test is not None]
+    if not evaluated:
+        return None
+    size = max((c.evaluation.test.num_images or 0) for c in evaluated)
+
+    def test(c):
+        return c.evaluation.test
+
+    elbo = [f"{_first(n, size)} test images for {who}" for (n,), who in
+            _grouped(evaluated, lambda c: (test(c).num_images,) if test(c).num_images else None, evaluated)]
+    iwae = [f"k = {k:,} on {_first(n, size)} for {who}" for (k, n), who in
+            _grouped(evaluated, lambda c: (test(c).iwae_k, test(c).iwae_images)
+                     if test(c).iwae_k and test(c).iwae_images else None, evaluated)]
+
+    def best(c):
+        b = c.evaluation.log_likelihood
+        if b is None or b.method is None or b.num_images is None:
+            return None
+        return (b.method, b.num_images + (b.excluded_images or 0))
+
+    words = {QUADRATURE: "exact quadrature", AIS: "AIS"}
+    estimates = [f"by {words.get(m, m)} on {_first(n, size)} for {who}" for (m, n), who in
+                 _grouped(evaluated, best, evaluated)]
+    fd = [f"{n:,} model outputs and as many test images for {who}" for (n,), who in
+          _grouped(evaluated, lambda c: (c.evaluation.frechet.num_images,) if c.evaluation.frechet
+                   and c.evaluation.frechet.num_images else None, evaluated)]
+    parts = [f"the ELBO on {_names(elbo)}"] if elbo else []
+    parts += [f"IWAE (a lower bound, ± one standard error over images) with {_names(iwae)}"] if iwae else []
+    parts += [f"the best estimate {_names(estimates)}"] if estimates else []
+    parts += [f"Fréchet distances (FD) between {_names(fd)}"] if fd else []
+    return f"The test images behind each number, read from each eval.json: {'; '.join(parts)}."
+
+
+def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """How many AIS best estimates carry their sandwich in eval.json (best_likelihood.sandwich), how many meet their
+    BDMC target (findings_tables.misses_bdmc_target) and which do not; the rest are said to have none yet."""
+    from vae_core.evaluation.best_likelihood import BDMC_TARGET_OTHER, BDMC_TARGETS
+
+    ais = sorted((c for c in checkpoints if c.evaluation and c.evaluation.log_likelihood
+                  and c.evaluation.log_likelihood.method == AIS), key=lambda c: c.name)
+    if not ais:
+        return None
+    done = [c for c in ais if findings_tables.has_sandwich(c.evaluation.log_likelihood)]
+    missed = [c for c in done if findings_tables.misses_bdmc_target(c.evaluation.log_likelihood)]
+    rest = len(ais) - len(done)
+    said = (f"BDMC sandwiches of the AIS best estimates, read from eval.json: {len(done)} of the {len(ais)} models "
+            f"with an AIS estimate {'has' if len(done) == 1 else 'have'} one"
+            + (f" (the other {rest}: no sandwich yet)" if rest and done else " (none has a sandwich yet)" if rest
+               else ""))
+    if done:
+        met = len(done) - len(missed)
+        gaps = [f"{c.name} ({b.bdmc_gap:.2f} ± {b.bdmc_gap_stderr:.2f} nats against {b.bdmc_target:g})"
+                for c in missed for b in [c.evaluation.log_likelihood]]
+        if len(done) == 1:
+            said += f"; it misses its BDMC target: {gaps[0]}" if missed else "; it meets its BDMC target"
+        else:
+            said += f"; {'all' if met == len(done) else met} of those {len(done)} meet their BDMC target" + (
+                f" and {len(missed)} miss{'es' if len(missed) == 1 else ''} it: {_names(gaps)}" if missed else "")
+    return (f"{said}. The BDMC gap is measured on images simulated from each model; its targets: "
+            f"{BDMC_TARGETS['binary']:g} nat for binarized pixels, {BDMC_TARGET_OTHER:g} nats for the rest.")
+
+
+@functools.cache
+def decoder_multiply_adds(folder: Path) -> int:
+    """Multiply-adds of one call of the decoder in ``folder`` on one z, counted by torch.utils.flop_counter (two
+    floating-point operations per multiply-add)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vae_core.zoo.checkpoints import load_model
+
+    model = load_model(folder)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.decode(torch.zeros(1, model.config.latent_dim))  # (1, latent) -> one image's distribution
+    return counter.get_total_flops() // 2
+
+
+def decoder_cost_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """What one decoder call costs in each network (``decoder_multiply_adds``), and each network's twins against
+    their MLP entry (zoo.toml's names: vae_core.files.names.twin_suffix)."""
+    from vae_core.files.names import twin_suffix
+
+    cost = {c.name: decoder_multiply_adds(c.path) for c in checkpoints}
+    parts = []
+    for network, name in NETWORK_NAMES.items():
+        own = [c for c in checkpoints if c.config.network == network]
+        if not own:
+            continue
+        values = sorted(cost[c.name] for c in own)
+        said = f"{name} {values[0] / 1e6:.2f}M" + (f"-{values[-1] / 1e6:.2f}M" if values[-1] != values[0] else "")
+        ratios = sorted(cost[c.name] / cost[c.name.removesuffix(twin_suffix(network))] for c in own
+                        if network != "mlp" and c.name.removesuffix(twin_suffix(network)) in cost)
+        if ratios:
+            said += (f" ({ratios[0]:.1f}x" + (f"-{ratios[-1]:.1f}x" if f"{ratios[-1]:.1f}" != f"{ratios[0]:.1f}"
+                                              else "") + f" its MLP twin's, {len(ratios)} pairs)")
+        parts.append(said)
+    if not parts:
+        return None
+    return (f"Multiply-adds of one decoder call on one z, counted by torch.utils.flop_counter on each shipped "
+            f"checkpoint: {'; '.join(parts)}.")
+
+
+def burda_ais_sentence(checkpoints: list[Checkpoint]) -> str | None:
+    """The AIS figures of the Burda entries (those the ledger names), with the images they are on and AIS against
+    IWAE on those images: not Table 1's protocol."""
+    from vae_core.zoo import ledger
+
+    rows = ledger.read_ledger()
+    named = {r.get("model") for r in rows}
+    burda = [c for c in checkpoints if c.name in named and c.evaluation and c.evaluation.log_likelihood
+             and c.evaluation.log_likelihood.method == AIS and c.evaluation.log_likelihood.estimate is not None]
+    if not burda:
+        return None
+    parts = []
+    for c in sorted(burda, key=lambda c: c.name):
+        b = c.evaluation.log_likelihood
+        s = b.settings or {}
+        way = "above" if b.best_minus_iwae >= 0 else "below"
+        parts.append(f"{c.name} {b.estimate:.2f} ± {b.estimate_stderr:.2f} (T = {s.get('num_steps', 0):,} x "
+                     f"{s.get('chains', 0)} chains) on the first {b.num_images:,} test images, where AIS lies "
+                     f"{abs(b.best_minus_iwae):.2f} ± {b.best_minus_iwae_stderr:.2f} nats {way} IWAE k = "
+                     f"{b.iwae_k:,}")
+    return (f"The likelihood table's AIS figures for the Burda entries are on a few test images only, not Table 1's "
+            f"full test set, and are not comparable with it: {'; '.join(parts)}.")
+
+
 # ------------------------------------------------------------------------------------------ the findings' paragraphs
 def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> list[str]:
     """Every sentence of CLAIMS_DOC's plain-words paragraphs built here, in the order the paragraphs give them, per
-    dataset (mnist first); those whose models the zoo lacks are left out."""
+    dataset (mnist first), then the header's image counts, the sandwiches' count under the likelihood tables, the
+    Burda section's AIS figures and the decoders' cost; those whose models the zoo lacks are left out."""
     by_name = {c.name: c for c in checkpoints}
     out: list[str | None] = []
     datasets = sorted(set(frame["dataset"]), key=lambda d: (d != "mnist", d))
@@ -586,6 +758,8 @@ def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> l
     for d in datasets:
         kept = raw_runs.kept_alive(checkpoints, d)
         out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
+    out += [images_sentence(checkpoints), sandwich_sentence(checkpoints), burda_ais_sentence(checkpoints),
+            decoder_cost_sentence(checkpoints)]
     return [s for s in out if s]
 
 

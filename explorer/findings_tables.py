@@ -2,11 +2,17 @@
 zoo's numbers, the log-likelihood tables (the best estimate each model has against IWAE on the same images) and the
 comparison of each network with the MLP at the same likelihood. ``python -m scripts.findings_table`` prints them.
 
+Each AIS row carries its sandwich where eval.json has one (best_likelihood.sandwich: the wider-proposal IWAE paired
+with AIS image by image, and the BDMC gap on simulated data against its target), "–" where it has none yet. The
+MLP-against-network rows compare log p by one estimator on the same test images for both models (``common_log_p``).
+
 A best estimate is flagged by the one rule the leaderboard, the model cards and index.json use
-(vae_core.evaluation.best_likelihood.not_best); where it is flagged, the IWAE stands in for it here too.
+(vae_core.evaluation.best_likelihood.not_best); where it is flagged, the row gives no bits/dim from it.
 """
 from __future__ import annotations
 
+import functools
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +27,8 @@ from vae_core.zoo.checkpoints import read_evaluation
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",
            "FD recons", "MSE", "sigma min", "sigma<0.01", "active", "diverged")
 LIKELIHOOD_COLUMNS = ("model", "data", "log p (IWAE, 2000 img)", "best log p", "method", "images",
-                      "IWAE same images", "best − IWAE", "ELBO same images", "bits/dim (IWAE)", "bits/dim (best)",
-                      "not shown as best because")
+                      "IWAE same images", "best − IWAE", "best − wider IWAE", "BDMC gap (target)",
+                      "ELBO same images", "bits/dim (IWAE)", "bits/dim (best)", "not shown as best because")
 METHOD_NAMES = {QUADRATURE: "exact (quadrature)", AIS: "AIS (lower bound)"}
 MLP = "mlp"  # the network every other one is compared with (VAEConfig.network)
 
@@ -32,6 +38,7 @@ class Entry:
     """One checkpoint's eval.json and the network its config.json names (VAEConfig.network; None: unreadable)."""
     evaluation: Evaluation
     network: str | None
+    folder: Path | None = None
 
 
 def fmt(v, spec=".1f") -> str:
@@ -53,23 +60,36 @@ def likelihood_row(ev: Evaluation) -> list[str]:
     be shown as the best log p(x) (best_likelihood.not_best), or –."""
     t, b = ev.test, ev.log_likelihood
     if b is None:
-        return [ev.name, ev.data_kind, fmt(t.iwae)] + ["–"] * 6 + [fmt(t.bits_per_dim, ".3f"), "–", "–"]
+        return [ev.name, ev.data_kind, fmt(t.iwae)] + ["–"] * 8 + [fmt(t.bits_per_dim, ".3f"), "–", "–"]
 
     def pm(key: str) -> str:
         return f"{fmt(getattr(b, key), '.2f')} ± {fmt(getattr(b, key + '_stderr'), '.2f')}"
 
     images = f"{b.num_images}" + (f" ({b.excluded_images} flagged)" if b.excluded_images else "")
     why_not = not_best(b) if b.estimate is not None else None  # then no bits/dim from it, as on the leaderboard
+    wider = pm("best_minus_wider_iwae") if b.best_minus_wider_iwae is not None else "–"
     return [ev.name, ev.data_kind, fmt(t.iwae), pm("estimate"), METHOD_NAMES.get(b.method, b.method),
-            images, pm("iwae"), pm("best_minus_iwae"), fmt(b.elbo), fmt(t.bits_per_dim, ".3f"),
+            images, pm("iwae"), pm("best_minus_iwae"), wider, bdmc_cell(b), fmt(b.elbo), fmt(t.bits_per_dim, ".3f"),
             fmt(None if why_not else b.bits_per_dim, ".3f"), why_not or "–"]
 
 
-def best_log_p(ev: Evaluation) -> float | None:
-    """The best estimate where one stands (best_likelihood.not_best), else the IWAE bound: what the leaderboard
-    ranks by."""
-    b = ev.log_likelihood or BestLogLikelihood()
-    return b.estimate if b.estimate is not None and not_best(b) is None else ev.test.iwae
+def has_sandwich(block: BestLogLikelihood) -> bool:
+    """Whether an AIS block carries its BDMC sandwich (best_likelihood.sandwich); an exact estimate needs none."""
+    return block.method == AIS and block.bdmc_gap is not None and block.bdmc_target is not None
+
+
+def misses_bdmc_target(block: BestLogLikelihood) -> bool | None:
+    """Whether the BDMC gap (its mean over the simulated images) is wider than the target stored beside it (1 nat
+    for binarized pixels, 3 for the rest: issue 22); None without a sandwich."""
+    return block.bdmc_gap > block.bdmc_target if has_sandwich(block) else None
+
+
+def bdmc_cell(block: BestLogLikelihood) -> str:
+    """"0.32 ± 0.12 (≤ 1: met)", or – where the block has no sandwich (yet, or an exact estimate)."""
+    if not has_sandwich(block):
+        return "–"
+    verdict = "missed" if misses_bdmc_target(block) else "met"
+    return f"{block.bdmc_gap:.2f} ± {fmt(block.bdmc_gap_stderr, '.2f')} (≤ {block.bdmc_target:g}: {verdict})"
 
 
 def network_pairs(entries: list[Entry]) -> dict[str, list[tuple[Evaluation, Evaluation]]]:
@@ -89,25 +109,95 @@ def network_pairs(entries: list[Entry]) -> dict[str, list[tuple[Evaluation, Eval
     return pairs
 
 
+@dataclass(frozen=True)
+class CommonLogP:
+    """log p of an MLP entry and its twin in another network by one estimator on the same test images, so that
+    "other − MLP" compares like with like; ``measure`` names both (None: the files hold no such pair)."""
+    measure: str | None
+    mlp: float | None = None
+    other: float | None = None
+
+    @property
+    def gain(self) -> float | None:
+        return self.other - self.mlp if self.mlp is not None and self.other is not None else None
+
+
+def _first_images(block: BestLogLikelihood | None) -> int | None:
+    """How many of the first test images a best-likelihood block's means cover, every one of them (None: it left
+    images out, so its means are over another set, or it has no IWAE)."""
+    if block is None or block.num_images is None or block.excluded_images or block.iwae is None:
+        return None
+    return block.num_images
+
+
+@functools.cache
+def iwae_on_first(folder: Path, k: int, n: int) -> float | None:
+    """IWAE_k (seed 0) of the checkpoint in ``folder`` on the first ``n`` test images, as eval.json's best block
+    computes it (vae_core.evaluation.best_likelihood), from the embedded sample: its first images are the test
+    set's, and fixed_test_input gives them the same binarization or dequantization (tests/test_claims.py checks a
+    recomputed block IWAE against the stored one). None where the sample has fewer than ``n`` images."""
+    from vae_core.base.data import fixed_test_input, load_sample
+    from vae_core.evaluation.metrics import iwae_log_likelihood
+    from vae_core.zoo.checkpoints import load_model
+
+    model = load_model(folder)
+    images, _ = load_sample(model.config.dataset)
+    if n > len(images):
+        return None
+    x = fixed_test_input(images[:n], model.data_kind, seed=0)  # (n, 1, 28, 28)
+    return float(iwae_log_likelihood(model, x, k=k, seed=0).double().mean())
+
+
+def common_log_p(mlp: Evaluation, other: Evaluation, folders: dict[str, Path] | None = None) -> CommonLogP:
+    """log p of both models by the same estimator on the same first test images, the first of these that both
+    eval.json files allow: (1) both best estimates, where both blocks cover the same images by the same method and
+    neither is flagged (best_likelihood.not_best); (2) IWAE at the blocks' k on the images of the smaller block,
+    the stored block IWAE where a block covers exactly those, else computed from the weights in ``folders``
+    (``iwae_on_first``); (3) both test-set IWAEs, where their k and images agree. Otherwise no common estimate."""
+    a, b = mlp.log_likelihood, other.log_likelihood
+    na, nb = _first_images(a), _first_images(b)
+    if na is not None and nb is not None:
+        if (na == nb and a.method == b.method and a.estimate is not None and b.estimate is not None
+                and not_best(a) is None and not_best(b) is None):
+            return CommonLogP(f"{METHOD_NAMES.get(a.method, a.method)} on the first {na:,}", a.estimate, b.estimate)
+        if a.iwae_k == b.iwae_k:
+            n = min(na, nb)
+
+            def iwae(ev: Evaluation, block: BestLogLikelihood, covered: int) -> float | None:
+                if covered == n:
+                    return block.iwae
+                folder = (folders or {}).get(ev.name)
+                return iwae_on_first(folder, block.iwae_k, n) if folder is not None else None
+
+            found = CommonLogP(f"IWAE k={a.iwae_k:,} on the first {n:,}", iwae(mlp, a, na), iwae(other, b, nb))
+            if found.gain is not None:
+                return found
+    ta, tb = mlp.test, other.test
+    if (ta is not None and tb is not None and ta.iwae is not None and tb.iwae is not None
+            and ta.iwae_k == tb.iwae_k and ta.iwae_images == tb.iwae_images and ta.iwae_images):
+        return CommonLogP(f"IWAE k={ta.iwae_k:,} on the first {ta.iwae_images:,}", ta.iwae, tb.iwae)
+    return CommonLogP(None)
+
+
 def architecture_columns(network: str) -> tuple[str, ...]:
     """The columns of the MLP against ``network`` table."""
     n = NETWORK_NAMES[network]
-    return ("likelihood", f"latent MLP / {n}", "ELBO MLP", f"ELBO {n}", "log p MLP", f"log p {n}",
-            f"{n} − MLP (nats)", "FD sample means MLP", f"FD sample means {n}", "FD samples MLP",
+    return ("likelihood", f"latent MLP / {n}", "ELBO MLP", f"ELBO {n}", "log p by (same test images)", "log p MLP",
+            f"log p {n}", f"{n} − MLP (nats)", "FD sample means MLP", f"FD sample means {n}", "FD samples MLP",
             f"FD samples {n}", f"FD means {n} / MLP")
 
 
 def architecture_title(dataset: str, network: str) -> str:
-    return f"{dataset}: MLP vs {NETWORK_NAMES[network]}, same likelihood (log p: best estimate, else IWAE)"
+    return (f"{dataset}: MLP vs {NETWORK_NAMES[network]}, same likelihood (ELBO on all test images; log p of both "
+            f"by one estimator on the same first test images, named per row)")
 
 
-def architecture_row(mlp: Evaluation, other: Evaluation) -> list[str]:
-    lm, lc = best_log_p(mlp), best_log_p(other)
+def architecture_row(mlp: Evaluation, other: Evaluation, folders: dict[str, Path] | None = None) -> list[str]:
+    common = common_log_p(mlp, other, folders)
     fm, fc = mlp.frechet or Frechet(), other.frechet or Frechet()
     ratio = (fc.sample_means / fm.sample_means) if fm.sample_means and fc.sample_means else None
-    gain = lc - lm if lm is not None and lc is not None else None
     return [mlp.decoder, f"{mlp.latent_dim} / {other.latent_dim}", fmt(mlp.test.elbo), fmt(other.test.elbo),
-            fmt(lm), fmt(lc), fmt(gain),
+            common.measure or "no common estimate", fmt(common.mlp), fmt(common.other), fmt(common.gain),
             fmt(fm.sample_means), fmt(fc.sample_means), fmt(fm.samples), fmt(fc.samples), fmt(ratio, ".2f")]
 
 
@@ -141,7 +231,7 @@ def read_entries(root: str | Path) -> list[Entry]:
         for note in notes:
             print(note, file=sys.stderr)
         if ev is not None and ev.test is not None and ev.name and ev.dataset and ev.data_kind in DATA_KINDS:
-            entries.append(Entry(ev, _network(path.parent)))
+            entries.append(Entry(ev, _network(path.parent), path.parent))
         elif ev is not None:
             print(f"{path.parent.name}/{EVAL_NAME} is left out: a row needs its test section, name, dataset and a "
                   f"data kind ({', '.join(DATA_KINDS)}).", file=sys.stderr)
@@ -155,3 +245,20 @@ def _network(folder: Path) -> str | None:
         print(f"{folder.name} is left out of the network comparison: its config cannot be read ({e}).",
               file=sys.stderr)
         return None
+
+
+TABLE = re.compile(r"^(\*\*[^\n]+\*\*)\n\n((?:\|[^\n]*\n)+)", re.MULTILINE)  # a bold title, a blank line, a table
+
+
+def rewrite_tables(doc: str, printed: str) -> tuple[str, list[str]]:
+    """``doc`` with each table that ``printed`` (scripts.findings_table's output) gives under the same bold title
+    replaced by the printed one, and the titles the doc lacks (to be placed by hand)."""
+    missing = []
+    for match in TABLE.finditer(printed):
+        title, table = match.groups()
+        found = re.search(rf"^{re.escape(title)}\n\n((?:\|[^\n]*\n)+)", doc, re.MULTILINE)
+        if found is None:
+            missing.append(title)
+            continue
+        doc = doc[:found.start()] + f"{title}\n\n{table}" + doc[found.end():]
+    return doc, missing

@@ -1,9 +1,12 @@
 """Print the findings' tables (explorer.claims.CLAIMS_DOC; built by explorer.findings_tables), one per dataset, from
 the checkpoints' eval.json files, then the log-likelihood tables: the best estimate each model has (exact quadrature
 for 2-D latents, AIS otherwise; see scripts/evaluate_likelihoods.py), its method and images, how far IWAE on the same
-images lies below it and, where it may not be shown as the best, why; then each network against the MLP.
+images lies below it, its sandwich (the wider-proposal IWAE and the BDMC gap; – where it has none yet) and, where
+it may not be shown as the best, why; then each network against the MLP, log p of both by one estimator on the same
+test images.
 
     python -m scripts.findings_table [checkpoints]
+    python -m scripts.findings_table --rewrite [checkpoints]   # replace the findings' tables by title, in place
 """
 from __future__ import annotations
 
@@ -34,12 +37,13 @@ def main(root: str = "checkpoints") -> None:
         print_table(f"{dataset}: log-likelihood, best estimate against IWAE", ft.LIKELIHOOD_COLUMNS,
                     [ft.likelihood_row(ev) for ev in bounded if ev.dataset == dataset])
     by_network = ft.network_pairs([e for e in entries if is_bounded(e.evaluation.data_kind)])
+    folders = {e.evaluation.name: e.folder for e in entries}
     for dataset in datasets:
         for network, pairs in by_network.items():  # each network against the MLP, residual conv apart from conv
             pairs = [(m, c) for m, c in pairs if m.dataset == dataset]
             if pairs:
                 print_table(ft.architecture_title(dataset, network), ft.architecture_columns(network),
-                            [ft.architecture_row(m, c) for m, c in pairs])
+                            [ft.architecture_row(m, c, folders) for m, c in pairs])
                 print(f"\n{ft.spread_summary(pairs)}")
     if unbounded:  # never ranked with the bounded models (vae_core.base.data.UNBOUNDED_REASON)
         print_table("raw pixels, not ranked", ft.COLUMNS, [ft.row(ev) for ev in unbounded])
@@ -74,5 +78,25 @@ def print_claims(root: str) -> None:
         print(classifiers)
 
 
+def rewrite(root: str = "checkpoints") -> None:
+    """Write the tables main() prints into explorer.claims.CLAIMS_DOC, each under its bold title (sentences:
+    tests/test_claims.py names those that moved)."""
+    import contextlib
+    import io
+
+    from explorer.claims import CLAIMS_DOC
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(root)
+    text, missing = ft.rewrite_tables(CLAIMS_DOC.read_text(), printed.getvalue())
+    CLAIMS_DOC.write_text(text)
+    for title in missing:
+        print(f"{CLAIMS_DOC} has no table titled {title}: place it by hand.", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--rewrite"]:
+        rewrite(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

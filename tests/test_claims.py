@@ -342,3 +342,15 @@ def test_the_app_doc_says_what_the_latent_page_shows_for_its_example_image():
 
 def test_the_findings_say_how_every_entry_was_trained(findings_doc):
     assert words(claims.training_sentence(CHECKPOINTS)) in findings_doc
+
+
+def test_the_findings_say_on_which_images_each_number_is_measured_and_how_many_sandwiches_there_are(findings_doc):
+    """The header's image counts, the count of AIS estimates with a BDMC sandwich (and those that miss their target),
+    and the Burda entries' AIS figures: each rendered from eval.json, so the evaluation in progress cannot leave a
+    stale count behind."""
+    said = [claims.images_sentence(CHECKPOINTS), claims.sandwich_sentence(CHECKPOINTS),
+            claims.burda_ais_sentence(CHECKPOINTS)]
+    assert all(said), said
+    missing = [s for s in said if words(s) not in findings_doc]
+    assert not missing, missing[0]
+    assert "AIS on the first 50 otherwise" not in findings_doc  # the hand-typed count it replaces
