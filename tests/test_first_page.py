@@ -31,14 +31,17 @@ print(json.dumps({{"torch": "torch" in sys.modules, "errors": [str(e.value) for 
                   "signalled": warmup.FIRST_PAGE.is_set()}}))
 """
 WARM_UP = """
-import json, sys
+import json, sys, time
 from explorer import warmup
 thread = warmup.start()
 thread.join(20)  # the tiny zoo's scan and chart take about a second: then the thread waits for a first page
 waiting = thread.is_alive() and "torch" not in sys.modules
 warmup.first_page_ran()
-thread.join(300)
-print(json.dumps({"waited_without_torch": waiting, "done": not thread.is_alive(), "torch": "torch" in sys.modules}))
+for _ in range(1200):  # the models come next, at a lowered priority once the default selection is in (polite)
+    if "torch" in sys.modules:
+        break
+    time.sleep(0.25)
+print(json.dumps({"waited_without_torch": waiting, "torch": "torch" in sys.modules}))
 """
 
 
@@ -60,7 +63,7 @@ def test_the_overview_page_runs_without_importing_torch(zoo):
 def test_the_warm_up_imports_torch_only_after_a_first_page(zoo):
     seen = _fresh(WARM_UP)
     assert seen["waited_without_torch"], "the warm-up imported torch (or ended) before any page ran"
-    assert seen["done"] and seen["torch"], "the warm-up did not load the models once a page had run"
+    assert seen["torch"], "the warm-up did not go on to the models once a page had run"
 
 
 BAD_CONFIGS = {  # config.json -> what is wrong; each passes the type checks, so only building the model would tell
