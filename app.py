@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context, navigation
+from explorer import context, heap, navigation
 
 st.set_page_config(page_title="VAE Decoder Zoo", page_icon=":material/blur_on:", layout="wide")
 page = navigation.build()
@@ -17,3 +17,4 @@ try:
     page.run()
 finally:
     context.forget()
+    heap.freeze_once()  # the imports and the zoo scan are loaded now: out of the collector's full passes
