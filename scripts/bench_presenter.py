@@ -55,16 +55,29 @@ READY = f"""(() => {{ window.__drawn = null; const drawn = {DRAWN};
 # A warm action: from the key press or click (a capturing listener) to the first frame drawn after a rerun.
 WATCH = f"""() => {{ window.__t0 = null; window.__drawn = null; window.__ran = false; const drawn = {DRAWN};
   const app = document.querySelector('[data-testid="stApp"]');
-  const seen = new MutationObserver((changes) => {{  // a run that ends before this sees it shows in oldValue
-    if (app.getAttribute('data-test-script-state') === 'running'
-        || changes.some(c => c.oldValue === 'running')) window.__ran = true; }});
+  // A run requested or started: a fast one can end before this observer is called, and React can draw its
+  // states together (rerunRequested, then notRunning): the change records keep the states it passed through.
+  const busy = (state) => state === 'running' || state === 'rerunRequested';
+  const seen = new MutationObserver((changes) => {{
+    if (busy(app.getAttribute('data-test-script-state')) || changes.some(c => busy(c.oldValue))) window.__ran = true;
+  }});
   seen.observe(app, {{attributes: true, attributeFilter: ['data-test-script-state'], attributeOldValue: true}});
-  const start = () => {{ if (window.__t0 === null) window.__t0 = performance.now(); }};
+  const start = () => {{ if (window.__t0 === null) {{ window.__t0 = performance.now(); heard = window.__heard; }} }};
+  let heard = null, last = 0;
   document.addEventListener('keydown', start, {{capture: true, once: true}});
   document.addEventListener('pointerdown', start, {{capture: true, once: true}});
-  const tick = () => {{ if (window.__t0 !== null && window.__ran && drawn()) {{
-    window.__drawn = performance.now() - window.__t0; seen.disconnect(); }} else requestAnimationFrame(tick); }};
+  const tick = (now) => {{  // drawn at a frame after the server's last message (React draws it in a task of its own)
+    if (heard !== null && window.__heard > heard) window.__ran = true;
+    if (window.__t0 !== null && window.__ran && window.__heardAt < last && drawn()) {{
+      window.__drawn = performance.now() - window.__t0; seen.disconnect(); }}
+    else {{ last = now; requestAnimationFrame(tick); }} }};
   requestAnimationFrame(tick); }}"""
+# Counts the server's messages to the page: a rerun that the script state never shows still sends some.
+HEAR = """(() => { if (window.__heard !== undefined) return; window.__heard = 0; window.__heardAt = 0;
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket { constructor(...args) { super(...args);
+    this.addEventListener('message', () => { window.__heard += 1; window.__heardAt = performance.now(); }); } };
+})();"""
 
 
 def stats(ms: list[float]) -> dict[str, float]:
@@ -146,6 +159,7 @@ def controls(page, url: str, runs: int, shots: Path | None) -> dict[str, list[fl
             page.screenshot(path=str(shots / f"{page_name}.png"))
             shrink(shots / f"{page_name}.png", VIEWPORT[0])
 
+    page.add_init_script(HEAR)
     page.goto(f"{url}/board?{models}")
     wait_idle(page, 300)
     page.mouse.click(5, 400)
