@@ -68,7 +68,7 @@ WATCH = f"""() => {{ window.__t0 = null; window.__drawn = null; window.__ran = f
   document.addEventListener('pointerdown', start, {{capture: true, once: true}});
   const tick = (now) => {{  // drawn at a frame after the server's last message (React draws it in a task of its own)
     if (heard !== null && window.__heard > heard) window.__ran = true;
-    if (window.__t0 !== null && window.__ran && window.__heardAt < last && drawn()) {{
+    if (window.__t0 !== null && window.__ran && (window.__heardAt ?? 0) < last && drawn()) {{
       window.__drawn = performance.now() - window.__t0; seen.disconnect(); }}
     else {{ last = now; requestAnimationFrame(tick); }} }};
   requestAnimationFrame(tick); }}"""
@@ -223,6 +223,7 @@ def measure_one_line(runs: int) -> dict[str, list[float]]:
         with streamlit_server(folder, script=script) as (url, _):
             fresh_tab(browser, url)
             out["fresh tab"] = [fresh_tab(browser, url) for _ in range(max(2, runs // 2))]
+            page.add_init_script(HEAR)
             page.goto(url)
             wait_idle(page)
             page.mouse.click(5, 400)
