@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context, navigation, warmup
+from explorer import context, heap, navigation, warmup
 
 st.set_page_config(page_title="VAE Decoder Zoo", page_icon=":material/blur_on:", layout="wide")
 page = navigation.build()
@@ -18,3 +18,4 @@ try:
 finally:
     context.forget()
     warmup.first_page_ran()
+    heap.freeze_new()  # what was imported and scanned so far: out of the collector's full passes

@@ -13,6 +13,7 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
     python -m scripts.bench_presenter                          # this tree against HEAD, ./checkpoints
     python -m scripts.bench_presenter --before-rev a9c3177 --runs 5 --screenshots ""
     python -m scripts.bench_presenter --before /tmp/old        # an unpacked tree instead of a revision
+    python -m scripts.bench_presenter --before-rev ec04f49 --controls 3  # controls only, before and after in turn
 """
 from __future__ import annotations
 
@@ -54,15 +55,29 @@ READY = f"""(() => {{ window.__drawn = null; const drawn = {DRAWN};
 # A warm action: from the key press or click (a capturing listener) to the first frame drawn after a rerun.
 WATCH = f"""() => {{ window.__t0 = null; window.__drawn = null; window.__ran = false; const drawn = {DRAWN};
   const app = document.querySelector('[data-testid="stApp"]');
-  const seen = new MutationObserver(() => {{
-    if (app.getAttribute('data-test-script-state') === 'running') window.__ran = true; }});
-  seen.observe(app, {{attributes: true, attributeFilter: ['data-test-script-state']}});
-  const start = () => {{ if (window.__t0 === null) window.__t0 = performance.now(); }};
+  // A run requested or started: a fast one can end before this observer is called, and React can draw its
+  // states together (rerunRequested, then notRunning): the change records keep the states it passed through.
+  const busy = (state) => state === 'running' || state === 'rerunRequested';
+  const seen = new MutationObserver((changes) => {{
+    if (busy(app.getAttribute('data-test-script-state')) || changes.some(c => busy(c.oldValue))) window.__ran = true;
+  }});
+  seen.observe(app, {{attributes: true, attributeFilter: ['data-test-script-state'], attributeOldValue: true}});
+  const start = () => {{ if (window.__t0 === null) {{ window.__t0 = performance.now(); heard = window.__heard; }} }};
+  let heard = null, last = 0;
   document.addEventListener('keydown', start, {{capture: true, once: true}});
   document.addEventListener('pointerdown', start, {{capture: true, once: true}});
-  const tick = () => {{ if (window.__t0 !== null && window.__ran && drawn()) {{
-    window.__drawn = performance.now() - window.__t0; seen.disconnect(); }} else requestAnimationFrame(tick); }};
+  const tick = (now) => {{  // drawn at a frame after the server's last message (React draws it in a task of its own)
+    if (heard !== null && window.__heard > heard) window.__ran = true;
+    if (window.__t0 !== null && window.__ran && (window.__heardAt ?? 0) < last && drawn()) {{
+      window.__drawn = performance.now() - window.__t0; seen.disconnect(); }}
+    else {{ last = now; requestAnimationFrame(tick); }} }};
   requestAnimationFrame(tick); }}"""
+# Counts the server's messages to the page: a rerun that the script state never shows still sends some.
+HEAR = """(() => { if (window.__heard !== undefined) return; window.__heard = 0; window.__heardAt = 0;
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket { constructor(...args) { super(...args);
+    this.addEventListener('message', () => { window.__heard += 1; window.__heardAt = performance.now(); }); } };
+})();"""
 
 
 def stats(ms: list[float]) -> dict[str, float]:
@@ -70,9 +85,10 @@ def stats(ms: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ms), "max": ms[-1], "min": ms[0], "n": len(ms)}
 
 
-def act(page, do, timeout_s: float = 120.0, tries: int = 3) -> float:
+def act(page, do, timeout_s: float = 120.0, tries: int = 3, start_s: float = 10.0) -> float:
     """Milliseconds from ``do(page)`` (a key press or a click) to the page drawn again. An action that starts no
-    rerun (the key went elsewhere) is tried again, at most ``tries`` times."""
+    rerun within ``start_s`` (the key went elsewhere: on the Story, now and then, in either tree) is done again, at
+    most ``tries`` times; the time counts from the press that started the rerun."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for _ in range(tries):
@@ -81,9 +97,10 @@ def act(page, do, timeout_s: float = 120.0, tries: int = 3) -> float:
         page.evaluate(WATCH)
         do(page)
         try:
-            page.wait_for_function("() => window.__drawn !== null", timeout=timeout_s * 1000)
+            page.wait_for_function("() => window.__ran", timeout=start_s * 1000)
         except PlaywrightTimeout:
             continue
+        page.wait_for_function("() => window.__drawn !== null", timeout=timeout_s * 1000)
         ms = page.evaluate("() => window.__drawn")
         wait_idle(page, 300, settle_ms=200)  # a rerun the frontend starts by itself ends before the next action
         return ms
@@ -156,6 +173,7 @@ def controls(page, url: str, runs: int, shots: Path | None) -> dict[str, list[fl
             page.screenshot(path=str(shots / f"{page_name}.png"))
             shrink(shots / f"{page_name}.png", VIEWPORT[0])
 
+    page.add_init_script(HEAR)
     page.goto(f"{url}/board?{models}")
     wait_idle(page, 300)
     page.mouse.click(5, 400)
@@ -219,6 +237,7 @@ def measure_one_line(runs: int) -> dict[str, list[float]]:
         with streamlit_server(folder, script=script) as (url, _):
             fresh_tab(browser, url)
             out["fresh tab"] = [fresh_tab(browser, url) for _ in range(max(2, runs // 2))]
+            page.add_init_script(HEAR)
             page.goto(url)
             wait_idle(page)
             page.mouse.click(5, 400)
@@ -245,6 +264,57 @@ def first_pages(before: Path, zoo: str, rounds: int) -> tuple[dict[str, list[flo
             print("  ".join(f"{k} {v[-1]:.1f} s ({cpu[k][-1]:.1f} s CPU)" for k, v in out.items()),
                   f"(load {os.getloadavg()[0]:.1f})", flush=True)
     return out, cpu
+
+
+def interleaved_controls(before: Path, zoo: str, rounds: int, runs: int) -> dict[str, dict[str, list[float]]]:
+    """The controls alone (``controls``), the before and the after tree each on its own warm server, in turn
+    ``rounds`` times (the order swapped every round), so that a machine whose load changes over minutes weighs on both
+    alike. Each server has drawn every page once and finished its warm-up first. The sigma toggle's first time is
+    the first round's; later rounds count it as warm."""
+    out: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    trees = {"before": before, "after": ROOT}
+    first = "sigma: All models, first time"
+    with (chromium(VIEWPORT) as page, streamlit_server(zoo, script=entry(before), env=_env(before), timeout=300) as
+          (before_url, _), streamlit_server(zoo, script=entry(ROOT), env=_env(ROOT), timeout=300) as (after_url, _)):
+        urls = {"before": before_url, "after": after_url}
+        for label, url in urls.items():
+            for p in PAGES:
+                fresh_tab(page.context.browser, f"{url}/{'' if p is PAGES[0] else p.url_path}")
+            warmed(url, trees[label])
+        for r in range(rounds):
+            for label in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                print(f"round {r + 1}, {label} (load {os.getloadavg()[0]:.1f})", flush=True)
+                for name, values in controls(page, urls[label], runs, None).items():
+                    name = name if r == 0 or name != first else "sigma: All models off / on, warm"
+                    out[label].setdefault(name, []).extend(values)
+    return out
+
+
+def warmed(url: str, tree: Path, timeout_s: float = 600) -> None:
+    """Wait for the server's warm-up (explorer.warmup, in trees that have one) to say it is done in its log."""
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{url.rsplit(':', 1)[1]}.log"
+    if not (tree / "explorer" / "warmup.py").is_file():
+        return
+    deadline = time.monotonic() + timeout_s
+    while "caches warmed" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+def controls_report(found: dict[str, dict[str, list[float]]], command: str, load: tuple) -> str:
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.1f} at the start "
+             f"and {os.getloadavg()[0]:.1f} at the end): milliseconds from the key press or click to the page drawn "
+             "again, the before and the after tree in turn each round, each on its own warm server; median of the "
+             "presses (max in brackets).", "",
+             "| control | before | after | after / before | target | met |", "|---|---:|---:|---:|---|:-:|"]
+    for name, a in found["after"].items():
+        b = found["before"].get(name)
+        toggle = name.startswith("sigma")
+        limit = TARGETS["toggle (s)"] * 1000 if toggle else TARGETS["control (ms)"]
+        ok = (max(a) if toggle else statistics.median(a)) <= limit
+        ratio = f"{statistics.median(a) / statistics.median(b):.2f}" if b else "-"
+        lines.append(f"| {name} | {_cell(b)} | {_cell(a)} | {ratio} | "
+                     f"{'max ' if toggle else 'median '}{limit:.0f} ms | {'yes' if ok else '**no**'} |")
+    return "\n".join(lines)
 
 
 def first_pages_report(found: tuple[dict[str, list[float]], dict[str, list[float]]], command: str,
@@ -418,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", type=int, default=0, metavar="ROUNDS",
                    help="only time the parts (imports, zoo scan, model loading, the first page's script) of before and "
                         "after, ROUNDS times")
+    p.add_argument("--controls", type=int, default=0, metavar="ROUNDS",
+                   help="only time the Board's, the Story's and the sigma page's controls, before and after in "
+                        "turn on two warm servers, ROUNDS times")
     p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
                    help="only time the first page after a server start, one-line app, before and after in turn, "
                         "ROUNDS times")
@@ -433,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
         if args.first_pages:
             print(first_pages_report(first_pages(before, zoo, args.first_pages), args.command, load))
+            return 0
+        if args.controls:
+            found = interleaved_controls(before, zoo, args.controls, args.runs)
+            print(controls_report(found, args.command, load))
             return 0
         if args.parts:
             print(parts_report(parts({"before": before, "after": ROOT}, zoo, args.parts), args.command))

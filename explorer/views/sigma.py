@@ -102,24 +102,38 @@ def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
         raw_over_epochs(ctx, raw)
 
 
+LOG10_EDGES = np.linspace(-5, 1, 61)  # the histogram's bins of log10 sigma
+
+
+@st.cache_data(max_entries=cache.ARRAYS_KEPT, ttl=cache.ARRAYS_TTL, show_spinner=False)
+def sigma_summary(_model, key: cache.ModelKey, dataset: str, n_images: int) -> dict | None:
+    """The histogram's fractions per bin of LOG10_EDGES and the table's statistics of one model's sigma over the
+    pixels of ``n_images`` test images (None without a sigma): a few hundred bytes, so that a rerun neither reads
+    back nor sorts the 157,000 values again."""
+    v = cache.sigma_values(_model, key, dataset, n_images)
+    if v is None:
+        return None
+    return {"fraction": np.histogram(np.log10(np.clip(v, 1e-5, 10)), LOG10_EDGES)[0] / v.size,
+            "mean": float(v.mean()), "median": float(np.median(v)), "min": float(v.min()),
+            "below 0.01": float((v < 0.01).mean())}
+
+
 def sigma_histogram(ctx: Context, models: list[Checkpoint], n_images: int = SIGMA_IMAGES) -> None:
     """Where sigma ends up: its distribution over the pixels of ``n_images`` test images, per model."""
     domain = tuple(c.name for c in models)  # the same colours as the training curves
-    values = {c.name: cache.sigma_values(model, ctx.key(c), ctx.dataset, n_images)
+    values = {c.name: sigma_summary(model, ctx.key(c), ctx.dataset, n_images)
               for c, model in context.load_models(ctx, models)}
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
         render.not_applicable(st, "None of these models has a decoder sigma: Bernoulli and continuous Bernoulli "
                                   "likelihoods have no scale parameter, so there is nothing to histogram.")
     else:
-        edges = np.linspace(-5, 1, 61)  # log10 sigma
-        bars = pd.concat([pd.DataFrame({"model": name, "log10 sigma": edges[:-1],
-                                        "fraction": np.histogram(np.log10(np.clip(v, 1e-5, 10)), edges)[0] / v.size})
+        bars = pd.concat([pd.DataFrame({"model": name, "log10 sigma": LOG10_EDGES[:-1], "fraction": v["fraction"]})
                           for name, v in values.items()])
         left, right = st.columns([1, 1])
         left.vega_lite_chart(charts.histogram(bars, n_images, domain), width="stretch")
-        stats = pd.DataFrame([{"model": k, "mean": v.mean(), "median": np.median(v), "min": v.min(),
-                               "below 0.01": (v < 0.01).mean()} for k, v in values.items()])
+        stats = pd.DataFrame([{"model": k, **{s: v[s] for s in ("mean", "median", "min", "below 0.01")}}
+                              for k, v in values.items()])
         right.dataframe(stats, hide_index=True, column_config={
             "mean": st.column_config.NumberColumn(format="%.4f"),
             "median": st.column_config.NumberColumn(format="%.4f"),
@@ -203,15 +217,23 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
         model = epoch_model(ctx, ckpt, epoch, label)
         if model is None:
             continue
-        key = (*ctx.key(ckpt), epoch)
-        rec = cache.reconstruction(model, key, images, ctx.seed)
-        out = cache.prior_samples(model, key, RAW_EPOCH_IMAGES, 1.0, ctx.seed)
+        reconstructed, sampled = epoch_pictures(model, (*ctx.key(ckpt), epoch), ctx.dataset, ctx.seed)
         line = epoch_line(ckpt, epoch)
         c0, c1, c2 = st.columns([1, 3, 3])
         c0.markdown(f"**{label}**")
         render.show_html_table(c0, [("sigma min", render.fmt(line.smallest_sigma, ".1e")),
                                     ("val ELBO", render.fmt(line.val_elbo, ".1f"))])
-        c1.image(render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch",
-                 caption="reconstruction (decoder mean)")
-        c2.image(render.grid(out["sample"], ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch",
-                 caption="full sample x ~ p(x|z)")
+        c1.image(reconstructed, width="stretch", caption="reconstruction (decoder mean)")
+        c2.image(sampled, width="stretch", caption="full sample x ~ p(x|z)")
+
+
+@st.cache_data(max_entries=cache.ARRAYS_KEPT, ttl=cache.ARRAYS_TTL, show_spinner=False)
+def epoch_pictures(_model, key: tuple, dataset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One row of ``raw_over_epochs`` as the two pictures it shows: the decoder means of the first RAW_EPOCH_IMAGES
+    test images and as many full samples, each an enlarged grid (``key``: the model's key and the epoch). Cached
+    whole, so that a rerun of the page neither reads back nor draws a row again."""
+    images = cache.sample_set(dataset)[0][:RAW_EPOCH_IMAGES]
+    rec = cache.reconstruction(_model, key, images, seed)
+    out = cache.prior_samples(_model, key, RAW_EPOCH_IMAGES, 1.0, seed)
+    return (render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3),
+            render.grid(out["sample"], ncols=RAW_EPOCH_IMAGES, scale=3))
