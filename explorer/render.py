@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import io
 
 import numpy as np
+from PIL import Image
 
 from explorer.compute.images import ColorScale, colorbar, format_tick, image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
@@ -25,6 +27,14 @@ def picture(x: np.ndarray, scale: int = SCALE) -> np.ndarray:
 def grid(images: np.ndarray, ncols: int = 8, scale: int = 3) -> np.ndarray:
     """(N, 28, 28) values in [0, 1] -> one enlarged grid picture."""
     return upscale(image_grid(to_uint8(images), ncols=ncols, pad=1, pad_value=255), scale)
+
+
+def png(picture: np.ndarray) -> bytes:
+    """A (H, W) or (H, W, 3) uint8 picture as PNG bytes, the pixels unchanged: what ``st.image`` would encode from the
+    array at every run, made once where the caller caches it."""
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def colored(values: np.ndarray, scale: ColorScale, factor: int = SCALE) -> np.ndarray:

@@ -14,6 +14,7 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
     python -m scripts.bench_presenter --before-rev a9c3177 --runs 5 --screenshots ""
     python -m scripts.bench_presenter --before /tmp/old        # an unpacked tree instead of a revision
     python -m scripts.bench_presenter --before-rev ec04f49 --controls 3  # controls only, before and after in turn
+    python -m scripts.bench_presenter --tab-parts 3            # where a fresh tab's time goes, this tree only
 """
 from __future__ import annotations
 
@@ -125,6 +126,86 @@ def fresh_tab(browser, url: str, timeout_s: float = 300.0) -> float:
         return page.evaluate("() => window.__drawn")
     finally:
         page.close()
+
+
+# A fresh tab's milestones (ms from the navigation's start): the server's first and last message, the script done.
+MILESTONES = """(() => { window.__first = null; window.__done = null;
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket { constructor(...args) { super(...args);
+    this.addEventListener('message', () => { if (window.__first === null) window.__first = performance.now(); }); } };
+  const done = () => { const app = document.querySelector('[data-testid="stApp"]');
+    if (app && window.__first !== null && app.getAttribute('data-test-script-state') === 'notRunning')
+      window.__done = performance.now(); else requestAnimationFrame(done); };
+  requestAnimationFrame(done); })();"""
+# What the page holds once drawn: its elements, and the pictures the server sent (bytes as sent, pixels as drawn).
+CONTENTS = """() => { const main = document.querySelector('[data-testid="stMain"]');
+  const media = performance.getEntriesByType('resource').filter(e => e.name.includes('/media/')
+    && !e.name.includes('/static/'));
+  const imgs = [...main.querySelectorAll('img')];
+  return {charts: main.querySelectorAll('[data-testid="stVegaLiteChart"]').length,
+          grids: main.querySelectorAll('[data-testid="stDataFrame"]').length, pictures: imgs.length,
+          'picture kB': media.reduce((a, e) => a + e.encodedBodySize, 0) / 1000,
+          'pixels sent / drawn': imgs.reduce((a, i) => a + i.naturalWidth * i.naturalHeight, 0)
+            / Math.max(1, imgs.reduce((a, i) => {
+              const r = i.getBoundingClientRect(); return a + r.width * r.height; }, 0)),
+          elements: document.querySelectorAll('*').length}; }"""
+TAB_PARTS = ("server's first message", "script done", "server's last message", "drawn", "messages",
+             "main thread: JavaScript", "main thread: all tasks")
+
+
+def tab_parts(browser, url: str, timeout_s: float = 300.0) -> dict[str, float]:
+    """Where a fresh tab's time goes: the milestones of ``MILESTONES`` and ``READY`` (ms), the server's messages, the
+    main thread's JavaScript and all its tasks (Chromium's Performance metrics, ms), and ``CONTENTS``."""
+    page = browser.new_page(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
+    try:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        for script in (HEAR, MILESTONES, READY):
+            page.add_init_script(script)
+        page.goto(url)
+        page.wait_for_function("() => window.__drawn !== null", timeout=timeout_s * 1000)
+        times = page.evaluate("() => [window.__first, window.__done, window.__heardAt, window.__drawn, window.__heard]")
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        out = dict(zip(TAB_PARTS, [*times, 1000 * metrics["ScriptDuration"], 1000 * metrics["TaskDuration"]],
+                       strict=True))
+        return out | page.evaluate(CONTENTS)
+    finally:
+        page.close()
+
+
+def tab_parts_all(zoo: str, rounds: int) -> dict[str, list[dict[str, float]]]:
+    """``tab_parts`` of the one-line app and of every page of this tree, each on its own warm server, ``rounds``
+    tabs each (after one untimed tab per page)."""
+    out: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as folder, chromium(VIEWPORT) as page:
+        browser = page.context.browser
+        script = Path(folder) / "one_line.py"
+        script.write_text(ONE_LINE)
+        with streamlit_server(folder, script=script) as (url, _):
+            tab_parts(browser, url)
+            out["one-line app"] = [tab_parts(browser, url) for _ in range(rounds)]
+        with streamlit_server(zoo, script=entry(ROOT), env=_env(ROOT), timeout=300) as (url, _):
+            for p in PAGES:
+                address = f"{url}/{'' if p is PAGES[0] else p.url_path}"
+                tab_parts(browser, address)
+                out[p.url_path] = [tab_parts(browser, address) for _ in range(rounds)]
+                print(f"  {p.url_path}: drawn {statistics.median(t['drawn'] for t in out[p.url_path]):.0f} ms",
+                      flush=True)
+    return out
+
+
+def tab_parts_report(found: dict[str, list[dict[str, float]]], command: str, load: tuple[float, ...]) -> str:
+    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    start = " / ".join(f"{v:.1f}" for v in load)
+    names = list(next(iter(found.values()))[0])
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
+             f"{end} at the end, the machine shared): median of the tabs; ms from the navigation's start.", "",
+             "| page | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for page, tabs in found.items():
+        cells = [statistics.median(t[n] for t in tabs) for n in names]
+        lines.append(f"| {page} | " + " | ".join(f"{c:.2f}" if n == "pixels sent / drawn" else f"{c:.0f}"
+                                                  for n, c in zip(names, cells, strict=True)) + " |")
+    return "\n".join(lines)
 
 
 def first_page(browser, script: Path, zoo: str, env: dict, cpu: list[float] | None = None) -> float:
@@ -494,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
                    help="only time the first page after a server start, one-line app, before and after in turn, "
                         "ROUNDS times")
+    p.add_argument("--tab-parts", type=int, default=0, metavar="ROUNDS",
+                   help="only show where a fresh tab's time goes, the one-line app and every page of this tree, "
+                        "ROUNDS tabs each")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -502,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     load, t0 = os.getloadavg(), time.perf_counter()
+    if args.tab_parts:
+        print(tab_parts_report(tab_parts_all(zoo, args.tab_parts), args.command, load))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
         if args.first_pages:

@@ -1,9 +1,13 @@
 """Colour maps, colour bars and grids (uploads: tests/test_uploads.py)."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from explorer import render
 from explorer.compute import images, uploads
 from explorer.compute.images import ColorScale, centered_scale, colorbar, colormap_table, image_grid, log_scale, upscale
 
@@ -38,6 +42,17 @@ def test_colorbar_grid_and_upscale():
     g = image_grid(np.full((5, 28, 28), 200, np.uint8), ncols=3, pad=2, pad_value=0)
     assert g.shape == (2 * 30 + 2, 3 * 30 + 2) and g[2, 2] == 200 and g[0, 0] == 0
     assert upscale(np.eye(2, dtype=np.uint8), 3).shape == (6, 6)
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28), (3, 28, 28, 3)])  # grey grids (samples), coloured ones (sigma maps)
+def test_a_picture_sent_as_png_keeps_every_pixel(shape):
+    """The sigma page caches its grids as PNG bytes (render.png): lossless, so the browser shows the model's pixels,
+    where a picture handed to st.image as an array without alpha goes out as JPEG."""
+    values = np.random.default_rng(0).random(shape)
+    grid = render.grid(values, ncols=2) if len(shape) == 3 else upscale(images.to_uint8(values[0]), 3)
+    shown = Image.open(io.BytesIO(render.png(grid)))
+    assert shown.format == "PNG"
+    assert np.array_equal(np.asarray(shown), grid)
 
 
 def test_uploads_are_still_importable_from_images():

@@ -162,16 +162,25 @@ def snapshots(ctx: Context, models: list[Checkpoint]) -> None:
         model = epoch_model(ctx, ckpt, epoch, label)
         if model is None:
             continue
-        out = cache.prior_samples(model, (*ctx.key(ckpt), epoch), n, 1.0, ctx.seed)
+        means, samples = snapshot_pictures(model, (*ctx.key(ckpt), epoch), n, ctx.seed)
         rec = epoch_line(ckpt, epoch)
         c0.markdown(f"**{label}**")
         render.show_html_table(c0, [("sigma mean", render.fmt(rec.sigma_mean, ".4f")),
                                     ("sigma min", render.fmt(rec.smallest_sigma, ".1e")),
                                     ("val ELBO", render.fmt(rec.val_elbo, ".1f"))])
-        c1.image(render.grid(out["mean"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
-                 caption="decoder mean")
-        c2.image(render.grid(out["sample"], ncols=n // 2 if n > 8 else 8, scale=3), width="stretch",
-                 caption="full sample x ~ p(x|z)")
+        c1.image(means, width="stretch", caption="decoder mean")
+        c2.image(samples, width="stretch", caption="full sample x ~ p(x|z)")
+
+
+@st.cache_data(max_entries=cache.ARRAYS_KEPT, ttl=cache.ARRAYS_TTL, show_spinner=False)
+def snapshot_pictures(_model, key: tuple, n: int, seed: int) -> tuple[bytes, bytes]:
+    """One row of ``snapshots`` as the PNGs it shows: ``n`` decoder means and full samples from the prior, each an
+    enlarged grid (``key``: the model's key and the epoch). Cached as PNG bytes, so that a new session (a fresh tab)
+    neither grids nor encodes the row again."""
+    out = cache.prior_samples(_model, key, n, 1.0, seed)
+    ncols = n // 2 if n > 8 else 8
+    return (render.png(render.grid(out["mean"], ncols=ncols, scale=3)),
+            render.png(render.grid(out["sample"], ncols=ncols, scale=3)))
 
 
 def saved_epochs(ckpt: Checkpoint) -> list[tuple[int, str]]:
@@ -207,12 +216,11 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
     rows = [(raw, epoch, label) for epoch, label in saved_epochs(raw)]
     if fixed is not None:
         rows += [(fixed, epoch, f"{fixed.name}, {label}") for epoch, label in saved_epochs(fixed)[-1:]]
-    images = cache.sample_set(ctx.dataset)[0][:RAW_EPOCH_IMAGES]
     st.markdown(f"**{raw.name}, epoch by epoch:** reconstructions of the first {RAW_EPOCH_IMAGES} test images "
                 f"(decoder means) and full samples x ~ p(x|z)"
                 + (f", with {fixed.name} (constant sigma) on the same pixels last." if fixed is not None else "."))
     _, c1, _ = st.columns([1, 3, 3])
-    c1.image(render.grid(images, ncols=RAW_EPOCH_IMAGES, scale=3), width="stretch", caption="test images")
+    c1.image(test_pictures(ctx.dataset), width="stretch", caption="test images")
     for ckpt, epoch, label in rows:
         model = epoch_model(ctx, ckpt, epoch, label)
         if model is None:
@@ -228,12 +236,18 @@ def raw_over_epochs(ctx: Context, raw: Checkpoint) -> None:
 
 
 @st.cache_data(max_entries=cache.ARRAYS_KEPT, ttl=cache.ARRAYS_TTL, show_spinner=False)
-def epoch_pictures(_model, key: tuple, dataset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def test_pictures(dataset: str) -> bytes:
+    """The first RAW_EPOCH_IMAGES test images of ``dataset`` as the PNG of ``raw_over_epochs``'s first row."""
+    return render.png(render.grid(cache.sample_set(dataset)[0][:RAW_EPOCH_IMAGES], ncols=RAW_EPOCH_IMAGES, scale=3))
+
+
+@st.cache_data(max_entries=cache.ARRAYS_KEPT, ttl=cache.ARRAYS_TTL, show_spinner=False)
+def epoch_pictures(_model, key: tuple, dataset: str, seed: int) -> tuple[bytes, bytes]:
     """One row of ``raw_over_epochs`` as the two pictures it shows: the decoder means of the first RAW_EPOCH_IMAGES
     test images and as many full samples, each an enlarged grid (``key``: the model's key and the epoch). Cached
-    whole, so that a rerun of the page neither reads back nor draws a row again."""
+    whole as PNG bytes, so that neither a rerun nor a new session reads back, draws or encodes a row again."""
     images = cache.sample_set(dataset)[0][:RAW_EPOCH_IMAGES]
     rec = cache.reconstruction(_model, key, images, seed)
     out = cache.prior_samples(_model, key, RAW_EPOCH_IMAGES, 1.0, seed)
-    return (render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3),
-            render.grid(out["sample"], ncols=RAW_EPOCH_IMAGES, scale=3))
+    return (render.png(render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3)),
+            render.png(render.grid(out["sample"], ncols=RAW_EPOCH_IMAGES, scale=3)))
