@@ -115,10 +115,11 @@ GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd")  # NVIDIA's driver; AM
 
 
 def device_options() -> list[str]:
-    """cpu, then cuda and mps where torch can use them. torch is asked only on a machine that could have such a GPU
-    (a GPU driver, or a Mac): elsewhere its answer is cpu alone, and the sidebar of a page that needs no model
-    never waits for torch's import."""
-    if not (sys.platform == "darwin" or any(Path(p).exists() for p in GPU_DRIVERS)):
+    """cpu, then cuda and mps where torch can use them. Before torch is imported (the warm-up imports it after the
+    first page), torch is asked only on a machine that shows a GPU driver or is a Mac, so that the sidebar of a page
+    that needs no model does not wait for its import; once it is imported, always (a driver this check does not
+    know, e.g. WSL's, then shows)."""
+    if "torch" not in sys.modules and not (sys.platform == "darwin" or any(Path(p).exists() for p in GPU_DRIVERS)):
         return ["cpu"]
     import torch
 

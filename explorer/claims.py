@@ -651,8 +651,8 @@ def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
                else ""))
     if done:
         met = len(done) - len(missed)
-        gaps = [f"{c.name} ({b.bdmc_gap:.2f} ± {b.bdmc_gap_stderr:.2f} nats against {b.bdmc_target:g})"
-                for c in missed for b in [c.evaluation.log_likelihood]]
+        gaps = [f"{c.name} ({b.bdmc_gap:.2f} ± {findings_tables.fmt(b.bdmc_gap_stderr, '.2f')} nats against "
+                f"{b.bdmc_target:g})" for c in missed for b in [c.evaluation.log_likelihood]]
         if len(done) == 1:
             said += f"; it misses its BDMC target: {gaps[0]}" if missed else "; it meets its BDMC target"
         else:
@@ -710,7 +710,10 @@ def burda_ais_sentence(checkpoints: list[Checkpoint]) -> str | None:
     rows = ledger.read_ledger()
     named = {r.get("model") for r in rows}
     burda = [c for c in checkpoints if c.name in named and c.evaluation and c.evaluation.log_likelihood
-             and c.evaluation.log_likelihood.method == AIS and c.evaluation.log_likelihood.estimate is not None]
+             and c.evaluation.log_likelihood.method == AIS
+             and None not in (c.evaluation.log_likelihood.estimate, c.evaluation.log_likelihood.estimate_stderr,
+                              c.evaluation.log_likelihood.best_minus_iwae,
+                              c.evaluation.log_likelihood.best_minus_iwae_stderr, c.evaluation.log_likelihood.iwae_k)]
     if not burda:
         return None
     parts = []
@@ -718,8 +721,9 @@ def burda_ais_sentence(checkpoints: list[Checkpoint]) -> str | None:
         b = c.evaluation.log_likelihood
         s = b.settings or {}
         way = "above" if b.best_minus_iwae >= 0 else "below"
-        parts.append(f"{c.name} {b.estimate:.2f} ± {b.estimate_stderr:.2f} (T = {s.get('num_steps', 0):,} x "
-                     f"{s.get('chains', 0)} chains) on the first {b.num_images:,} test images, where AIS lies "
+        run = f" (T = {s['num_steps']:,} x {s['chains']} chains)" if "num_steps" in s and "chains" in s else ""
+        parts.append(f"{c.name} {b.estimate:.2f} ± {b.estimate_stderr:.2f}{run} on the first {b.num_images:,} test "
+                     f"images, where AIS lies "
                      f"{abs(b.best_minus_iwae):.2f} ± {b.best_minus_iwae_stderr:.2f} nats {way} IWAE k = "
                      f"{b.iwae_k:,}")
     return (f"The likelihood table's AIS figures for the Burda entries are on a few test images only, not Table 1's "

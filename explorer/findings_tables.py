@@ -7,7 +7,7 @@ with AIS image by image, and the BDMC gap on simulated data against its target),
 MLP-against-network rows compare log p by one estimator on the same test images for both models (``common_log_p``).
 
 A best estimate is flagged by the one rule the leaderboard, the model cards and index.json use
-(vae_core.evaluation.best_likelihood.not_best); where it is flagged, the row gives no bits/dim from it.
+(vae_core.evaluation.judge.not_best); where it is flagged, the row gives no bits/dim from it.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def row(ev: Evaluation) -> list[str]:
 
 def likelihood_row(ev: Evaluation) -> list[str]:
     """The best estimate against IWAE and the ELBO on the same images; its last cell says why the estimate may not
-    be shown as the best log p(x) (best_likelihood.not_best), or –."""
+    be shown as the best log p(x) (judge.not_best), or –."""
     t, b = ev.test, ev.log_likelihood
     if b is None:
         return [ev.name, ev.data_kind, fmt(t.iwae)] + ["–"] * 8 + [fmt(t.bits_per_dim, ".3f"), "–", "–"]
@@ -151,7 +151,7 @@ def iwae_on_first(folder: Path, k: int, n: int) -> float | None:
 def common_log_p(mlp: Evaluation, other: Evaluation, folders: dict[str, Path] | None = None) -> CommonLogP:
     """log p of both models by the same estimator on the same first test images, the first of these that both
     eval.json files allow: (1) both best estimates, where both blocks cover the same images by the same method and
-    neither is flagged (best_likelihood.not_best); (2) IWAE at the blocks' k on the images of the smaller block,
+    neither is flagged (judge.not_best); (2) IWAE at the blocks' k on the images of the smaller block,
     the stored block IWAE where a block covers exactly those, else computed from the weights in ``folders``
     (``iwae_on_first``); (3) both test-set IWAEs, where their k and images agree. Otherwise no common estimate."""
     a, b = mlp.log_likelihood, other.log_likelihood
@@ -160,7 +160,7 @@ def common_log_p(mlp: Evaluation, other: Evaluation, folders: dict[str, Path] | 
         if (na == nb and a.method == b.method and a.estimate is not None and b.estimate is not None
                 and not_best(a) is None and not_best(b) is None):
             return CommonLogP(f"{METHOD_NAMES.get(a.method, a.method)} on the first {na:,}", a.estimate, b.estimate)
-        if a.iwae_k == b.iwae_k:
+        if a.iwae_k is not None and a.iwae_k == b.iwae_k:
             n = min(na, nb)
 
             def iwae(ev: Evaluation, block: BestLogLikelihood, covered: int) -> float | None:

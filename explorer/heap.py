@@ -4,7 +4,8 @@ about 400,000 objects, 150-250 ms on two cores: most of a warm rerun of the Boar
 run, if modules were imported since the last time, ``freeze_new`` collects once and moves every object alive then
 into the collector's permanent generation (``gc.freeze``): after the first page, and after the first run once the
 warm-up has imported torch. Frozen objects are still freed when their last reference goes (reference counting); only
-a reference cycle among them would never be collected, and the imports and the scan live as long as the server."""
+a reference cycle among them would never be collected: the imports and the scan live as long as the server anyway,
+and what else was alive at a freeze (a session then open) is bounded by the few runs that import modules."""
 from __future__ import annotations
 
 import gc

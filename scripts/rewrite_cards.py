@@ -17,7 +17,7 @@ def main(root: str = str(DEFAULT_ZOO)) -> int:
     try:
         rewritten = rewrite_cards(root)
         index = write_index(root)
-    except ValueError as e:  # a damaged eval.json, in one sentence: nothing written
+    except (ValueError, OSError) as e:  # a damaged or missing file, in one sentence: nothing written
         print(e, file=sys.stderr)
         return 1
     print(f"{len(rewritten)} model card(s) rewritten{': ' + ', '.join(rewritten) if rewritten else ''}; "

@@ -34,8 +34,7 @@ WARM_UP = """
 import json, sys, time
 from explorer import warmup
 thread = warmup.start()
-thread.join(20)  # the tiny zoo's scan and chart take about a second: then the thread waits for a first page
-waiting = thread.is_alive() and "torch" not in sys.modules
+waiting = warmup.WAITING.wait(300) and "torch" not in sys.modules  # the zoo read, the models not yet
 warmup.first_page_ran()
 for _ in range(1200):  # the models come next, at a lowered priority once the default selection is in (polite)
     if "torch" in sys.modules:
