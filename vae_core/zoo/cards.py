@@ -116,7 +116,7 @@ def best_rows(ev: Evaluation) -> str:
             + (f"\n| BDMC sandwich width at the same AIS settings, {b.bdmc_images} images simulated from the model "
                f"(target {num(b.bdmc_target, 'g')}) | {num(b.bdmc_gap)} ± {num(b.bdmc_gap_stderr)} |"
                if b.bdmc_images else "")
-            # one row for one cause: the rule's reason (best_likelihood.not_best) covers the evaluation's warning on
+            # one row for one cause: the rule's reason (judge.not_best) covers the evaluation's warning on
             # chains that did not converge; the warning shows only where the rule gives no reason
             + (f"\n| not shown as the best log p(x) | {why_not} |" if why_not else
                f"\n| warning on the best estimate | {b.warning} |" if b.warning else ""))
