@@ -18,7 +18,7 @@ from explorer import findings_tables, raw_runs, tables
 from explorer.compute.drawing import prepare_drawing
 from vae_core.evaluation.judge import AIS, QUADRATURE
 from vae_core.files.schema import or_nan
-from vae_core.model.config import NETWORK_NAMES
+from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
 from vae_core.zoo.checkpoints import Checkpoint
 
 if TYPE_CHECKING:  # the claims on models import torch where they run one: the Overview's sentences do without it
@@ -77,7 +77,7 @@ def blank_canvas_sentence(verdicts: list[BlankVerdict]) -> str:
     wins = sum(bool(v.outscores) for v in judged)
     parts = []
     keys = sorted({(v.network, dataset_of(v.name)) for v in judged},
-                  key=lambda k: (k[0] != NETWORK_NAMES["mlp"], k[1] != "mnist", k))
+                  key=lambda k: (k[0] != NETWORK_NAMES[MLP], k[1] != "mnist", k))
     for network, dataset in keys:
         own = [v for v in judged if v.network == network and dataset_of(v.name) == dataset]
         lose = [v.name for v in own if not v.outscores]
@@ -362,7 +362,7 @@ def ais_gap_rows(frame: pd.DataFrame, dataset: str, shown_only: bool = True) -> 
     left out), by best - IWAE on the same images; with ``shown_only`` False, also those whose AIS is not shown
     (tables.not_best_sentence)."""
     rows = _rows(frame, dataset)
-    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] != tables.RAW_GROUP)]
+    rows = rows[(rows["architecture"] == NETWORK_NAMES[MLP]) & (rows["group"] != tables.RAW_GROUP)]
     rows = rows[rows["latent"] == rows["latent"].mode().iloc[0]] if not rows.empty else rows
     if not shown_only:
         return rows[(rows["estimate"] != tables.METHODS[QUADRATURE])]
@@ -389,7 +389,7 @@ def order_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
     """The MLP models of ``dataset`` on 8-bit pixels ranked by their best estimate (bits/dim), and whether the
     IWAE bound ranks them the same way; the pairs it swaps are named with how far apart their estimates are."""
     rows = _rows(frame, dataset)
-    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])
+    rows = rows[(rows["architecture"] == NETWORK_NAMES[MLP]) & (rows["group"] == tables.GROUPS["continuous"])
                 & np.isfinite(rows["bits/dim"]) & np.isfinite(rows["bits/dim (IWAE bound)"])]
     if len(rows) < 2:
         return None
@@ -422,7 +422,7 @@ FLOORED, DISCRETE = "gaussian-pixel-floor", "discretized-gaussian"
 def usual_rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The MLP models of ``dataset`` on 8-bit pixels at its usual latent size, indexed by decoder."""
     rows = _rows(frame, dataset)
-    rows = rows[(rows["architecture"] == NETWORK_NAMES["mlp"]) & (rows["group"] == tables.GROUPS["continuous"])]
+    rows = rows[(rows["architecture"] == NETWORK_NAMES[MLP]) & (rows["group"] == tables.GROUPS["continuous"])]
     rows = rows[rows["latent"] == rows["latent"].mode().iloc[0]] if not rows.empty else rows
     return rows.set_index("decoder", drop=False)
 
@@ -494,41 +494,40 @@ def discrete_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
 def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: str,
                   network: str = "conv") -> str | None:
     """The entries of ``network`` (VAEConfig.network other than the MLP: plain conv and residual conv each on its
-    own) against the MLP ones with the same likelihood on ``dataset`` (MLP at the usual latent size): for how many
-    the test-set ELBO (eval.json) is higher and by how much, the log p differences by one estimator on the same
-    images for both (findings_tables.common_log_p, as the findings' table), the FD ratio's range."""
+    own) against their MLP twins on ``dataset`` (findings_tables.network_pairs: zoo.toml's names, so each pair is
+    one likelihood however many entries share a decoder): for how many the test-set ELBO (eval.json) is higher and
+    by how much, the log p differences by one estimator on the same images for both (findings_tables.common_log_p,
+    as the findings' table), the FD ratio's range."""
     rows = _rows(frame, dataset)
     rows = rows[rows["group"] != tables.RAW_GROUP]
-    mlp = usual_rows(frame, dataset)
-    mlp = pd.concat([mlp, rows[(rows["architecture"] == NETWORK_NAMES["mlp"])
-                               & (rows["group"] == tables.GROUPS["binary"])
-                               & (rows["latent"] == mlp["latent"].iloc[0] if not mlp.empty else True)]
-                     .set_index("decoder", drop=False)])
-    name = NETWORK_NAMES[network]
-    conv = rows[rows["architecture"] == name].set_index("decoder", drop=False)
-    both = [d for d in conv.index if d in mlp.index]
-    if not both:
-        return None
-    test_elbo = {c.name: mean_test_elbo(c) for c in checkpoints}
-    elbo = pd.Series({d: test_elbo[conv.loc[d, "model"]] - test_elbo[mlp.loc[d, "model"]] for d in both})
     by_name = {c.name: c for c in checkpoints}
+    entries = [findings_tables.Entry(c.evaluation, c.config.network, c.path) for c in checkpoints
+               if c.name in rows.index]
+    pairs = {o.name.removeprefix(f"{dataset}-").removesuffix(twin_suffix(network)): (m.name, o.name)
+             for m, o in findings_tables.network_pairs(entries).get(network, [])}
+    if not pairs:
+        return None
+    elbo = pd.Series({k: mean_test_elbo(by_name[o]) - mean_test_elbo(by_name[m]) for k, (m, o) in pairs.items()})
     folders = {c.name: c.path for c in checkpoints}
-    common = {d: findings_tables.common_log_p(by_name[mlp.loc[d, "model"]].evaluation,
-                                              by_name[conv.loc[d, "model"]].evaluation, folders) for d in both}
-    logp = pd.Series({d: c.gain for d, c in common.items() if c.gain is not None}, dtype=float)
-    ratio = pd.Series({d: conv.loc[d, "FD sample means"] / mlp.loc[d, "FD sample means"] for d in both})
-    latents = f"latent {int(conv['latent'].iloc[0])} against the MLP's {int(mlp['latent'].iloc[0])}"
-    higher = int((elbo > 0).sum())
+    common = {k: findings_tables.common_log_p(by_name[m].evaluation, by_name[o].evaluation, folders)
+              for k, (m, o) in pairs.items()}
+    logp = pd.Series({k: c.gain for k, c in common.items() if c.gain is not None}, dtype=float)
+    ratio = pd.Series({k: rows.loc[o, "FD sample means"] / rows.loc[m, "FD sample means"]
+                       for k, (m, o) in pairs.items()})
+    name = NETWORK_NAMES[network]
+    latent = {side: "/".join(str(v) for v in sorted({int(rows.loc[p[i], "latent"]) for p in pairs.values()}))
+              for i, side in enumerate(("mlp", "other"))}
     if logp.empty:
         said = "log p: no pair has one estimator on the same images in its eval.json files"
     else:
-        missing = [d for d, c in common.items() if c.gain is None]
+        missing = [k for k, c in common.items() if c.gain is None]
         said = (f"log p {name} − MLP, each pair by one estimator on the same test images (the table's), "
                 f"{logp.min():,.1f} ({logp.idxmin()}) to {logp.max():,.1f} ({logp.idxmax()})"
                 + (f", none for {_names(missing)}" if missing else ""))
-    return (f"On {dataset} ({latents}) the {name} network reaches a higher ELBO than the MLP for {higher} of the "
-            f"{len(both)} likelihoods ({name} − MLP {elbo.min():,.1f} to {elbo.max():,.1f} nats on the same test "
-            f"images); {said}; FD of decoder means {name} / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
+    return (f"On {dataset} (latent {latent['other']} against the MLP's {latent['mlp']}) the {name} network reaches "
+            f"a higher ELBO than the MLP for {int((elbo > 0).sum())} of the {len(pairs)} likelihoods ({name} − MLP "
+            f"{elbo.min():,.1f} to {elbo.max():,.1f} nats on the same test images); {said}; FD of decoder means "
+            f"{name} / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
 
 
 # ------------------------------------------------------------------------------------------ raw pixels, collapsed
@@ -679,8 +678,7 @@ def decoder_multiply_adds(folder: Path) -> int:
 
 def decoder_cost_sentence(checkpoints: list[Checkpoint]) -> str | None:
     """What one decoder call costs in each network (``decoder_multiply_adds``), and each network's twins against
-    their MLP entry (zoo.toml's names: vae_core.files.names.twin_suffix)."""
-    from vae_core.files.names import twin_suffix
+    their MLP entry (zoo.toml's names: vae_core.model.config.twin_suffix)."""
 
     cost = {c.name: decoder_multiply_adds(c.path) for c in checkpoints}
     parts = []
@@ -691,7 +689,7 @@ def decoder_cost_sentence(checkpoints: list[Checkpoint]) -> str | None:
         values = sorted(cost[c.name] for c in own)
         said = f"{name} {values[0] / 1e6:.2f}M" + (f"-{values[-1] / 1e6:.2f}M" if values[-1] != values[0] else "")
         ratios = sorted(cost[c.name] / cost[c.name.removesuffix(twin_suffix(network))] for c in own
-                        if network != "mlp" and c.name.removesuffix(twin_suffix(network)) in cost)
+                        if network != MLP and c.name.removesuffix(twin_suffix(network)) in cost)
         if ratios:
             said += (f" ({ratios[0]:.1f}x" + (f"-{ratios[-1]:.1f}x" if f"{ratios[-1]:.1f}" != f"{ratios[0]:.1f}"
                                               else "") + f" its MLP twin's, {len(ratios)} pairs)")
@@ -758,7 +756,7 @@ def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> l
         out += [floor_sentence(frame, floored) if floored else None,
                 calibrated_sentence(frame, fixed) if fixed else None, discrete_sentence(frame, d)]
     for d in datasets:  # each network against the MLP: residual conv is never counted as plain conv
-        out += [conv_sentence(frame, checkpoints, d, n) for n in NETWORK_NAMES if n != "mlp"]
+        out += [conv_sentence(frame, checkpoints, d, n) for n in NETWORK_NAMES if n != MLP]
     for d in datasets:
         kept = raw_runs.kept_alive(checkpoints, d)
         out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
@@ -829,9 +827,9 @@ def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
             f"longer (T x chains) for {'; '.join(parts)}." if longer else
             f"Every entry runs AIS at the default T = {default['num_steps']:,} x {default['chains']} chains.")
     rest_conv = sorted({c.evaluation.log_likelihood.num_images for c in ais_runs
-                        if c not in longer and c.config.network != "mlp"})
+                        if c not in longer and c.config.network != MLP})
     conv_iwae = sorted({c.evaluation.test.iwae_images for c in checkpoints if c.evaluation and c.evaluation.test
-                        and c.config.network != "mlp" and c.evaluation.test.iwae_images})
+                        and c.config.network != MLP and c.evaluation.test.iwae_images})
     if rest_conv:
         said += (f" The other conv entries run it on their first {' or '.join(map(str, rest_conv))} test images, "
                  f"and every conv entry's IWAE on the first {' or '.join(f'{n:,}' for n in conv_iwae)}.")

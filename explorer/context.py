@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from vae_core.base.data import DATASETS
-from vae_core.files.names import DEFAULT_ZOO, twin_suffix
-from vae_core.model.config import NETWORK_NAMES
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
 from vae_core.zoo.checkpoints import MAX_SOURCE_CHARS, ZOO_ENV, Checkpoint, ZooError, is_hub_repo_id
 
 from . import access, board, cache, links
@@ -76,7 +76,7 @@ def network_label(network: str) -> str:
 
 def default_models(checkpoints: list[Checkpoint], dataset: str, architecture: str | None = None) -> list[str]:
     """The story's three decoders in ``architecture`` (the dataset's default one when None), by zoo name first."""
-    architecture = architecture or next(iter(architectures(checkpoints, dataset)), "mlp")
+    architecture = architecture or next(iter(architectures(checkpoints, dataset)), MLP)
     names = [c.name for c in checkpoints if c.dataset == dataset]
     chosen = []
     for decoder in STORY:

@@ -17,11 +17,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer import render
 from vae_core.base.data import DATA_KINDS
 from vae_core.evaluation.judge import AIS, QUADRATURE, not_best
-from vae_core.files.names import EVAL_NAME, twin_suffix
+from vae_core.files.names import EVAL_NAME
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
-from vae_core.model.config import NETWORK_NAMES, load_config
+from vae_core.model.config import MLP, NETWORK_NAMES, load_config, twin_suffix
 from vae_core.zoo.checkpoints import read_evaluation
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",
@@ -30,7 +31,6 @@ LIKELIHOOD_COLUMNS = ("model", "data", "log p (IWAE, 2000 img)", "best log p", "
                       "IWAE same images", "best − IWAE", "best − wider IWAE", "BDMC gap (target)",
                       "ELBO same images", "bits/dim (IWAE)", "bits/dim (best)", "not shown as best because")
 METHOD_NAMES = {QUADRATURE: "exact (quadrature)", AIS: "AIS (lower bound)"}
-MLP = "mlp"  # the network every other one is compared with (VAEConfig.network)
 
 
 @dataclass
@@ -42,7 +42,8 @@ class Entry:
 
 
 def fmt(v, spec=".1f") -> str:
-    return "–" if v is None else format(v, spec)
+    """A table cell: ``v`` in ``spec``, "–" where eval.json holds none."""
+    return render.fmt(v, spec, missing="–")
 
 
 def row(ev: Evaluation) -> list[str]:
@@ -95,7 +96,7 @@ def bdmc_cell(block: BestLogLikelihood) -> str:
 def network_pairs(entries: list[Entry]) -> dict[str, list[tuple[Evaluation, Evaluation]]]:
     """For each network other than the MLP that has any (NETWORK_NAMES' order), the (MLP, that network) eval.json
     pairs of the same data and likelihood: zoo.toml names an entry after its MLP twin plus the network
-    (vae_core.files.names.twin_suffix), so a residual conv entry is compared with the MLP, never counted as plain
+    (vae_core.model.config.twin_suffix), so a residual conv entry is compared with the MLP, never counted as plain
     conv. The latent size may differ (MNIST's conv entries use 4, docs/conv_choice.md), and the table says so."""
     mlp = {e.evaluation.name: e.evaluation for e in entries if e.network == MLP}
     pairs: dict[str, list[tuple[Evaluation, Evaluation]]] = {}

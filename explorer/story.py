@@ -14,9 +14,8 @@ import streamlit as st
 from explorer.compute.images import image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
-from vae_core.files.names import twin_suffix
 from vae_core.lab import pixel_bounds
-from vae_core.model.config import NETWORK_NAMES
+from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
 from vae_core.model.likelihoods import make_likelihood
 from vae_core.zoo.checkpoints import Checkpoint
 
@@ -81,14 +80,14 @@ def conv_pairs(checkpoints: list[Checkpoint], dataset: str) -> list[tuple[Checkp
     names = {c.name: c for c in checkpoints if c.dataset == dataset}
     pairs = [(names[c.name.removesuffix(CONV_SUFFIX)], c) for c in names.values()
              if is_conv(c) and c.name.removesuffix(CONV_SUFFIX) in names
-             and names[c.name.removesuffix(CONV_SUFFIX)].config.network == "mlp"]
+             and names[c.name.removesuffix(CONV_SUFFIX)].config.network == MLP]
     return sorted(pairs, key=lambda p: (p[1].evaluation is None,
                                         BIAS_ORDER.index(p[0].decoder) if p[0].decoder in BIAS_ORDER else 99))
 
 
 def conv_status(checkpoints: list[Checkpoint], dataset: str) -> str:
     """One or two sentences: which MLP models of ``dataset`` have a conv twin, evaluated or not, and which not yet."""
-    mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and c.config.network == "mlp"
+    mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and c.config.network == MLP
                  and not raw_runs.is_raw(c) and c.config.latent_dim != 2)
     conv = {c.name: c for c in checkpoints if c.dataset == dataset and is_conv(c)}
     twins = [n + CONV_SUFFIX for n in mlp if n + CONV_SUFFIX in conv]

@@ -13,7 +13,8 @@ from explorer.access import LOCKED_ENV
 from explorer.context import architectures, default_models, network_label
 from explorer.findings_tables import architecture_columns, architecture_title, network_pairs, read_entries
 from explorer.pages import APP
-from vae_core.files.names import DEFAULT_ZOO, twin_suffix
+from vae_core.files.names import DEFAULT_ZOO
+from vae_core.model.config import twin_suffix
 from vae_core.model.vae import NETWORK_NAMES
 from vae_core.zoo.checkpoints import scan
 

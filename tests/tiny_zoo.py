@@ -119,7 +119,7 @@ def write_eval(folder: Path, num_images: int = 200, iwae_k: int = 8, iwae_images
 
 
 # One small model per network (VAEConfig.network: mlp, conv, resconv) for two likelihoods, named as zoo.toml names
-# twins (vae_core.files.names.twin_suffix): what the MLP-against-each-network comparisons and the sidebar's network
+# twins (vae_core.model.config.twin_suffix): what the MLP-against-each-network comparisons and the sidebar's network
 # switch need. train.py's command line sets no res_blocks, so these are trained by vae_core's loop directly.
 NETWORK_DECODERS = ("gaussian-pixel", "bernoulli")
 NETWORK_SETTINGS = {"mlp": {"architecture": "mlp", "hidden": [64, 32]},
@@ -129,7 +129,7 @@ NETWORK_SETTINGS = {"mlp": {"architecture": "mlp", "hidden": [64, 32]},
 
 def network_models() -> dict[str, dict]:
     """name -> VAEConfig settings of the networks zoo (mnist, latent 4)."""
-    from vae_core.files.names import twin_suffix
+    from vae_core.model.config import twin_suffix
 
     return {f"mnist-{decoder}{twin_suffix(network)}": {"dataset": "mnist", "decoder": decoder, "latent_dim": 4,
                                                        **settings}

@@ -24,11 +24,6 @@ ATOMIC_TMP_MARK = ".tmp"  # files.atomic's temporary file is .<name>.tmp<pid>; a
 INDEX_NAME = "index.json"                # one row per checkpoint (zoo.index.write_index)
 
 
-def twin_suffix(network: str) -> str:
-    """What zoo.toml adds to an MLP entry's name for its twin in another network (VAEConfig.network):
-    mnist-bernoulli, mnist-bernoulli-conv, mnist-bernoulli-resconv."""
-    return "" if network == "mlp" else f"-{network}"
-
 
 # The shipped artefacts, in the repository
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -15,11 +15,18 @@ from vae_core.base.limits import check_setting
 from vae_core.files.names import CONFIG_NAME
 
 IMAGE_SHAPE = (1, 28, 28)
-ARCHITECTURES = ("mlp", "conv")  # VAEConfig.architecture: the default first
+MLP = "mlp"  # the plain network: the default architecture, and the twin every other network is compared with
+ARCHITECTURES = (MLP, "conv")  # VAEConfig.architecture: the default first
 ACTIVATION_NAMES = ("relu", "tanh", "gelu")  # VAEConfig.activation (vae.ACTIVATIONS builds them)
 # VAEConfig.network -> the network's name wherever a reader sees it (tables, sentences, captions, model cards)
-NETWORK_NAMES = {"mlp": "MLP", "conv": "conv", "resconv": "residual conv"}
+NETWORK_NAMES = {MLP: "MLP", "conv": "conv", "resconv": "residual conv"}
 DEFAULT_DATA_KINDS = ("continuous", "raw")
+
+
+def twin_suffix(network: str) -> str:
+    """What zoo.toml adds to an MLP entry's name for its twin in another network (VAEConfig.network):
+    mnist-bernoulli, mnist-bernoulli-conv, mnist-bernoulli-resconv."""
+    return "" if network == MLP else f"-{network}"
 
 
 def _finite_positive(value) -> bool:
@@ -89,7 +96,7 @@ class VAEConfig:
     decoder: str = "bernoulli"        # key into DECODERS (vae_core.model.likelihoods.LIKELIHOODS builds it)
     decoder_settings: dict = field(default_factory=dict)  # e.g. {"sigma": 0.1} or {"sigma_min": 0.01}
     latent_dim: int = 16              # size of z; 2 gives an exact latent plane
-    architecture: str = "mlp"         # mlp | conv
+    architecture: str = MLP           # mlp | conv
     hidden: list[int] = field(default_factory=lambda: [512, 256])  # MLP widths (encoder; decoder mirrored)
     activation: str = "relu"          # relu | tanh | gelu
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths at 14x14 and 7x7
@@ -124,7 +131,7 @@ class VAEConfig:
     def describe_network(self) -> str:
         """The encoder and decoder in a few words, e.g. "MLP [512, 256] (relu)" or "residual conv [32, 64], 1
         residual block at each resolution (relu)"."""
-        widths = self.hidden if self.architecture == "mlp" else self.conv_channels
+        widths = self.hidden if self.architecture == MLP else self.conv_channels
         blocks = (f", {self.res_blocks} residual block{'s' if self.res_blocks > 1 else ''} at each resolution"
                   if self.res_blocks else "")
         return f"{NETWORK_NAMES[self.network]} {widths}{blocks} ({self.activation})"

@@ -20,6 +20,7 @@ from vae_core.model.config import (  # noqa: F401  the config's names, also read
     ACTIVATION_NAMES,
     ARCHITECTURES,
     IMAGE_SHAPE,
+    MLP,
     NETWORK_NAMES,
     VAEConfig,
     load_config,
@@ -87,7 +88,7 @@ class VAE(nn.Module):
         self.config = config
         self.likelihood: DecoderLikelihood = make_likelihood(config.decoder, **config.decoder_settings)
         p, d = self.likelihood.num_params, math.prod(IMAGE_SHAPE)
-        if config.architecture == "mlp":
+        if config.architecture == MLP:
             self.encoder = nn.Sequential(nn.Flatten(), _mlp([d, *config.hidden, 2 * config.latent_dim],
                                                              config.activation))
             self.decoder = nn.Sequential(_mlp([config.latent_dim, *config.hidden[::-1], p * d], config.activation),
