@@ -92,33 +92,44 @@ def pixels(points: pd.DataFrame, width: int, height: int) -> np.ndarray:
 def label_places(points: pd.DataFrame, width: int, height: int, passes: int = 6) -> list[str]:
     """A place (PLACES) for each point's label such that labels overlap neither each other, nor the points, nor the
     panel's edge, where the places allow: chosen greedily, then each label moved to its least-overlapping place
-    given all the others, ``passes`` times or until nothing moves (ties: the earlier place in PLACES). Crowded
-    points choose first."""
+    given all the others, ``passes`` times or until nothing moves (ties: the earlier place in PLACES). Greedy
+    placement can settle where two labels still touch, so it starts from four orders (the most crowded points top
+    to bottom, then bottom to top, left to right, right to left) and keeps the first where no two labels
+    touch, else the one that overlaps least."""
     xy = pixels(points, width, height)
     texts = list(points["label"])
     dots = [(x - POINT_HALF, y - POINT_HALF, x + POINT_HALF, y + POINT_HALF) for x, y in xy]
     panel = (0.0, 0.0, float(width), float(height))
     order = list(PLACES)
-    boxes: list[tuple[float, float, float, float] | None] = [None] * len(texts)
 
-    def cost(i: int, place: str) -> float:
+    def cost(i: int, place: str, boxes: list) -> float:
         box = label_box(*xy[i], texts[i], place)
         outside = (box[2] - box[0]) * (box[3] - box[1]) - overlap(box, panel)
         return (outside + sum(overlap(box, b) for j, b in enumerate(boxes) if j != i and b is not None)
                 + sum(overlap(box, d) for j, d in enumerate(dots) if j != i))
 
-    places = [""] * len(texts)
+    def settle(first: list[int]) -> tuple[float, list[str]]:
+        places, boxes = [""] * len(texts), [None] * len(texts)
+        for _ in range(passes + 1):
+            moved = False
+            for i in first:
+                best = min(order, key=lambda p, i=i: (cost(i, p, boxes), order.index(p)))
+                moved |= best != places[i]
+                places[i], boxes[i] = best, label_box(*xy[i], texts[i], best)
+            if not moved:
+                break
+        return sum(cost(i, places[i], boxes) for i in range(len(texts))), places
+
     crowd = [sum(abs(xy[j] - xy[i]).max() < 4 * LINE for j in range(len(texts))) for i in range(len(texts))]
-    first = sorted(range(len(texts)), key=lambda i: (-crowd[i], xy[i][1]))  # the most crowded, top to bottom
-    for _ in range(passes + 1):
-        moved = False
-        for i in first:
-            best = min(order, key=lambda p, i=i: (cost(i, p), order.index(p)))
-            moved |= best != places[i]
-            places[i], boxes[i] = best, label_box(*xy[i], texts[i], best)
-        if not moved:
-            break
-    return places
+    starts = [sorted(range(len(texts)), key=key) for key in (
+        lambda i: (-crowd[i], xy[i][1]), lambda i: (-crowd[i], -xy[i][1]), lambda i: xy[i][0], lambda i: -xy[i][0])]
+    tried = []
+    for first in starts:
+        tried.append(settle(first))
+        boxes = [label_box(*xy[i], texts[i], place) for i, place in enumerate(tried[-1][1])]
+        if not any(overlap(a, b) > 0 for i, a in enumerate(boxes) for b in boxes[i + 1:]):
+            return tried[-1][1]
+    return min(tried, key=lambda found: found[0])[1]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

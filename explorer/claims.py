@@ -755,8 +755,12 @@ def paragraph_sentences(frame: pd.DataFrame, checkpoints: list[Checkpoint]) -> l
         floored, fixed = by_name.get(f"{d}-{FLOORED}"), by_name.get(f"{d}-gaussian-fixed")
         out += [floor_sentence(frame, floored) if floored else None,
                 calibrated_sentence(frame, fixed) if fixed else None, discrete_sentence(frame, d)]
-    for d in datasets:  # each network against the MLP: residual conv is never counted as plain conv
-        out += [conv_sentence(frame, checkpoints, d, n) for n in NETWORK_NAMES if n != MLP]
+    for d in datasets:  # each network against the MLP (residual conv is never counted as plain conv), and whether
+        for n in NETWORK_NAMES:  # its per-pixel model still has the worst samples of its own network
+            pixel = f"{d}-{GAP_PAIR[0]}{twin_suffix(n)}"
+            if n != MLP:
+                out += [conv_sentence(frame, checkpoints, d, n),
+                        worst_samples_sentence(frame, pixel) if pixel in set(frame["model"]) else None]
     for d in datasets:
         kept = raw_runs.kept_alive(checkpoints, d)
         out.append(raw_runs.epochs_sentence(kept) if kept is not None else None)
