@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 import streamlit as st
-from apptest_pages import leaderboards
+from apptest_pages import leaderboards, open_leaderboard
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import NO_SIGMA, TINY_MODELS
@@ -94,10 +94,12 @@ def test_an_address_is_a_page_or_goes_to_the_not_found_page(path, known):
 def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
     at = run()
     assert at.title[0].value == "VAE Decoder Zoo"
-    # mnist: 8-bit and binarized tables and all columns; fashion-mnist: its one binarized model and all columns
-    frames = [d.value for d in at.dataframe]
-    assert len(frames) == 5
-    eight, binarized, every, fashion, fashion_every = frames
+    # mnist: 8-bit and binarized tables and all columns; fashion-mnist: its one binarized model and all columns;
+    # each table is sent only once its tab and its "All columns" are open
+    assert [t.label for t in at.tabs] == ["mnist", "fashion-mnist"] and len(at.dataframe) == 2
+    eight, binarized, every = [d.value for d in open_leaderboard(at, "mnist").dataframe]
+    fashion, fashion_every = [d.value for d in open_leaderboard(at, "fashion-mnist").dataframe]
+    frames = [eight, binarized, every, fashion, fashion_every]
     assert sorted(eight["model"]) == sorted(n.removeprefix("mnist-") for n in MNIST if "bernoulli-2d" not in n)
     assert list(binarized["model"]) == ["bernoulli-2d"] and sorted(every["model"]) == MNIST
     ev = json.loads((zoo / "mnist-gaussian-pixel" / "eval.json").read_text())
