@@ -38,9 +38,10 @@ def spec(chart, validate: bool = True, canvas: bool = False) -> dict:
 
 
 def show_panel(chart, height: int = 340, where=st) -> None:
-    """A chart of the lab at full width in ``where`` (the page, a column), with the lab's legend below it."""
-    where.altair_chart(chart.properties(height=height).configure_legend(orient="bottom", columns=2, labelLimit=260),
-                       width="stretch")
+    """A chart of the lab at full width in ``where`` (the page, a column), with the lab's legend below it, drawn on a
+    canvas (``CANVAS``)."""
+    where.altair_chart(chart.properties(height=height, usermeta=CANVAS).configure_legend(
+        orient="bottom", columns=2, labelLimit=260), width="stretch")
 
 
 LABEL_FONT = 13                 # px: the point labels of the quality chart
@@ -295,7 +296,7 @@ def floor_curves(frame: pd.DataFrame, order: tuple[str, ...], current: str) -> d
         color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=400)),
         tooltip=["model", "floor", alt.Tooltip("log p(x|z):Q", format=",.1f"), alt.Tooltip("ELBO:Q", format=",.1f")])
     rule = alt.Chart(pd.DataFrame({"floor": [current]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x=x)
-    return spec(alt.layer(lines, rule).properties(height=240))
+    return spec(alt.layer(lines, rule).properties(height=240), canvas=True)
 
 
 # The Likelihood lab (explorer/lab/): charts over the lab's exact maths, rebuilt as its sliders move and shown with

@@ -15,10 +15,12 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
     python -m scripts.bench_presenter --before /tmp/old        # an unpacked tree instead of a revision
     python -m scripts.bench_presenter --before-rev ec04f49 --controls 3  # controls only, before and after in turn
     python -m scripts.bench_presenter --tab-parts 3            # where a fresh tab's time goes, this tree only
+    python -m scripts.bench_presenter --tab-parts 5 --before-rev 9606926  # and against a commit, tabs interleaved
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -194,6 +196,32 @@ def tab_parts_all(zoo: str, rounds: int) -> dict[str, list[dict[str, float]]]:
     return out
 
 
+def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[dict]]]:
+    """``tab_parts`` per page of each tree in ``trees`` and of the one-line app, all on warm servers at once, the
+    tabs interleaved (one-line app, then each tree, ``rounds`` times per page after one untimed tab each), so that
+    each page's ratio to the one-line app is taken under the same load. {page: {app: [tab, ...]}}."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        browser = stack.enter_context(chromium(VIEWPORT)).context.browser
+        script = Path(folder) / "one_line.py"
+        script.write_text(ONE_LINE)
+        one_line = stack.enter_context(streamlit_server(folder, script=script))[0]
+        urls = {name: stack.enter_context(streamlit_server(zoo, script=entry(tree), env=_env(tree), timeout=300))[0]
+                for name, tree in trees.items()}
+        for p in PAGES:
+            addresses = {"one-line app": one_line} | {
+                name: f"{url}/{'' if p is PAGES[0] else p.url_path}" for name, url in urls.items()}
+            for address in addresses.values():
+                tab_parts(browser, address)
+            out[p.url_path] = {name: [] for name in addresses}
+            for _ in range(rounds):
+                for name, address in addresses.items():
+                    out[p.url_path][name].append(tab_parts(browser, address))
+            print(f"  {p.url_path}: " + ", ".join(f"{name} {statistics.median(t['drawn'] for t in tabs):.0f} ms"
+                                                  for name, tabs in out[p.url_path].items()), flush=True)
+    return out
+
+
 def tab_parts_report(found: dict[str, list[dict[str, float]]], command: str, load: tuple[float, ...]) -> str:
     end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     start = " / ".join(f"{v:.1f}" for v in load)
@@ -206,6 +234,32 @@ def tab_parts_report(found: dict[str, list[dict[str, float]]], command: str, loa
         lines.append(f"| {page} | " + " | ".join(f"{c:.2f}" if n == "pixels sent / drawn" else f"{c:.0f}"
                                                   for n, c in zip(names, cells, strict=True)) + " |")
     return "\n".join(lines)
+
+
+def side_by_side_report(found: dict[str, dict[str, list[dict]]], command: str, load: tuple[float, ...],
+                        before_label: str) -> str:
+    """Drawn (ms, median) per page of each app, over the one-line app's tabs interleaved with them; then where the
+    after tree's time goes (``tab_parts_report``)."""
+    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    start = " / ".join(f"{v:.1f}" for v in load)
+    limit = TARGETS["fresh tab / one-line app"]
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
+             f"{end} at the end, the machine shared). Before: {before_label}; after: the working tree. Per page the "
+             f"one-line app's, the before and the after tabs were interleaved; drawn: ms from the navigation's start, "
+             f"median (max in brackets).", "",
+             "| page | one-line app | before | before / one-line | after | after / one-line | after / before | "
+             f"within {limit}x |", "|---|---:|---:|---:|---:|---:|---:|:-:|"]
+    for page, apps in found.items():
+        drawn = {name: [t["drawn"] for t in tabs] for name, tabs in apps.items()}
+        med = {name: statistics.median(v) for name, v in drawn.items()}
+        ratio = med["after"] / med["one-line app"]
+        lines.append(f"| {page} | {med['one-line app']:.0f} | {_cell(drawn['before'])} | "
+                     f"{med['before'] / med['one-line app']:.2f} | {_cell(drawn['after'])} | {ratio:.2f} | "
+                     f"{med['after'] / med['before']:.2f} | {'yes' if ratio <= limit else '**no**'} |")
+    after = {"one-line app": [t for apps in found.values() for t in apps["one-line app"]]} | {
+        page: apps["after"] for page, apps in found.items()}
+    return "\n".join(lines) + "\n\nWhere the after tree's time goes (the one-line app: all its tabs above):\n\n" + \
+        tab_parts_report(after, command, load).split("\n", 2)[2]
 
 
 def first_page(browser, script: Path, zoo: str, env: dict, cpu: list[float] | None = None) -> float:
@@ -563,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--zoo", default=os.environ.get("VAE_ZOO_SOURCE") or str(ROOT / "checkpoints"))
     p.add_argument("--before", help="the tree to compare with (a folder); default: --before-rev unpacked")
-    p.add_argument("--before-rev", default="HEAD", help="the commit to compare with (default: HEAD)")
+    p.add_argument("--before-rev", help="the commit to compare with (default: HEAD; with --tab-parts: none unless "
+                                         "given, or --before)")
     p.add_argument("--runs", type=int, default=6, help="presses per control (fresh tabs: half)")
     p.add_argument("--out", default=str(ROOT / "docs" / "bench_presenter.md"))
     p.add_argument("--screenshots", default=str(ROOT / "docs" / "screenshots"),
@@ -579,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
                         "ROUNDS times")
     p.add_argument("--tab-parts", type=int, default=0, metavar="ROUNDS",
                    help="only show where a fresh tab's time goes, the one-line app and every page of this tree, "
-                        "ROUNDS tabs each")
+                        "ROUNDS tabs each; with --before or --before-rev, that tree's pages too, interleaved")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -588,11 +643,15 @@ def main(argv: list[str] | None = None) -> int:
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     load, t0 = os.getloadavg(), time.perf_counter()
-    if args.tab_parts:
+    if args.tab_parts and not (args.before or args.before_rev):
         print(tab_parts_report(tab_parts_all(zoo, args.tab_parts), args.command, load))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
+        before, args.before_label = before_tree(args.before, args.before_rev or "HEAD", Path(tmp))
+        if args.tab_parts:
+            found = tab_parts_side_by_side({"before": before, "after": ROOT}, zoo, args.tab_parts)
+            print(side_by_side_report(found, args.command, load, args.before_label))
+            return 0
         if args.first_pages:
             print(first_pages_report(first_pages(before, zoo, args.first_pages), args.command, load))
             return 0
