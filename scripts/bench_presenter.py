@@ -16,6 +16,7 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
     python -m scripts.bench_presenter --before-rev ec04f49 --controls 3  # controls only, before and after in turn
     python -m scripts.bench_presenter --tab-parts 3            # where a fresh tab's time goes, this tree only
     python -m scripts.bench_presenter --tab-parts 5 --before-rev 9606926  # and against a commit, tabs interleaved
+    python -m scripts.bench_presenter --element-floor 5        # the one-line app plus one grid, one chart, ...
 """
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ TARGETS = {"fresh tab / one-line app": 1.5, "first page after start (s)": 5.0, "
 VIEWPORT = presenter.VIEWPORT
 BOARD_MODELS = [f"mnist-{s}" for s in board.MODEL_SETS["likelihood against samples"]]
 ONE_LINE = "import streamlit as st\n\nst.title('One line')\n"
+# The one-line app plus one element of a kind that the pages draw, each as small as such an element comes: what a
+# fresh tab pays for the first element of each kind (its frontend code loaded, run and drawn), whatever a page adds.
+FLOOR_DATA = """import numpy as np, pandas as pd
+grid = pd.DataFrame(np.random.default_rng(0).normal(size=(12, 9)), columns=list("abcdefghi"))
+curves = pd.DataFrame({"epoch": np.arange(15).repeat(2), "value": np.random.default_rng(1).normal(size=30),
+                       "model": ["a", "b"] * 15})
+chart = {"data": {"values": curves.to_dict("records")}, "mark": {"type": "line", "point": True}, "encoding": {
+    "x": {"field": "epoch", "type": "quantitative"}, "y": {"field": "value", "type": "quantitative"},
+    "color": {"field": "model", "type": "nominal"}}}
+"""
+FLOOR = {"a data grid (12 x 9)": "st.dataframe(grid, hide_index=True)\n",
+         "a line chart (2 x 15 points)": "st.vega_lite_chart(chart, width='stretch')\n",
+         "a data grid and a line chart": ("st.dataframe(grid, hide_index=True)\n"
+                                          "st.vega_lite_chart(chart, width='stretch')\n"),
+         "a picture (84 x 84)": "st.image(np.zeros((84, 84), dtype=np.uint8))\n",
+         "20 lines of Markdown": "for i in range(20):\n    st.markdown(f'**line {i}** of text')\n"}
 KEEP = "<!-- notes: kept when the script rewrites this file -->"
 
 DRAWN = """() => { const app = document.querySelector('[data-testid="stApp"]');
@@ -194,6 +211,35 @@ def tab_parts_all(zoo: str, rounds: int) -> dict[str, list[dict[str, float]]]:
                 print(f"  {p.url_path}: drawn {statistics.median(t['drawn'] for t in out[p.url_path]):.0f} ms",
                       flush=True)
     return out
+
+
+def element_floor(rounds: int) -> dict[str, list[dict[str, float]]]:
+    """``tab_parts`` of the one-line app and of it plus each element of ``FLOOR``, each on its own warm server, the
+    tabs interleaved, ``rounds`` each (after one untimed tab each)."""
+    apps = {"one-line app": ONE_LINE} | {f"one-line app + {kind}": ONE_LINE + FLOOR_DATA + code
+                                         for kind, code in FLOOR.items()}
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        browser = stack.enter_context(chromium(VIEWPORT)).context.browser
+        urls = {}
+        for i, (name, code) in enumerate(apps.items()):
+            (Path(folder) / f"app{i}").mkdir()
+            script = Path(folder) / f"app{i}" / "app.py"
+            script.write_text(code)
+            urls[name] = stack.enter_context(streamlit_server(script.parent, script=script))[0]
+            tab_parts(browser, urls[name])
+        out: dict[str, list[dict[str, float]]] = {name: [] for name in apps}
+        for _ in range(rounds):
+            for name, url in urls.items():
+                out[name].append(tab_parts(browser, url))
+    return out
+
+
+def floor_report(found: dict[str, list[dict[str, float]]], command: str, load: tuple[float, ...]) -> str:
+    base = statistics.median(t["drawn"] for t in found["one-line app"])
+    table = tab_parts_report(found, command, load).split("\n")
+    head = [table[0], "", "| app | drawn / one-line app |", "|---|---:|"]
+    head += [f"| {name} | {statistics.median(t['drawn'] for t in tabs) / base:.2f} |" for name, tabs in found.items()]
+    return "\n".join(head + [""] + table[2:])
 
 
 def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[dict]]]:
@@ -632,6 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
                    help="only time the first page after a server start, one-line app, before and after in turn, "
                         "ROUNDS times")
+    p.add_argument("--element-floor", type=int, default=0, metavar="ROUNDS",
+                   help="only measure the one-line app beside it plus one element of each kind (a data grid, a "
+                        "chart, both, a picture, Markdown), ROUNDS tabs each, interleaved")
     p.add_argument("--tab-parts", type=int, default=0, metavar="ROUNDS",
                    help="only show where a fresh tab's time goes, the one-line app and every page of this tree, "
                         "ROUNDS tabs each; with --before or --before-rev, that tree's pages too, interleaved")
@@ -643,6 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     load, t0 = os.getloadavg(), time.perf_counter()
+    if args.element_floor:
+        print(floor_report(element_floor(args.element_floor), args.command, load))
+        return 0
     if args.tab_parts and not (args.before or args.before_rev):
         print(tab_parts_report(tab_parts_all(zoo, args.tab_parts), args.command, load))
         return 0
