@@ -57,6 +57,10 @@ FLOOR = {"a data grid (12 x 9)": "st.dataframe(grid, hide_index=True)\n",
          "a line chart (2 x 15 points)": "st.vega_lite_chart(chart, width='stretch')\n",
          "a data grid and a line chart": ("st.dataframe(grid, hide_index=True)\n"
                                           "st.vega_lite_chart(chart, width='stretch')\n"),
+         "nine such line charts": "for i in range(9):\n    st.vega_lite_chart(chart, width='stretch')\n",
+         "one chart of nine such panels": ("panel = dict(chart, width=380, height=200)\n"
+                                           "rows = [{'hconcat': [panel, panel]}] * 4 + [panel]\n"
+                                           "st.vega_lite_chart({'vconcat': rows})\n"),
          "a picture (84 x 84)": "st.image(np.zeros((84, 84), dtype=np.uint8))\n",
          "20 lines of Markdown": "for i in range(20):\n    st.markdown(f'**line {i}** of text')\n"}
 KEEP = "<!-- notes: kept when the script rewrites this file -->"
