@@ -18,21 +18,30 @@ from vae_core.model.config import NETWORK_NAMES
 
 from .tables import GROUPS
 
+# Vega-Embed's options in a spec's usermeta: its marks drawn on one canvas instead of an SVG element each, which a
+# fresh tab draws faster where a page has many charts (Decoder sigma: docs/bench_presenter.md, sixth pass); the same
+# lines, axes and tooltips. Charts whose SVG text or points tests measure or click stay SVG.
+CANVAS = {"embedOptions": {"renderer": "canvas"}}
 
-def spec(chart, validate: bool = True) -> dict:
+
+def spec(chart, validate: bool = True, canvas: bool = False) -> dict:
     """The chart's Vega-Lite dict with its inline datasets already as Arrow bytes (what Streamlit sends).
     ``validate``: Altair checks the dict against the Vega-Lite schema, which does not change it; the Overview's
-    chart, on the first page after a server start, leaves that check to the tests (a third of its cost)."""
+    chart, on the first page after a server start, leaves that check to the tests (a third of its cost).
+    ``canvas``: drawn on a canvas (``CANVAS``)."""
     out = chart.to_dict(validate=validate)
+    if canvas:
+        out["usermeta"] = CANVAS
     out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
                        for name, rows in out.get("datasets", {}).items()}
     return out
 
 
 def show_panel(chart, height: int = 340, where=st) -> None:
-    """A chart of the lab at full width in ``where`` (the page, a column), with the lab's legend below it."""
-    where.altair_chart(chart.properties(height=height).configure_legend(orient="bottom", columns=2, labelLimit=260),
-                       width="stretch")
+    """A chart of the lab at full width in ``where`` (the page, a column), with the lab's legend below it, drawn on a
+    canvas (``CANVAS``)."""
+    where.altair_chart(chart.properties(height=height, usermeta=CANVAS).configure_legend(
+        orient="bottom", columns=2, labelLimit=260), width="stretch")
 
 
 LABEL_FONT = 13                 # px: the point labels of the quality chart
@@ -219,7 +228,7 @@ def curve(frame: pd.DataFrame, field: str, title: str, domain: tuple[str, ...], 
     }
     if dash:
         enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", legend=None)
-    return spec(alt.Chart(frame).mark_line(point=True).encode(**enc).properties(height=height))
+    return spec(alt.Chart(frame).mark_line(point=True).encode(**enc).properties(height=height), canvas=True)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -229,7 +238,8 @@ def histogram(bars: pd.DataFrame, num_images: int, domain: tuple[str, ...]) -> d
         x=alt.X("log10 sigma:Q", title="log10 sigma (the decoder's standard deviation per pixel)"),
         y=alt.Y("fraction:Q", stack=None, title=f"fraction of pixels ({num_images} test images)"),
         color=_models(domain),
-        tooltip=["model", "log10 sigma", alt.Tooltip("fraction:Q", format=".3f")]).properties(height=300))
+        tooltip=["model", "log10 sigma", alt.Tooltip("fraction:Q", format=".3f")]).properties(height=300),
+        canvas=True)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -274,16 +284,17 @@ def posterior(_view: dict, view_key: tuple, floor: float = 20.0, radii: tuple[fl
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def run_curve(frame: pd.DataFrame, x: str, field: str, title: str, domain: tuple[str, ...], scale: str = "linear",
-              height: int = 260) -> dict:
+              height: int = 260, canvas: bool = False) -> dict:
     """One line per model of ``field`` against ``x`` (epoch or step); ``scale``: linear, log, or symlog (a loss
-    or ELBO that swings across orders of magnitude and signs)."""
+    or ELBO that swings across orders of magnitude and signs); ``canvas``: drawn on a canvas (the Story's stay SVG:
+    the presenter tests measure their axes' type)."""
     y_scale = alt.Scale(type=scale) if scale != "linear" else alt.Scale(zero=False)
     return spec(alt.Chart(frame).mark_line(point=x == "epoch").encode(
         x=alt.X(f"{x}:Q", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y(f"{field}:Q", title=title, scale=y_scale),
         color=_models(domain),
         tooltip=["model", "epoch", *(["step"] if x == "step" else []), alt.Tooltip(f"{field}:Q", format=".3g")],
-    ).properties(height=height))
+    ).properties(height=height), canvas=canvas)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -296,7 +307,7 @@ def floor_curves(frame: pd.DataFrame, order: tuple[str, ...], current: str) -> d
         color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=400)),
         tooltip=["model", "floor", alt.Tooltip("log p(x|z):Q", format=",.1f"), alt.Tooltip("ELBO:Q", format=",.1f")])
     rule = alt.Chart(pd.DataFrame({"floor": [current]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x=x)
-    return spec(alt.layer(lines, rule).properties(height=240))
+    return spec(alt.layer(lines, rule).properties(height=240), canvas=True)
 
 
 # The Likelihood lab (explorer/lab/): charts over the lab's exact maths, rebuilt as its sliders move and shown with

@@ -15,10 +15,13 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
     python -m scripts.bench_presenter --before /tmp/old        # an unpacked tree instead of a revision
     python -m scripts.bench_presenter --before-rev ec04f49 --controls 3  # controls only, before and after in turn
     python -m scripts.bench_presenter --tab-parts 3            # where a fresh tab's time goes, this tree only
+    python -m scripts.bench_presenter --tab-parts 5 --before-rev 9606926  # and against a commit, tabs interleaved
+    python -m scripts.bench_presenter --element-floor 5        # the one-line app plus one grid, one chart, ...
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -40,6 +43,26 @@ TARGETS = {"fresh tab / one-line app": 1.5, "first page after start (s)": 5.0, "
 VIEWPORT = presenter.VIEWPORT
 BOARD_MODELS = [f"mnist-{s}" for s in board.MODEL_SETS["likelihood against samples"]]
 ONE_LINE = "import streamlit as st\n\nst.title('One line')\n"
+# The one-line app plus one element of a kind that the pages draw, each as small as such an element comes: what a
+# fresh tab pays for the first element of each kind (its frontend code loaded, run and drawn), whatever a page adds.
+FLOOR_DATA = """import numpy as np, pandas as pd
+grid = pd.DataFrame(np.random.default_rng(0).normal(size=(12, 9)), columns=list("abcdefghi"))
+curves = pd.DataFrame({"epoch": np.arange(15).repeat(2), "value": np.random.default_rng(1).normal(size=30),
+                       "model": ["a", "b"] * 15})
+chart = {"data": {"values": curves.to_dict("records")}, "mark": {"type": "line", "point": True}, "encoding": {
+    "x": {"field": "epoch", "type": "quantitative"}, "y": {"field": "value", "type": "quantitative"},
+    "color": {"field": "model", "type": "nominal"}}}
+"""
+FLOOR = {"a data grid (12 x 9)": "st.dataframe(grid, hide_index=True)\n",
+         "a line chart (2 x 15 points)": "st.vega_lite_chart(chart, width='stretch')\n",
+         "a data grid and a line chart": ("st.dataframe(grid, hide_index=True)\n"
+                                          "st.vega_lite_chart(chart, width='stretch')\n"),
+         "nine such line charts": "for i in range(9):\n    st.vega_lite_chart(chart, width='stretch')\n",
+         "one chart of nine such panels": ("panel = dict(chart, width=380, height=200)\n"
+                                           "rows = [{'hconcat': [panel, panel]}] * 4 + [panel]\n"
+                                           "st.vega_lite_chart({'vconcat': rows})\n"),
+         "a picture (84 x 84)": "st.image(np.zeros((84, 84), dtype=np.uint8))\n",
+         "20 lines of Markdown": "for i in range(20):\n    st.markdown(f'**line {i}** of text')\n"}
 KEEP = "<!-- notes: kept when the script rewrites this file -->"
 
 DRAWN = """() => { const app = document.querySelector('[data-testid="stApp"]');
@@ -194,6 +217,61 @@ def tab_parts_all(zoo: str, rounds: int) -> dict[str, list[dict[str, float]]]:
     return out
 
 
+def element_floor(rounds: int) -> dict[str, list[dict[str, float]]]:
+    """``tab_parts`` of the one-line app and of it plus each element of ``FLOOR``, each on its own warm server, the
+    tabs interleaved, ``rounds`` each (after one untimed tab each)."""
+    apps = {"one-line app": ONE_LINE} | {f"one-line app + {kind}": ONE_LINE + FLOOR_DATA + code
+                                         for kind, code in FLOOR.items()}
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        browser = stack.enter_context(chromium(VIEWPORT)).context.browser
+        urls = {}
+        for i, (name, code) in enumerate(apps.items()):
+            (Path(folder) / f"app{i}").mkdir()
+            script = Path(folder) / f"app{i}" / "app.py"
+            script.write_text(code)
+            urls[name] = stack.enter_context(streamlit_server(script.parent, script=script))[0]
+            tab_parts(browser, urls[name])
+        out: dict[str, list[dict[str, float]]] = {name: [] for name in apps}
+        for _ in range(rounds):
+            for name, url in urls.items():
+                out[name].append(tab_parts(browser, url))
+    return out
+
+
+def floor_report(found: dict[str, list[dict[str, float]]], command: str, load: tuple[float, ...]) -> str:
+    base = statistics.median(t["drawn"] for t in found["one-line app"])
+    table = tab_parts_report(found, command, load).split("\n")
+    head = [table[0], "", "| app | drawn / one-line app |", "|---|---:|"]
+    head += [f"| {name} | {statistics.median(t['drawn'] for t in tabs) / base:.2f} |" for name, tabs in found.items()]
+    return "\n".join(head + [""] + table[2:])
+
+
+def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[dict]]]:
+    """``tab_parts`` per page of each tree in ``trees`` and of the one-line app, all on warm servers at once, the
+    tabs interleaved (one-line app, then each tree, ``rounds`` times per page after one untimed tab each), so that
+    each page's ratio to the one-line app is taken under the same load. {page: {app: [tab, ...]}}."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        browser = stack.enter_context(chromium(VIEWPORT)).context.browser
+        script = Path(folder) / "one_line.py"
+        script.write_text(ONE_LINE)
+        one_line = stack.enter_context(streamlit_server(folder, script=script))[0]
+        urls = {name: stack.enter_context(streamlit_server(zoo, script=entry(tree), env=_env(tree), timeout=300))[0]
+                for name, tree in trees.items()}
+        for p in PAGES:
+            addresses = {"one-line app": one_line} | {
+                name: f"{url}/{'' if p is PAGES[0] else p.url_path}" for name, url in urls.items()}
+            for address in addresses.values():
+                tab_parts(browser, address)
+            out[p.url_path] = {name: [] for name in addresses}
+            for _ in range(rounds):
+                for name, address in addresses.items():
+                    out[p.url_path][name].append(tab_parts(browser, address))
+            print(f"  {p.url_path}: " + ", ".join(f"{name} {statistics.median(t['drawn'] for t in tabs):.0f} ms"
+                                                  for name, tabs in out[p.url_path].items()), flush=True)
+    return out
+
+
 def tab_parts_report(found: dict[str, list[dict[str, float]]], command: str, load: tuple[float, ...]) -> str:
     end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     start = " / ".join(f"{v:.1f}" for v in load)
@@ -206,6 +284,32 @@ def tab_parts_report(found: dict[str, list[dict[str, float]]], command: str, loa
         lines.append(f"| {page} | " + " | ".join(f"{c:.2f}" if n == "pixels sent / drawn" else f"{c:.0f}"
                                                   for n, c in zip(names, cells, strict=True)) + " |")
     return "\n".join(lines)
+
+
+def side_by_side_report(found: dict[str, dict[str, list[dict]]], command: str, load: tuple[float, ...],
+                        before_label: str) -> str:
+    """Drawn (ms, median) per page of each app, over the one-line app's tabs interleaved with them; then where the
+    after tree's time goes (``tab_parts_report``)."""
+    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    start = " / ".join(f"{v:.1f}" for v in load)
+    limit = TARGETS["fresh tab / one-line app"]
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
+             f"{end} at the end, the machine shared). Before: {before_label}; after: the working tree. Per page the "
+             f"one-line app's, the before and the after tabs were interleaved; drawn: ms from the navigation's start, "
+             f"median (max in brackets).", "",
+             "| page | one-line app | before | before / one-line | after | after / one-line | after / before | "
+             f"within {limit}x |", "|---|---:|---:|---:|---:|---:|---:|:-:|"]
+    for page, apps in found.items():
+        drawn = {name: [t["drawn"] for t in tabs] for name, tabs in apps.items()}
+        med = {name: statistics.median(v) for name, v in drawn.items()}
+        ratio = med["after"] / med["one-line app"]
+        lines.append(f"| {page} | {med['one-line app']:.0f} | {_cell(drawn['before'])} | "
+                     f"{med['before'] / med['one-line app']:.2f} | {_cell(drawn['after'])} | {ratio:.2f} | "
+                     f"{med['after'] / med['before']:.2f} | {'yes' if ratio <= limit else '**no**'} |")
+    after = {"one-line app": [t for apps in found.values() for t in apps["one-line app"]]} | {
+        page: apps["after"] for page, apps in found.items()}
+    return "\n".join(lines) + "\n\nWhere the after tree's time goes (the one-line app: all its tabs above):\n\n" + \
+        tab_parts_report(after, command, load).split("\n", 2)[2]
 
 
 def first_page(browser, script: Path, zoo: str, env: dict, cpu: list[float] | None = None) -> float:
@@ -563,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--zoo", default=os.environ.get("VAE_ZOO_SOURCE") or str(ROOT / "checkpoints"))
     p.add_argument("--before", help="the tree to compare with (a folder); default: --before-rev unpacked")
-    p.add_argument("--before-rev", default="HEAD", help="the commit to compare with (default: HEAD)")
+    p.add_argument("--before-rev", help="the commit to compare with (default: HEAD; with --tab-parts: none unless "
+                                         "given, or --before)")
     p.add_argument("--runs", type=int, default=6, help="presses per control (fresh tabs: half)")
     p.add_argument("--out", default=str(ROOT / "docs" / "bench_presenter.md"))
     p.add_argument("--screenshots", default=str(ROOT / "docs" / "screenshots"),
@@ -577,9 +682,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-pages", type=int, default=0, metavar="ROUNDS",
                    help="only time the first page after a server start, one-line app, before and after in turn, "
                         "ROUNDS times")
+    p.add_argument("--element-floor", type=int, default=0, metavar="ROUNDS",
+                   help="only measure the one-line app beside it plus one element of each kind (a data grid, a "
+                        "chart, both, a picture, Markdown), ROUNDS tabs each, interleaved")
     p.add_argument("--tab-parts", type=int, default=0, metavar="ROUNDS",
                    help="only show where a fresh tab's time goes, the one-line app and every page of this tree, "
-                        "ROUNDS tabs each")
+                        "ROUNDS tabs each; with --before or --before-rev, that tree's pages too, interleaved")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -588,11 +696,18 @@ def main(argv: list[str] | None = None) -> int:
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     load, t0 = os.getloadavg(), time.perf_counter()
-    if args.tab_parts:
+    if args.element_floor:
+        print(floor_report(element_floor(args.element_floor), args.command, load))
+        return 0
+    if args.tab_parts and not (args.before or args.before_rev):
         print(tab_parts_report(tab_parts_all(zoo, args.tab_parts), args.command, load))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        before, args.before_label = before_tree(args.before, args.before_rev, Path(tmp))
+        before, args.before_label = before_tree(args.before, args.before_rev or "HEAD", Path(tmp))
+        if args.tab_parts:
+            found = tab_parts_side_by_side({"before": before, "after": ROOT}, zoo, args.tab_parts)
+            print(side_by_side_report(found, args.command, load, args.before_label))
+            return 0
         if args.first_pages:
             print(first_pages_report(first_pages(before, zoo, args.first_pages), args.command, load))
             return 0

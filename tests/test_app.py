@@ -10,13 +10,15 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 import streamlit as st
-from apptest_pages import leaderboards
+from apptest_pages import leaderboards, open_leaderboard
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import NO_SIGMA, TINY_MODELS
 
 from explorer import cache, links, navigation, pages, tables
+from explorer.charts import CANVAS
 from explorer.compute import latent
+from explorer.views import overview
 from vae_core.base.data import load_sample
 from vae_core.zoo.checkpoints import load_model
 
@@ -94,10 +96,12 @@ def test_an_address_is_a_page_or_goes_to_the_not_found_page(path, known):
 def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
     at = run()
     assert at.title[0].value == "VAE Decoder Zoo"
-    # mnist: 8-bit and binarized tables and all columns; fashion-mnist: its one binarized model and all columns
-    frames = [d.value for d in at.dataframe]
-    assert len(frames) == 5
-    eight, binarized, every, fashion, fashion_every = frames
+    # mnist: 8-bit and binarized tables and all columns; fashion-mnist: its one binarized model and all columns;
+    # each table is sent only once its tab and its "All columns" are open
+    assert [t.label for t in at.tabs] == ["mnist", "fashion-mnist"] and len(at.dataframe) == 2
+    eight, binarized, every = [d.value for d in open_leaderboard(at, "mnist").dataframe]
+    fashion, fashion_every = [d.value for d in open_leaderboard(at, "fashion-mnist").dataframe]
+    frames = [eight, binarized, every, fashion, fashion_every]
     assert sorted(eight["model"]) == sorted(n.removeprefix("mnist-") for n in MNIST if "bernoulli-2d" not in n)
     assert list(binarized["model"]) == ["bernoulli-2d"] and sorted(every["model"]) == MNIST
     ev = json.loads((zoo / "mnist-gaussian-pixel" / "eval.json").read_text())
@@ -116,6 +120,22 @@ def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
     links = at.get("page_link")
     assert len(links) == 4 * len(MNIST)
     assert {link.proto.query_string for link in links} == {f"dataset=mnist&models={n}&open=1" for n in MNIST}
+
+
+def test_a_leaderboard_tab_and_its_all_columns_are_sent_only_once_opened(zoo):
+    """Test that a fresh tab of the Overview gets the open tab's tables only, and that opening a tab or an "All
+    columns" expander brings its tables (and closing the expander takes its table away again)."""
+    at = run()
+    models = [sorted(d.value["model"]) for d in at.dataframe]
+    assert models == [sorted(n.removeprefix("mnist-") for n in MNIST if "bernoulli-2d" not in n), ["bernoulli-2d"]]
+    assert not at.expander(key=overview.ALL_COLUMNS.format("mnist")).children  # folded: nothing sent
+    every = open_leaderboard(at, "mnist").expander(key=overview.ALL_COLUMNS.format("mnist"))
+    assert [sorted(d.value["model"]) for d in every.dataframe] == [MNIST]
+    assert len(at.dataframe) == 3
+    fashion = open_leaderboard(at, "fashion-mnist", all_columns=False)
+    assert [list(d.value["model"]) for d in fashion.dataframe] == [["bernoulli"]]  # mnist's tables gone
+    assert not fashion.expander(key=overview.ALL_COLUMNS.format("fashion-mnist")).children
+    assert [len(d.value) for d in open_leaderboard(at, "mnist", all_columns=False).dataframe] == [len(MNIST) - 1, 1]
 
 
 def test_a_link_replaces_the_selection_of_a_running_session(zoo):
@@ -143,6 +163,8 @@ def test_every_page_with_every_kind_of_model(zoo, page):
         assert len(at.image) == 2 * len(MNIST)
     else:
         assert len(charts(at)) == 5  # sigma, val ELBO, rec, KL, histogram
+        # each on one canvas, not an SVG element per mark: a fresh tab draws the page faster
+        assert [json.loads(c.proto.spec).get("usermeta") for c in charts(at)] == [CANVAS] * 5
         assert sorted(at.dataframe[0].value["model"]) == sorted(set(MNIST) - NO_SIGMA)  # sigma statistics
         assert "Not shown (no sigma): mnist-bernoulli-2d, mnist-continuous-bernoulli" in body
         assert "epoch 1" in body and "epoch 2" in body and len(at.image) == 4  # snapshots: mean and sample

@@ -154,6 +154,30 @@ def test_overview_links_open_a_model_and_widgets_write_the_url(app):
     visit(page, page.url, check=lambda: opens_sample_of_one_model("1"))  # a bookmark restores the same view
 
 
+def test_an_overview_table_is_drawn_once_its_expander_or_its_tab_is_opened(app):
+    """Test that only the open tab's tables come with a fresh Overview, and that a click on "All columns" or on the
+    other dataset's tab draws theirs (a closed one runs nothing: explorer/views/overview.py)."""
+    url, page = app
+    grids = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+    every = page.locator('[data-testid="stExpander"]', has_text="All columns")
+
+    def mnist_tables():
+        assert grids.count() == 2 and every.count() == 1  # 8-bit and binarized; "All columns" folded
+    visit(page, f"{url}/", check=mnist_tables)
+    assert every.locator('[data-testid="stDataFrame"]').count() == 0
+    every.locator("summary").click()
+
+    def all_columns_drawn():
+        assert every.locator('[data-testid="stDataFrame"] canvas').count() >= 1 and grids.count() == 3
+    wait_for(page, all_columns_drawn)
+    page.get_by_role("tab", name="fashion-mnist").click()
+
+    def fashion_tables():  # its one binarized model; mnist's tables gone with their closed tab
+        assert page.get_by_role("tab", name="fashion-mnist").get_attribute("aria-selected") == "true"
+        assert grids.count() == 1 and grids.locator("canvas").count() >= 1
+    wait_for(page, fashion_tables)
+
+
 URL_OF = {p.title: "" if i == 0 else p.url_path for i, p in enumerate(pages.PAGES)}  # the first page is at /
 
 

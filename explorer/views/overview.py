@@ -24,6 +24,7 @@ LEADERBOARD_NOTE = (
     "Frechet distances are under \"All columns\".")
 MAIN_COLUMNS = ["model", "latent", "log-lik", "± se", "estimate", "images", "bits/dim", "FD samples",
                 "FD sample means"]  # the leaderboard within 1280 px; the rest under "All columns"
+MODEL_NAME_WIDTH = 420  # px: the longest name and its decoder on one line, the four links beside it
 QUALITY_HEIGHT, QUALITY_WIDTH = 260, 470  # px: the 8-bit panel (the binarized one is half as wide) fits 1280x720
 TABLES = (  # (heading, the groups it holds): binarized models never share a table with 8-bit ones
     ("8-bit pixels", (tables.GROUPS["continuous"], tables.GROUPS["discrete"])),
@@ -44,12 +45,20 @@ def damage_warning(ctx: Context) -> None:
                    f"shows its last finished save.", icon=":material/pending:")
 
 
+DATASET_TAB = "leaderboard_dataset"  # the key of the leaderboard's dataset tabs (the open tab's label)
+ALL_COLUMNS = "all_columns_{}"       # the key of a dataset's "All columns" expander (open or not)
+
+
 def leaderboards(ctx: Context, frame: pd.DataFrame) -> None:
     """A tab per dataset (the chosen one first): 8-bit and binarized models ranked in tables of their own, then the
-    raw-pixel ones apart, unranked; every column of all of them under "All columns"."""
+    raw-pixel ones apart, unranked; every column of all of them under "All columns". Only the open tab and an open
+    "All columns" run and are sent: each data grid costs a fresh tab's browser tens of milliseconds to draw, and
+    a closed one is drawn all the same."""
     datasets = [ctx.dataset] + sorted({c.dataset for c in ctx.checkpoints} - {ctx.dataset})
     st.caption(LEADERBOARD_NOTE)
-    for tab, dataset in zip(st.tabs(datasets), datasets, strict=True):
+    for tab, dataset in zip(st.tabs(datasets, key=DATASET_TAB, on_change="rerun"), datasets, strict=True):
+        if not tab.open:
+            continue
         with tab:
             rows = frame[frame["dataset"] == dataset] if not frame.empty else frame
             for heading, groups in TABLES:
@@ -70,9 +79,12 @@ def leaderboards(ctx: Context, frame: pd.DataFrame) -> None:
                 table, config = tables.shown(rows[rows["group"] == tables.RAW_GROUP][
                     [c for c in MAIN_COLUMNS if c != "bits/dim"]], dataset)
                 st.dataframe(table, hide_index=True, column_config=config, width="stretch", key=f"raw_{dataset}")
-            with st.expander("All columns"):
-                table, config = tables.shown(rows.drop(columns=["dataset"]))
-                st.dataframe(table, hide_index=True, column_config=config, width="stretch", key=f"all_{dataset}")
+            every = st.expander("All columns", key=ALL_COLUMNS.format(dataset), on_change="rerun")
+            if every.open:
+                with every:
+                    table, config = tables.shown(rows.drop(columns=["dataset"]))
+                    st.dataframe(table, hide_index=True, column_config=config, width="stretch",
+                                 key=f"all_{dataset}")
 
 
 def quality_points(frame: pd.DataFrame, dataset: str | None, means: bool) -> pd.DataFrame:
@@ -108,11 +120,12 @@ def quality(ctx: Context, frame: pd.DataFrame) -> None:
 
 
 def model_links(ctx: Context) -> None:
-    """Per checkpoint of the chosen dataset, links that open each model page with just that model selected."""
+    """Per checkpoint of the chosen dataset, links that open each model page with just that model selected: a row
+    of one horizontal container (not five columns), which a fresh tab draws with half the elements."""
     st.caption("Each link opens a page with just that model selected (you can add others in the sidebar).")
     for ckpt in ctx.for_dataset():
-        cols = st.columns([3, 1, 1, 1, 1])
-        cols[0].markdown(f"`{ckpt.name}` · {ckpt.decoder}")
-        params = context.link_params(ckpt)
-        for col, (url_path, label) in zip(cols[1:], MODEL_PAGES.items(), strict=True):
-            col.page_link(pages.page(url_path).script, label=label, query_params=params)
+        with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+            st.markdown(f"`{ckpt.name}` · {ckpt.decoder}", width=MODEL_NAME_WIDTH)
+            params = context.link_params(ckpt)
+            for url_path, label in MODEL_PAGES.items():
+                st.page_link(pages.page(url_path).script, label=label, query_params=params, width="content")

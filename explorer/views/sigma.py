@@ -78,11 +78,12 @@ def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
             render.not_applicable(left, f"`{raw.decoder}` has no learned sigma to follow.")
         else:
             left.markdown("**Smallest decoder sigma, per epoch** (validation batch, log scale)")
-            left.vega_lite_chart(charts.run_curve(sig, "epoch", "sigma_min", "sigma min", pair_domain, "log"),
+            left.vega_lite_chart(charts.run_curve(sig, "epoch", "sigma_min", "sigma min", pair_domain, "log",
+                                                  canvas=True),
                                  width="stretch")
         right.markdown("**Validation ELBO, per epoch** (symmetric log scale: it swings by orders of magnitude)")
         right.vega_lite_chart(charts.run_curve(per_epoch.dropna(subset=["val_elbo"]), "epoch", "val_elbo", "ELBO",
-                                               pair_domain, "symlog"), width="stretch")
+                                               pair_domain, "symlog", canvas=True), width="stretch")
         steps = pd.concat([raw_runs.trace(c) for c in pair])
         if steps.empty:
             st.caption("No step trace in these histories (trained before history lines carried one).")
@@ -92,11 +93,12 @@ def raw_against_dequantized(ctx: Context, models: list[Checkpoint]) -> None:
             step_sig = step_sig[step_sig["sigma_min"] > 0]
             if not step_sig.empty:
                 left.markdown("**Smallest sigma on the training batch, step by step** (log scale)")
-                left.vega_lite_chart(charts.run_curve(step_sig, "step", "sigma_min", "sigma min", pair_domain, "log"),
+                left.vega_lite_chart(charts.run_curve(step_sig, "step", "sigma_min", "sigma min", pair_domain,
+                                                      "log", canvas=True),
                                      width="stretch")
             right.markdown("**Training loss on the batch, step by step** (symmetric log scale)")
             right.vega_lite_chart(charts.run_curve(steps.dropna(subset=["loss"]), "step", "loss", "loss", pair_domain,
-                                                   "symlog"), width="stretch")
+                                                   "symlog", canvas=True), width="stretch")
             st.caption("The trace keeps every 25th step and the step a run stopped at, counted from the start of "
                        "training; the loss is the negative ELBO of that batch.")
         raw_over_epochs(ctx, raw)
