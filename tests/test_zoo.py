@@ -1,8 +1,10 @@
 """The zoo loader: local folders, the Hub's offline failure, broken checkpoints, and the shipped checkpoints."""
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -290,7 +292,10 @@ decoder = "bernoulli"
     out = tmp_path / "zoo"
     cmd = [sys.executable, "train.py", "--zoo", str(spec), "--only", "tiny-*", "--checkpoints", str(out),
            "--data-dir", str(data_dir), "--no-progress"]
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # one thread: two test workers share two cores, and AIS's small batches slow tenfold when threads contend
+    run = functools.partial(subprocess.run, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    first = run(cmd)
     assert first.returncode == 0, first.stderr[-2000:]
     assert first.stdout.count("== training") == 2 and first.stdout.count("== evaluating") == 2
     for name in ("tiny-pixel", "tiny-bernoulli"):
@@ -301,10 +306,10 @@ decoder = "bernoulli"
     assert {m["name"] for m in json.loads((out / "index.json").read_text())["models"]} == {"tiny-pixel",
                                                                                          "tiny-bernoulli"}
     assert read_checkpoint(out / "tiny-pixel").snapshots[0][0] == 1
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = run(cmd)
     assert again.returncode == 0 and "== training" not in again.stdout and "== evaluating" not in again.stdout
     spec.write_text(spec.read_text().replace('decoder = "bernoulli"', 'decoder = "bernoulli"\nlatent_dim = 2'))
-    changed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)  # the spec moved on
+    changed = run(cmd)  # the spec moved on
     assert changed.returncode == 2 and "tiny-bernoulli holds a run of another model (latent_dim: 4 there, 2 " \
         "asked for)" in changed.stderr, changed.stderr[-2000:]
 
