@@ -117,7 +117,7 @@ def label_places(points: pd.DataFrame, width: int, height: int, passes: int = 6)
         return (outside + sum(overlap(box, b) for j, b in enumerate(boxes) if j != i and b is not None)
                 + sum(overlap(box, d) for j, d in enumerate(dots) if j != i))
 
-    def settle(first: list[int]) -> tuple[float, list[str]]:
+    def settle(first: list[int]) -> tuple[float, list[str], list]:
         places, boxes = [""] * len(texts), [None] * len(texts)
         for _ in range(passes + 1):
             moved = False
@@ -127,17 +127,17 @@ def label_places(points: pd.DataFrame, width: int, height: int, passes: int = 6)
                 places[i], boxes[i] = best, label_box(*xy[i], texts[i], best)
             if not moved:
                 break
-        return sum(cost(i, places[i], boxes) for i in range(len(texts))), places
+        return sum(cost(i, places[i], boxes) for i in range(len(texts))), places, boxes
 
     crowd = [sum(abs(xy[j] - xy[i]).max() < 4 * LINE for j in range(len(texts))) for i in range(len(texts))]
     starts = [sorted(range(len(texts)), key=key) for key in (
         lambda i: (-crowd[i], xy[i][1]), lambda i: (-crowd[i], -xy[i][1]), lambda i: xy[i][0], lambda i: -xy[i][0])]
     tried = []
     for first in starts:
-        tried.append(settle(first))
-        boxes = [label_box(*xy[i], texts[i], place) for i, place in enumerate(tried[-1][1])]
+        total, places, boxes = settle(first)
         if not any(overlap(a, b) > 0 for i, a in enumerate(boxes) for b in boxes[i + 1:]):
-            return tried[-1][1]
+            return places
+        tried.append((total, places))
     return min(tried, key=lambda found: found[0])[1]
 
 
