@@ -22,7 +22,7 @@ from vae_core.base.data import DATA_KINDS
 from vae_core.evaluation.judge import AIS, QUADRATURE, not_best
 from vae_core.files.names import EVAL_NAME
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
-from vae_core.model.config import MLP, NETWORK_NAMES, load_config, twin_suffix
+from vae_core.model.config import NETWORK_NAMES, load_config, twin_pairs
 from vae_core.zoo.checkpoints import read_evaluation
 
 COLUMNS = ("model", "data", "ELBO", "log p (IWAE)", "bits/dim", "FD sample means", "FD recon means", "FD samples",
@@ -98,13 +98,10 @@ def network_pairs(entries: list[Entry]) -> dict[str, list[tuple[Evaluation, Eval
     pairs of the same data and likelihood: zoo.toml names an entry after its MLP twin plus the network
     (vae_core.model.config.twin_suffix), so a residual conv entry is compared with the MLP, never counted as plain
     conv. The latent size may differ (MNIST's conv entries use 4, docs/conv_choice.md), and the table says so."""
-    mlp = {e.evaluation.name: e.evaluation for e in entries if e.network == MLP}
     pairs: dict[str, list[tuple[Evaluation, Evaluation]]] = {}
     for network in NETWORK_NAMES:
-        suffix = twin_suffix(network)
-        found = [(mlp[e.evaluation.name.removesuffix(suffix)], e.evaluation) for e in entries
-                 if network != MLP and e.network == network and e.evaluation.name.endswith(suffix)
-                 and e.evaluation.name.removesuffix(suffix) in mlp]
+        found = [(m.evaluation, e.evaluation)
+                 for m, e in twin_pairs(entries, network, lambda e: e.evaluation.name, lambda e: e.network)]
         if found:
             pairs[network] = found
     return pairs
@@ -263,3 +260,33 @@ def rewrite_tables(doc: str, printed: str) -> tuple[str, list[str]]:
             continue
         doc = doc[:found.start()] + f"{title}\n\n{table}" + doc[found.end():]
     return doc, missing
+
+
+SENTENCE_KEY_WORDS = 8  # a sentence's first words, numbers masked: what finds its older wording in the doc
+
+
+def sentence_key(sentence: str) -> str:
+    """The first SENTENCE_KEY_WORDS words of ``sentence`` with every number masked, so that a sentence whose numbers
+    changed finds the line it replaces."""
+    return " ".join(re.sub(r"[\d][\d.,]*", "#", sentence).split()[:SENTENCE_KEY_WORDS])
+
+
+def rewrite_sentences(doc: str, sentences: list[str]) -> tuple[str, list[str]]:
+    """``doc`` with each line that holds an older wording of one of ``sentences`` (the same sentence_key, and no
+    sentence of ``sentences`` itself) replaced by it, its indent kept; and the sentences that matched no line or
+    more than one (to be placed by hand)."""
+    lines = doc.split("\n")
+    current = {s.strip() for s in sentences}
+    unplaced = []
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if sentence in (line.strip() for line in lines):
+            continue
+        key = sentence_key(sentence)
+        found = [i for i, line in enumerate(lines) if line.strip() not in current and sentence_key(line) == key]
+        if len(found) != 1:
+            unplaced.append(sentence)
+            continue
+        line = lines[found[0]]
+        lines[found[0]] = line[:len(line) - len(line.lstrip())] + sentence
+    return "\n".join(lines), unplaced

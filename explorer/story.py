@@ -15,7 +15,7 @@ from explorer.compute.images import image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
 from vae_core.lab import pixel_bounds
-from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
+from vae_core.model.config import MLP, NETWORK_NAMES, twin_pairs, twin_suffix
 from vae_core.model.likelihoods import make_likelihood
 from vae_core.zoo.checkpoints import Checkpoint
 
@@ -77,10 +77,8 @@ def is_conv(ckpt: Checkpoint) -> bool:
 def conv_pairs(checkpoints: list[Checkpoint], dataset: str) -> list[tuple[Checkpoint, Checkpoint]]:
     """(MLP, conv) checkpoints of ``dataset`` with the same name but for "-conv", by BIAS_ORDER; evaluated pairs
     first."""
-    names = {c.name: c for c in checkpoints if c.dataset == dataset}
-    pairs = [(names[c.name.removesuffix(CONV_SUFFIX)], c) for c in names.values()
-             if is_conv(c) and c.name.removesuffix(CONV_SUFFIX) in names
-             and names[c.name.removesuffix(CONV_SUFFIX)].config.network == MLP]
+    pairs = twin_pairs([c for c in checkpoints if c.dataset == dataset], "conv", lambda c: c.name,
+                       lambda c: c.config.network)
     return sorted(pairs, key=lambda p: (p[1].evaluation is None,
                                         BIAS_ORDER.index(p[0].decoder) if p[0].decoder in BIAS_ORDER else 99))
 

@@ -6,7 +6,8 @@ it may not be shown as the best, why; then each network against the MLP, log p o
 test images.
 
     python -m scripts.findings_table [checkpoints]
-    python -m scripts.findings_table --rewrite [checkpoints]   # replace the findings' tables by title, in place
+    python -m scripts.findings_table --rewrite [checkpoints]   # replace the findings' tables by title and their
+                                                               # sentences by their first words, in place
 """
 from __future__ import annotations
 
@@ -79,20 +80,29 @@ def print_claims(root: str) -> None:
 
 
 def rewrite(root: str = "checkpoints") -> None:
-    """Write the tables main() prints into explorer.claims.CLAIMS_DOC, each under its bold title (sentences:
-    tests/test_claims.py names those that moved)."""
+    """Write the tables main() prints into explorer.claims.CLAIMS_DOC, each under its bold title, and its sentences
+    (with the blank canvas's, which loads every model) over their older wordings; name what must be placed by hand."""
     import contextlib
     import io
 
-    from explorer.claims import CLAIMS_DOC
+    from explorer import claims
+    from vae_core.zoo.checkpoints import load_model, scan
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         main(root)
-    text, missing = ft.rewrite_tables(CLAIMS_DOC.read_text(), printed.getvalue())
-    CLAIMS_DOC.write_text(text)
+    text, missing = ft.rewrite_tables(claims.CLAIMS_DOC.read_text(), printed.getvalue())
+    checkpoints = scan(root)[0]
+    blank = claims.blank_canvas_sentence([claims.blank_verdict(c, load_model(c.path)) for c in checkpoints])
+    sentences = [line.strip() for line in printed.getvalue().splitlines()
+                 if line.strip() and not line.lstrip().startswith(("|", "**"))] + [blank]
+    text, unplaced = ft.rewrite_sentences(text, sentences)
+    claims.CLAIMS_DOC.write_text(text)
     for title in missing:
-        print(f"{CLAIMS_DOC} has no table titled {title}: place it by hand.", file=sys.stderr)
+        print(f"{claims.CLAIMS_DOC} has no table titled {title}: place it by hand.", file=sys.stderr)
+    for sentence in unplaced:
+        print(f"{claims.CLAIMS_DOC}: no one line to replace by this sentence, place it by hand: {sentence}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

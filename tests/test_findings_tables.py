@@ -181,6 +181,25 @@ def test_the_tables_are_rewritten_under_their_titles_and_nothing_else(printed, e
     assert ft.rewrite_tables(DOC, printed) == (expected, missing)
 
 
+PROSE = ("Intro.\n  The zoo's 43 entries are these.\n  Among the 2 models of mnist the worst is a.\n"
+         "  Among the 4 models of mnist the worst is b.\n")
+
+
+@pytest.mark.parametrize("sentences, expected, unplaced", [
+    (["The zoo's 45 entries are these."],                                   # numbers moved: the line is replaced,
+     PROSE.replace("43", "45"), []),                                        # its indent kept
+    (["The zoo's 43 entries are these."], PROSE, []),                       # already there: nothing touched
+    (["Nothing like it is in the doc."], PROSE, ["Nothing like it is in the doc."]),  # no line: placed by hand
+    (["Among the 3 models of mnist the worst is c."], PROSE,                # two lines match: by hand
+     ["Among the 3 models of mnist the worst is c."]),
+    (["Among the 2 models of mnist the worst is a.",                        # the one line that is not another
+      "Among the 5 models of mnist the worst is b."],
+     PROSE.replace("4 models", "5 models"), []),                            # current sentence is replaced
+])
+def test_sentences_replace_the_one_line_with_their_first_words_and_nothing_else(sentences, expected, unplaced):
+    assert ft.rewrite_sentences(PROSE, sentences) == (expected, unplaced)
+
+
 # ------------------------------------------------------------------------------------------ the decoders' cost
 @shipped
 @pytest.mark.parametrize("ckpt", [c for c in CHECKPOINTS if c.config.network == "mlp"], ids=lambda c: c.name)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 from vae_core.base.limits import check_setting
 from vae_core.files.names import CONFIG_NAME
 
+T = TypeVar("T")
 IMAGE_SHAPE = (1, 28, 28)
 MLP = "mlp"  # the plain network: the default architecture, and the twin every other network is compared with
 ARCHITECTURES = (MLP, "conv")  # VAEConfig.architecture: the default first
@@ -27,6 +29,18 @@ def twin_suffix(network: str) -> str:
     """What zoo.toml adds to an MLP entry's name for its twin in another network (VAEConfig.network):
     mnist-bernoulli, mnist-bernoulli-conv, mnist-bernoulli-resconv."""
     return "" if network == MLP else f"-{network}"
+
+
+def twin_pairs(items: Iterable[T], network: str, name: Callable[[T], str],
+               network_of: Callable[[T], str]) -> list[tuple[T, T]]:
+    """(MLP item, its twin) for each item of ``network`` named as an MLP item plus twin_suffix(network): the one rule
+    that pairs zoo entries across networks, for checkpoints and eval.json files alike."""
+    items = list(items)
+    suffix = twin_suffix(network)
+    mlp = {name(i): i for i in items if network_of(i) == MLP}
+    return [(mlp[name(i).removesuffix(suffix)], i) for i in items
+            if network != MLP and network_of(i) == network and name(i).endswith(suffix)
+            and name(i).removesuffix(suffix) in mlp]
 
 
 def _finite_positive(value) -> bool:
