@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context
+from explorer import context, links
 from explorer.views import sigma
 
 ctx = context.get()
@@ -15,11 +15,11 @@ selected = context.require_models(ctx)
 every = st.toggle("All models of this dataset, not just the selection", key="sigma_all")
 models = ctx.for_dataset() if every else selected
 
-st.header("Training curves")
-sigma.training_curves(models)
-st.header("Raw pixels against dequantized")
-sigma.raw_against_dequantized(ctx, models)
-st.header("Sigma over test pixels")
-sigma.sigma_histogram(ctx, models)
-st.header("Snapshots: samples as sigma collapses")
-sigma.snapshots(ctx, models)
+# One tab per section, bound to the URL (?sigma_section=...) so a section can be linked to, and tracked, so only the
+# open tab's charts and pictures are built and sent: a fresh tab draws one section, not four.
+links.choice(sigma.SECTION_KEY, list(sigma.SECTIONS))
+for tab, draw in zip(st.tabs(list(sigma.SECTIONS), key=sigma.SECTION_KEY, bind="query-params"),
+                     sigma.SECTIONS.values(), strict=True):
+    if tab.open:
+        with tab:
+            draw(ctx, models)

@@ -15,7 +15,7 @@ PARAMS: dict[str, str] = {
     "image_source": "reconstruct", "idx": "reconstruct",
     "temperature": "sample", "n_samples": "sample", "view": "sample",
     "latent_model": "latent", "post_idx": "latent", "iwae_k": "latent",
-    "lab_tab": "lab",
+    "lab_tab": "lab", "sigma_section": "sigma",
     "board_image": "board", "step": "story",
     "presenter": "sample",  # also read by the board and the story (explorer/presenter.py)
 }

@@ -35,6 +35,15 @@ def notes(at: AppTest) -> str:
     return "\n".join(i.value for i in at.info)
 
 
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """The page run again with the tabs of ``key`` open on ``label``, as a visitor's click opens it (only the open tab
+    of tracked tabs runs: the lab's and the Decoder sigma page's)."""
+    at.session_state[key] = label
+    at.run()
+    assert_no_exception(at)
+    return at
+
+
 def open_leaderboard(at: AppTest, dataset: str, all_columns: bool = True) -> AppTest:
     """The Overview run again with ``dataset``'s tab open (and its "All columns" expander, or not), as a visitor's
     click opens them: only the open tab and an open expander run (explorer/views/overview.py)."""

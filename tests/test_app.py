@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 import streamlit as st
-from apptest_pages import leaderboards, open_leaderboard
+from apptest_pages import leaderboards, open_leaderboard, open_tab
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import NO_SIGMA, TINY_MODELS
@@ -18,7 +18,7 @@ from tiny_zoo import NO_SIGMA, TINY_MODELS
 from explorer import cache, links, navigation, pages, tables
 from explorer.charts import CANVAS
 from explorer.compute import latent
-from explorer.views import overview
+from explorer.views import overview, sigma
 from vae_core.base.data import load_sample
 from vae_core.zoo.checkpoints import load_model
 
@@ -161,13 +161,22 @@ def test_every_page_with_every_kind_of_model(zoo, page):
         assert body.count(">ELBO<") == len(MNIST)
     elif page == "sample":
         assert len(at.image) == 2 * len(MNIST)
-    else:
-        assert len(charts(at)) == 5  # sigma, val ELBO, rec, KL, histogram
-        # each on one canvas, not an SVG element per mark: a fresh tab draws the page faster
-        assert [json.loads(c.proto.spec).get("usermeta") for c in charts(at)] == [CANVAS] * 5
+    else:  # a fresh tab builds the first section only: sigma, val ELBO, rec and KL per epoch
+        assert len(charts(at)) == 4 and not at.dataframe and not at.image
+        at = open_tab(at, sigma.SECTION_KEY, "Sigma over test pixels")
+        assert len(charts(at)) == 1 and not at.image  # the histogram
         assert sorted(at.dataframe[0].value["model"]) == sorted(set(MNIST) - NO_SIGMA)  # sigma statistics
-        assert "Not shown (no sigma): mnist-bernoulli-2d, mnist-continuous-bernoulli" in body
-        assert "epoch 1" in body and "epoch 2" in body and len(at.image) == 4  # snapshots: mean and sample
+        assert "Not shown (no sigma): mnist-bernoulli-2d, mnist-continuous-bernoulli" in texts(at)
+        at = open_tab(at, sigma.SECTION_KEY, "Snapshots")
+        assert not charts(at) and not at.dataframe
+        assert "epoch 1" in texts(at) and "epoch 2" in texts(at) and len(at.image) == 4  # a mean and a sample each
+
+
+def test_the_sigma_pages_charts_are_drawn_on_a_canvas(zoo):
+    """Each chart on one canvas, not an SVG element per mark: a fresh tab draws the page faster."""
+    at = run("sigma", models=MNIST)
+    drawn = charts(at) + charts(open_tab(at, sigma.SECTION_KEY, "Sigma over test pixels"))
+    assert [json.loads(c.proto.spec).get("usermeta") for c in drawn] == [CANVAS] * 5
 
 
 def test_reconstruct_shows_the_numbers_vae_core_computes(zoo):
@@ -196,8 +205,10 @@ def test_latent_page_for_each_model(zoo, name):
 
 def test_sigma_page_says_when_no_model_has_sigma(zoo):
     at = run("sigma", models=["mnist-bernoulli-2d"])
-    body = texts(at)
-    assert "None of these models has a decoder sigma" in body and "kept snapshots" in body
+    assert "None of these models has a decoder sigma" in texts(at)
+    assert "None of these models has a decoder sigma" in texts(open_tab(at, sigma.SECTION_KEY,
+                                                                         "Sigma over test pixels"))
+    assert "kept snapshots" in texts(open_tab(at, sigma.SECTION_KEY, "Snapshots"))
 
 
 # ------------------------------------------------------------------------------------------------ interactions

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from apptest_pages import open_page
+from apptest_pages import open_page, open_tab
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Element
 from test_app import APP, _fresh_caches, assert_ok, texts  # noqa: F401 (an autouse fixture)
@@ -24,6 +24,7 @@ from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium
 from explorer.context import OPEN
 from explorer.static_site import SITE_SOURCE, ExportError, export_site, serve_folder
+from explorer.views import sigma
 from vae_core.zoo.checkpoints import ZooError, load_model, load_snapshot, read_index, scan
 
 VICTIM = "mnist-gaussian-pixel"  # has every artefact: eval.json, history.jsonl with sigma, two snapshots
@@ -290,6 +291,7 @@ def test_every_page_survives_a_zoo_with_every_damage(damaged_zoo, use_zoo, page)
         assert_ok(at)
         assert "mnist-gaussian-fixed" in json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")])
         snapshots = [c for c, (_, where) in DAMAGE.items() if where == "snapshot"]
+        open_tab(at, sigma.SECTION_KEY, "Snapshots")
         for case in snapshots:
             at.selectbox(key="snapshot_model").set_value(_folder_name(case)).run()
             assert_ok(at)

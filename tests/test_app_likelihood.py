@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
-from apptest_pages import as_shown, leaderboards, open_leaderboard, shown_number
+from apptest_pages import as_shown, leaderboards, open_leaderboard, open_tab, shown_number
 from streamlit.testing.v1 import AppTest
 
 from explorer import cache, pages, tables
+from explorer.views import sigma
 from vae_core.base.data import UNBOUNDED_REASON, fixed_test_input, load_sample
 from vae_core.evaluation.metrics import elbo_terms, iwae_log_likelihood, mean_and_stderr
 from vae_core.model.vae import VAE, VAEConfig
@@ -194,7 +195,7 @@ def test_the_sigma_page_shows_a_raw_run_beside_its_dequantized_partner(monkeypat
     if not (CHECKPOINTS / name / "history.jsonl").is_file():
         pytest.skip(f"{name} is not in checkpoints/ yet")
     monkeypatch.setenv("VAE_ZOO_SOURCE", str(CHECKPOINTS))
-    at = run(SIGMA, models=[name])
+    at = open_tab(run(SIGMA, models=[name]), sigma.SECTION_KEY, "Raw pixels against dequantized")
     assert at.selectbox(key="raw_model").value == name
     history = [json.loads(line) for line in (CHECKPOINTS / name / "history.jsonl").read_text().splitlines() if line]
     stops = [r for r in history if r.get("diverged")]

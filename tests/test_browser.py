@@ -29,7 +29,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright Python package
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
 ALL = "&".join(f"models={n}" for n in MNIST)
 PAGES = [(p.url_path, "" if i == 0 else p.url_path) for i, p in enumerate(pages.PAGES)] + [
-    ("lab-pixel", "lab?lab_tab=One+pixel")]
+    ("lab-pixel", "lab?lab_tab=One+pixel"), ("sigma-snapshots", "sigma?sigma_section=Snapshots")]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def test_a_deep_link_on_a_fresh_server_runs_through_app_py(app):
 def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
     url, page = app
     expect_images = {"overview": 0, "reconstruct": 4 * len(MNIST), "sample": 2 * len(MNIST), "latent": 5,
-                     "sigma": 4}.get(name, 0)
-    expect_charts = {"overview": 1, "latent": 1, "sigma": 5, "lab": 2, "lab-pixel": 1}.get(name, 0)
+                     "sigma-snapshots": 4}.get(name, 0)
+    expect_charts = {"overview": 1, "latent": 1, "sigma": 4, "lab": 2, "lab-pixel": 1}.get(name, 0)
 
     def shows_its_pictures():
         found = drawn(page)
@@ -79,6 +79,8 @@ def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
         if name == "lab-pixel":  # the link opened its tab, and only that tab was drawn
             assert "perfectly reconstructed pixel" in main_text(page)
             assert "Gaussian mixture" not in main_text(page)
+        if name == "sigma-snapshots":  # the link opened its section, and only that section was drawn
+            assert "decoder mean" in main_text(page) and found["charts"] == 0, found
     visit(page, f"{url}/{path}{'&' if '?' in path else '?'}{ALL}", check=shows_its_pictures)
     screenshot(page, shots / f"{name}.png")
 

@@ -1,5 +1,5 @@
-"""The Decoder sigma page's sections (app_pages/sigma.py): training curves, raw against dequantized pixels, sigma
-over test pixels, and samples from snapshots."""
+"""The Decoder sigma page's sections (app_pages/sigma.py, one tab each: SECTIONS): training curves, raw against
+dequantized pixels, sigma over test pixels, and samples from snapshots."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +15,7 @@ from vae_core.zoo.checkpoints import Checkpoint, ZooError
 SIGMA_IMAGES = 200  # test images whose pixels the sigma histogram counts
 
 
-def training_curves(models: list[Checkpoint]) -> None:
+def training_curves(ctx: Context, models: list[Checkpoint]) -> None:
     """Sigma, the validation ELBO and the two ELBO terms per epoch, one colour per model (history.jsonl)."""
     no_sigma = [c.name for c in models if c.history_lines and c.history_lines[-1].sigma_mean is None]
     no_history = [c.name for c in models if not c.history_lines]
@@ -253,3 +253,8 @@ def epoch_pictures(_model, key: tuple, dataset: str, seed: int) -> tuple[bytes, 
     out = cache.prior_samples(_model, key, RAW_EPOCH_IMAGES, 1.0, seed)
     return (render.png(render.grid(rec["mean"], ncols=RAW_EPOCH_IMAGES, scale=3)),
             render.png(render.grid(out["sample"], ncols=RAW_EPOCH_IMAGES, scale=3)))
+
+
+SECTION_KEY = "sigma_section"  # the open tab's label, in the URL as ?sigma_section=
+SECTIONS = {"Training curves": training_curves, "Raw pixels against dequantized": raw_against_dequantized,
+            "Sigma over test pixels": sigma_histogram, "Snapshots": snapshots}  # label -> draw(ctx, models)
