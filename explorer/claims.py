@@ -190,8 +190,9 @@ def pair_sentence(a: pd.Series, b: pd.Series) -> str:
             f"shows in the {' and '.join(worse)} only.")
 
 
-def bias_sentence(mlp: pd.Series, conv: pd.Series) -> str:
-    """What the conv network changed against the MLP with the same likelihood, by each FD both have."""
+def bias_sentence(mlp: pd.Series, conv: pd.Series, network: str = "conv") -> str:
+    """What the ``network`` (a NETWORK_NAMES name) changed against the MLP with the same likelihood, by each FD both
+    have."""
     found = compare_fds(conv, mlp)
     if not found:
         return "One of the two has no Frechet distance yet, so their samples cannot be compared."
@@ -199,7 +200,7 @@ def bias_sentence(mlp: pd.Series, conv: pd.Series) -> str:
     better = [w for w, (higher, _, _) in found.items() if not higher]
     parts = ([f"worse {' and '.join(worse)}"] if worse else []) + ([f"better {' and '.join(better)}"] if better
                                                                   else [])
-    return (f"With the same likelihood, the conv network gave {' but '.join(parts)} than the MLP "
+    return (f"With the same likelihood, the {network} network gave {' but '.join(parts)} than the MLP "
             f"({_fd_numbers(found)}; lower is better).")
 
 

@@ -15,7 +15,7 @@ from explorer.compute.images import image_grid, to_uint8, upscale
 from vae_core.base.data import DATA_KINDS, is_bounded
 from vae_core.evaluation.metrics import NUM_DIMS
 from vae_core.lab import pixel_bounds
-from vae_core.model.config import MLP, NETWORK_NAMES, twin_pairs, twin_suffix
+from vae_core.model.config import MLP, NETWORK_NAMES, twin_pairs
 from vae_core.model.likelihoods import make_likelihood
 from vae_core.zoo.checkpoints import Checkpoint
 
@@ -40,7 +40,6 @@ TWO_D_ORDER = ("gaussian-pixel", "gaussian-fixed", "bernoulli")  # the largest E
 BOUNDED_ORDER = ("gaussian-pixel", "gaussian-pixel-floor", "discretized-gaussian")
 BIAS_ORDER = ("gaussian-fixed", "gaussian-pixel", "bernoulli", "gaussian-shared", "gaussian-optimal",
               "gaussian-pixel-floor", "discretized-gaussian", "continuous-bernoulli")
-CONV_SUFFIX = twin_suffix("conv")
 STORY_IMAGE = 0   # the test image of the ELBO step
 GRID_IMAGES = 6   # pictures per row in the sample figures: two figures of 6 side by side fill the page's width
 GRID_SCALE = 3
@@ -69,35 +68,49 @@ def raw_pair(checkpoints: list[Checkpoint], dataset: str) -> tuple[Checkpoint | 
     return None, by_name(checkpoints, dataset, "gaussian-pixel")
 
 
-def is_conv(ckpt: Checkpoint) -> bool:
-    """The plain conv network (a residual one is another comparison)."""
-    return ckpt.config.network == "conv"
+def _twins(checkpoints: list[Checkpoint], dataset: str, network: str) -> list[tuple[Checkpoint, Checkpoint]]:
+    """(MLP, twin in ``network``) checkpoints of ``dataset``: zoo.toml's name twins (config.twin_pairs)."""
+    return twin_pairs([c for c in checkpoints if c.dataset == dataset], network, lambda c: c.name,
+                      lambda c: c.config.network)
 
 
-def conv_pairs(checkpoints: list[Checkpoint], dataset: str) -> list[tuple[Checkpoint, Checkpoint]]:
-    """(MLP, conv) checkpoints of ``dataset`` with the same name but for "-conv", by BIAS_ORDER; evaluated pairs
-    first."""
-    pairs = twin_pairs([c for c in checkpoints if c.dataset == dataset], "conv", lambda c: c.name,
-                       lambda c: c.config.network)
-    return sorted(pairs, key=lambda p: (p[1].evaluation is None,
-                                        BIAS_ORDER.index(p[0].decoder) if p[0].decoder in BIAS_ORDER else 99))
+def bias_group(checkpoints: list[Checkpoint], dataset: str) -> tuple[Checkpoint, list[Checkpoint]] | None:
+    """The MLP model of ``dataset`` the inductive-bias step shows, with its twins in the other networks
+    (NETWORK_NAMES' order: conv, then residual conv): the likelihood with the most evaluated twins, then the most
+    twins, then by BIAS_ORDER; None when no MLP model has a twin."""
+    groups: dict[str, tuple[Checkpoint, list[Checkpoint]]] = {}
+    for network in NETWORK_NAMES:
+        for mlp, twin in _twins(checkpoints, dataset, network):
+            groups.setdefault(mlp.name, (mlp, []))[1].append(twin)
+    if not groups:
+        return None
+
+    def rank(group: tuple[Checkpoint, list[Checkpoint]]) -> tuple:
+        mlp, twins = group
+        return (-sum(t.evaluation is not None for t in twins), -len(twins),
+                BIAS_ORDER.index(mlp.decoder) if mlp.decoder in BIAS_ORDER else 99, mlp.name)
+    return min(groups.values(), key=rank)
 
 
-def conv_status(checkpoints: list[Checkpoint], dataset: str) -> str:
-    """One or two sentences: which MLP models of ``dataset`` have a conv twin, evaluated or not, and which not yet."""
+def twins_status(checkpoints: list[Checkpoint], dataset: str, missing: bool = False) -> str:
+    """A sentence per network (plain conv always, another where the zoo has it): how many MLP models of ``dataset``
+    have a twin there, how many evaluated, which are trained but not evaluated; ``missing``: and which have none."""
     mlp = sorted(c.name for c in checkpoints if c.dataset == dataset and c.config.network == MLP
                  and not raw_runs.is_raw(c) and c.config.latent_dim != 2)
-    conv = {c.name: c for c in checkpoints if c.dataset == dataset and is_conv(c)}
-    twins = [n + CONV_SUFFIX for n in mlp if n + CONV_SUFFIX in conv]
-    evaluated = [t for t in twins if conv[t].evaluation is not None]
-    waiting = [t for t in twins if conv[t].evaluation is None]
-    missing = [n for n in mlp if n + CONV_SUFFIX not in conv]
-    parts = [f"Conv twins in this zoo: {len(evaluated) + len(waiting)} of the {len(mlp)} MLP models of {dataset}, "
-             f"{len(evaluated)} evaluated."]
-    if waiting:
-        parts.append(f"Trained, no eval.json yet: {', '.join(waiting)}.")
-    if missing:
-        parts.append(f"No conv twin in the zoo for: {', '.join(n.removeprefix(dataset + '-') for n in missing)}.")
+    parts = []
+    for network, name in NETWORK_NAMES.items():
+        twins = {m.name: t for m, t in _twins(checkpoints, dataset, network) if m.name in mlp}
+        if network == MLP or (not twins and network != "conv"):
+            continue
+        evaluated = [t for t in twins.values() if t.evaluation is not None]
+        waiting = [t.name for t in twins.values() if t.evaluation is None]
+        parts.append(f"{name[0].upper() + name[1:]} twins in this zoo: {len(twins)} of the {len(mlp)} MLP models of "
+                     f"{dataset}, {len(evaluated)} evaluated.")
+        if waiting:
+            parts.append(f"Trained, no eval.json yet: {', '.join(waiting)}.")
+        absent = [n.removeprefix(dataset + "-") for n in mlp if n not in twins]
+        if missing and absent:
+            parts.append(f"No {name} twin in the zoo for: {', '.join(absent)}.")
     return " ".join(parts)
 
 
@@ -176,20 +189,21 @@ def samples_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
 
 
 def bias_heading(checkpoints: list[Checkpoint], dataset: str) -> str | None:
-    """The conv step's heading as measured on its first (MLP, conv) pair; None without one."""
-    pairs = conv_pairs(checkpoints, dataset)
-    if not pairs or pairs[0][1].evaluation is None:
+    """The inductive-bias step's heading as measured on its strongest network's twin (bias_group); None without an
+    evaluated one."""
+    group = bias_group(checkpoints, dataset)
+    if group is None or group[1][-1].evaluation is None:
         return None
-    mlp, conv = pairs[0]
-    frame = tables.leaderboard([mlp, conv]).set_index("model", drop=False)
-    found = compare_fds(frame.loc[conv.name], frame.loc[mlp.name])
+    mlp, twin = group[0], group[1][-1]
+    frame = tables.leaderboard([mlp, twin]).set_index("model", drop=False)
+    found = compare_fds(frame.loc[twin.name], frame.loc[mlp.name])
     if not found:
         return None
     worse = sum(higher for higher, _, _ in found.values())
-    verdict = "worse" if worse == len(found) else "better" if worse == 0 else "mixed"
-    return {"worse": "MLP against conv: here the conv network's samples are worse",
-            "better": "MLP against conv: here the conv network's samples are better",
-            "mixed": "MLP against conv: the two FDs disagree"}[verdict]
+    name = NETWORK_NAMES[twin.config.network]
+    return (f"MLP against {name}: here the {name} network's samples are worse" if worse == len(found) else
+            f"MLP against {name}: here the {name} network's samples are better" if worse == 0 else
+            f"MLP against {name}: the two FDs disagree")
 
 
 # ------------------------------------------------------------------------------------------------ figures
@@ -371,32 +385,35 @@ def step_bounded(ctx: context.Context) -> None:
 
 
 BIAS_CAPTION = ("The argument goes on: if the likelihood only asks for reconstruction, what makes samples good is "
-                "the inductive bias. The test: the same likelihood and data, with a convolutional network instead of "
-                "an MLP. Full samples x ~ p(x|z) of each.")
+                "the inductive bias. The test: the same likelihood and data, with convolutional networks (plain, and "
+                "with residual blocks where the zoo has them) instead of an MLP. Full samples x ~ p(x|z) of each.")
 
 
 def step_bias(ctx: context.Context) -> None:
-    pairs = conv_pairs(ctx.checkpoints, ctx.dataset)
-    status = conv_status(ctx.checkpoints, ctx.dataset)
-    if not pairs:
+    group = bias_group(ctx.checkpoints, ctx.dataset)
+    if group is None:
         st.caption(BIAS_CAPTION)
-        _missing(f"No MLP model of {ctx.dataset} has a convolutional twin (`<name>-conv`) in the zoo yet. {status}")
+        _missing(f"No MLP model of {ctx.dataset} has a convolutional twin (`<name>-conv`) in the zoo yet. "
+                 f"{twins_status(ctx.checkpoints, ctx.dataset, missing=True)}")
         return
-    mlp, conv = pairs[0]
-    sizes = (mlp.config.latent_dim, conv.config.latent_dim)
-    st.caption(BIAS_CAPTION + ("" if sizes[0] == sizes[1] else
-                               f" Here the latent sizes differ too ({sizes[0]} against {sizes[1]}): the conv model "
-                               f"was given the size at which its calibrated samples read as digits."))
-    frame = tables.leaderboard([mlp, conv]).set_index("model", drop=False)
+    mlp, twins = group
+    sizes = {t.config.latent_dim for t in twins} - {mlp.config.latent_dim}
+    st.caption(BIAS_CAPTION + ("" if not sizes else
+                               f" Here the latent sizes differ too (MLP {mlp.config.latent_dim}; " + ", ".join(
+                                   f"{NETWORK_NAMES[t.config.network]} {t.config.latent_dim}" for t in twins) +
+                               "): a network whose size differs from the MLP's was trained at the size at which its "
+                               "calibrated samples read as images."))
+    frame = tables.leaderboard([mlp, *twins]).set_index("model", drop=False)
     pictures, captions = [], []
-    for ckpt in (mlp, conv):
+    for ckpt in (mlp, *twins):
         model, key = _model(ctx, ckpt), ctx.key(ckpt)
         smp = cache.prior_samples(model, key, 2 * GRID_IMAGES, 1.0, ctx.seed)
         pictures.append(picture_rows(smp["sample"][:GRID_IMAGES], smp["sample"][GRID_IMAGES:]))
         fd = fd_text(frame.loc[ckpt.name]) if ckpt.evaluation else "not evaluated yet (no FD)"
         captions.append(f"{NETWORK_NAMES[ckpt.config.network]}: {ckpt.name}, {fd}")
     side_by_side(pictures, captions)
-    st.caption(bias_sentence(frame.loc[mlp.name], frame.loc[conv.name]) + " " + status)
+    st.caption(" ".join(bias_sentence(frame.loc[mlp.name], frame.loc[t.name], NETWORK_NAMES[t.config.network])
+                        for t in twins) + " " + twins_status(ctx.checkpoints, ctx.dataset))
 
 
 def step_zoo(ctx: context.Context) -> None:
@@ -429,7 +446,7 @@ STEPS: tuple[Step, ...] = (
     Step("raw", "3. Raw pixels, kept alive: reconstructions against samples", step_raw, kept_heading),
     Step("samples", "4. Likelihood against samples: two decoders", step_samples, samples_heading),
     Step("bounds", "5. A floor or a discrete likelihood restores a maximum", step_bounded),
-    Step("conv", "6. MLP against conv, the same likelihood", step_bias, bias_heading),
+    Step("conv", "6. MLP against conv networks, the same likelihood", step_bias, bias_heading),
     Step("zoo", "7. The whole zoo: likelihood against samples", step_zoo),
 )
 BY_SLUG = {s.slug: s for s in STEPS}

@@ -78,13 +78,17 @@ def test_the_findings_sentence_of_each_network_counts_its_own_models(checkpoints
 
 
 def test_the_storys_conv_step_counts_the_mlp_models_only(checkpoints):
-    """The story's MLP-against-conv step: residual conv models are neither MLP models lacking a conv twin nor conv
-    twins."""
-    assert story.conv_status(checkpoints, "mnist") == (f"Conv twins in this zoo: {len(NETWORK_DECODERS)} of the "
-                                                       f"{len(NETWORK_DECODERS)} MLP models of mnist, "
-                                                       f"{len(NETWORK_DECODERS)} evaluated.")
-    assert sorted((m.name, c.name) for m, c in story.conv_pairs(checkpoints, "mnist")) == sorted(
-        (f"mnist-{d}", f"mnist-{d}-conv") for d in NETWORK_DECODERS)
+    """The story's inductive-bias step: residual conv models are neither MLP models lacking a twin nor plain conv
+    twins; each network gets its own count, and the step shows an MLP model beside its twin in every network."""
+    n = len(NETWORK_DECODERS)
+    assert story.twins_status(checkpoints, "mnist") == (
+        f"Conv twins in this zoo: {n} of the {n} MLP models of mnist, {n} evaluated. "
+        f"Residual conv twins in this zoo: {n} of the {n} MLP models of mnist, {n} evaluated.")
+    mlp, shown = story.bias_group(checkpoints, "mnist")
+    assert mlp.config.network == "mlp" and [t.config.network for t in shown] == OTHERS
+    assert [t.name for t in shown] == [mlp.name + twin_suffix(o) for o in OTHERS]
+    name = NETWORK_NAMES[OTHERS[-1]]
+    assert story.bias_heading(checkpoints, "mnist").startswith(f"MLP against {name}: ")  # the strongest network's
 
 
 shipped = pytest.mark.skipif(not DEFAULT_ZOO.is_dir(), reason="no shipped checkpoints/ in this checkout")
