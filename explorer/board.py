@@ -40,6 +40,8 @@ MODEL_SETS: dict[str, tuple[str, ...]] = {
                                 "continuous-bernoulli"),
     "raw pixels": ("gaussian-pixel-raw", "gaussian-pixel", "gaussian-fixed-raw", "gaussian-fixed"),
     "MLP against conv": ("gaussian-pixel", "gaussian-pixel-conv", "gaussian-fixed", "gaussian-fixed-conv"),
+    "MLP against residual conv": ("gaussian-pixel", "gaussian-pixel-resconv", "gaussian-shared",
+                                  "gaussian-shared-resconv"),
 }
 SET_KEY = "set"  # the named set in the URL (/board?set=raw-pixels): explorer.context applies it to the selection
 APPLIED_KEY = "set_applied"  # session_state: the set last applied, so a rerun does not undo a change since

@@ -42,6 +42,7 @@ SETS = [  # (names in the zoo, expected set titles)
     (MNIST, ["likelihood against samples", "a calibrated sigma", "bounding the likelihood"]),
     (["mnist-gaussian-pixel", "mnist-gaussian-pixel-raw", "mnist-gaussian-fixed-raw"], ["raw pixels"]),
     (["mnist-gaussian-pixel", "mnist-gaussian-pixel-conv"], ["MLP against conv"]),
+    (["mnist-gaussian-shared", "mnist-gaussian-shared-resconv"], ["MLP against residual conv"]),
     (["mnist-bernoulli"], []),
 ]
 
