@@ -504,8 +504,9 @@ def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: s
     by_name = {c.name: c for c in checkpoints}
     entries = [findings_tables.Entry(c.evaluation, c.config.network, c.path) for c in checkpoints
                if c.name in rows.index]
+    evaluations = findings_tables.network_pairs(entries).get(network, [])
     pairs = {o.name.removeprefix(f"{dataset}-").removesuffix(twin_suffix(network)): (m.name, o.name)
-             for m, o in findings_tables.network_pairs(entries).get(network, [])}
+             for m, o in evaluations}
     if not pairs:
         return None
     elbo = pd.Series({k: mean_test_elbo(by_name[o]) - mean_test_elbo(by_name[m]) for k, (m, o) in pairs.items()})
@@ -525,10 +526,15 @@ def conv_sentence(frame: pd.DataFrame, checkpoints: list[Checkpoint], dataset: s
         said = (f"log p {name} − MLP, each pair by one estimator on the same test images (the table's), "
                 f"{logp.min():,.1f} ({logp.idxmin()}) to {logp.max():,.1f} ({logp.idxmax()})"
                 + (f", none for {_names(missing)}" if missing else ""))
+    factors = findings_tables.fd_factors(evaluations)
+    verdict = "" if factors is None else (
+        f"; changing the network at one likelihood moved the FD of decoder means by a median factor of "
+        f"{factors[0]:.2f}, changing the likelihood within one network by {factors[2]:.2f}: here the "
+        f"{'network' if factors[0] > factors[2] else 'likelihood'} mattered more")
     return (f"On {dataset} (latent {latent['other']} against the MLP's {latent['mlp']}) the {name} network reaches "
             f"a higher ELBO than the MLP for {int((elbo > 0).sum())} of the {len(pairs)} likelihoods ({name} − MLP "
             f"{elbo.min():,.1f} to {elbo.max():,.1f} nats on the same test images); {said}; FD of decoder means "
-            f"{name} / MLP {ratio.min():.2f}-{ratio.max():.2f}.")
+            f"{name} / MLP {ratio.min():.2f}-{ratio.max():.2f}{verdict}.")
 
 
 # ------------------------------------------------------------------------------------------ raw pixels, collapsed

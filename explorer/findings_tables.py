@@ -199,9 +199,10 @@ def architecture_row(mlp: Evaluation, other: Evaluation, folders: dict[str, Path
             fmt(fm.sample_means), fmt(fc.sample_means), fmt(fm.samples), fmt(fc.samples), fmt(ratio, ".2f")]
 
 
-def spread_summary(pairs: list[tuple[Evaluation, Evaluation]]) -> str:
-    """The inductive-bias claim in numbers: the median factor by which FD (sample means) changes when only the
-    architecture changes, against when only the likelihood changes (every pair of likelihoods, same architecture)."""
+def fd_factors(pairs: list[tuple[Evaluation, Evaluation]]) -> tuple[float, int, float, int] | None:
+    """The inductive-bias claim in numbers: the median factor (larger FD over smaller, sample means) between the two
+    networks of each pair at the same likelihood, and between two likelihoods within one network (every two pairs,
+    on each side), with how many factors each median is of; None without both."""
     def fd(ev):
         return (ev.frechet or Frechet()).sample_means
 
@@ -209,15 +210,21 @@ def spread_summary(pairs: list[tuple[Evaluation, Evaluation]]) -> str:
         values = sorted(values)
         return values[len(values) // 2] if values else None
 
-    by_architecture = [max(fd(m), fd(c)) / min(fd(m), fd(c)) for m, c in pairs if fd(m) and fd(c)]
+    by_network = [max(fd(m), fd(c)) / min(fd(m), fd(c)) for m, c in pairs if fd(m) and fd(c)]
     by_likelihood = [max(fd(a), fd(b)) / min(fd(a), fd(b)) for side in (0, 1) for i, pa in enumerate(pairs)
                      for pb in pairs[i + 1:] if fd(a := pa[side]) and fd(b := pb[side])]
-    a, b = median(by_architecture), median(by_likelihood)
-    if a is None or b is None:
+    a, b = median(by_network), median(by_likelihood)
+    return None if a is None or b is None else (a, len(by_network), b, len(by_likelihood))
+
+
+def spread_summary(pairs: list[tuple[Evaluation, Evaluation]]) -> str:
+    """The line under a network table: ``fd_factors`` in words."""
+    found = fd_factors(pairs)
+    if found is None:
         return "Not enough evaluated pairs to compare."
+    a, na, b, nb = found
     return (f"Median factor between FD (sample means) of the two architectures at the same likelihood: {a:.2f} "
-            f"({len(by_architecture)} pairs); between two likelihoods at the same architecture: {b:.2f} "
-            f"({len(by_likelihood)} pairs).")
+            f"({na} pairs); between two likelihoods at the same architecture: {b:.2f} ({nb} pairs).")
 
 
 def read_entries(root: str | Path) -> list[Entry]:
@@ -273,8 +280,10 @@ def sentence_key(sentence: str) -> str:
 
 def rewrite_sentences(doc: str, sentences: list[str]) -> tuple[str, list[str]]:
     """``doc`` with each line that holds an older wording of one of ``sentences`` (the same sentence_key, and no
-    sentence of ``sentences`` itself) replaced by it, its indent kept; and the sentences that matched no line or
-    more than one (to be placed by hand)."""
+    sentence of ``sentences`` itself; of several, the one most like it) replaced by it, its indent kept; and the
+    sentences that matched no line or two equally well (to be placed by hand)."""
+    import difflib
+
     lines = doc.split("\n")
     current = {s.strip() for s in sentences}
     unplaced = []
@@ -284,9 +293,12 @@ def rewrite_sentences(doc: str, sentences: list[str]) -> tuple[str, list[str]]:
             continue
         key = sentence_key(sentence)
         found = [i for i, line in enumerate(lines) if line.strip() not in current and sentence_key(line) == key]
-        if len(found) != 1:
+        likeness = sorted(((difflib.SequenceMatcher(None, lines[i].strip(), sentence).ratio(), i) for i in found),
+                          reverse=True)
+        if not likeness or (len(likeness) > 1 and likeness[0][0] == likeness[1][0]):
             unplaced.append(sentence)
             continue
+        found = [likeness[0][1]]
         line = lines[found[0]]
         lines[found[0]] = line[:len(line) - len(line.lstrip())] + sentence
     return "\n".join(lines), unplaced

@@ -190,8 +190,10 @@ PROSE = ("Intro.\n  The zoo's 43 entries are these.\n  Among the 2 models of mni
      PROSE.replace("43", "45"), []),                                        # its indent kept
     (["The zoo's 43 entries are these."], PROSE, []),                       # already there: nothing touched
     (["Nothing like it is in the doc."], PROSE, ["Nothing like it is in the doc."]),  # no line: placed by hand
-    (["Among the 3 models of mnist the worst is c."], PROSE,                # two lines match: by hand
+    (["Among the 3 models of mnist the worst is c."], PROSE,                # two lines match as well: by hand
      ["Among the 3 models of mnist the worst is c."]),
+    (["Among the 3 models of mnist the worst is bb."],                      # two match, one better: that one
+     PROSE.replace("4 models of mnist the worst is b.", "3 models of mnist the worst is bb."), []),
     (["Among the 2 models of mnist the worst is a.",                        # the one line that is not another
       "Among the 5 models of mnist the worst is b."],
      PROSE.replace("4 models", "5 models"), []),                            # current sentence is replaced
