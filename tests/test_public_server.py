@@ -8,13 +8,14 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
 from explorer import pages
 from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium, drawn, streamlit_server, visit, wait_for
+from explorer.views import sigma
 from vae_core.files.names import STAGING_DIR
 
 pytestmark = pytest.mark.browser
@@ -104,8 +105,11 @@ def shown(page, url: str) -> str:
 def test_no_page_shows_a_server_path_whatever_is_damaged(server, damaged, page_):
     url, page = server
     text = shown(page, f"{url}/{page_.url_path}?{LINK}")
-    if page_.url_path == "sigma":  # the snapshots of the model whose snapshot is damaged
-        text += shown(page, f"{url}/sigma?dataset=mnist&models=mnist-gaussian-pixel&open=1")
+    if page_.url_path == "sigma":  # every tab, and the snapshots of the model whose snapshot is damaged
+        for section in list(sigma.SECTIONS)[1:]:
+            text += shown(page, f"{url}/sigma?{LINK}&{urlencode({sigma.SECTION_KEY: section})}")
+        text += shown(page, f"{url}/sigma?dataset=mnist&models=mnist-gaussian-pixel&open=1&"
+                            f"{urlencode({sigma.SECTION_KEY: 'Snapshots'})}")
     assert [p for p in server_paths(damaged) if p in text] == []
     assert "Traceback" not in text and "Page not found" not in text
     expected = {"sigma": ["snapshot", "weights"], "sample": ["weights"], "reconstruct": ["weights"],

@@ -11,6 +11,7 @@ import pytest
 from apptest_pages import open_page
 
 from explorer.raw_runs import epochs, stopped, trace
+from explorer.views import sigma
 from vae_core.files.names import DEFAULT_ZOO, HISTORY_NAME
 from vae_core.zoo.checkpoints import read_checkpoint
 
@@ -76,13 +77,14 @@ def test_the_sigma_page_shows_the_raw_run_that_lived_epoch_by_epoch_beside_sigma
     monkeypatch.delenv("VAE_ZOO_REVISION", raising=False)
     monkeypatch.setattr(cache, "LOCAL_ZOO", DEFAULT_ZOO)
     cache.resolve.clear()
-    at = open_page("sigma", {"dataset": "mnist", "models": "mnist-gaussian-pixel-raw-kept"})
+    at = open_page("sigma", {"dataset": "mnist", "models": "mnist-gaussian-pixel-raw-kept"},
+                   {sigma.SECTION_KEY: "Raw pixels against dequantized"})  # a link to the section
     assert at.selectbox(key="raw_model").value == "mnist-gaussian-pixel-raw-kept"
     kept = read_checkpoint(DEFAULT_ZOO / "mnist-gaussian-pixel-raw-kept")
     rows = [m.value for m in at.markdown if m.value.startswith("**epoch ")
             or m.value.startswith("**mnist-gaussian-fixed-raw, epoch")]
     fixed = [i for i, r in enumerate(rows) if r.startswith("**mnist-gaussian-fixed-raw, epoch 15")]
-    assert fixed, rows  # the raw section's last row; the page's Snapshots section follows with its own rows
+    assert fixed == [len(rows) - 1], rows  # the section's last row (the Snapshots tab is not built)
     assert rows[:fixed[0]] == [f"**epoch {e}**" for e, _ in kept.snapshots] + ["**epoch 15 (final)**"]
     captions = [c for img in at.image for c in img.captions]
     assert captions.count("reconstruction (decoder mean)") >= len(kept.snapshots) + 1
