@@ -144,12 +144,13 @@ def likelihood_constants(model: VAE) -> dict:
 
 # ------------------------------------------------------------------------------------------------ the reference
 @torch.no_grad()
-def reference_params(model: VAE, z: np.ndarray) -> dict[str, np.ndarray | None]:
+def reference_params(model: VAE, z: np.ndarray, dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray | None]:
     """Torch's parameters of p(x|z) for codes z (n, L), as site/decoder.js returns them: mean, sigma, logits, loc,
-    each (n, 784) float64 or None where the likelihood has no such parameter."""
+    each (n, 784) float64 or None where the likelihood has no such parameter; ``dtype``: the model's (float64 for
+    the exact values of the same weights)."""
     model.eval()
     with unvalidated():
-        px = model.decode(torch.as_tensor(np.asarray(z, np.float32)))
+        px = model.decode(torch.as_tensor(np.asarray(z), dtype=dtype))
     base = px.base_dist
     flat = lambda t: t.detach().to(torch.float64).reshape(len(z), PIXELS).numpy()  # noqa: E731
     is_logit = isinstance(base, (torch.distributions.Bernoulli, LogitContinuousBernoulli))
