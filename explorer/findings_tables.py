@@ -223,7 +223,7 @@ def spread_summary(pairs: list[tuple[Evaluation, Evaluation]]) -> str:
     if found is None:
         return "Not enough evaluated pairs to compare."
     a, na, b, nb = found
-    return (f"Median factor between FD (sample means) of the two architectures at the same likelihood: {a:.2f} "
+    return (f"{SPREAD} of the two architectures at the same likelihood: {a:.2f} "
             f"({na} pairs); between two likelihoods at the same architecture: {b:.2f} ({nb} pairs).")
 
 
@@ -252,7 +252,9 @@ def _network(folder: Path) -> str | None:
         return None
 
 
-TABLE = re.compile(r"^(\*\*[^\n]+\*\*)\n\n((?:\|[^\n]*\n)+)", re.MULTILINE)  # a bold title, a blank line, a table
+SPREAD = "Median factor between FD (sample means)"  # how spread_summary's line under a network table starts
+# a bold title, a blank line, a table, and spread_summary's line after a blank line where the table has one
+TABLE = re.compile(rf"^(\*\*[^\n]+\*\*)\n\n((?:\|[^\n]*\n)+(?:\n{re.escape(SPREAD)}[^\n]*\n)?)", re.MULTILINE)
 
 
 def rewrite_tables(doc: str, printed: str) -> tuple[str, list[str]]:
@@ -261,7 +263,8 @@ def rewrite_tables(doc: str, printed: str) -> tuple[str, list[str]]:
     missing = []
     for match in TABLE.finditer(printed):
         title, table = match.groups()
-        found = re.search(rf"^{re.escape(title)}\n\n((?:\|[^\n]*\n)+)", doc, re.MULTILINE)
+        found = re.search(rf"^{re.escape(title)}\n\n((?:\|[^\n]*\n)+(?:\n{re.escape(SPREAD)}[^\n]*\n)?)", doc,
+                          re.MULTILINE)
         if found is None:
             missing.append(title)
             continue

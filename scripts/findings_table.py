@@ -66,6 +66,9 @@ def print_claims(root: str) -> None:
     for sentence in claims.paragraph_sentences(frame, checkpoints):
         print(f"  {sentence}")
     print(claims.cost_sentence(checkpoints, Path(root)))
+    for sentence in (claims.ais_settings_sentence(checkpoints), tables.not_best_sentence(frame)):
+        if sentence:
+            print(sentence)
     from vae_core.zoo import ledger
 
     rows = ledger.read_ledger()
@@ -95,7 +98,7 @@ def rewrite(root: str = "checkpoints") -> None:
     checkpoints = scan(root)[0]
     blank = claims.blank_canvas_sentence([claims.blank_verdict(c, load_model(c.path)) for c in checkpoints])
     sentences = [line.strip() for line in printed.getvalue().splitlines()
-                 if line.strip() and not line.lstrip().startswith(("|", "**"))] + [blank]
+                 if line.strip() and not line.lstrip().startswith(("|", "**", ft.SPREAD))] + [blank]
     text, unplaced = ft.rewrite_sentences(text, sentences)
     claims.CLAIMS_DOC.write_text(text)
     for title in missing:

@@ -181,6 +181,14 @@ def test_the_tables_are_rewritten_under_their_titles_and_nothing_else(printed, e
     assert ft.rewrite_tables(DOC, printed) == (expected, missing)
 
 
+def test_a_tables_median_factor_line_moves_with_its_table_not_with_a_look_alike():
+    """The line spread_summary prints under a network table is rewritten with that table: two tables' lines
+    differ only in their numbers, so matching them as sentences could swap them."""
+    doc = DOC.replace("| 1 |\n", f"| 1 |\n\n{ft.SPREAD} 1.0.\n").replace("| 3 |\n", f"| 3 |\n\n{ft.SPREAD} 3.0.\n")
+    printed = f"**t2 (x)**\n\n| b |\n|---|\n| 2 |\n| 3 |\n\n{ft.SPREAD} 1.1.\n"
+    assert ft.rewrite_tables(doc, printed) == (doc.replace(f"{ft.SPREAD} 3.0.", f"{ft.SPREAD} 1.1."), [])
+
+
 PROSE = ("Intro.\n  The zoo's 43 entries are these.\n  Among the 2 models of mnist the worst is a.\n"
          "  Among the 4 models of mnist the worst is b.\n")
 
