@@ -141,7 +141,13 @@ def test_upload_on_the_reconstruct_page(app, shots, tmp_path):
 
 def test_overview_links_open_a_model_and_widgets_write_the_url(app):
     url, page = app
-    visit(page, f"{url}/", check=lambda: page.locator('[data-testid="stPageLink"] a', has_text="Sample").count())
+    def settled():  # the chart and tables above the links drawn: their late heights would move a row under the click
+        found = drawn(page)
+        assert page.locator('[data-testid="stPageLink"] a', has_text="Sample").count(), found
+        assert found["charts"] >= 1 and found["drawn charts"] == found["charts"], found
+        grids = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+        assert grids.count() >= 1 and grids.locator("canvas").count() >= grids.count(), found
+    visit(page, f"{url}/", check=settled)
     target = MNIST[0]
     page.locator('[data-testid="stPageLink"] a', has_text="Sample").first.click()
 
