@@ -2,6 +2,7 @@
 claim in miniature on real MNIST: an unbounded per-pixel sigma collapses while a floored one never does."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,8 +21,10 @@ from vae_core.base.data import fixed_test_input, load_sample
 from vae_core.evaluation.metrics import sigma_stats
 from vae_core.files.atomic import atomic_write
 from vae_core.files.names import HISTORY_NAME, OPTIMIZER_NAME, STATE_NAME
+from vae_core.files.schema import HistoryLine
 from vae_core.model.likelihoods import decoder_sigma
 from vae_core.model.vae import VAE, VAEConfig
+from vae_core.training import loop
 from vae_core.training.config import ADAM_IMPLS, LEGACY_ADAM, NEW_RUN_ADAM, TrainConfig
 from vae_core.training.loop import Trainer, train
 from vae_core.training.run_folder import CheckpointError, drop_optimizer, recover
@@ -424,3 +427,37 @@ def test_a_new_run_refuses_an_unknown_adam_implementation(tmp_path):
     with pytest.raises(ValueError, match="unknown Adam implementation 'sgd'; choose one of: fused, default"):
         _tiny_run(tmp_path / "run", 1, "sgd")
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------- the step trace's bound
+TRACE_KEPT = {  # a history line -> whether its step trace is kept (loop.TRACE_EPOCHS = 50)
+    "an early epoch": (HistoryLine(epoch=50), True),
+    "a later epoch": (HistoryLine(epoch=51), False),
+    "a later epoch that diverged": (HistoryLine(epoch=900, diverged=True), True),
+    "a later epoch that skipped a step": (HistoryLine(epoch=900, skipped_steps=1), True),
+    "a later epoch that skipped none": (HistoryLine(epoch=900, skipped_steps=0), False),
+}
+
+
+@pytest.mark.parametrize("line, kept", TRACE_KEPT.values(), ids=list(TRACE_KEPT))
+def test_the_history_keeps_the_step_trace_of_early_and_troubled_epochs(line, kept):
+    assert loop.TRACE_EPOCHS == 50 and loop.keeps_trace(line) is kept
+
+
+def test_a_long_run_writes_no_trace_after_the_first_epochs_and_a_resume_compacts_an_older_history(tmp_path,
+                                                                                                  monkeypatch):
+    """A trace in every epoch grew a 3,280-epoch history past 8 MB; the next commit of a resumed run drops the
+    traces its history no longer keeps, and the state's sha256 is that of the file written."""
+    monkeypatch.setattr(loop, "TRACE_EPOCHS", 3)
+    _tiny_run(tmp_path, 2, NEW_RUN_ADAM).fit()
+    assert [bool(r["trace"]) for r in _history(tmp_path)] == [True, True]
+    monkeypatch.setattr(loop, "TRACE_EPOCHS", 1)
+    resumed = _tiny_run(tmp_path, 3, NEW_RUN_ADAM)
+    resumed.resume()
+    resumed.fit()
+    assert [bool(r.get("trace")) for r in _history(tmp_path)] == [True, False, False]
+    state = json.loads((tmp_path / STATE_NAME).read_text())
+    assert state["files"][HISTORY_NAME] == hashlib.sha256((tmp_path / HISTORY_NAME).read_bytes()).hexdigest()
+    again = _tiny_run(tmp_path, 4, NEW_RUN_ADAM)
+    again.resume()
+    assert again.start_epoch == 4

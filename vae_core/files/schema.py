@@ -205,7 +205,7 @@ class HistoryLine:
     smallest_sigma: float | None = field(default=None, metadata={"key": "sigma_min"})
     seconds: float | None = None          # wall clock of the epoch, validation and save included
     cpu_seconds: float | None = None      # process CPU time of the same (all threads): what a busy machine adds
-    trace: list[TracePoint] = field(default_factory=list)  # every TRACE_EVERY steps, and the step it stopped at
+    trace: list[TracePoint] = field(default_factory=list)  # every TRACE_EVERY steps and the last; see TRACE_EPOCHS
     diverged: bool | None = None
     diverged_step: int | None = None
     diverged_reason: str | None = None

@@ -5,7 +5,8 @@ raw pixels), keeping finite weights and saying at which epoch and step it stoppe
 Each history line holds the epoch's means (loss, rec, kl), its largest batch loss (``loss_max``), the validation
 ELBO and decoder sigma, and a sparse step ``trace`` (every ``TRACE_EVERY`` steps and the step a run stopped at:
 the batch loss and the batch's smallest decoder sigma), so a run that dies inside its first epoch still shows
-how it collapsed. A diverged epoch's line is marked ``diverged``, with the failing step, the reason and the step
+how it collapsed; the trace is kept for the first ``TRACE_EPOCHS`` epochs and every epoch that met a non-finite
+step. A diverged epoch's line is marked ``diverged``, with the failing step, the reason and the step
 whose weights were kept (``weights_from_step``); it also records the epoch's learning rate (``lr``, from the
 run's schedule, vae_core/training/schedules.py). Training runs on ``TrainConfig.device`` (base/devices.py), with
 the images moved there once. Adam is torch's fused implementation (``ADAM_IMPLS``; a resume keeps the one its run
@@ -23,7 +24,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,18 @@ from vae_core.training.run_folder import check_output_folder, commit_epoch, reco
 from vae_core.training.schedules import SCHEDULES
 
 TRACE_EVERY = 25  # steps between the entries of a history line's step trace (plus the step a run stopped at)
+# Epochs whose step trace the history keeps, besides every epoch that met a non-finite step: a collapse shows in
+# the first epochs, and a trace for every epoch of a long run grew Burda's 3,280-epoch history past 8 MB.
+TRACE_EPOCHS = 50
+
+
+def keeps_trace(line: HistoryLine) -> bool:
+    """Whether the history keeps this epoch's step trace (``TRACE_EPOCHS``; every diverged or skipping epoch)."""
+    return line.epoch <= TRACE_EPOCHS or bool(line.diverged) or bool(line.skipped_steps)
+
+
+def _bounded_trace(line: HistoryLine) -> HistoryLine:
+    return line if keeps_trace(line) or not line.trace else replace(line, trace=[])
 
 
 def _state_is_finite(model: torch.nn.Module) -> bool:
@@ -151,7 +164,8 @@ class Trainer:
             opt = load_file(str(self.out / OPTIMIZER_NAME))
             self.optimizer.load_state_dict(_unflatten_optimizer(opt, self.optimizer))
         lines = (self.out / HISTORY_NAME).read_text().splitlines()
-        self.history = [from_json(HistoryLine, line, HISTORY_NAME)[0] for line in lines if line]
+        # a history written before TRACE_EPOCHS is compacted by the next epoch's commit
+        self.history = [_bounded_trace(from_json(HistoryLine, line, HISTORY_NAME)[0]) for line in lines if line]
         self.start_epoch = state.epoch + 1
         self.stopped = state.diverged
         torch.set_rng_state(torch.tensor(state.torch_rng, dtype=torch.uint8))
@@ -174,7 +188,8 @@ class Trainer:
         diverged = None
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             record, diverged = self._epoch(epoch)
-            self.history.append(HistoryLine(**{**record, "trace": [TracePoint(**p) for p in record["trace"]]}))
+            line = HistoryLine(**{**record, "trace": [TracePoint(**p) for p in record["trace"]]})
+            self.history.append(_bounded_trace(line))
             self._save(epoch, diverged)
             tqdm.write(_format_record(record))
             if diverged:
