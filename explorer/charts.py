@@ -5,12 +5,18 @@ data into Arrow costs tens of milliseconds that a warm rerun should not pay agai
 (``st.cache_resource``: ``st.vega_lite_chart`` copies the top level before it changes anything); a view shows one
 with ``st.vega_lite_chart``. The lab's charts (the last section) follow its sliders and are shown as they are built
 (``show_panel``, through ``st.altair_chart``, which hands the data frames to Arrow without the JSON round trip
-``spec`` makes)."""
+``spec`` makes). In presenter mode a chart can be drawn on the server instead (``show_static``): an SVG picture of
+the same spec, which a fresh tab shows without loading Vega's code."""
 from __future__ import annotations
+
+import html
+import json
+import re
 
 import altair as alt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
@@ -35,6 +41,66 @@ def spec(chart, validate: bool = True, canvas: bool = False) -> dict:
     out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
                        for name, rows in out.get("datasets", {}).items()}
     return out
+
+
+def rows(data) -> list[dict]:
+    """A chart's inline dataset as rows: Arrow bytes (what ``spec`` makes for Streamlit) or rows already."""
+    if isinstance(data, (bytes, bytearray)):
+        return pa.ipc.open_stream(bytes(data)).read_all().to_pylist()
+    return list(data)
+
+
+def plain_spec(spec: dict) -> dict:
+    """A Vega-Lite spec as Streamlit receives it, with every named dataset as a list of rows (JSON-ready)."""
+    out = dict(spec)
+    if "datasets" in out:
+        out["datasets"] = {name: rows(data) for name, data in out["datasets"].items()}
+    return out
+
+
+# Vega's SVG gives each mark its description (the tooltip's fields) as aria-label; a <title> beside it is what a
+# browser shows on hover, so the static picture keeps the chart's tooltips.
+_DESCRIBED = re.compile(r'(<(path|rect|text|line|circle)\b[^>]*?aria-label="([^"]*)"[^>]*?)(/>|>)')
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def svg(spec_json: str) -> str:
+    """A Vega-Lite spec (JSON text, data inline) drawn as SVG by Vega's own renderer on the server (vl-convert), with
+    every described mark's description as its hover title."""
+    import vl_convert  # a V8 isolate: loaded by the first static chart (or the warm-up), not by every page
+
+    def titled(m: re.Match) -> str:
+        body = f"<title>{m.group(3)}</title>"
+        return f"{m.group(1)}>{body}</{m.group(2)}>" if m.group(4) == "/>" else f"{m.group(1)}>{body}"
+
+    return _DESCRIBED.sub(titled, vl_convert.vegalite_to_svg(json.loads(spec_json)))
+
+
+WARM_SPEC = json.dumps({"mark": "point", "data": {"values": [{"x": 0}]}, "encoding": {"x": {"field": "x"}}})
+STATIC_CLASS = "static-chart"  # the element that holds a chart drawn on the server
+
+
+def show_static(spec: dict, width: int | None = None, height: int | None = None, where=st) -> None:
+    """``spec`` drawn on the server as an SVG picture (``svg``), ``width`` x ``height`` px in all (its own size where
+    None; a concatenated chart keeps its panels' sizes), never wider than its column: the same marks, axes, legend
+    and hover descriptions as ``st.vega_lite_chart``, without the Vega code a fresh tab otherwise loads and runs for
+    its first chart (docs/bench_presenter.md, eighth pass). No selections: a chart that is clicked stays a Vega
+    chart."""
+    fixed = plain_spec(spec)
+    fixed.pop("usermeta", None)
+    sizes = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
+    if sizes:
+        fixed |= sizes | {"autosize": {"type": "fit", "contains": "padding"}}
+    picture = svg(json.dumps(fixed, sort_keys=True, default=str))
+    picture = picture.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
+    # st.html's sanitizer keeps no SVG; Markdown's raw HTML does. One line: Markdown ends an HTML block at a blank one.
+    where.markdown(f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'
+                   f'{picture}</div>', unsafe_allow_html=True)
+
+
+def _title(spec: dict) -> str:
+    title = spec.get("title")
+    return (title.get("text") if isinstance(title, dict) else title) or "chart"
 
 
 def show_panel(chart, height: int = 340, where=st) -> None:

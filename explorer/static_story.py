@@ -22,10 +22,10 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-import pyarrow as pa
 from PIL import Image
 
 from . import context, story
+from .charts import plain_spec
 from .context import Context
 
 NOTE_LEVELS = ("info", "warning", "error", "success")
@@ -33,21 +33,6 @@ NOTE_LEVELS = ("info", "warning", "error", "success")
 
 class StoryExportError(RuntimeError):
     """A step cannot be recorded for the static site (one sentence naming the step and the element)."""
-
-
-def _rows(data) -> list[dict]:
-    """A chart's inline dataset as rows: Arrow bytes (what charts.spec makes for Streamlit) or rows already."""
-    if isinstance(data, (bytes, bytearray)):
-        return pa.ipc.open_stream(bytes(data)).read_all().to_pylist()
-    return list(data)
-
-
-def plain_spec(spec: dict) -> dict:
-    """A Vega-Lite spec as Streamlit receives it, with every named dataset as a list of rows (JSON-ready)."""
-    out = dict(spec)
-    if "datasets" in out:
-        out["datasets"] = {name: _rows(data) for name, data in out["datasets"].items()}
-    return out
 
 
 def _picture(image) -> np.ndarray:

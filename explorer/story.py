@@ -220,8 +220,11 @@ def side_by_side(pictures: list[np.ndarray], captions: list[str]) -> None:
 
 
 def _chart(spec: dict, **kwargs) -> None:
-    """A step's figure, in presenter mode's type when it is on."""
-    st.vega_lite_chart(presenter.chart(spec, presenter.requested()), **kwargs)
+    """A step's figure; in presenter mode in its type and drawn on the server (``presenter.static_chart``)."""
+    if presenter.requested():
+        presenter.static_chart(spec, stretch=kwargs.get("width") == "stretch", height=kwargs.get("height"), where=st)
+    else:
+        st.vega_lite_chart(spec, **kwargs)
 
 
 def _missing(text: str) -> None:

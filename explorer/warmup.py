@@ -1,11 +1,12 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
 every page needs: importing pandas and Altair, reading the zoo, the Overview's chart; then, once the first page has
 run (``first_page_ran``: the Overview needs no torch, and importing it beside the first page slows that page down),
-importing torch and loading the default dataset's models, the default selection's first, with their sigma over the
-test sample (the Decoder sigma page's "All models" loads them all) and the Board's pictures of its opening view and
-its named sets ("next set"). The work goes through the same cached functions the pages call: a page that asks for
-something the thread is computing waits for that one value (Streamlit's caches lock each key while computing it)
-instead of computing it twice. Measured in docs/bench_presenter.md."""
+starting the renderer of presenter mode's static charts, importing torch and loading the default dataset's models,
+the default selection's first, with their sigma over the test sample (the Decoder sigma page's "All models" loads
+them all) and the Board's pictures of its opening view and its named sets ("next set"). The work goes through the
+same cached functions the pages call: a page that asks for something the thread is computing waits for that one
+value (Streamlit's caches lock each key while computing it) instead of computing it twice. Measured in
+docs/bench_presenter.md."""
 from __future__ import annotations
 
 import logging
@@ -67,7 +68,7 @@ def warm(polite: bool = False, first_page_wait: float = 0.0) -> list[str]:
 def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
 
-    from . import access, board, cache, context, tables
+    from . import access, board, cache, charts, context, tables
     from .views import overview, sigma
 
     source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
@@ -90,6 +91,7 @@ def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     if first_page_wait:
         WAITING.set()
         FIRST_PAGE.wait(first_page_wait)
+    charts.svg(charts.WARM_SPEC)  # the SVG renderer's V8 starts once (a second): presenter charts draw with it
     images, _ = cache.sample_set(dataset)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)

@@ -208,12 +208,11 @@ def tab_parts_all(zoo: str, rounds: int) -> dict[str, list[dict[str, float]]]:
             tab_parts(browser, url)
             out["one-line app"] = [tab_parts(browser, url) for _ in range(rounds)]
         with streamlit_server(zoo, script=entry(ROOT), env=_env(ROOT), timeout=300) as (url, _):
-            for p in PAGES:
-                address = f"{url}/{'' if p is PAGES[0] else p.url_path}"
+            for label, path in page_views().items():
+                address = f"{url}/{path}"
                 tab_parts(browser, address)
-                out[p.url_path] = [tab_parts(browser, address) for _ in range(rounds)]
-                print(f"  {p.url_path}: drawn {statistics.median(t['drawn'] for t in out[p.url_path]):.0f} ms",
-                      flush=True)
+                out[label] = [tab_parts(browser, address) for _ in range(rounds)]
+                print(f"  {label}: drawn {statistics.median(t['drawn'] for t in out[label]):.0f} ms", flush=True)
     return out
 
 
@@ -246,10 +245,24 @@ def floor_report(found: dict[str, list[dict[str, float]]], command: str, load: t
     return "\n".join(head + [""] + table[2:])
 
 
-def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, list[dict]]]:
-    """``tab_parts`` per page of each tree in ``trees`` and of the one-line app, all on warm servers at once, the
-    tabs interleaved (one-line app, then each tree, ``rounds`` times per page after one untimed tab each), so that
-    each page's ratio to the one-line app is taken under the same load. {page: {app: [tab, ...]}}."""
+def page_views() -> dict[str, str]:
+    """Each page of the app at its address (the first page at the root)."""
+    return {p.url_path: "" if p is PAGES[0] else p.url_path for p in PAGES}
+
+
+def presenter_views() -> dict[str, str]:
+    """What a room sees: the Board and every Story step in presenter mode."""
+    on = f"{presenter.KEY}=true"
+    return {"board (presenter)": f"board?{on}"} | {
+        f"story: {s.slug} (presenter)": f"story?{story.STEP_KEY}={s.slug}&{on}" for s in story.STEPS}
+
+
+def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int, views: dict[str, str] | None = None
+                           ) -> dict[str, dict[str, list[dict]]]:
+    """``tab_parts`` per view (``page_views`` unless given: {label: address}) of each tree in ``trees`` and of the
+    one-line app, all on warm servers at once, the tabs interleaved (one-line app, then each tree, ``rounds`` times
+    per view after one untimed tab each), so that each view's ratio to the one-line app is taken under the same
+    load. {view: {app: [tab, ...]}}."""
     out: dict[str, dict[str, list[dict]]] = {}
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         browser = stack.enter_context(chromium(VIEWPORT)).context.browser
@@ -258,17 +271,16 @@ def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int) -> dic
         one_line = stack.enter_context(streamlit_server(folder, script=script))[0]
         urls = {name: stack.enter_context(streamlit_server(zoo, script=entry(tree), env=_env(tree), timeout=300))[0]
                 for name, tree in trees.items()}
-        for p in PAGES:
-            addresses = {"one-line app": one_line} | {
-                name: f"{url}/{'' if p is PAGES[0] else p.url_path}" for name, url in urls.items()}
+        for label, path in (views or page_views()).items():
+            addresses = {"one-line app": one_line} | {name: f"{url}/{path}" for name, url in urls.items()}
             for address in addresses.values():
                 tab_parts(browser, address)
-            out[p.url_path] = {name: [] for name in addresses}
+            out[label] = {name: [] for name in addresses}
             for _ in range(rounds):
                 for name, address in addresses.items():
-                    out[p.url_path][name].append(tab_parts(browser, address))
-            print(f"  {p.url_path}: " + ", ".join(f"{name} {statistics.median(t['drawn'] for t in tabs):.0f} ms"
-                                                  for name, tabs in out[p.url_path].items()), flush=True)
+                    out[label][name].append(tab_parts(browser, address))
+            print(f"  {label}: " + ", ".join(f"{name} {statistics.median(t['drawn'] for t in tabs):.0f} ms"
+                                             for name, tabs in out[label].items()), flush=True)
     return out
 
 
@@ -688,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tab-parts", type=int, default=0, metavar="ROUNDS",
                    help="only show where a fresh tab's time goes, the one-line app and every page of this tree, "
                         "ROUNDS tabs each; with --before or --before-rev, that tree's pages too, interleaved")
+    p.add_argument("--presenter", action="store_true",
+                   help="with --tab-parts: the Board and every Story step in presenter mode instead of the pages")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -705,7 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         before, args.before_label = before_tree(args.before, args.before_rev or "HEAD", Path(tmp))
         if args.tab_parts:
-            found = tab_parts_side_by_side({"before": before, "after": ROOT}, zoo, args.tab_parts)
+            found = tab_parts_side_by_side({"before": before, "after": ROOT}, zoo, args.tab_parts,
+                                           presenter_views() if args.presenter else None)
             print(side_by_side_report(found, args.command, load, args.before_label))
             return 0
         if args.first_pages:

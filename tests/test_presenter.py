@@ -63,6 +63,9 @@ MEASURE = """() => {
             .map(e => parseFloat(getComputedStyle(e).fontSize)),
           ticks: [...document.querySelectorAll('.colorbar .tick')].map(e => { const r = e.getBoundingClientRect();
             return [r.left, r.right, r.top, r.bottom]; }),
+          vega: document.querySelectorAll('[data-testid="stMain"] [data-testid="stVegaLiteChart"]').length,
+          statics: [...document.querySelectorAll('.static-chart svg')].map(e =>
+            [e.getBoundingClientRect().width, parseFloat(e.getAttribute('width'))]),
           exceptions: document.querySelectorAll('[data-testid="stException"]').length};
 }"""
 
@@ -124,12 +127,19 @@ def test_every_named_board_set_fits_a_projector_in_large_type(app, dataset, titl
     assert all(a[1] <= b[0] for a, b in zip(ticks, ticks[1:], strict=False)), f"{title}: colour-bar ticks overlap"
 
 
+CHART_STEPS = {"elbo", "sigma", "bounds", "zoo"}  # the steps whose figure is a chart on the shipped zoo
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("slug", list(story.BY_SLUG))
 def test_every_story_step_fits_a_projector_in_large_type(app, slug):
+    """Its charts are SVG pictures drawn on the server (no Vega code to load), at their own size: the font sizes
+    measured in them are the sizes the room sees."""
     url, page = app
     found = measure(page, f"{url}/story?{story.STEP_KEY}={slug}&{presenter.KEY}=true", lambda: _story_at(page, slug))
     assert_presentable(found, slug)
+    assert found["vega"] == 0 and len(found["statics"]) == (slug in CHART_STEPS), found["statics"]
+    assert all(abs(shown - drawn) < 0.5 for shown, drawn in found["statics"]), f"{slug}: a chart scaled"
 
 
 @pytest.mark.browser

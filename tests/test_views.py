@@ -4,12 +4,14 @@ plus one AppTest run of a callback that moved from a page file into its view."""
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import charts, pages, tables
+from explorer import charts, pages, presenter, tables
 from vae_core.base.data import load_sample
 from vae_core.zoo.checkpoints import scan
 
@@ -182,3 +184,52 @@ def test_the_overview_chart_sent_unvalidated_is_the_valid_spec(means):
                                                                        if k != "datasets"}
         assert sent["datasets"].keys() == checked["datasets"].keys()
 
+
+
+# ------------------------------------------------------------------------------------ charts drawn on the server
+def _static_markup(spec: dict, **sizes) -> str:
+    """What charts.show_static hands to Streamlit for ``spec``."""
+    sent: list[str] = []
+
+    class Where:
+        @staticmethod
+        def markdown(body: str, unsafe_allow_html: bool = False) -> None:
+            assert unsafe_allow_html
+            sent.append(body)
+
+    charts.show_static(spec, where=Where, **sizes)
+    (body,) = sent
+    return body
+
+
+CURVES = {"epoch": [1, 2, 3, 1, 2, 3], "sigma": [1.0, 0.5, 0.2, 1.0, 0.6, 0.3], "model": list("aaabbb"),
+          "statistic": ["mean"] * 6}
+STATIC_SIZES = [  # sizes asked -> the SVG's width and height attributes (None: the chart's own)
+    ({"width": 700}, (700, None)),
+    ({"width": 900, "height": 300}, (900, 300)),
+    ({}, (None, None)),
+]
+
+
+@pytest.mark.parametrize(("sizes", "expected"), STATIC_SIZES, ids=[str(s) for s, _ in STATIC_SIZES])
+def test_a_static_chart_is_one_line_of_svg_of_the_size_asked_with_its_tooltips_as_titles(sizes, expected):
+    """Presenter mode's charts: Vega's own SVG, sent as one line of Markdown (a blank line would end its HTML block),
+    at the size asked in all, never wider than its column, each point's tooltip fields as a hover title."""
+    spec = charts.curve(pd.DataFrame(CURVES), "sigma", "sigma", ("a", "b"), log=True)
+    body = _static_markup(spec, **sizes)
+    assert "\n" not in body and body.startswith(f'<div class="{charts.STATIC_CLASS}"')
+    svg = re.search(r"<svg [^>]*>", body).group(0)
+    assert 'style="max-width:100%;height:auto"' in svg
+    for attribute, size in zip(("width", "height"), expected, strict=True):
+        if size is not None:
+            assert f' {attribute}="{size}"' in svg
+    points = {f"epoch: {e}; sigma: {v:g}; model: {m}" for e, v, m in zip(*map(CURVES.get, ("epoch", "sigma", "model")),
+                                                                       strict=True)}
+    assert set(re.findall(r"<title>([^<]*)</title>", body)) == points  # the lines repeat their first point
+
+
+def test_a_static_chart_keeps_presenter_type():
+    """presenter.chart raises the axes' type, and the picture drawn from it carries those sizes."""
+    spec = presenter.chart(charts.curve(pd.DataFrame(CURVES), "sigma", "sigma", ("a", "b")), True)
+    sizes = {float(s) for s in re.findall(r'font-size="([\d.]+)px"', _static_markup(spec, width=600))}
+    assert sizes and min(sizes) >= presenter.TEXT_PX
