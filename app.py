@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import context, heap, navigation, warmup
+from explorer import context, heap, navigation, presenter, warmup
 
 st.set_page_config(page_title="VAE Decoder Zoo", page_icon=":material/blur_on:", layout="wide")
 page = navigation.build()
 navigation.follow_old_address(page)
-context.sidebar()
+context.sidebar(shown=not presenter.hides_sidebar(page.url_path))
 try:
     page.run()
 finally:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from vae_core.base.data import DATASETS
 from vae_core.files.names import DEFAULT_ZOO
@@ -94,10 +95,12 @@ def datasets_of(checkpoints: list[Checkpoint]) -> list[str]:
     return sorted({c.dataset for c in checkpoints}, key=lambda d: (list(DATASETS).index(d) if d in DATASETS else 99, d))
 
 
-def sidebar() -> Context:
+def sidebar(shown: bool = True) -> Context:
     """Draw the sidebar and hand its context to this run's page (see ``get``). Every query parameter it reads is
-    checked first (``links``); notes on dropped ones, and on damaged checkpoints, go to the top of the page."""
-    sb = st.sidebar
+    checked first (``links``); notes on dropped ones, and on damaged checkpoints, go to the top of the page.
+    ``shown=False`` (presenter mode, which hides the sidebar): the same context from the same state, nothing drawn
+    (``Unseen``)."""
+    sb = st.sidebar if shown else Unseen()
     sb.header("Zoo")
     locked = access.is_locked()
     links.refuse_sources(locked)
@@ -127,14 +130,14 @@ def sidebar() -> Context:
         ctx.notes = [n.split(";")[0].rstrip(".") + "." for n in ctx.notes]
     ctx.notes = [ctx.public(n) for n in ctx.notes]
     if ctx.problems:
-        with sb.expander(f"{len(ctx.problems)} folder(s) could not be read"):
-            for _, message in ctx.problems:
-                st.caption(ctx.public(message))
+        box = sb.expander(f"{len(ctx.problems)} folder(s) could not be read")
+        for _, message in ctx.problems:
+            box.caption(ctx.public(message))
     damaged = [n for c in ctx.checkpoints for n in c.notes]
     if damaged:
-        with sb.expander(f"{len(damaged)} note(s) on damaged files"):
-            for message in damaged:
-                st.caption(ctx.public(message))
+        box = sb.expander(f"{len(damaged)} note(s) on damaged files")
+        for message in damaged:
+            box.caption(ctx.public(message))
 
     datasets = datasets_of(ctx.checkpoints)
     links.choice("dataset", datasets)
@@ -176,6 +179,78 @@ def sidebar() -> Context:
                                    bind="query-params", help="Seeds every sample drawn on every page."))
     st.session_state[CONTEXT_KEY] = ctx
     return ctx
+
+
+class Unseen:
+    """Stands in for the sidebar where presenter mode hides it: nothing is drawn (its widgets, hidden but built, cost
+    a fresh tab about 300 ms of JavaScript: docs/bench_presenter.md, eighth pass), and each widget returns the value
+    it would show: its state (kept for the run that draws it again), else its URL parameter, else its default. A
+    widget bound to the URL writes its value there as the widget would (its default left out): a bound widget that
+    is not drawn loses its parameter."""
+
+    def header(self, *_, **__) -> None:
+        pass
+
+    caption = header
+
+    def expander(self, *_, **__) -> Unseen:
+        return self
+
+    @staticmethod
+    def _state(key: str):
+        """The widget's value in this session, kept: Streamlit drops the state of a widget a run does not draw."""
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+            return st.session_state[key]
+        return None
+
+    @staticmethod
+    def _bound(key: str, value, default, shown: str | list[str]) -> None:
+        """Write the URL as the bound widget would. In the first run without the widget its binding still holds
+        the parameter (Streamlit refuses a write, and drops the parameter at the run's end): the next run writes it."""
+        try:
+            if value == default:
+                st.query_params.pop(key, None)
+            else:
+                st.query_params[key] = shown
+        except StreamlitAPIException:
+            pass
+
+    def text_input(self, _label, value: str = "", key: str = "", **__) -> str:
+        kept = self._state(key)
+        return value if kept is None else kept
+
+    def selectbox(self, _label, options, key: str = "", bind: str | None = None, **__):
+        options = list(options)
+        kept, asked = self._state(key), st.query_params.get(key) if bind else None
+        value = kept if kept in options else next((o for o in options if str(o) == asked), options[0])
+        if bind:
+            self._bound(key, value, options[0], str(value))
+        return value
+
+    def segmented_control(self, _label, options, default=None, key: str = "", bind: str | None = None,
+                          format_func=str, **__):
+        kept, asked = self._state(key), st.query_params.get(key) if bind else None
+        value = kept if kept in options else next((o for o in options if format_func(o) == asked), default)
+        if bind:
+            self._bound(key, value, default, format_func(value))
+        return value
+
+    def multiselect(self, _label, options, default=(), key: str = "", bind: str | None = None, **__) -> list:
+        kept = self._state(key)
+        asked = st.query_params.get_all(key) if bind and key in st.query_params else None
+        chosen = kept if kept is not None else asked if asked is not None else list(default)
+        value = [o for o in chosen if o in options]
+        if bind:
+            self._bound(key, value, list(default), [str(v) for v in value])
+        return value
+
+    def number_input(self, _label, min_value=0, key: str = "", bind: str | None = None, **__):
+        kept, asked = self._state(key), st.query_params.get(key) if bind else None
+        value = kept if kept is not None else int(asked) if asked is not None else min_value
+        if bind:
+            self._bound(key, value, min_value, str(value))
+        return value
 
 
 OPEN = "open"  # marks a link that sets the selection (see ``link_params``)

@@ -72,6 +72,19 @@ def requested() -> bool:
     return bool(st.context.is_embedded) or bool(st.session_state.get(KEY))
 
 
+def hides_sidebar(page: str) -> bool:
+    """Whether this run draws ``page`` (its url_path) in presenter mode, which hides the sidebar: app.py then leaves
+    it out (context.Unseen). Read before the page draws its switch: from the switch's state, else its query
+    parameter, and on an embedded page always."""
+    if page not in PAGES:
+        return False
+    if st.context.is_embedded:
+        return True
+    if KEY in st.session_state:
+        return bool(st.session_state[KEY])
+    return st.query_params.get(KEY) == "true"
+
+
 def switch(where=st) -> bool:
     """The visible switch, bound to ``?presenter=``, and the page's presenter styling when it is on. Returns whether
     presenter mode is on. Embedded pages are always in presenter mode (the switch says so and cannot be turned off)."""

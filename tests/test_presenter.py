@@ -14,8 +14,9 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import numpy as np
 import pytest
 from apptest_pages import open_page
+from streamlit.testing.v1 import AppTest
 
-from explorer import board, presenter, story
+from explorer import board, context, pages, presenter, story
 from explorer.access import LOCKED_ENV
 from explorer.browser import CHROMIUM, chromium, streamlit_server, visit, wait_for
 from explorer.compute.images import ColorScale
@@ -340,3 +341,58 @@ def test_log_colour_bar_ticks_are_at_most_count_with_both_ends(values, count):
     assert 2 <= len(ticks) <= count and ticks == sorted(ticks)
     assert values[0] * 0.999 <= ticks[0] and ticks[-1] <= values[1] * 1.001
 
+
+
+def _sidebar_widgets(at) -> int:
+    return sum(len(getattr(at.sidebar, kind)) for kind in ("text_input", "selectbox", "multiselect", "number_input"))
+
+
+SELECTION = {"dataset": "mnist", "models": ["mnist-gaussian-shared", "mnist-gaussian-fixed"], "seed": "3"}
+
+
+def _context(at) -> tuple:
+    ctx = at.session_state[context.CONTEXT_KEY]
+    return ctx.dataset, [c.name for c in ctx.selected], ctx.seed
+
+
+@pytest.mark.parametrize("page", presenter.PAGES)
+def test_presenter_mode_builds_no_sidebar_and_keeps_the_selection(zoo, monkeypatch, page):
+    """The sidebar presenter mode hides is not built (its widgets cost a fresh tab about 300 ms), yet the page gets
+    the link's selection, and switching presenter mode off brings the sidebar back holding it, as on and off again
+    do."""
+    monkeypatch.setattr(context, "forget", lambda: None)  # the run's context stays for the test to read
+    expected = (SELECTION["dataset"], SELECTION["models"], int(SELECTION["seed"]))
+    at = open_page(page, SELECTION, {presenter.KEY: "true"})
+    assert _sidebar_widgets(at) == 0 and _context(at) == expected
+    for on in (False, True, False):
+        at.toggle(key=presenter.KEY).set_value(on).run()
+        assert not at.exception and _context(at) == expected
+        assert (_sidebar_widgets(at) == 0) is on
+    assert at.sidebar.multiselect(key="models").value == SELECTION["models"]
+    assert at.sidebar.number_input(key="seed").value == 3
+
+
+def test_a_page_without_a_presenter_switch_draws_the_sidebar_in_a_presenting_session(zoo):
+    at = open_page("board", SELECTION, {presenter.KEY: "true"})
+    at.switch_page(pages.page("overview").script)
+    at.run()
+    assert not at.exception and at.sidebar.multiselect(key="models").value == SELECTION["models"]
+
+
+BAD_LINKS = {  # a link's bad selection in presenter mode -> what the page is given instead
+    "an unknown dataset": ({"dataset": "cifar"}, "mnist"),
+    "an unknown model": ({"models": ["nope", "mnist-gaussian-fixed"]}, ["mnist-gaussian-fixed"]),
+    "a seed that is no number": ({"seed": "abc"}, 0),
+}
+
+
+@pytest.mark.parametrize(("link", "given"), BAD_LINKS.values(), ids=list(BAD_LINKS))
+def test_a_bad_link_in_presenter_mode_gives_the_nearest_selection(zoo, monkeypatch, link, given):
+    """The links' checks run before the sidebar, drawn or not: a note, and the page draws (a fresh tab on the Board)."""
+    monkeypatch.setattr(context, "forget", lambda: None)
+    at = AppTest.from_file(str(pages.APP), default_timeout=120)
+    at.switch_page(pages.page("board").script)
+    at.query_params.update({**link, presenter.KEY: "true"})
+    at.run()
+    assert not at.exception and given in _context(at) and _sidebar_widgets(at) == 0
+    assert any(i.value.startswith("The link's") for i in at.info)
