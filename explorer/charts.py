@@ -59,21 +59,24 @@ def plain_spec(spec: dict) -> dict:
 
 
 # Vega's SVG gives each mark its description (the tooltip's fields) as aria-label; a <title> beside it is what a
-# browser shows on hover, so the static picture keeps the chart's tooltips.
+# browser shows on hover, so the static picture keeps the chart's tooltips. Not on a chart of more marks than
+# MAX_TITLES (the Story's posterior heat map: 2,500 cells, whose titles doubled a fresh tab's elements).
 _DESCRIBED = re.compile(r'(<(path|rect|text|line|circle)\b[^>]*?aria-label="([^"]*)"[^>]*?)(/>|>)')
+MAX_TITLES = 500
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def svg(spec_json: str) -> str:
     """A Vega-Lite spec (JSON text, data inline) drawn as SVG by Vega's own renderer on the server (vl-convert), with
-    every described mark's description as its hover title."""
+    every described mark's description as its hover title (up to ``MAX_TITLES`` marks)."""
     import vl_convert  # a V8 isolate: loaded by the first static chart (or the warm-up), not by every page
 
     def titled(m: re.Match) -> str:
         body = f"<title>{m.group(3)}</title>"
         return f"{m.group(1)}>{body}</{m.group(2)}>" if m.group(4) == "/>" else f"{m.group(1)}>{body}"
 
-    return _DESCRIBED.sub(titled, vl_convert.vegalite_to_svg(json.loads(spec_json)))
+    drawn = vl_convert.vegalite_to_svg(json.loads(spec_json))
+    return drawn if len(_DESCRIBED.findall(drawn)) > MAX_TITLES else _DESCRIBED.sub(titled, drawn)
 
 
 WARM_SPEC = json.dumps({"mark": "point", "data": {"values": [{"x": 0}]}, "encoding": {"x": {"field": "x"}}})

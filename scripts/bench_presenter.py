@@ -208,6 +208,8 @@ def tab_parts_all(zoo: str, rounds: int) -> dict[str, list[dict[str, float]]]:
             tab_parts(browser, url)
             out["one-line app"] = [tab_parts(browser, url) for _ in range(rounds)]
         with streamlit_server(zoo, script=entry(ROOT), env=_env(ROOT), timeout=300) as (url, _):
+            tab_parts(browser, url)
+            warmed(url, ROOT)
             for label, path in page_views().items():
                 address = f"{url}/{path}"
                 tab_parts(browser, address)
@@ -262,7 +264,7 @@ def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int, views:
     """``tab_parts`` per view (``page_views`` unless given: {label: address}) of each tree in ``trees`` and of the
     one-line app, all on warm servers at once, the tabs interleaved (one-line app, then each tree, ``rounds`` times
     per view after one untimed tab each), so that each view's ratio to the one-line app is taken under the same
-    load. {view: {app: [tab, ...]}}."""
+    load; measured once each server's warm-up is done. {view: {app: [tab, ...]}}."""
     out: dict[str, dict[str, list[dict]]] = {}
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         browser = stack.enter_context(chromium(VIEWPORT)).context.browser
@@ -271,6 +273,9 @@ def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int, views:
         one_line = stack.enter_context(streamlit_server(folder, script=script))[0]
         urls = {name: stack.enter_context(streamlit_server(zoo, script=entry(tree), env=_env(tree), timeout=300))[0]
                 for name, tree in trees.items()}
+        for name, tree in trees.items():  # a first page lets the warm-up go on; measured once it is done
+            tab_parts(browser, urls[name])
+            warmed(urls[name], tree)
         for label, path in (views or page_views()).items():
             addresses = {"one-line app": one_line} | {name: f"{url}/{path}" for name, url in urls.items()}
             for address in addresses.values():

@@ -233,3 +233,10 @@ def test_a_static_chart_keeps_presenter_type():
     spec = presenter.chart(charts.curve(pd.DataFrame(CURVES), "sigma", "sigma", ("a", "b")), True)
     sizes = {float(s) for s in re.findall(r'font-size="([\d.]+)px"', _static_markup(spec, width=600))}
     assert sizes and min(sizes) >= presenter.TEXT_PX
+
+
+def test_a_static_chart_of_more_marks_than_max_titles_gets_no_titles():
+    n = charts.MAX_TITLES + 1
+    frame = pd.DataFrame({"epoch": np.arange(n), "sigma": np.linspace(1, 2, n), "model": "a", "statistic": "mean"})
+    body = _static_markup(charts.curve(frame, "sigma", "sigma", ("a",)), width=600)
+    assert "<title>" not in body and body.count('aria-label="epoch: ') >= n
