@@ -11,6 +11,7 @@ A best estimate is flagged by the one rule the leaderboard, the model cards and 
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import sys
@@ -285,7 +286,6 @@ def rewrite_sentences(doc: str, sentences: list[str]) -> tuple[str, list[str]]:
     """``doc`` with each line that holds an older wording of one of ``sentences`` (the same sentence_key, and no
     sentence of ``sentences`` itself; of several, the one most like it) replaced by it, its indent kept; and the
     sentences that matched no line or two equally well (to be placed by hand)."""
-    import difflib
 
     lines = doc.split("\n")
     current = {s.strip() for s in sentences}

@@ -99,8 +99,10 @@ def twins_status(checkpoints: list[Checkpoint], dataset: str, missing: bool = Fa
                  and not raw_runs.is_raw(c) and c.config.latent_dim != 2)
     parts = []
     for network, name in NETWORK_NAMES.items():
+        if network == MLP:
+            continue
         twins = {m.name: t for m, t in _twins(checkpoints, dataset, network) if m.name in mlp}
-        if network == MLP or (not twins and network != "conv"):
+        if not twins and network != "conv":
             continue
         evaluated = [t for t in twins.values() if t.evaluation is not None]
         waiting = [t.name for t in twins.values() if t.evaluation is None]
