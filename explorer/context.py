@@ -184,9 +184,9 @@ def sidebar(shown: bool = True) -> Context:
 class Unseen:
     """Stands in for the sidebar where presenter mode hides it: nothing is drawn (its widgets, hidden but built, cost
     a fresh tab about 300 ms of JavaScript: docs/bench_presenter.md, eighth pass), and each widget returns the value
-    it would show: its state (kept for the run that draws it again), else its URL parameter, else its default. A
-    widget bound to the URL writes its value there as the widget would (its default left out): a bound widget that
-    is not drawn loses its parameter."""
+    it would show: its state (kept for the run that draws it again), else its URL parameter, else its default. One
+    bound to the URL writes its value there as the widget would (its default left out), since Streamlit drops the
+    parameter of a bound widget that a run does not draw."""
 
     def header(self, *_, **__) -> None:
         pass
