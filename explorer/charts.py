@@ -16,7 +16,6 @@ import re
 import altair as alt
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
@@ -45,6 +44,8 @@ def spec(chart, validate: bool = True, canvas: bool = False) -> dict:
 
 def rows(data) -> list[dict]:
     """A chart's inline dataset as rows: Arrow bytes (what ``spec`` makes for Streamlit) or rows already."""
+    import pyarrow as pa  # not with this module: the first page after a server start does without it (0.4 s)
+
     if isinstance(data, (bytes, bytearray)):
         return pa.ipc.open_stream(bytes(data)).read_all().to_pylist()
     return list(data)

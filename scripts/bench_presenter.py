@@ -421,6 +421,7 @@ def measure_tree(label: str, tree: Path, zoo: str, runs: int, shots: Path | None
         print(f"{label}: first page after start {out['first page after start (s)'][0]:.1f} s", flush=True)
         with streamlit_server(zoo, script=entry(tree), env=_env(tree), timeout=300) as (url, _):
             fresh_tab(browser, url)  # the server's own first page: imports and the zoo scan
+            warmed(url, tree)  # "a fresh tab on a warm server": not beside the warm-up's model loading
             for p in PAGES:
                 path = "" if p is PAGES[0] else p.url_path
                 tabs = [fresh_tab(browser, f"{url}/{path}") for _ in range(max(2, runs // 2))]
