@@ -21,6 +21,7 @@ from streamlit import dataframe_util
 
 from vae_core.model.config import NETWORK_NAMES
 
+from . import svg_worker
 from .tables import GROUPS
 
 # Vega-Embed's options in a spec's usermeta: its marks drawn on one canvas instead of an SVG element each, which a
@@ -68,19 +69,17 @@ MAX_TITLES = 500
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def svg(spec_json: str) -> str:
-    """A Vega-Lite spec (JSON text, data inline) drawn as SVG by Vega's own renderer on the server (vl-convert), with
-    every described mark's description as its hover title (up to ``MAX_TITLES`` marks)."""
-    import vl_convert  # a V8 isolate: loaded by the first static chart (or the warm-up), not by every page
-
+    """A Vega-Lite spec (JSON text, data inline) drawn as SVG by Vega's own renderer on the server (vl-convert, in a
+    process of its own: ``svg_worker``), with every described mark's description as its hover title (up to
+    ``MAX_TITLES`` marks)."""
     def titled(m: re.Match) -> str:
         body = f"<title>{m.group(3)}</title>"
         return f"{m.group(1)}>{body}</{m.group(2)}>" if m.group(4) == "/>" else f"{m.group(1)}>{body}"
 
-    drawn = vl_convert.vegalite_to_svg(json.loads(spec_json))
+    drawn = svg_worker.draw(spec_json)
     return drawn if len(_DESCRIBED.findall(drawn)) > MAX_TITLES else _DESCRIBED.sub(titled, drawn)
 
 
-WARM_SPEC = json.dumps({"mark": "point", "data": {"values": [{"x": 0}]}, "encoding": {"x": {"field": "x"}}})
 STATIC_CLASS = "static-chart"  # the element that holds a chart drawn on the server
 
 
@@ -95,7 +94,12 @@ def show_static(spec: dict, width: int | None = None, height: int | None = None,
     sizes = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
     if sizes:
         fixed |= sizes | {"autosize": {"type": "fit", "contains": "padding"}}
-    picture = svg(json.dumps(fixed, sort_keys=True, default=str))
+    try:
+        picture = svg(json.dumps(fixed, sort_keys=True, default=str))
+    except svg_worker.RenderError as error:  # the chart is still shown: drawn in the browser, as on a desk page
+        where.caption(f"Drawn in the browser: {error}.")
+        where.vega_lite_chart(spec, width="stretch" if width else "content")
+        return
     picture = picture.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
     # st.html's sanitizer keeps no SVG; Markdown's raw HTML does. One line: Markdown ends an HTML block at a blank one.
     where.markdown(f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'

@@ -68,7 +68,7 @@ def warm(polite: bool = False, first_page_wait: float = 0.0) -> list[str]:
 def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
 
-    from . import access, board, cache, charts, context, tables
+    from . import access, board, cache, context, svg_worker, tables
     from .views import overview, sigma
 
     source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
@@ -91,7 +91,7 @@ def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     if first_page_wait:
         WAITING.set()
         FIRST_PAGE.wait(first_page_wait)
-    charts.svg(charts.WARM_SPEC)  # the SVG renderer's V8 starts once (a second): presenter charts draw with it
+    svg_worker.start()  # the static charts' renderer starts its V8 in its own process (a second of another core)
     images, _ = cache.sample_set(dataset)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import charts, pages, presenter, tables
+from explorer import charts, pages, presenter, svg_worker, tables
 from vae_core.base.data import load_sample
 from vae_core.zoo.checkpoints import scan
 
@@ -233,6 +233,31 @@ def test_a_static_chart_keeps_presenter_type():
     spec = presenter.chart(charts.curve(pd.DataFrame(CURVES), "sigma", "sigma", ("a", "b")), True)
     sizes = {float(s) for s in re.findall(r'font-size="([\d.]+)px"', _static_markup(spec, width=600))}
     assert sizes and min(sizes) >= presenter.TEXT_PX
+
+
+def test_a_static_chart_falls_back_to_a_vega_chart_when_its_renderer_cannot_start(monkeypatch):
+    """A renderer that cannot start (here a worker command that exits at once) leaves the chart to the browser, with
+    one sentence saying so: the chart is still shown."""
+    shown: list[tuple[str, object]] = []
+
+    class Where:
+        @staticmethod
+        def caption(body: str) -> None:
+            shown.append(("caption", body))
+
+        @staticmethod
+        def vega_lite_chart(spec: dict, width: str) -> None:
+            shown.append(("vega", spec))
+
+    spec = charts.curve(pd.DataFrame(CURVES | {"sigma": [0.9, 0.5, 0.2, 1.0, 0.6, 0.31]}), "sigma", "sigma", ("a", "b"))
+    svg_worker.stop()
+    monkeypatch.setattr(svg_worker.sys, "executable", "/bin/false")
+    try:
+        charts.show_static(spec, width=640, where=Where)
+    finally:
+        svg_worker.stop()
+    assert [kind for kind, _ in shown] == ["caption", "vega"] and shown[1][1] is spec
+    assert shown[0][1].startswith("Drawn in the browser: the chart renderer's process (vl-convert) stopped twice")
 
 
 def test_a_static_chart_of_more_marks_than_max_titles_gets_no_titles():

@@ -1,0 +1,110 @@
+"""Vega-Lite charts drawn as SVG in a process of their own (presenter mode's static charts, charts.svg).
+
+vl-convert runs Vega in a V8 isolate and holds Python's interpreter lock while it draws: about a second to start V8,
+then tens of milliseconds a chart (measured here: a thread that sleeps a millisecond per tick ticked twice during the
+first drawing's 1.2 s, five times during five later ones). In the server's process that stops every session's
+script and the server's event loop for as long, the first page's delivery included when the warm-up starts V8. In a
+worker process the drawing takes another core, and the server's thread waits on a pipe, which releases the lock.
+
+The worker reads one request a line on stdin (a Vega-Lite spec as JSON text, itself JSON-quoted) and answers one line
+on stdout: ``{"svg": ...}`` or ``{"error": ...}``. ``draw`` starts it on first use, and again if it has died."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+WARM_SPEC = {"mark": "point", "data": {"values": [{"x": 0}]}, "encoding": {"x": {"field": "x"}}}
+_LOCK = threading.Lock()  # one request at a time on the pipe; waiting for it releases the interpreter lock
+_worker: subprocess.Popen | None = None
+_pending = 0  # answers to ``start``'s request not read yet: read before the next request's
+
+
+class RenderError(RuntimeError):
+    """The worker could not draw a spec (its message says why), or died twice in a row."""
+
+
+def start() -> None:
+    """Start the worker if it is not running, and have it start V8 (on its own core) without waiting for it."""
+    global _pending
+    with _LOCK:
+        worker = _running()
+        try:
+            worker.stdin.write(json.dumps(json.dumps(WARM_SPEC)) + "\n")
+            worker.stdin.flush()
+        except OSError:  # it died at once: the first chart starts another (``draw``)
+            _forget()
+            return
+        _pending += 1
+
+
+def stop() -> None:
+    """End the worker (it ends by itself when the server does: its stdin closes)."""
+    with _LOCK:
+        _forget()
+
+
+def draw(spec_json: str) -> str:
+    """``spec_json`` (a Vega-Lite spec with its data inline, as JSON text) drawn by Vega as SVG text."""
+    with _LOCK:
+        for _ in range(2):  # a worker that died (killed, out of memory) is started again once
+            try:
+                answer = _ask(_running(), spec_json)
+            except (BrokenPipeError, ConnectionError, ValueError):
+                answer = None
+            if answer is not None:
+                break
+            _forget()
+        else:
+            raise RenderError("the chart renderer's process (vl-convert) stopped twice while drawing this chart")
+    if "error" in answer:
+        raise RenderError(f"the chart renderer (vl-convert) could not draw this chart: {answer['error']}")
+    return answer["svg"]
+
+
+def _running() -> subprocess.Popen:
+    global _worker
+    if _worker is None or _worker.poll() is not None:
+        _forget()
+        # -P: the script's folder (explorer/, whose module names are generic) stays off the worker's import path
+        _worker = subprocess.Popen([sys.executable, "-P", __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   text=True, encoding="utf-8")
+    return _worker
+
+
+def _forget() -> None:
+    global _worker, _pending
+    if _worker is not None:
+        _worker.kill()
+        _worker.wait()
+    _worker, _pending = None, 0
+
+
+def _ask(worker: subprocess.Popen, spec_json: str) -> dict | None:
+    global _pending
+    worker.stdin.write(json.dumps(spec_json) + "\n")
+    worker.stdin.flush()
+    while _pending:
+        if not worker.stdout.readline():
+            return None
+        _pending -= 1
+    line = worker.stdout.readline()
+    return json.loads(line) if line else None
+
+
+def main() -> None:
+    """The worker: one spec a line in, one answer a line out, until stdin closes."""
+    import vl_convert
+
+    for line in sys.stdin:
+        try:
+            answer = {"svg": vl_convert.vegalite_to_svg(json.loads(json.loads(line)))}
+        except Exception as error:  # noqa: BLE001  the answer carries it to the server, which shows it
+            answer = {"error": " ".join(str(error).splitlines()[:2]) or type(error).__name__}  # V8's stack left out
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
