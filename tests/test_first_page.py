@@ -107,3 +107,16 @@ def test_the_scan_accepts_what_builds(tmp_path: Path, decoder: str):
     config = {"decoder": decoder, "architecture": "conv", "res_blocks": 1, "conv_channels": [12, 20]}
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
     assert _built(config) is None and read_config(tmp_path) == VAEConfig.from_dict(config)
+
+
+def test_no_shipped_history_holds_a_trace_the_trainer_would_drop():
+    """Every server's zoo scan parses every history.jsonl before its first page: a history with a step trace in each
+    of its 1,093 epochs (5.7 MB) cost that page 0.4 s. Such a file is compacted by scripts/compact_histories.py."""
+    from vae_core.files.names import HISTORY_NAME
+    from vae_core.files.schema import HistoryLine, from_json
+    from vae_core.training.loop import keeps_trace
+
+    kept_too_much = [f"{path.parent.name} epoch {line.epoch}" for path in sorted((ROOT / "checkpoints").glob(
+        f"*/{HISTORY_NAME}")) for line in (from_json(HistoryLine, text, HISTORY_NAME)[0] for text in
+                                           path.read_text().splitlines() if text) if line.trace and not keeps_trace(line)]
+    assert not kept_too_much, kept_too_much[:3]

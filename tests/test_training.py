@@ -461,3 +461,26 @@ def test_a_long_run_writes_no_trace_after_the_first_epochs_and_a_resume_compacts
     again = _tiny_run(tmp_path, 4, NEW_RUN_ADAM)
     again.resume()
     assert again.start_epoch == 4
+
+
+def test_compacting_a_finished_runs_history_keeps_everything_but_the_dropped_traces(tmp_path, monkeypatch):
+    """scripts/compact_histories.py: a run written before the bound gets the history its next commit would write;
+    every other field of every line stays, the state's sha256 is the new file's, the run still resumes, and a second
+    pass changes nothing. A folder that is no run is refused in one sentence."""
+    monkeypatch.setattr(loop, "TRACE_EPOCHS", 3)
+    _tiny_run(tmp_path, 2, NEW_RUN_ADAM).fit()
+    before = _history(tmp_path)
+    monkeypatch.setattr(loop, "TRACE_EPOCHS", 1)
+    size_before, size_after = loop.compact_history(tmp_path)
+    after = _history(tmp_path)
+    assert size_after < size_before and [bool(r.get("trace")) for r in after] == [True, False]
+    assert [{k: v for k, v in r.items() if k != "trace"} for r in after] == [
+        {k: v for k, v in r.items() if k != "trace"} for r in before]
+    state = json.loads((tmp_path / STATE_NAME).read_text())
+    assert state["files"][HISTORY_NAME] == hashlib.sha256((tmp_path / HISTORY_NAME).read_bytes()).hexdigest()
+    assert loop.compact_history(tmp_path) == (size_after, size_after)
+    resumed = _tiny_run(tmp_path, 3, NEW_RUN_ADAM)
+    resumed.resume()
+    assert resumed.start_epoch == 3
+    with pytest.raises(CheckpointError, match="not a run folder written by train.py"):
+        loop.compact_history(tmp_path / "missing")
