@@ -158,13 +158,17 @@ def wait_idle(page, timeout: float = 60.0, settle_ms: int = 400) -> None:
 
 
 def counts(page) -> dict[str, int]:
+    from .charts import STATIC_CLASS  # pandas, Altair and Streamlit: not for every user of this module
+    from .tables import TABLE_CLASS
+
     return {
         "exceptions": page.locator(EXCEPTION).count(),
         "images": page.locator('[data-testid="stMain"] img').count(),
         "charts": page.locator('[data-testid="stVegaLiteChart"]').count(),
         "drawn charts": page.locator('[data-testid="stVegaLiteChart"] :is(svg.marks, canvas)').count(),
+        "static charts": page.locator(f".{STATIC_CLASS} svg").count(),  # drawn on the server (charts.show_static)
         "errors": page.locator('[data-testid="stAlertContentError"]').count(),
-        "tables": page.locator('[data-testid="stDataFrame"]').count(),
+        "tables": page.locator(f'[data-testid="stDataFrame"], table.{TABLE_CLASS}').count(),  # grids and HTML
     }
 
 

@@ -84,26 +84,32 @@ STATIC_CLASS = "static-chart"  # the element that holds a chart drawn on the ser
 
 
 def show_static(spec: dict, width: int | None = None, height: int | None = None, where=st) -> None:
-    """``spec`` drawn on the server as an SVG picture (``svg``), ``width`` x ``height`` px in all (its own size where
-    None; a concatenated chart keeps its panels' sizes), never wider than its column: the same marks, axes, legend
-    and hover descriptions as ``st.vega_lite_chart``, without the Vega code a fresh tab otherwise loads and runs for
-    its first chart (docs/bench_presenter.md, eighth pass). No selections: a chart that is clicked stays a Vega
-    chart."""
+    """``spec`` drawn on the server as an SVG picture (``static_markup``), ``width`` x ``height`` px in all (its own
+    size where None; a concatenated chart keeps its panels' sizes), never wider than its column: the same marks, axes,
+    legend and hover descriptions as ``st.vega_lite_chart``, without the Vega code a fresh tab otherwise loads and
+    runs for its first chart (docs/bench_presenter.md, eighth pass). No selections: a chart that is clicked stays a
+    Vega chart. Where the renderer fails, the browser draws the chart after all."""
+    try:
+        markup = static_markup(spec, width, height)
+    except svg_worker.RenderError as error:  # the chart is still shown: drawn in the browser, as on a desk page
+        where.caption(f"Drawn in the browser: {error}.")
+        where.vega_lite_chart(spec, width="stretch" if width else "content")
+        return
+    # st.html's sanitizer keeps no SVG; Markdown's raw HTML does. One line: Markdown ends an HTML block at a blank one.
+    where.markdown(markup, unsafe_allow_html=True)
+
+
+def static_markup(spec: dict, width: int | None = None, height: int | None = None) -> str:
+    """The one line of HTML ``show_static`` shows: the SVG (cached per spec and size: ``svg``) in a figure."""
     fixed = plain_spec(spec)
     fixed.pop("usermeta", None)
     sizes = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
     if sizes:
         fixed |= sizes | {"autosize": {"type": "fit", "contains": "padding"}}
-    try:
-        picture = svg(json.dumps(fixed, sort_keys=True, default=str))
-    except svg_worker.RenderError as error:  # the chart is still shown: drawn in the browser, as on a desk page
-        where.caption(f"Drawn in the browser: {error}.")
-        where.vega_lite_chart(spec, width="stretch" if width else "content")
-        return
+    picture = svg(json.dumps(fixed, sort_keys=True, default=str))
     picture = picture.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
-    # st.html's sanitizer keeps no SVG; Markdown's raw HTML does. One line: Markdown ends an HTML block at a blank one.
-    where.markdown(f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'
-                   f'{picture}</div>', unsafe_allow_html=True)
+    return (f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'
+            f'{picture}</div>')
 
 
 def _title(spec: dict) -> str:

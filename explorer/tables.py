@@ -2,6 +2,8 @@
 vae_core.zoo.checkpoints: every value has its declared type or is None, which shows as n/a)."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -153,6 +155,31 @@ def shown(frame: pd.DataFrame, dataset: str | None = None) -> tuple[pd.DataFrame
             out[c] = [MISSING if pd.isna(v) else printf % v for v in out[c]]
             config[c] = st.column_config.TextColumn(cfg.get("label"), help=cfg.get("help"), alignment="right")
     return out, config
+
+
+TABLE_CLASS = "leaderboard-table"  # the HTML table ``html_table`` writes
+TABLE_CSS = (f"<style>table.{TABLE_CLASS} {{font-size:0.9rem; margin-bottom:0.5rem}} table.{TABLE_CLASS} :is(th, td) "
+             f"{{padding:0.2rem 0.55rem}} table.{TABLE_CLASS} td:first-child {{white-space:nowrap}}</style>")
+
+
+def html_table(frame: pd.DataFrame, config: dict) -> str:
+    """``frame`` and its column_config (what ``shown`` returns) as one line of HTML, for Markdown's raw HTML: each
+    column under its label with its help as the heading's hover title, numbers in the column's format and on the
+    right, a missing one as MISSING. A fresh tab draws it without loading the data grid's code, which alone took
+    it to 1.3x a one-line app (docs/bench_presenter.md, eighth pass); where sorting matters, the grid stays."""
+    heads, cells = [], []
+    for c in frame.columns:
+        cfg = config.get(c) or {}
+        typed = cfg.get("type_config") or {}
+        numeric = typed.get("type") == "number" or (not typed and pd.api.types.is_numeric_dtype(frame[c]))
+        align = ' style="text-align:right"' if numeric or cfg.get("alignment") == "right" else ""
+        printf = typed.get("format") or "%g"
+        title = f' title="{html.escape(cfg["help"])}"' if cfg.get("help") else ""
+        heads.append(f"<th{title}{align}>{html.escape(cfg.get('label') or c)}</th>")
+        cells.append([f"<td{align}>{(MISSING if pd.isna(v) else printf % v) if numeric else html.escape(str(v))}</td>"
+                      for v in frame[c]])
+    rows = "".join(f"<tr>{''.join(row)}</tr>" for row in zip(*cells, strict=True))
+    return f'<table class="{TABLE_CLASS}"><thead><tr>{"".join(heads)}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def quality_points(frame: pd.DataFrame, means: bool = False) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
-every page needs: importing pandas and Altair, reading the zoo, the Overview's chart; then, once the first page has
-run (``first_page_ran``: the Overview needs no torch, and importing it beside the first page slows that page down),
-starting the renderer of presenter mode's static charts, importing torch and loading the default dataset's models,
+every page needs: starting the static charts' renderer (explorer.svg_worker, a process of its own), importing pandas
+and Altair, reading the zoo, the Overview's chart drawn; then, once the first page has run and been drawn
+(``first_page_ran``: the Overview needs no torch, and importing it beside the first page slows that page down),
+importing torch and loading the default dataset's models,
 the default selection's first, with their sigma over the test sample (the Decoder sigma page's "All models" loads
 them all) and the Board's pictures of its opening view and its named sets ("next set"). The work goes through the
 same cached functions the pages call: a page that asks for something the thread is computing waits for that one
@@ -69,9 +70,10 @@ def warm(polite: bool = False, first_page_wait: float = 0.0) -> list[str]:
 def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     from vae_core.zoo.checkpoints import ZOO_ENV, ZooError, is_hub_repo_id
 
-    from . import access, board, cache, context, svg_worker, tables
+    from . import access, board, cache, charts, context, svg_worker, tables
     from .views import overview, sigma
 
+    svg_worker.start()  # the static charts' renderer starts its V8 in its own process (a second of another core)
     source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
     revision = ((os.environ.get(context.REVISION_ENV) or None) if access.is_locked() or is_hub_repo_id(source)
                 else None)
@@ -88,12 +90,11 @@ def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     dataset = datasets[0]
     points = overview.quality_points(tables.leaderboard(checkpoints), dataset, means=False)
     if not points.empty:
-        overview.quality_chart(points)
+        charts.static_markup(overview.quality_chart(points))  # the Overview's picture, drawn by the renderer
     if first_page_wait:
         WAITING.set()
         if FIRST_PAGE.wait(first_page_wait):
             time.sleep(FIRST_PAGE_DRAWN)  # the server cannot see the drawing end; torch would share its cores
-    svg_worker.start()  # the static charts' renderer starts its V8 in its own process (a second of another core)
     images, _ = cache.sample_set(dataset)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)

@@ -708,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
                         "ROUNDS tabs each; with --before or --before-rev, that tree's pages too, interleaved")
     p.add_argument("--presenter", action="store_true",
                    help="with --tab-parts: the Board and every Story step in presenter mode instead of the pages")
+    p.add_argument("--pages", help="with --tab-parts and a before tree: only these views, comma-separated "
+                                   "(e.g. overview,sigma)")
     args = p.parse_args(argv)
     args.command = " ".join(["python -m scripts.bench_presenter", *(argv if argv is not None else sys.argv[1:])])
     zoo = str(Path(args.zoo).resolve())
@@ -725,8 +727,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         before, args.before_label = before_tree(args.before, args.before_rev or "HEAD", Path(tmp))
         if args.tab_parts:
-            found = tab_parts_side_by_side({"before": before, "after": ROOT}, zoo, args.tab_parts,
-                                           presenter_views() if args.presenter else None)
+            views = presenter_views() if args.presenter else page_views()
+            if args.pages:
+                unknown = set(args.pages.split(",")) - set(views)
+                if unknown:
+                    p.error(f"--pages: no such view {', '.join(sorted(unknown))} (one of: {', '.join(views)})")
+                views = {label: path for label, path in views.items() if label in args.pages.split(",")}
+            found = tab_parts_side_by_side({"before": before, "after": ROOT}, zoo, args.tab_parts, views)
             print(side_by_side_report(found, args.command, load, args.before_label))
             return 0
         if args.first_pages:

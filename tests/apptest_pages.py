@@ -3,9 +3,13 @@ then a page of the registry (explorer/pages.py) with its own. Shared by the page
 tests/test_story.py, ...)."""
 from __future__ import annotations
 
+import html
+import re
+
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from explorer import pages
+from explorer import charts, pages, tables
 
 
 def open_page(page: str, sidebar: dict | None = None, own: dict | None = None, timeout: float = 120) -> AppTest:
@@ -82,3 +86,20 @@ def as_shown(expected: float, column: str):
     printf = (tables.COLUMNS.get(column, {}).get("type_config") or {}).get("format") or ""
     digits = re.search(r"\.(\d+)f", printf)
     return pytest.approx(expected, rel=1e-6, abs=0.5 * 10 ** -int(digits.group(1)) if digits else 1e-9)
+
+
+def html_tables(at: AppTest) -> list[pd.DataFrame]:
+    """The tables ``tables.html_table`` wrote into the page's Markdown, in page order, as frames of their text
+    (the headings' labels as columns)."""
+    found = []
+    for body in (m.value for m in at.markdown if f'<table class="{tables.TABLE_CLASS}">' in m.value):
+        def cells(row: str, tag: str) -> list[str]:
+            return [html.unescape(c) for c in re.findall(rf"<{tag}[^>]*>(.*?)</{tag}>", row)]
+        rows = re.findall(r"<tr>(.*?)</tr>", body)
+        found.append(pd.DataFrame([cells(r, "td") for r in rows[1:]], columns=cells(rows[0], "th")))
+    return found
+
+
+def static_charts(at: AppTest) -> list[str]:
+    """The charts drawn on the server (charts.show_static) in the page's Markdown: their one line of HTML each."""
+    return [m.value for m in at.markdown if m.value.startswith(f'<div class="{charts.STATIC_CLASS}"')]

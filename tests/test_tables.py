@@ -6,12 +6,15 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from explorer import tables
 from explorer.tables import leaderboard
 from vae_core.files.names import EVAL_NAME, HISTORY_NAME
 from vae_core.files.schema import Evaluation
@@ -137,3 +140,28 @@ def test_the_leaderboard_reads_the_typed_record_it_is_given():
     row = leaderboard([ckpt]).iloc[0]
     assert (row["log-lik"], row["IWAE (test set)"], row["sigma min"], row["FD samples"], row["epochs"]) == (
         ev.log_likelihood.estimate, ev.test.iwae, ev.sigma.min, ev.frechet.samples, ev.training.epochs)
+
+
+HTML_CELLS = [  # (column, value, its column_config or None) -> the cell as the HTML table writes it
+    ("log-lik", -91.456, None, '<td style="text-align:right">-91.5</td>'),
+    ("images", 500.0, None, '<td style="text-align:right">500</td>'),
+    ("bits/dim", float("nan"), None, f'<td style="text-align:right">{tables.MISSING}</td>'),
+    ("estimate", "AIS <T=1000>", None, "<td>AIS &lt;T=1000&gt;</td>"),
+    ("latent", 4, None, '<td style="text-align:right">4</td>'),  # no config: a number in %g
+]
+
+
+@pytest.mark.parametrize(("column", "value", "config", "cell"), HTML_CELLS, ids=[c[0] for c in HTML_CELLS])
+def test_an_html_table_writes_each_number_in_its_columns_format_and_escapes_text(column, value, config, cell):
+    frame = pd.DataFrame({column: [value]})
+    written = tables.html_table(frame, tables.COLUMNS if config is None else config)
+    assert written.startswith(f'<table class="{tables.TABLE_CLASS}">') and "\n" not in written
+    assert cell in written and "None" not in written
+
+
+def test_an_html_tables_headings_carry_the_columns_label_and_help():
+    frame, config = tables.shown(pd.DataFrame({"model": ["a"], "log-lik": [1.0], "FD sample means": [2.0]}))
+    heads = re.findall(r"<th[^>]*>[^<]*</th>", tables.html_table(frame, config))
+    assert heads[0] == "<th>model</th>"
+    assert heads[1].endswith(">log p(x)</th>") and 'title="nats per image (higher is better)' in heads[1]
+    assert heads[2].endswith(">FD means</th>") and "E[x|z]" in heads[2]
