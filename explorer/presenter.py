@@ -20,6 +20,7 @@ TEXT_PX = 18           # the smallest text a room must read, at 1280x720
 NUMBER_PX = 34         # the key numbers (the board's log p(x) and FD): at least 32 px
 VIEWPORT = (1280, 720)  # the projector the sizes are chosen for
 WIDTH_PX = 1200        # a full-width chart: the main block at 1280 px less its padding (CSS) and a scrollbar
+DESK_WIDTH_PX = 820    # the same outside presenter mode, beside the sidebar
 PAGES = ("board", "story", "sample")  # where the switch is (Sample: for its gap view)
 
 CSS = f"""<style>
@@ -105,14 +106,15 @@ def keep_keys() -> None:
     st.html(KEEP_KEYS, unsafe_allow_javascript=True)
 
 
-def static_chart(spec: dict, stretch: bool = False, height: int | None = None, where=st) -> None:
-    """A chart in presenter mode: in its type (``chart``) and drawn on the server as an SVG picture
-    (charts.show_static), ``WIDTH_PX`` wide if ``stretch``. A fresh tab then loads no Vega code, which alone took it to
-    1.3-1.8x a one-line app (docs/bench_presenter.md, sixth and eighth passes); a room reads a chart and does not zoom
-    it, and the picture keeps the hover descriptions."""
+def static_chart(spec: dict, on: bool = True, stretch: bool = False, height: int | None = None, where=st) -> None:
+    """A chart drawn on the server as an SVG picture (charts.show_static), in presenter type when ``on``
+    (``chart``), the main block's width if ``stretch`` (``WIDTH_PX``, or ``DESK_WIDTH_PX`` beside the sidebar). A fresh
+    tab then loads no Vega code, which alone took it to 1.3-1.8x a one-line app (docs/bench_presenter.md, sixth and
+    eighth passes); a room reads a chart and does not zoom it, and the picture keeps the hover descriptions."""
     from . import charts  # Altair: imported by the pages that draw a chart, not by every presenter switch
 
-    charts.show_static(chart(spec, True), width=WIDTH_PX if stretch else None, height=height, where=where)
+    width = (WIDTH_PX if on else DESK_WIDTH_PX) if stretch else None
+    charts.show_static(chart(spec, on), width=width, height=height, where=where)
 
 
 FONT_SIZES = ("fontSize", "labelFontSize", "titleFontSize")  # set in a spec, they win over its config

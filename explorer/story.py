@@ -221,12 +221,10 @@ def side_by_side(pictures: list[np.ndarray], captions: list[str]) -> None:
         col.image(picture, caption=caption, width="stretch")
 
 
-def _chart(spec: dict, **kwargs) -> None:
-    """A step's figure; in presenter mode in its type and drawn on the server (``presenter.static_chart``)."""
-    if presenter.requested():
-        presenter.static_chart(spec, stretch=kwargs.get("width") == "stretch", height=kwargs.get("height"), where=st)
-    else:
-        st.vega_lite_chart(spec, **kwargs)
+def _chart(spec: dict, stretch: bool = False, height: int | None = None) -> None:
+    """A step's figure, drawn on the server at a desk too (``presenter.static_chart``): the Story is shown, not
+    explored, and a fresh tab then loads no Vega code; in presenter mode in its type."""
+    presenter.static_chart(spec, on=presenter.requested(), stretch=stretch, height=height)
 
 
 def _missing(text: str) -> None:
@@ -255,7 +253,7 @@ def step_elbo(ctx: context.Context) -> None:
     if "problem" in view:
         st.warning(f"No exact posterior for test image #{STORY_IMAGE} of {ckpt.name}: {view['problem']}.")
         return
-    _chart(charts.posterior(view, (key, STORY_IMAGE, ctx.seed)), width="stretch", height=FIGURE_HEIGHT)
+    _chart(charts.posterior(view, (key, STORY_IMAGE, ctx.seed)), stretch=True, height=FIGURE_HEIGHT)
     st.caption(identity_sentence(view, ckpt.name, STORY_IMAGE) + " Colour: the true posterior p(z|x); red: the "
                "encoder's q(z|x) at 1 and 2 sd.")
 
@@ -274,7 +272,7 @@ def step_collapse(ctx: context.Context) -> None:
     if raw is not None and not steps.empty:
         domain = tuple(c.name for c in pair if (steps["model"] == c.name).any())  # runs with a trace
         _chart(charts.run_curve(steps, "step", "sigma_min", "sigma min (log)", domain, "log",
-                                height=CURVE_HEIGHT), width="stretch")
+                                height=CURVE_HEIGHT), stretch=True)
         said = [collapse_sentence(steps, raw), raw_runs.stopped(raw)]
         if partner is not None:
             said.append(partner_sentence(partner, steps))
@@ -290,7 +288,7 @@ def step_collapse(ctx: context.Context) -> None:
         _missing("None of these runs recorded its smallest sigma in its history.")
         return
     _chart(charts.run_curve(per_epoch, "epoch", "sigma_min", "sigma min (log)", domain, "log",
-                            height=CURVE_HEIGHT), width="stretch")
+                            height=CURVE_HEIGHT), stretch=True)
     st.caption(" ".join(raw_runs.stopped(c) for c in pair) + " Smallest sigma on a validation batch, per epoch.")
 
 
@@ -384,7 +382,7 @@ def step_bounded(ctx: context.Context) -> None:
         return
     domain = tuple(c.name for c in models)
     _chart(charts.run_curve(frame, "epoch", "sigma_min", "sigma min (log)", domain, "log",
-                            height=CURVE_HEIGHT), width="stretch")
+                            height=CURVE_HEIGHT), stretch=True)
     said = [s for s in (bound_sentence(c) for c in models) if s]
     st.caption(" ".join(said) if said else "None of these models has a bounded likelihood.")
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
-from apptest_pages import open_page
+from apptest_pages import open_page, static_charts
 from streamlit.testing.v1 import AppTest
 
 from explorer import story
@@ -23,8 +23,9 @@ def open_story(sidebar: dict | None = None, own: dict | None = None) -> AppTest:
 
 
 def figures(at: AppTest) -> int:
-    """Live figures on the page: charts, and pictures (a side-by-side pair is one figure)."""
-    return len(at.get("vega_lite_chart")) + (1 if len(at.image) else 0)
+    """Live figures on the page: charts (drawn on the server), and pictures (a side-by-side pair is one figure)."""
+    assert not at.get("vega_lite_chart")  # the Story draws no Vega chart, at a desk either
+    return len(static_charts(at)) + (1 if len(at.image) else 0)
 
 
 # ------------------------------------------------------------------------------------------------ logic
