@@ -93,7 +93,7 @@ def show_static(spec: dict, width: int | None = None, height: int | None = None,
         markup = static_markup(spec, width, height)
     except svg_worker.RenderError as error:  # the chart is still shown: drawn in the browser, as on a desk page
         where.caption(f"Drawn in the browser: {error}.")
-        where.vega_lite_chart(spec, width="stretch" if width else "content")
+        where.vega_lite_chart(spec, width="stretch" if width else "content", **({"height": height} if height else {}))
         return
     # st.html's sanitizer keeps no SVG; Markdown's raw HTML does. One line: Markdown ends an HTML block at a blank one.
     where.markdown(markup, unsafe_allow_html=True)

@@ -21,19 +21,23 @@ _worker: subprocess.Popen | None = None
 _pending = 0  # answers to ``start``'s request not read yet: read before the next request's
 
 
+TIMEOUT_S = 120.0  # a drawing not answered by then: the worker is stopped (a hung V8 would hold every chart)
+
+
 class RenderError(RuntimeError):
-    """The worker could not draw a spec (its message says why), or died twice in a row."""
+    """The worker could not draw a spec (its message says why), could not start, or stopped twice in a row."""
 
 
 def start() -> None:
-    """Start the worker if it is not running, and have it start V8 (on its own core) without waiting for it."""
+    """Start the worker if it is not running, and have it start V8 (on its own core) without waiting for it. A worker
+    that cannot start is left to the first chart, which says so (``draw``)."""
     global _pending
     with _LOCK:
-        worker = _running()
         try:
+            worker = _running()
             worker.stdin.write(json.dumps(json.dumps(WARM_SPEC)) + "\n")
             worker.stdin.flush()
-        except OSError:  # it died at once: the first chart starts another (``draw``)
+        except OSError:
             _forget()
             return
         _pending += 1
@@ -48,16 +52,20 @@ def stop() -> None:
 def draw(spec_json: str) -> str:
     """``spec_json`` (a Vega-Lite spec with its data inline, as JSON text) drawn by Vega as SVG text."""
     with _LOCK:
-        for _ in range(2):  # a worker that died (killed, out of memory) is started again once
+        for _ in range(2):  # a worker that died (killed, out of memory, timed out) is started again once
             try:
                 answer = _ask(_running(), spec_json)
-            except (BrokenPipeError, ConnectionError, ValueError):
+            except (OSError, ValueError):  # could not start, a broken pipe, half a line
                 answer = None
+            except BaseException:  # the answer may still come: never read it as the next chart's
+                _forget()
+                raise
             if answer is not None:
                 break
             _forget()
         else:
-            raise RenderError("the chart renderer's process (vl-convert) stopped twice while drawing this chart")
+            raise RenderError("the chart renderer's process (vl-convert) could not start or stopped twice while "
+                              "drawing this chart")
     if "error" in answer:
         raise RenderError(f"the chart renderer (vl-convert) could not draw this chart: {answer['error']}")
     return answer["svg"]
@@ -78,18 +86,30 @@ def _forget() -> None:
     if _worker is not None:
         _worker.kill()
         _worker.wait()
+        for pipe in (_worker.stdin, _worker.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
     _worker, _pending = None, 0
 
 
 def _ask(worker: subprocess.Popen, spec_json: str) -> dict | None:
+    """The worker's answer to ``spec_json`` (the start's answer read first), or None if it stopped or timed out: a
+    timer kills it after ``TIMEOUT_S``, which ends the read (a pipe's read has no timeout of its own everywhere)."""
     global _pending
-    worker.stdin.write(json.dumps(spec_json) + "\n")
-    worker.stdin.flush()
-    while _pending:
-        if not worker.stdout.readline():
-            return None
-        _pending -= 1
-    line = worker.stdout.readline()
+    timer = threading.Timer(TIMEOUT_S, worker.kill)
+    timer.start()
+    try:
+        worker.stdin.write(json.dumps(spec_json) + "\n")
+        worker.stdin.flush()
+        while _pending:
+            if not worker.stdout.readline():
+                return None
+            _pending -= 1
+        line = worker.stdout.readline()
+    finally:
+        timer.cancel()
     return json.loads(line) if line else None
 
 

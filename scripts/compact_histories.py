@@ -22,15 +22,17 @@ def main(*paths: str) -> int:
         print(f"no run folder (one with {STATE_NAME} and {HISTORY_NAME}) in {', '.join(map(str, folders))}",
               file=sys.stderr)
         return 1
+    failed = 0
     for run in runs:
         try:
             before, after = compact_history(run)
         except (ValueError, OSError) as e:  # a damaged state or history, in one sentence; that folder unchanged
             print(e, file=sys.stderr)
-            return 1
+            failed += 1
+            continue
         if after != before:
             print(f"{run}: {HISTORY_NAME} {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ def test_overview_has_a_leaderboard_per_dataset_a_chart_and_links(zoo):
         pytest.approx(ev["test"]["iwae"]))
     assert list(fashion["model"]) == ["bernoulli"] and list(fashion_every["model"]) == ["fashion-mnist-bernoulli"]
     assert not any(f.isna().any().any() for f in frames)  # a missing number reads as a dash, never "None"
+    assert not any(f.isin(["None", "nan", ""]).any().any() for f in (eight, binarized, fashion))  # the HTML ones
     (chart,) = static_charts(at)  # drawn on the server: no Vega chart on the first page
     assert not charts(at) and "<svg" in chart
     assert all(f">{html.escape(group)}</text>" in chart for group in tables.GROUPS.values())  # binarized apart

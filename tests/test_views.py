@@ -235,9 +235,10 @@ def test_a_static_chart_keeps_presenter_type():
     assert sizes and min(sizes) >= presenter.TEXT_PX
 
 
-def test_a_static_chart_falls_back_to_a_vega_chart_when_its_renderer_cannot_start(monkeypatch):
-    """A renderer that cannot start (here a worker command that exits at once) leaves the chart to the browser, with
-    one sentence saying so: the chart is still shown."""
+@pytest.mark.parametrize("command", ["/bin/false", "/no/such/python"], ids=["exits at once", "cannot be started"])
+def test_a_static_chart_falls_back_to_a_vega_chart_when_its_renderer_cannot_start(monkeypatch, command):
+    """A renderer that cannot start (a worker command that exits at once, or one that does not exist) leaves the chart
+    to the browser, at the height asked, with one sentence saying so: the chart is still shown."""
     shown: list[tuple[str, object]] = []
 
     class Where:
@@ -246,18 +247,19 @@ def test_a_static_chart_falls_back_to_a_vega_chart_when_its_renderer_cannot_star
             shown.append(("caption", body))
 
         @staticmethod
-        def vega_lite_chart(spec: dict, width: str) -> None:
+        def vega_lite_chart(spec: dict, width: str, height: int) -> None:
             shown.append(("vega", spec))
+            assert width == "stretch" and height == 300
 
     spec = charts.curve(pd.DataFrame(CURVES | {"sigma": [0.9, 0.5, 0.2, 1.0, 0.6, 0.31]}), "sigma", "sigma", ("a", "b"))
     svg_worker.stop()
-    monkeypatch.setattr(svg_worker.sys, "executable", "/bin/false")
+    monkeypatch.setattr(svg_worker.sys, "executable", command)
     try:
-        charts.show_static(spec, width=640, where=Where)
+        charts.show_static(spec, width=640, height=300, where=Where)
     finally:
         svg_worker.stop()
     assert [kind for kind, _ in shown] == ["caption", "vega"] and shown[1][1] is spec
-    assert shown[0][1].startswith("Drawn in the browser: the chart renderer's process (vl-convert) stopped twice")
+    assert shown[0][1].startswith("Drawn in the browser: the chart renderer's process (vl-convert) could not start")
 
 
 def test_a_static_chart_of_more_marks_than_max_titles_gets_no_titles():
