@@ -38,7 +38,3 @@ bar.caption((f"**{title}**" if title else "your selection") + f", seed {ctx.seed
 
 loaded = context.load_models(ctx, shown)
 board.show(loaded, [ctx.key(c) for c, _ in loaded], images, first, ctx.seed, presenting)
-if following:  # what "Next set" will show here, computed while this view is drawn
-    by_name = {c.name: c for c in ctx.for_dataset()}
-    board.compute_next_set(ctx, [by_name[n] for n in following[1] if n in by_name][:board.MAX_COLUMNS], images,
-                           first, ctx.seed)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,12 +16,10 @@ import streamlit as st
 from explorer.compute.images import ColorScale, image_grid, log_scale, to_uint8
 from vae_core.zoo.checkpoints import Checkpoint
 
-from . import cache, links, presenter, render, tables, warmup
+from . import cache, links, presenter, render, tables
 
 if TYPE_CHECKING:  # the sidebar reads the named sets here on every page, the Overview's included, without torch
     from vae_core.model.vae import VAE
-
-    from .context import Context
 
 MAX_COLUMNS = 4   # models shown at once: four columns still fit 1280x720 with readable pictures
 TILES = 3         # pictures per cell: three test images, three prior samples
@@ -117,42 +114,6 @@ def reconstructed_means(model: VAE, key: tuple, images: np.ndarray, indices: lis
         for at, within in places:
             means[at] = rec["mean"][within]
     return means
-
-
-_AHEAD = threading.Lock()  # guards the two below
-_wanted: tuple | None = None  # the latest set to compute ahead: (ctx, checkpoints, images, first, seed)
-ahead: threading.Thread | None = None  # the thread computing ahead while it runs (tests wait for it)
-
-
-def compute_next_set(ctx: Context, checkpoints: list[Checkpoint], images: np.ndarray, first: int, seed: int) -> None:
-    """The pictures "next set" (M) will show at this image and seed, computed in the background at a lowered
-    priority while this view is drawn: the warm-up has them at the first image and seed only, and a set changed
-    after "new samples" computed its models' samples while the room waited (365 ms against 199 ms for "next
-    images", docs/bench_presenter.md, ninth pass). One thread at a time does the latest request; a press during
-    it waits for what it is computing (Streamlit's caches lock each key) instead of computing it twice."""
-    global _wanted, ahead
-    with _AHEAD:
-        _wanted = (ctx, checkpoints, images, first, seed)
-        if ahead is None:
-            ahead = warmup.in_background(_compute_ahead)
-
-
-def _compute_ahead() -> None:
-    global _wanted, ahead
-    while True:
-        with _AHEAD:
-            job, _wanted = _wanted, None
-            if job is None:
-                ahead = None
-                return
-        ctx, checkpoints, images, first, seed = job
-        try:
-            for ckpt in checkpoints:
-                column_pictures(ctx.model(ckpt), ctx.key(ckpt), images, first, seed)
-        except BaseException:  # logged by warmup.in_background; the next request starts a thread again
-            with _AHEAD:
-                ahead = None
-            raise
 
 
 def column_pictures(model: VAE, key: tuple, images: np.ndarray, first: int, seed: int) -> tuple[np.ndarray, dict]:

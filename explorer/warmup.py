@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 LOG = logging.getLogger(__name__)
 THREAD_NAME = "explorer-warmup"
@@ -45,23 +44,6 @@ def start() -> threading.Thread:
     logging.getLogger(RUN_CONTEXT_LOGGER).addFilter(_OwnThreadNotes())
     thread = threading.Thread(target=warm, kwargs={"polite": True, "first_page_wait": FIRST_PAGE_WAIT},
                               name=THREAD_NAME, daemon=True)
-    thread.start()
-    return thread
-
-
-def in_background(work: Callable[[], object]) -> threading.Thread:
-    """Run ``work`` in a daemon thread under the warm-up's name (its cached calls' notes stay out of the log), at the
-    warm-up's lowered priority on Linux (``os.nice`` applies to the calling thread alone there), so that the page
-    being drawn keeps the CPU; a failure is logged, not raised: a page that needs the value meets it and says so."""
-    def run() -> None:
-        if sys.platform == "linux":
-            os.nice(YIELDING_NICENESS)
-        try:
-            work()
-        except Exception:  # noqa: BLE001  work ahead of a visitor only saves time
-            LOG.warning("computing ahead stopped", exc_info=True)
-
-    thread = threading.Thread(target=run, name=THREAD_NAME, daemon=True)
     thread.start()
     return thread
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -13,7 +12,7 @@ from apptest_pages import open_page
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import NO_SIGMA, TINY_MODELS
 
-from explorer import board, cache, context, warmup
+from explorer import board, cache, context
 from vae_core.zoo.checkpoints import scan
 
 MNIST = sorted(n for n in TINY_MODELS if n.startswith("mnist-"))
@@ -149,31 +148,6 @@ def test_next_model_set_replaces_the_selection_and_names_the_set_in_the_link(zoo
         assert len(heads(at)) == min(len(members), board.MAX_COLUMNS)
         assert param(at, board.SET_KEY) == [board.set_slug(title)]
         assert any(f"**{title}**" in c.value for c in at.caption)
-
-
-def test_next_model_set_finds_its_pictures_computed_while_the_board_was_drawn(zoo, monkeypatch):
-    """After "new samples" (a seed the warm-up drew nothing at), the next set's pictures are computed in the
-    background while the board is drawn, so that pressing "next set" runs no decoder in the page's own run."""
-    from vae_core.model.vae import VAE
-
-    (_, shown), (_, following) = board.model_sets(MNIST, "mnist")[:2]
-    assert set(following) - set(shown)  # models the board has not drawn yet
-    at = open_board({"models": shown})
-    at.button(key="board_samples").click().run()
-    running = board.ahead
-    if running is not None:  # None: done already
-        running.join(120)
-    decoded_by_the_page = []
-    decode = VAE.decode
-
-    def counted(self, z):
-        if threading.current_thread().name != warmup.THREAD_NAME:  # the page's run, not the next set's ahead
-            decoded_by_the_page.append(z.shape)
-        return decode(self, z)
-    monkeypatch.setattr(VAE, "decode", counted)
-    at.button(key="board_set").click().run()
-    assert at.sidebar.multiselect(key="models").value == following
-    assert decoded_by_the_page == []
 
 
 @pytest.mark.parametrize("title", list(board.MODEL_SETS))
