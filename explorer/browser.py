@@ -166,7 +166,7 @@ def counts(page) -> dict[str, int]:
         "images": page.locator('[data-testid="stMain"] img').count(),
         "charts": page.locator('[data-testid="stVegaLiteChart"]').count(),
         "drawn charts": page.locator('[data-testid="stVegaLiteChart"] :is(svg.marks, canvas)').count(),
-        "static charts": page.locator(f".{STATIC_CLASS} svg").count(),  # drawn on the server (charts.show_static)
+        "static charts": page.locator(f".{STATIC_CLASS} > :is(svg, img)").count(),  # charts.show_static
         "errors": page.locator('[data-testid="stAlertContentError"]').count(),
         "tables": page.locator(f'[data-testid="stDataFrame"], table.{TABLE_CLASS}').count(),  # grids and HTML
     }

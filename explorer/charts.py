@@ -61,34 +61,41 @@ def plain_spec(spec: dict) -> dict:
 
 
 # Vega's SVG gives each mark its description (the tooltip's fields) as aria-label; a <title> beside it is what a
-# browser shows on hover, so the static picture keeps the chart's tooltips. Not on a chart of more marks than
-# MAX_TITLES (the Story's posterior heat map: 2,500 cells, whose titles doubled a fresh tab's elements).
+# browser shows on hover, so the static picture keeps the chart's tooltips. A chart of more marks than MAX_TITLES
+# (the Story's posterior heat map: 2,500 cells) is sent as a PNG instead: its titles doubled a fresh tab's elements,
+# and its SVG alone was 2,900 of them.
 _DESCRIBED = re.compile(r'(<(path|rect|text|line|circle)\b[^>]*?aria-label="([^"]*)"[^>]*?)(/>|>)')
 MAX_TITLES = 500
+PNG_SCALE = 2  # a PNG chart's pixels per pixel drawn: sharp on a display of device pixel ratio 2
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def svg(spec_json: str) -> str:
-    """A Vega-Lite spec (JSON text, data inline) drawn as SVG by Vega's own renderer on the server (vl-convert, in a
-    process of its own: ``svg_worker``), with every described mark's description as its hover title (up to
-    ``MAX_TITLES`` marks)."""
+def picture(spec_json: str) -> str:
+    """A Vega-Lite spec (JSON text, data inline) drawn by Vega's own renderer on the server (vl-convert, in a process
+    of its own: ``svg_worker``), as HTML: its SVG with every described mark's description as its hover title, or for a
+    chart of more than ``MAX_TITLES`` marks a PNG of it (``PNG_SCALE``) in an <img> of the SVG's size."""
     def titled(m: re.Match) -> str:
         body = f"<title>{m.group(3)}</title>"
         return f"{m.group(1)}>{body}</{m.group(2)}>" if m.group(4) == "/>" else f"{m.group(1)}>{body}"
 
     drawn = svg_worker.draw(spec_json)
-    return drawn if len(_DESCRIBED.findall(drawn)) > MAX_TITLES else _DESCRIBED.sub(titled, drawn)
+    if len(_DESCRIBED.findall(drawn)) <= MAX_TITLES:
+        return _DESCRIBED.sub(titled, drawn)
+    root = re.search(r"<svg [^>]*>", drawn).group(0)
+    width, height = (re.search(rf' {side}="([\d.]+)"', root).group(1) for side in ("width", "height"))
+    return (f'<img width="{width}" height="{height}" alt="" '
+            f'src="data:image/png;base64,{svg_worker.draw(spec_json, png_scale=PNG_SCALE)}">')
 
 
 STATIC_CLASS = "static-chart"  # the element that holds a chart drawn on the server
 
 
 def show_static(spec: dict, width: int | None = None, height: int | None = None, where=st) -> None:
-    """``spec`` drawn on the server as an SVG picture (``static_markup``), ``width`` x ``height`` px in all (its own
-    size where None; a concatenated chart keeps its panels' sizes), never wider than its column: the same marks, axes,
-    legend and hover descriptions as ``st.vega_lite_chart``, without the Vega code a fresh tab otherwise loads and
-    runs for its first chart (docs/bench_presenter.md, eighth pass). No selections: a chart that is clicked stays a
-    Vega chart. Where the renderer fails, the browser draws the chart after all."""
+    """``spec`` drawn on the server as a picture (``static_markup``: SVG, or PNG past ``MAX_TITLES`` marks),
+    ``width`` x ``height`` px in all (its own size where None; a concatenated chart keeps its panels' sizes), never
+    wider than its column: the same marks, axes, legend and hover descriptions as ``st.vega_lite_chart``, without the
+    Vega code a fresh tab otherwise loads and runs for its first chart (docs/bench_presenter.md, eighth pass). No
+    selections: a chart that is clicked stays a Vega chart. Where the renderer fails, the browser draws it after all."""
     try:
         markup = static_markup(spec, width, height)
     except svg_worker.RenderError as error:  # the chart is still shown: drawn in the browser, as on a desk page
@@ -100,16 +107,16 @@ def show_static(spec: dict, width: int | None = None, height: int | None = None,
 
 
 def static_markup(spec: dict, width: int | None = None, height: int | None = None) -> str:
-    """The one line of HTML ``show_static`` shows: the SVG (cached per spec and size: ``svg``) in a figure."""
+    """The one line of HTML ``show_static`` shows: the picture (cached per spec and size: ``picture``) in a figure."""
     fixed = plain_spec(spec)
     fixed.pop("usermeta", None)
     sizes = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
     if sizes:
         fixed |= sizes | {"autosize": {"type": "fit", "contains": "padding"}}
-    picture = svg(json.dumps(fixed, sort_keys=True, default=str))
-    picture = picture.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
+    drawn = picture(json.dumps(fixed, sort_keys=True, default=str))
+    drawn = re.sub(r"<(svg|img) ", r'<\1 style="max-width:100%;height:auto" ', drawn, count=1)
     return (f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'
-            f'{picture}</div>')
+            f'{drawn}</div>')
 
 
 def _title(spec: dict) -> str:

@@ -6,8 +6,9 @@ first drawing's 1.2 s, five times during five later ones). In the server's proce
 script and the server's event loop for as long, the first page's delivery included when the warm-up starts V8. In a
 worker process the drawing takes another core, and the server's thread waits on a pipe, which releases the lock.
 
-The worker reads one request a line on stdin (a Vega-Lite spec as JSON text, itself JSON-quoted) and answers one line
-on stdout: ``{"svg": ...}`` or ``{"error": ...}``. ``draw`` starts it on first use, and again if it has died."""
+The worker reads one request a line on stdin (``{"spec": <a Vega-Lite spec as JSON text>, "png_scale": null or a
+number}``) and answers one line on stdout: ``{"svg": ...}``, ``{"png": <base64>}`` or ``{"error": ...}``. ``draw``
+starts it on first use, and again if it has died."""
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def start() -> None:
     with _LOCK:
         try:
             worker = _running()
-            worker.stdin.write(json.dumps(json.dumps(WARM_SPEC)) + "\n")
+            worker.stdin.write(_request(json.dumps(WARM_SPEC), None))
             worker.stdin.flush()
         except OSError:
             _forget()
@@ -49,12 +50,13 @@ def stop() -> None:
         _forget()
 
 
-def draw(spec_json: str) -> str:
-    """``spec_json`` (a Vega-Lite spec with its data inline, as JSON text) drawn by Vega as SVG text."""
+def draw(spec_json: str, png_scale: float | None = None) -> str:
+    """``spec_json`` (a Vega-Lite spec with its data inline, as JSON text) drawn by Vega: SVG text, or with
+    ``png_scale`` a PNG of that many pixels per SVG pixel, base64-encoded."""
     with _LOCK:
         for _ in range(2):  # a worker that died (killed, out of memory, timed out) is started again once
             try:
-                answer = _ask(_running(), spec_json)
+                answer = _ask(_running(), _request(spec_json, png_scale))
             except (OSError, ValueError):  # could not start, a broken pipe, half a line
                 answer = None
             except BaseException:  # the answer may still come: never read it as the next chart's
@@ -68,7 +70,11 @@ def draw(spec_json: str) -> str:
                               "drawing this chart")
     if "error" in answer:
         raise RenderError(f"the chart renderer (vl-convert) could not draw this chart: {answer['error']}")
-    return answer["svg"]
+    return answer["png" if png_scale else "svg"]
+
+
+def _request(spec_json: str, png_scale: float | None) -> str:
+    return json.dumps({"spec": spec_json, "png_scale": png_scale}) + "\n"
 
 
 def _running() -> subprocess.Popen:
@@ -94,14 +100,14 @@ def _forget() -> None:
     _worker, _pending = None, 0
 
 
-def _ask(worker: subprocess.Popen, spec_json: str) -> dict | None:
-    """The worker's answer to ``spec_json`` (the start's answer read first), or None if it stopped or timed out: a
+def _ask(worker: subprocess.Popen, request: str) -> dict | None:
+    """The worker's answer to ``request`` (the start's answer read first), or None if it stopped or timed out: a
     timer kills it after ``TIMEOUT_S``, which ends the read (a pipe's read has no timeout of its own everywhere)."""
     global _pending
     timer = threading.Timer(TIMEOUT_S, worker.kill)
     timer.start()
     try:
-        worker.stdin.write(json.dumps(spec_json) + "\n")
+        worker.stdin.write(request)
         worker.stdin.flush()
         while _pending:
             if not worker.stdout.readline():
@@ -115,11 +121,16 @@ def _ask(worker: subprocess.Popen, spec_json: str) -> dict | None:
 
 def main() -> None:
     """The worker: one spec a line in, one answer a line out, until stdin closes."""
+    import base64
+
     import vl_convert
 
     for line in sys.stdin:
         try:
-            answer = {"svg": vl_convert.vegalite_to_svg(json.loads(json.loads(line)))}
+            request = json.loads(line)
+            spec, scale = json.loads(request["spec"]), request["png_scale"]
+            answer = ({"png": base64.b64encode(vl_convert.vegalite_to_png(spec, scale=scale)).decode()} if scale else
+                      {"svg": vl_convert.vegalite_to_svg(spec)})
         except Exception as error:  # noqa: BLE001  the answer carries it to the server, which shows it
             answer = {"error": " ".join(str(error).splitlines()[:2]) or type(error).__name__}  # V8's stack left out
         sys.stdout.write(json.dumps(answer) + "\n")

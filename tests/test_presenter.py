@@ -65,7 +65,7 @@ MEASURE = """() => {
           ticks: [...document.querySelectorAll('.colorbar .tick')].map(e => { const r = e.getBoundingClientRect();
             return [r.left, r.right, r.top, r.bottom]; }),
           vega: document.querySelectorAll('[data-testid="stMain"] [data-testid="stVegaLiteChart"]').length,
-          statics: [...document.querySelectorAll('.static-chart svg')].map(e =>
+          statics: [...document.querySelectorAll('.static-chart > :is(svg, img)')].map(e =>
             [e.getBoundingClientRect().width, parseFloat(e.getAttribute('width'))]),
           exceptions: document.querySelectorAll('[data-testid="stException"]').length};
 }"""

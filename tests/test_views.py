@@ -4,7 +4,9 @@ plus one AppTest run of a callback that moved from a page file into its view."""
 from __future__ import annotations
 
 import ast
+import base64
 import re
+import struct
 
 import numpy as np
 import pandas as pd
@@ -262,8 +264,16 @@ def test_a_static_chart_falls_back_to_a_vega_chart_when_its_renderer_cannot_star
     assert shown[0][1].startswith("Drawn in the browser: the chart renderer's process (vl-convert) could not start")
 
 
-def test_a_static_chart_of_more_marks_than_max_titles_gets_no_titles():
+def test_a_static_chart_of_more_marks_than_max_titles_is_a_png_of_its_size():
+    """Thousands of SVG elements cost a fresh tab more than one picture: past MAX_TITLES described marks the chart is a
+    PNG, PNG_SCALE times the pixels of the SVG it replaces, shown at the SVG's size, without titles."""
     n = charts.MAX_TITLES + 1
     frame = pd.DataFrame({"epoch": np.arange(n), "sigma": np.linspace(1, 2, n), "model": "a", "statistic": "mean"})
     body = _static_markup(charts.curve(frame, "sigma", "sigma", ("a",)), width=600)
-    assert "<title>" not in body and body.count('aria-label="epoch: ') >= n
+    img = re.search(r"<img [^>]*>", body).group(0)
+    assert "<svg" not in body and "<title>" not in body and 'style="max-width:100%;height:auto"' in img
+    width, height = (float(re.search(rf' {side}="([\d.]+)"', img).group(1)) for side in ("width", "height"))
+    png = base64.b64decode(re.search(r'base64,([^"]+)"', img).group(1))
+    pixels = struct.unpack(">II", png[16:24])  # the IHDR chunk: width, height
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and width == 600
+    assert all(abs(p - charts.PNG_SCALE * s) <= 1 for p, s in zip(pixels, (width, height), strict=True)), pixels
