@@ -5,8 +5,8 @@ data into Arrow costs tens of milliseconds that a warm rerun should not pay agai
 (``st.cache_resource``: ``st.vega_lite_chart`` copies the top level before it changes anything); a view shows one
 with ``st.vega_lite_chart``. The lab's charts (the last section) follow its sliders and are shown as they are built
 (``show_panel``, through ``st.altair_chart``, which hands the data frames to Arrow without the JSON round trip
-``spec`` makes). In presenter mode a chart can be drawn on the server instead (``show_static``): an SVG picture of
-the same spec, which a fresh tab shows without loading Vega's code."""
+``spec`` makes). The Overview's chart, the Story's and presenter mode's are drawn on the server instead
+(``show_static``): a picture of the same spec, which a fresh tab shows without loading Vega's code."""
 from __future__ import annotations
 
 import html

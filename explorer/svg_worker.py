@@ -1,4 +1,4 @@
-"""Vega-Lite charts drawn as SVG in a process of their own (presenter mode's static charts, charts.svg).
+"""Vega-Lite charts drawn as SVG or PNG in a process of their own: the charts drawn on the server (charts.picture).
 
 vl-convert runs Vega in a V8 isolate and holds Python's interpreter lock while it draws: about a second to start V8,
 then tens of milliseconds a chart (measured here: a thread that sleeps a millisecond per tick ticked twice during the
