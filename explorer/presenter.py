@@ -107,7 +107,7 @@ def keep_keys() -> None:
 
 
 def static_chart(spec: dict, on: bool = True, stretch: bool = False, height: int | None = None, where=st) -> None:
-    """A chart drawn on the server as an SVG picture (charts.show_static), in presenter type when ``on``
+    """A chart drawn on the server as a picture (charts.show_static), in presenter type when ``on``
     (``chart``), the main block's width if ``stretch`` (``WIDTH_PX``, or ``DESK_WIDTH_PX`` beside the sidebar). A fresh
     tab then loads no Vega code, which alone took it to 1.3-1.8x a one-line app (docs/bench_presenter.md, sixth and
     eighth passes); a room reads a chart and does not zoom it, and the picture keeps the hover descriptions."""
