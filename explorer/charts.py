@@ -5,8 +5,9 @@ data into Arrow costs tens of milliseconds that a warm rerun should not pay agai
 (``st.cache_resource``: ``st.vega_lite_chart`` copies the top level before it changes anything); a view shows one
 with ``st.vega_lite_chart``. The lab's charts (the last section) follow its sliders and are shown as they are built
 (``show_panel``, through ``st.altair_chart``, which hands the data frames to Arrow without the JSON round trip
-``spec`` makes). The Overview's chart, the Story's and presenter mode's are drawn on the server instead
-(``show_static``): a picture of the same spec, which a fresh tab shows without loading Vega's code."""
+``spec`` makes). The Overview's chart, the Story's, presenter mode's and the Reconstruct page's sigma-floor chart are
+drawn on the server instead (``show_static``): a picture of the same spec, which a fresh tab shows without loading
+Vega's code."""
 from __future__ import annotations
 
 import html
@@ -394,7 +395,7 @@ def floor_curves(frame: pd.DataFrame, order: tuple[str, ...], current: str) -> d
         color=alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=400)),
         tooltip=["model", "floor", alt.Tooltip("log p(x|z):Q", format=",.1f"), alt.Tooltip("ELBO:Q", format=",.1f")])
     rule = alt.Chart(pd.DataFrame({"floor": [current]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x=x)
-    return spec(alt.layer(lines, rule).properties(height=240), canvas=True)
+    return spec(alt.layer(lines, rule).properties(height=240))
 
 
 # The Likelihood lab (explorer/lab/): charts over the lab's exact maths, rebuilt as its sliders move and shown with

@@ -11,7 +11,8 @@ from explorer.compute.instruments import FLOORS, STROKE_LEVEL, FloorNotApplicabl
 from vae_core.model.vae import VAE
 from vae_core.zoo.checkpoints import Checkpoint
 
-from . import cache, charts, render
+from . import cache, charts, render, tables
+from .presenter import DESK_WIDTH_PX as STATIC_WIDTH_PX  # the main block beside the sidebar at 1280 px
 
 FLOOR_KEY = "sigma_floor"  # session_state: the slider's floor
 
@@ -63,7 +64,8 @@ def draw_sigma_floor(ctx, loaded: list[tuple[Checkpoint, VAE]], image: np.ndarra
     curves = [(ckpt.name, s) for ckpt, s in scored if not isinstance(s, str)]
     if curves:
         order = tuple(floor_label(f) for f in FLOORS)
-        st.vega_lite_chart(charts.floor_curves(floor_frame(curves), order, floor_label(floor)), width="stretch")
+        # drawn on the server: a fresh tab of this page then loads no Vega code (docs/bench_presenter.md, tenth pass)
+        charts.show_static(charts.floor_curves(floor_frame(curves), order, floor_label(floor)), width=STATIC_WIDTH_PX)
     st.caption("Each decoder keeps its own likelihood; only its sigma is raised to the floor. A floor bounds a "
                "Gaussian's density per pixel by 1 / (floor sqrt(2 pi)), which takes away what a collapsed sigma "
                "earned on well-reconstructed pixels. It is not monotone for every image: where a pixel's residual "
@@ -93,8 +95,8 @@ def draw_nats_split(models: list[Checkpoint], outputs: list[dict], image: np.nda
         "total log p(x|z), nats": [s.total for s in splits],
     })
     number = st.column_config.NumberColumn(format="%.1f")
-    st.dataframe(frame, hide_index=True,
-                 column_config={c: number for c in frame.columns if c != "model"})
+    st.html(tables.TABLE_CSS)  # an HTML table: a fresh tab loads no data grid code for it
+    st.markdown(tables.html_table(frame, {c: number for c in frame.columns if c != "model"}), unsafe_allow_html=True)
     st.caption(f"Stroke: the {stroke_n} pixels whose 8-bit value is above {STROKE_LEVEL} (brighter than half) in "
                f"the image before binarization or dequantization; background: the other {background_n}, faint "
                "edges included. The sums are of each model's log p(x_ij | z) at z = E[z|x], the map above; "

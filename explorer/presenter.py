@@ -106,7 +106,7 @@ def keep_keys() -> None:
     st.html(KEEP_KEYS, unsafe_allow_javascript=True)
 
 
-def static_chart(spec: dict, on: bool = True, stretch: bool = False, height: int | None = None, where=st) -> None:
+def static_chart(spec: dict, on: bool = True, stretch: bool = False, height: int | None = None) -> None:
     """A chart drawn on the server as a picture (charts.show_static), in presenter type when ``on``
     (``chart``), the main block's width if ``stretch`` (``WIDTH_PX``, or ``DESK_WIDTH_PX`` beside the sidebar). A fresh
     tab then loads no Vega code, which alone took it to 1.3-1.8x a one-line app (docs/bench_presenter.md, sixth and
@@ -114,7 +114,7 @@ def static_chart(spec: dict, on: bool = True, stretch: bool = False, height: int
     from . import charts  # Altair: imported by the pages that draw a chart, not by every presenter switch
 
     width = (WIDTH_PX if on else DESK_WIDTH_PX) if stretch else None
-    charts.show_static(chart(spec, on), width=width, height=height, where=where)
+    charts.show_static(chart(spec, on), width=width, height=height)
 
 
 FONT_SIZES = ("fontSize", "labelFontSize", "titleFontSize")  # set in a spec, they win over its config

@@ -6,8 +6,8 @@ first drawing's 1.2 s, five times during five later ones). In the server's proce
 script and the server's event loop for as long, the first page's delivery included when the warm-up starts V8. In a
 worker process the drawing takes another core, and the server's thread waits on a pipe, which releases the lock.
 
-The worker reads one request a line on stdin (``{"spec": <a Vega-Lite spec as JSON text>, "png_scale": null or a
-number}``) and answers one line on stdout: ``{"svg": ...}``, ``{"png": <base64>}`` or ``{"error": ...}``. ``draw``
+The worker reads one request a line on stdin (``{"png_scale": null or a number, "spec": <a Vega-Lite spec>}``)
+and answers one line on stdout: ``{"svg": ...}``, ``{"png": <base64>}`` or ``{"error": ...}``. ``draw``
 starts it on first use, and again if it has died."""
 from __future__ import annotations
 
@@ -74,7 +74,10 @@ def draw(spec_json: str, png_scale: float | None = None) -> str:
 
 
 def _request(spec_json: str, png_scale: float | None) -> str:
-    return json.dumps({"spec": spec_json, "png_scale": png_scale}) + "\n"
+    """One request line: the spec's text as it is (not encoded again as a string); a line break outside JSON's
+    strings is white space, and inside them JSON has none, so none can split the request."""
+    one_line = spec_json.replace("\r", " ").replace("\n", " ")
+    return f'{{"png_scale": {json.dumps(png_scale)}, "spec": {one_line}}}\n'
 
 
 def _running() -> subprocess.Popen:
@@ -128,7 +131,7 @@ def main() -> None:
     for line in sys.stdin:
         try:
             request = json.loads(line)
-            spec, scale = json.loads(request["spec"]), request["png_scale"]
+            spec, scale = request["spec"], request["png_scale"]
             answer = ({"png": base64.b64encode(vl_convert.vegalite_to_png(spec, scale=scale)).decode()} if scale else
                       {"svg": vl_convert.vegalite_to_svg(spec)})
         except Exception as error:  # noqa: BLE001  the answer carries it to the server, which shows it

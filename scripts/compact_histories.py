@@ -14,10 +14,15 @@ from vae_core.files.names import DEFAULT_ZOO, HISTORY_NAME, STATE_NAME
 from vae_core.training.loop import compact_history
 
 
+def run_folders(folder: Path) -> list[Path]:
+    """``folder`` itself if it is a run, else its sub-folders that are (with a state and a history)."""
+    candidates = [folder] if (folder / STATE_NAME).is_file() else sorted(folder.iterdir()) if folder.is_dir() else []
+    return [f for f in candidates if (f / STATE_NAME).is_file() and (f / HISTORY_NAME).is_file()]
+
+
 def main(*paths: str) -> int:
     folders = [Path(p) for p in paths or [str(DEFAULT_ZOO)]]
-    runs = [f for p in folders for f in ([p] if (p / STATE_NAME).is_file() else sorted(p.iterdir()) if p.is_dir()
-                                         else []) if (f / STATE_NAME).is_file() and (f / HISTORY_NAME).is_file()]
+    runs = [run for folder in folders for run in run_folders(folder)]
     if not runs:
         print(f"no run folder (one with {STATE_NAME} and {HISTORY_NAME}) in {', '.join(map(str, folders))}",
               file=sys.stderr)

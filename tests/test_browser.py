@@ -69,7 +69,8 @@ def test_every_page_renders_its_pictures_and_charts(app, shots, name, path):
     expect_images = {"overview": 0, "reconstruct": 4 * len(MNIST), "sample": 2 * len(MNIST), "latent": 5,
                      "sigma-snapshots": 4}.get(name, 0)
     expect_charts = {"latent": 1, "sigma": 4, "lab": 2, "lab-pixel": 1}.get(name, 0)
-    expect_static = {"overview": 1, "story": 1}.get(name, 0)  # drawn on the server (charts.show_static)
+    # drawn on the server (charts.show_static)
+    expect_static = {"overview": 1, "story": 1, "reconstruct": 1}.get(name, 0)
 
     def shows_its_pictures():
         found = drawn(page)

@@ -29,6 +29,13 @@ def test_it_draws_a_spec_and_says_why_it_cannot_draw_another(fresh):
     assert svg_worker.draw(json.dumps(LINE)).startswith("<svg")  # the same worker goes on
 
 
+def test_a_spec_on_many_lines_or_not_json_is_one_request(fresh):
+    assert svg_worker.draw(json.dumps(LINE, indent=2)) == svg_worker.draw(json.dumps(LINE))
+    with pytest.raises(svg_worker.RenderError, match="could not draw this chart"):
+        svg_worker.draw("{not json\n")
+    assert svg_worker.draw(json.dumps(LINE)).startswith("<svg")  # the pipe still pairs requests and answers
+
+
 def test_a_worker_that_died_is_started_again(fresh):
     svg_worker.start()
     first = svg_worker._worker
