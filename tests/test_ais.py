@@ -46,17 +46,20 @@ def test_sigmoid_schedule_runs_from_zero_to_one_increasing(num_steps):
 
 
 # ------------------------------------------------------------------------------------- against the closed form
-@pytest.mark.parametrize(("latent_dim", "tolerance"), [
+@pytest.mark.parametrize(("latent_dim", "start", "tolerance"), [
     # Measured over AIS seeds 0..9 with these settings (T = 200, 4 chains, the same 50 images): the mean over
-    # images of log_px - exact was -0.10 (sd 0.07 across seeds) for L = 2 and -0.58 (sd 0.20) for L = 8. The
+    # images of log_px - exact was -0.10 (sd 0.07 across seeds) for L = 2 and -0.58 (sd 0.20) for L = 8 from the
+    # prior; from the model's (deliberately shifted, widened) q(z|x) -0.007 (sd 0.019) and -0.067 (sd 0.052). The
     # tolerance is |mean| + 5 sd, rounded up: a systematic error that large fails, seed noise does not.
-    (2, 0.5),
-    (8, 1.6),
+    (2, "prior", 0.5),
+    (8, "prior", 1.6),
+    (2, "encoder", 0.11),
+    (8, "encoder", 0.33),
 ])
-def test_ais_matches_the_closed_form_marginal(latent_dim, tolerance):
+def test_ais_matches_the_closed_form_marginal(latent_dim, start, tolerance):
     model = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=latent_dim)
     x, exact = simulated(model)
-    result = ais_log_likelihood(model, x, num_steps=200, chains=CHAINS, seed=1)
+    result = ais_log_likelihood(model, x, num_steps=200, chains=CHAINS, seed=1, start=start)
     assert isinstance(result, AISResult)
     assert result.log_px.shape == (NUM_IMAGES,) and result.log_px.dtype == torch.float64
     assert result.log_weights.shape == (NUM_IMAGES, CHAINS)
@@ -64,8 +67,9 @@ def test_ais_matches_the_closed_form_marginal(latent_dim, tolerance):
     diff = result.log_px - exact
     assert abs(float(diff.mean())) < tolerance
     # E[w] = p(x) exactly (Neal 2001): the weight ratio w / p(x), pooled over images and chains, averages to 1
-    # (measured 0.98 +- 0.08 across seeds for L = 2, 1.02 +- 0.28 for L = 8; a chain adapting its own step size
-    # gave 1.09 +- 0.05 for L = 2, which is why the step size comes from a pilot chain).
+    # (measured 0.98 +- 0.08 across seeds for L = 2, 1.02 +- 0.28 for L = 8; from q(z|x) 1.001 +- 0.019 and
+    # 1.013 +- 0.055; a chain adapting its own step size gave 1.09 +- 0.05 for L = 2, which is why the step size
+    # comes from a pilot chain).
     ratio = torch.exp(result.log_weights - exact[:, None]).flatten()
     assert abs(float(ratio.mean()) - 1) < 4 * float(ratio.std() / math.sqrt(len(ratio)))
 
@@ -79,11 +83,24 @@ def test_more_intermediate_distributions_close_the_gap():
     assert gaps[0] > gaps[1] > gaps[2] and gaps[0] > 10
 
 
+def test_a_chain_from_the_encoder_reaches_a_sharp_posterior_that_one_from_the_prior_misses():
+    """sigma = 0.01: the posterior is ~1e-3 wide in 8 dimensions. Measured at T = 100 over seeds 0..2: from the prior
+    log p(x) - AIS was 4,726-5,376 nats and the BDMC gap (30 images) 4,512-5,043; from q(z|x) 0.22-0.39 and
+    0.61-0.78."""
+    sharp = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=8, sigma=0.01)
+    x, exact = simulated(sharp)
+    misses = {start: float((exact - ais_log_likelihood(sharp, x, num_steps=100, chains=CHAINS, seed=0,
+                                                       start=start).log_px).mean()) for start in ("prior", "encoder")}
+    assert misses["prior"] > 1000 and -0.5 < misses["encoder"] < 1.0, misses
+    assert bdmc(sharp, 30, num_steps=100, chains=CHAINS, seed=0, start="encoder").mean_gap < 1.5
+
+
 # ------------------------------------------------------------------------------------- BDMC
+@pytest.mark.parametrize("start", ["prior", "encoder"])
 @pytest.mark.parametrize("latent_dim", [2, 8])
-def test_bdmc_sandwiches_the_exact_marginal(latent_dim):
+def test_bdmc_sandwiches_the_exact_marginal(latent_dim, start):
     model = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=latent_dim)
-    result = bdmc(model, NUM_IMAGES, num_steps=100, chains=CHAINS, seed=0)
+    result = bdmc(model, NUM_IMAGES, num_steps=100, chains=CHAINS, seed=0, start=start)
     assert isinstance(result, BDMCResult)
     assert result.x.shape == (NUM_IMAGES, DATA_DIM) and result.z.shape == (NUM_IMAGES, latent_dim)
     exact = model.marginal().log_prob(result.x)
@@ -128,6 +145,7 @@ def test_a_seed_reproduces_the_estimate_and_batching_does_not_bias_it():
     ("leapfrog_steps", 0), ("leapfrog_steps", -1),
     ("chains", 0), ("chains", -3),
     ("step_size", 0.0), ("step_size", -0.1), ("step_size", math.nan), ("step_size", math.inf),
+    ("start", "posterior"), ("start", None),
 ])
 def test_bad_settings_are_refused_with_one_sentence(setting, value):
     model = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=2)
@@ -376,7 +394,9 @@ def test_long_runs_compile_and_short_runs_stay_eager(pixel_model_and_images, mon
 
 # ------------------------------------------------------------------------------------- per-model AIS settings
 @pytest.mark.parametrize(("ais", "message"), [
-    ({"num_step": 1000}, "ais has unknown setting(s) num_step; allowed: num_steps, leapfrog_steps, chains"),
+    ({"num_step": 1000}, "ais has unknown setting(s) num_step; allowed: num_steps, leapfrog_steps, chains, start"),
+    ({"start": "posterior"}, 'ais.start must be "encoder" (chains from q(z|x); leave it out for the prior); got'),
+    ({"start": "prior"}, 'ais.start must be "encoder"'),  # the default is left out, so a rerun is not asked
     ({"num_steps": 0}, "ais.num_steps must be a whole number of intermediate distributions, at least 1; got 0"),
     ({"chains": -4}, "ais.chains must be a whole number of AIS chains per image, at least 1; got -4"),
     ({"leapfrog_steps": 2.5}, "ais.leapfrog_steps must be a whole number of leapfrog steps"),
@@ -410,7 +430,8 @@ def test_ais_settings_for_a_2d_model_are_refused():
         settings_for(2, {"num_steps": 1000})
 
 
-@pytest.mark.parametrize("ais", [None, {}, {"num_steps": 1000, "chains": 16}, {"leapfrog_steps": 20}])
+@pytest.mark.parametrize("ais", [None, {}, {"num_steps": 1000, "chains": 16}, {"leapfrog_steps": 20},
+                                 {"start": "encoder"}])
 def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
     from vae_core.evaluation import ais as shipped
     from vae_core.evaluation.best_likelihood import settings_for
@@ -419,7 +440,8 @@ def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
     for key, default in (("num_steps", shipped.NUM_STEPS), ("leapfrog_steps", shipped.LEAPFROG_STEPS),
                          ("chains", shipped.CHAINS), ("seed", 0)):
         assert settings[key] == (ais or {}).get(key, default), key
-    assert set(settings) == {"num_steps", "leapfrog_steps", "chains", "seed"}
+    assert settings.get("start") == (ais or {}).get("start")  # written only where it is not the prior
+    assert set(settings) == {"num_steps", "leapfrog_steps", "chains", "seed", *(ais or {})}
 
 
 def test_every_ais_table_in_the_shipped_zoo_spec_is_valid():

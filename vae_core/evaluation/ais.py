@@ -9,6 +9,13 @@ lower bound on log p(x) (Jensen). Run backwards from an exact posterior sample (
 from the model with a known z), the same sum estimates 1/p(x) without bias: -log mean(w_rev) is a stochastic
 upper bound, and the two sandwich the true value (Grosse et al. 2015, Sec. 4).
 
+``start="encoder"`` starts the path at the encoder's q(z|x) instead of the prior: f_t(z) = q(z|x)^(1 - beta_t)
+[p(z) p(x|z)]^beta_t, z_0 ~ q(z|x), log w = sum_t (beta_t - beta_{t-1}) log [p(z) p(x|z) / q(z|x)]. Any normalized
+start keeps E[w] = p(x) (Neal 2001, Sec. 2), so it is the same kind of bound; at T = 1 it is IWAE with one sample
+per chain. Where the posterior is far narrower than the prior (a decoder sigma of 1e-3 on 784 pixels), a chain from
+the prior has thousands of nats of likelihood to climb and at a few hundred steps ends far below IWAE; one from
+q(z|x) starts where IWAE's samples are. Reversed (BDMC), the path runs from the exact z back to q(z|x).
+
 Chains are batched as rows (chains * B, L), chain-major: row c * B + b is chain c of image b.
 
 Cost: almost all of it is log p(x|z) and its gradient in z, evaluated T * leapfrog_steps times per row. For a VAE
@@ -44,6 +51,7 @@ NUM_STEPS = 300            # intermediate distributions (transitions) between th
 LEAPFROG_STEPS = 10        # leapfrog steps per HMC transition (as Wu et al. 2017)
 CHAINS = 4                 # independent chains per image; log p(x) is the log of their mean weight
 STEP_SIZE = 0.05           # initial leapfrog step size of every chain, then adapted per chain
+STARTS = ("prior", "encoder")  # where the path starts: p(z), or the encoder's q(z|x) (module docstring)
 SCHEDULE_RADIUS = 4.0      # sigmoid schedule beta_t = sigma(r (2t/T - 1)), rescaled to [0, 1] (Grosse et al. 2015)
 TARGET_ACCEPTANCE = 0.65   # step size adaptation target (Neal 2011; Wu et al. 2017)
 # Per transition the step size grows by this factor while the chain's running acceptance is above the target and
@@ -156,18 +164,18 @@ def sigmoid_schedule(num_steps: int, radius: float = SCHEDULE_RADIUS) -> Tensor:
 def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
                        chains: int = CHAINS, step_size: float = STEP_SIZE, seed: int = 0, progress: bool = False,
                        batch_size: int | None = None, compiled: bool | None = None,
-                       device: str | torch.device | None = None) -> AISResult:
-    """Forward AIS from p(z) to p(z|x) for each image of x (N, *event) in model form (see data.py); see the module
-    docstring. ``batch_size`` images run together (default: as many as fit ``MAX_ROWS`` rows of chains).
-    ``compiled``: fuse the likelihood's gradient with torch.compile (None: when the run is long enough to repay it,
-    see ``COMPILE_MIN_ROW_EVALUATIONS``); where compiling fails it warns and runs eagerly. ``device``: where to run
-    (None: where the model is); the results come back on the CPU."""
-    _check_settings(num_steps, leapfrog_steps, chains, step_size)
+                       device: str | torch.device | None = None, start: str = "prior") -> AISResult:
+    """Forward AIS from p(z) (or with ``start="encoder"`` from q(z|x)) to p(z|x) for each image of x (N, *event)
+    in model form (see data.py); see the module docstring. ``batch_size`` images run together (default: as many as
+    fit ``MAX_ROWS`` rows of chains). ``compiled``: fuse the likelihood's gradient with torch.compile (None: when
+    the run is long enough to repay it, see ``COMPILE_MIN_ROW_EVALUATIONS``); where compiling fails it warns and
+    runs eagerly. ``device``: where to run (None: where the model is); the results come back on the CPU."""
+    _check_settings(num_steps, leapfrog_steps, chains, step_size, start)
     x = _check_images(model, x)
     x = place(model, x, device)  # (N, *event) on the model's device, once
     check_float64(model.device, "AIS")
     model.eval()
-    start = time.perf_counter()
+    began = time.perf_counter()
     gen = torch.Generator(device="cpu").manual_seed(seed)
     dtype = model.prior().mean.dtype
     batch_size = batch_size or max(1, MAX_ROWS // (chains + 1))
@@ -178,24 +186,28 @@ def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_st
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(model.device)
         z0 = _randn(((chains + 1) * len(xb), model.config.latent_dim), gen, dtype, model.device)  # ((C+1)*B, L)
+        base = _encoder_base(model, xb) if start == "encoder" else None
+        if base is not None:  # z0 ~ q(z|x), chain-major like the rows
+            z0 = base[0].repeat(chains + 1, 1) + base[1].repeat(chains + 1, 1) * z0
         parts.append(_anneal(model, xb, z0, sigmoid_schedule(num_steps), leapfrog_steps, step_size, gen, bar,
-                             gradient))
+                             gradient, base))
     bar.close()
-    return _result(parts, num_steps, leapfrog_steps, chains, step_size, seed, time.perf_counter() - start,
+    return _result(parts, num_steps, leapfrog_steps, chains, step_size, seed, time.perf_counter() - began,
                    gradient.compiled)
 
 
 def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
          chains: int = CHAINS, step_size: float = STEP_SIZE, seed: int = 0, progress: bool = False,
          batch_size: int | None = None, compiled: bool | None = None,
-         device: str | torch.device | None = None) -> BDMCResult:
+         device: str | torch.device | None = None, start: str = "prior") -> BDMCResult:
     """Simulate z ~ p(z), x ~ p(x|z) (``num_images`` pairs), then run forward AIS on x and reverse AIS from the
-    exact z (posterior -> prior, the schedule reversed) with the same settings (Grosse et al. 2015; Wu et al. 2017,
-    Sec. 5). x is a valid input for the model's likelihood: binary for Bernoulli, 8-bit bins for the discretized
-    Gaussian, real values for a Gaussian density. ``device``: where to run (None: where the model is); x ~ p(x|z)
-    is drawn there, so on a GPU the simulated images differ from the CPU's."""
+    exact z (posterior -> prior, or -> q(z|x) with ``start="encoder"``, the schedule reversed) with the same
+    settings (Grosse et al. 2015; Wu et al. 2017, Sec. 5). x is a valid input for the model's likelihood: binary for
+    Bernoulli, 8-bit bins for the discretized Gaussian, real values for a Gaussian density. ``device``: where to
+    run (None: where the model is); x ~ p(x|z) is drawn there, so on a GPU the simulated images differ from the
+    CPU's."""
     _check_count("num_images", num_images, "simulated images")
-    _check_settings(num_steps, leapfrog_steps, chains, step_size)
+    _check_settings(num_steps, leapfrog_steps, chains, step_size, start)
     move_model(model, device)
     check_float64(model.device, "AIS")
     model.eval()
@@ -207,7 +219,7 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
             x = model.decode(z).sample()  # (N, *event) ~ p(x|z)
     forward = ais_log_likelihood(model, x, num_steps, leapfrog_steps, chains, step_size, seed=seed + 1,
-                                 progress=progress, batch_size=batch_size, compiled=compiled)
+                                 progress=progress, batch_size=batch_size, compiled=compiled, start=start)
     gen_rev = torch.Generator(device="cpu").manual_seed(seed + 2)
     batch_size = batch_size or max(1, MAX_ROWS // (chains + 1))
     reversed_betas = sigmoid_schedule(num_steps).flip(0)
@@ -217,8 +229,9 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
                disable=not progress, leave=False)
     for i in range(0, num_images, batch_size):
         xb, zb = x[i:i + batch_size], z[i:i + batch_size]
+        base = _encoder_base(model, xb) if start == "encoder" else None
         parts.append(_anneal(model, xb, zb.repeat(chains + 1, 1), reversed_betas, leapfrog_steps, step_size, gen_rev,
-                             bar, gradient))
+                             bar, gradient, base))
     bar.close()
     reverse = _result(parts, num_steps, leapfrog_steps, chains, step_size, seed + 2, 0.0, gradient.compiled)
     return BDMCResult(x=x.cpu(), z=z.cpu(), forward=forward, reverse_log_weights=reverse.log_weights,
@@ -226,11 +239,23 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
 
 
 # ------------------------------------------------------------------------------------------------ the sampler
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _encoder_base(model, x: Tensor) -> tuple[Tensor, Tensor]:
+    """q(z|x)'s means and standard deviations (B, L) each: the start of ``start="encoder"``."""
+    with torch.no_grad():
+        q = model.encode(x)
+    return q.base_dist.loc.detach(), q.base_dist.scale.detach()
+
+
 def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, step_size: float,
-            gen: torch.Generator, bar, gradient: _LikelihoodGradient) -> dict[str, Tensor]:
+            gen: torch.Generator, bar, gradient: _LikelihoodGradient,
+            base: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
     """One AIS run along ``betas`` for images x (B, *event) from states z ((C+1)*B, L), chain-major; returns each
     image's C log weights and statistics. Works in either direction: log w sums (beta_t - beta_{t-1}) log p(x|z)
-    whatever their sign.
+    whatever their sign. ``base``: q(z|x)'s means and standard deviations (B, L) where the path starts at the
+    encoder; then the start density is log q(z|x) and what the weights sum is log p(z) + log p(x|z) - log q(z|x).
 
     Chain 0 of every image is a pilot: its step size adapts to its own acceptance (Wu et al. 2017's rule) and the
     other C chains of that image use the pilot's step size at each transition; the pilot's weight is discarded.
@@ -243,21 +268,33 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
     x_rows = x.repeat(chains, *[1] * (x.dim() - 1))  # ((C+1)*B, *event), chain-major like z
     prior = model.prior()
 
+    if base is not None:
+        q_loc, q_scale = (v.to(z.dtype).repeat(chains, 1) for v in base)  # ((C+1)*B, L) each
+    start_mean = prior.mean.to(z.dtype).expand(images, -1) if base is None else q_loc[:images]  # (B, L)
+
     def log_lik_and_grads(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """What the weights sum (ll) and the start density (lp), with their gradients in z."""
         with unvalidated():
-            return _log_densities_and_grads(model, prior, z, x_rows, gradient)
+            ll, lp, g_ll, g_lp = _log_densities_and_grads(model, prior, z, x_rows, gradient)
+        if base is None:
+            return ll, lp, g_ll, g_lp
+        # by hand, not torch.distributions: a diverged leapfrog step's non-finite z must give a non-finite
+        # density (rejected below), not a validation error
+        lq = (-0.5 * ((z - q_loc) / q_scale) ** 2 - q_scale.log() - HALF_LOG_2PI).sum(1)  # ((C+1)*B,)
+        g_lq = (q_loc - z) / q_scale**2
+        return ll + lp - lq, lq, g_ll + g_lp - g_lq, g_lq
 
     ll, lp, g_ll, g_lp = log_lik_and_grads(z)
     nonfinite_start = ~torch.isfinite(ll)  # ((C+1)*B,)
     frozen = torch.isfinite(ll) & ~torch.isfinite(g_ll).all(1)  # ((C+1)*B,) see AISResult.frozen_chains
     # A pilot that cannot move would accept nothing and shrink its image's step size to the floor, stalling the
-    # counted chains with it. It starts again at the prior mean instead: its weight is discarded and its state
-    # never enters theirs, so their kernels stay a fixed sequence. An image whose pilot cannot move even there
-    # has no usable step size and no estimate.
+    # counted chains with it. It starts again at the start density's mean (the prior's, or q(z|x)'s) instead: its
+    # weight is discarded and its state never enters theirs, so their kernels stay a fixed sequence. An image whose
+    # pilot cannot move even there has no usable step size and no estimate.
     pilot_stuck = (nonfinite_start | frozen)[:images]  # (B,)
     if pilot_stuck.any():
         z = z.clone()
-        z[:images][pilot_stuck] = prior.mean.to(z.dtype)
+        z[:images][pilot_stuck] = start_mean[pilot_stuck]
         ll, lp, g_ll, g_lp = log_lik_and_grads(z)
         pilot_stuck = ~(torch.isfinite(ll) & torch.isfinite(g_ll).all(1))[:images]
     log_w = torch.zeros(rows, dtype=torch.float64, device=z.device)
@@ -272,7 +309,8 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
         if t == len(betas) - 1:
             break
         beta = float(betas[t])
-        # HMC (Neal 2011): fresh momentum, leapfrog on U = -(log p(z) + beta log p(x|z)), Metropolis correction.
+        # HMC (Neal 2011): fresh momentum, leapfrog on U = -(lp + beta ll), Metropolis correction; from the prior
+        # U = -(log p(z) + beta log p(x|z)).
         p0 = _randn(z.shape, gen, z.dtype, z.device)  # (C*B, L)
         eps_rows = eps.repeat(chains, 1)  # ((C+1)*B, 1)
         z_new, p = z, p0 + 0.5 * eps_rows * (g_lp + beta * g_ll)
@@ -414,12 +452,14 @@ def _check_count(name: str, value, what: str) -> None:
         raise ValueError(f"{name} must be a whole number of {what}, at least 1; got {value!r}")
 
 
-def _check_settings(num_steps, leapfrog_steps, chains, step_size) -> None:
+def _check_settings(num_steps, leapfrog_steps, chains, step_size, start: str = "prior") -> None:
     _check_count("num_steps", num_steps, "intermediate distributions")
     _check_count("leapfrog_steps", leapfrog_steps, "leapfrog steps per HMC transition")
     _check_count("chains", chains, "AIS chains per image")
     if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) or not 0 < step_size < math.inf:
         raise ValueError(f"step_size must be a positive finite number (the initial leapfrog step); got {step_size!r}")
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {', '.join(STARTS)} (where each chain starts); got {start!r}")
 
 
 def _check_images(model, x) -> Tensor:

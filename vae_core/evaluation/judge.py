@@ -9,6 +9,7 @@ from vae_core.files.schema import BestLogLikelihood
 
 QUADRATURE = "quadrature"
 AIS = "ais"
+AIS_START = "start"       # the AIS setting saying where chains start: "encoder" (q(z|x)); absent: the prior
 FAR_BELOW_IWAE = 5.0      # nats: per-image AIS - IWAE spread is < 1 nat where both converge (bernoulli, 50 images)
 
 
