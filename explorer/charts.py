@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
+from streamlit.runtime.caching.cache_errors import CacheError
+from streamlit.runtime.caching.storage import CacheStorageError
 
 from vae_core.model.config import NETWORK_NAMES
 
@@ -70,8 +72,7 @@ MAX_TITLES = 500
 PNG_SCALE = 2  # a PNG chart's pixels per pixel drawn: sharp on a display of device pixel ratio 2
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def picture(spec_json: str) -> str:
+def _picture(spec_json: str) -> str:
     """A Vega-Lite spec (JSON text, data inline) drawn by Vega's own renderer on the server (vl-convert, in a process
     of its own: ``svg_worker``), as HTML: its SVG with every described mark's description as its hover title, or for a
     chart of more than ``MAX_TITLES`` marks a PNG of it (``PNG_SCALE``) in an <img> of the SVG's size."""
@@ -88,17 +89,26 @@ def picture(spec_json: str) -> str:
             f'src="data:image/png;base64,{svg_worker.draw(spec_json, png_scale=PNG_SCALE)}">')
 
 
+picture = st.cache_data(max_entries=64, show_spinner=False)(_picture)
+# The first page after a server start (the Overview) keeps its picture on disk (~/.streamlit/cache, keyed by the
+# spec and this code): a restarted server then shows it without starting the renderer, whose V8 takes a core for a
+# second while the browser draws that page (docs/bench_presenter.md, tenth pass). A few specs: one per dataset and
+# kind of FD while the zoo stays the same.
+kept_picture = st.cache_data(persist="disk", max_entries=16, show_spinner=False)(_picture)
+
+
 STATIC_CLASS = "static-chart"  # the element that holds a chart drawn on the server
 
 
-def show_static(spec: dict, width: int | None = None, height: int | None = None, where=st) -> None:
+def show_static(spec: dict, width: int | None = None, height: int | None = None, where=st, kept: bool = False
+                ) -> None:
     """``spec`` drawn on the server as a picture (``static_markup``: SVG, or PNG past ``MAX_TITLES`` marks),
     ``width`` x ``height`` px in all (its own size where None; a concatenated chart keeps its panels' sizes), never
     wider than its column: the same marks, axes, legend and hover descriptions as ``st.vega_lite_chart``, without the
     Vega code a fresh tab otherwise loads and runs for its first chart (docs/bench_presenter.md, eighth pass). No
     selections: a chart that is clicked stays a Vega chart. Where the renderer fails, the browser draws it after all."""
     try:
-        markup = static_markup(spec, width, height)
+        markup = static_markup(spec, width, height, kept)
     except svg_worker.RenderError as error:  # the chart is still shown: drawn in the browser, as on a desk page
         where.caption(f"Drawn in the browser: {error}.")
         where.vega_lite_chart(spec, width="stretch" if width else "content", **({"height": height} if height else {}))
@@ -107,14 +117,19 @@ def show_static(spec: dict, width: int | None = None, height: int | None = None,
     where.markdown(markup, unsafe_allow_html=True)
 
 
-def static_markup(spec: dict, width: int | None = None, height: int | None = None) -> str:
-    """The one line of HTML ``show_static`` shows: the picture (cached per spec and size: ``picture``) in a figure."""
+def static_markup(spec: dict, width: int | None = None, height: int | None = None, kept: bool = False) -> str:
+    """The one line of HTML ``show_static`` shows: the picture (cached per spec and size: ``picture``, or on disk
+    too where ``kept``: ``kept_picture``) in a figure."""
     fixed = plain_spec(spec)
     fixed.pop("usermeta", None)
     sizes = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
     if sizes:
         fixed |= sizes | {"autosize": {"type": "fit", "contains": "padding"}}
-    drawn = picture(json.dumps(fixed, sort_keys=True, default=str))
+    text = json.dumps(fixed, sort_keys=True, default=str)
+    try:
+        drawn = kept_picture(text) if kept else picture(text)
+    except (CacheError, CacheStorageError, OSError):  # a cache folder it cannot read or write: kept in memory only
+        drawn = picture(text)
     drawn = re.sub(r"<(svg|img) ", r'<\1 style="max-width:100%;height:auto" ', drawn, count=1)
     return (f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'
             f'{drawn}</div>')

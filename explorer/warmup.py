@@ -1,8 +1,9 @@
 """Warming the explorer's caches when a server starts (serve.py), so that the first visitor does not wait for what
-every page needs: starting the static charts' renderer (explorer.svg_worker, a process of its own), importing pandas
-and Altair, reading the zoo, the Overview's chart drawn; then, once the first page has run and been drawn
+every page needs: importing pandas and Altair, reading the zoo, the Overview's chart (from the disk cache of a
+previous start, ``charts.kept_picture``, else drawn); then, once the first page has run and been drawn
 (``first_page_ran``: the Overview needs no torch, and importing it beside the first page slows that page down),
-importing torch and loading the default dataset's models,
+starting the other static charts' renderer (explorer.svg_worker, a process of its own whose V8 takes a core for a
+second), importing torch and loading the default dataset's models,
 the default selection's first, with their sigma over the test sample (the Decoder sigma page's "All models" loads
 them all) and the Board's pictures of its opening view and its named sets ("next set"). The work goes through the
 same cached functions the pages call: a page that asks for something the thread is computing waits for that one
@@ -73,7 +74,6 @@ def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     from . import access, board, cache, charts, context, svg_worker, tables
     from .views import overview, sigma
 
-    svg_worker.start()  # the static charts' renderer starts its V8 in its own process (a second of another core)
     source = os.environ.get(ZOO_ENV) or str(cache.LOCAL_ZOO)  # what the sidebar opens on (context.sidebar)
     revision = ((os.environ.get(context.REVISION_ENV) or None) if access.is_locked() or is_hub_repo_id(source)
                 else None)
@@ -91,13 +91,14 @@ def _warm(warmed: list[str], polite: bool, first_page_wait: float) -> None:
     points = overview.quality_points(tables.leaderboard(checkpoints), dataset, means=False)
     if not points.empty:
         try:
-            charts.static_markup(overview.quality_chart(points))  # the Overview's picture, drawn by the renderer
+            charts.static_markup(overview.quality_chart(points), kept=True)  # the Overview's picture, from disk
         except svg_worker.RenderError:  # the page draws the chart in the browser instead, and says why
             pass
     if first_page_wait:
         WAITING.set()
         if FIRST_PAGE.wait(first_page_wait):
             time.sleep(FIRST_PAGE_DRAWN)  # the server cannot see the drawing end; torch would share its cores
+    svg_worker.start()  # the other static charts' renderer starts its V8 in its own process (a second of a core)
     images, _ = cache.sample_set(dataset)
     ours = [c for c in checkpoints if c.dataset == dataset]
     first = context.default_models(checkpoints, dataset)

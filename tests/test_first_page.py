@@ -123,3 +123,26 @@ def test_no_shipped_history_holds_a_trace_the_trainer_would_drop():
         kept_too_much += [f"{path.parent.name} epoch {line.epoch}" for line in lines
                           if line.trace and not keeps_trace(line)]
     assert not kept_too_much, kept_too_much[:3]
+
+
+@pytest.mark.browser
+def test_the_overview_chart_is_kept_on_disk_and_an_unwritable_home_still_shows_it(tiny_zoo, tmp_path: Path):
+    """A restarted server finds the Overview's picture in ~/.streamlit/cache (charts.kept_picture) instead of
+    starting the renderer; where that folder cannot be written, the page shows the chart all the same."""
+    from explorer.browser import CHROMIUM, chromium, counts, streamlit_server, visit
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
+    home, unwritable = tmp_path / "home", tmp_path / "unwritable"
+    home.mkdir()
+    (unwritable / ".streamlit").mkdir(parents=True)
+    (unwritable / ".streamlit" / "cache").write_text("a file where the cache folder goes: unwritable, even by root")
+
+    def shows_the_chart(page) -> None:
+        found = counts(page)
+        assert found["static charts"] == 1 and found["exceptions"] == 0, found
+
+    for own_home in (home, unwritable):
+        with streamlit_server(tiny_zoo, env={"HOME": str(own_home)}) as (url, _), chromium() as page:
+            visit(page, url, check=lambda: shows_the_chart(page))
+    assert [f.suffix for f in (home / ".streamlit" / "cache").iterdir()] == [".memo"]

@@ -105,7 +105,7 @@ def quality(ctx: Context, frame: pd.DataFrame) -> None:
     if points.empty:
         st.info("No bounded checkpoint of this dataset has both a likelihood and a Frechet distance yet.")
     else:
-        charts.show_static(quality_chart(points))  # drawn on the server: this page is the first after a start
+        charts.show_static(quality_chart(points), kept=True)  # drawn on the server, kept on disk: the first page
         st.markdown(" ".join(tables.quality_sentences(points, which)))
     by_name = {c.name: c for c in ctx.checkpoints}
     pair = [by_name.get(f"{ctx.dataset}-{s}") for s in claims.GAP_PAIR]  # the story's pair (story.SEED_PAIR)
