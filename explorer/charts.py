@@ -89,12 +89,40 @@ def _picture(spec_json: str) -> str:
             f'src="data:image/png;base64,{svg_worker.draw(spec_json, png_scale=PNG_SCALE)}">')
 
 
-picture = st.cache_data(max_entries=64, show_spinner=False)(_picture)
-# The first page after a server start (the Overview) keeps its picture on disk (~/.streamlit/cache, keyed by the
-# spec and this code): a restarted server then shows it without starting the renderer, whose V8 takes a core for a
-# second while the browser draws that page (docs/bench_presenter.md, tenth pass). A few specs: one per dataset and
-# kind of FD while the zoo stays the same.
-kept_picture = st.cache_data(persist="disk", max_entries=16, show_spinner=False)(_picture)
+@st.cache_data(max_entries=64, show_spinner=False)
+def picture(spec_json: str) -> str:
+    """``_picture``, kept in memory."""
+    return _picture(spec_json)
+
+
+def _drawing_version() -> str:
+    """What a kept picture depends on besides its spec: vl-convert's version, the picture's settings and the code
+    that draws it (this module's ``_picture`` and the renderer's worker)."""
+    import hashlib
+    import importlib.metadata
+    import inspect
+
+    parts = [importlib.metadata.version("vl-convert-python"), str(MAX_TITLES), str(PNG_SCALE),
+             inspect.getsource(_picture), inspect.getsource(svg_worker)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+DRAWING_VERSION = _drawing_version()
+
+
+# The first page after a server start (the Overview) keeps its picture on disk too (~/.streamlit/cache): a restarted
+# server then shows it without starting the renderer, whose V8 takes a core for a second while the browser draws
+# that page (docs/bench_presenter.md, tenth pass). Its own function, so its cache is not the one ``picture`` keeps
+# (Streamlit names a cache by its function's code), and keyed by ``DRAWING_VERSION`` as well as the spec. One file
+# per dataset and kind of FD, and one more whenever the zoo or the drawing changes: nothing evicts them but
+# ``kept_picture.clear()``.
+_keeping = True  # False once the disk cache failed in this process
+
+
+@st.cache_data(persist="disk", max_entries=16, show_spinner=False)
+def kept_picture(spec_json: str, version: str) -> str:
+    """``_picture``, kept in memory and on disk; ``version``: ``DRAWING_VERSION``."""
+    return _picture(spec_json)
 
 
 STATIC_CLASS = "static-chart"  # the element that holds a chart drawn on the server
@@ -126,9 +154,11 @@ def static_markup(spec: dict, width: int | None = None, height: int | None = Non
     if sizes:
         fixed |= sizes | {"autosize": {"type": "fit", "contains": "padding"}}
     text = json.dumps(fixed, sort_keys=True, default=str)
+    global _keeping
     try:
-        drawn = kept_picture(text) if kept else picture(text)
-    except (CacheError, CacheStorageError, OSError):  # a cache folder it cannot read or write: kept in memory only
+        drawn = kept_picture(text, DRAWING_VERSION) if kept and _keeping else picture(text)
+    except (CacheError, CacheStorageError, OSError):  # a cache folder it cannot read or write: kept in memory only,
+        _keeping = False                               # from then on (each try would draw the chart again)
         drawn = picture(text)
     drawn = re.sub(r"<(svg|img) ", r'<\1 style="max-width:100%;height:auto" ', drawn, count=1)
     return (f'<div class="{STATIC_CLASS}" role="figure" aria-label="{html.escape(_title(spec))}">'

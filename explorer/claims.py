@@ -808,7 +808,7 @@ def instrument_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str
 # ------------------------------------------------------------------------------------------ the AIS settings
 def _ais_setting(ev) -> str:
     s = ev.log_likelihood.settings
-    start = ", from q(z|x)" if s.get(AIS_START) else ""
+    start = ", from q(z|x)" if AIS_START in s else ""
     return f"{s.get('num_steps', 0):,} x {s.get('chains', 0)}{start}"
 
 

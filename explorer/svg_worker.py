@@ -70,7 +70,10 @@ def draw(spec_json: str, png_scale: float | None = None) -> str:
                               "drawing this chart")
     if "error" in answer:
         raise RenderError(f"the chart renderer (vl-convert) could not draw this chart: {answer['error']}")
-    return answer["png" if png_scale else "svg"]
+    kind = "png" if png_scale else "svg"
+    if kind not in answer:  # a spec text that set the request's own keys
+        raise RenderError(f"the chart renderer (vl-convert) answered without the {kind.upper()} asked for")
+    return answer[kind]
 
 
 def _request(spec_json: str, png_scale: float | None) -> str:
@@ -128,6 +131,8 @@ def main() -> None:
 
     import vl_convert
 
+    for pipe in (sys.stdin, sys.stdout):  # the server writes and reads UTF-8 (draw), whatever this locale says
+        pipe.reconfigure(encoding="utf-8")
     for line in sys.stdin:
         try:
             request = json.loads(line)

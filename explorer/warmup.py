@@ -3,6 +3,7 @@ every page needs: importing pandas and Altair, reading the zoo, the Overview's c
 previous start, ``charts.kept_picture``, else drawn); then, once the first page has run and been drawn
 (``first_page_ran``: the Overview needs no torch, and importing it beside the first page slows that page down),
 starting the other static charts' renderer (explorer.svg_worker, a process of its own whose V8 takes a core for a
+second; a chart drawn on the server before then, on the Story or in presenter mode, starts it and waits that
 second), importing torch and loading the default dataset's models,
 the default selection's first, with their sigma over the test sample (the Decoder sigma page's "All models" loads
 them all) and the Board's pictures of its opening view and its named sets ("next set"). The work goes through the

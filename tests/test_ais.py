@@ -95,6 +95,28 @@ def test_a_chain_from_the_encoder_reaches_a_sharp_posterior_that_one_from_the_pr
     assert bdmc(sharp, 30, num_steps=100, chains=CHAINS, seed=0, start="encoder").mean_gap < 1.5
 
 
+def test_from_the_encoder_one_step_is_importance_sampling_from_q_image_by_image():
+    """At T = 1 no transition runs: each chain's log w is log p(x, z_0) - log q(z_0|x) at its own z_0 ~ q(z|x) (the
+    run's first draws), IWAE's weight, on a float32 VAE; q's parameters go with their own image's rows."""
+    from torch.distributions import Independent, Normal
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(decoder="gaussian-pixel", latent_dim=3, hidden=[16])).eval()
+    images, chains, seed = 5, 3, 7
+    x = torch.rand(images, 1, 28, 28)
+    result = ais_log_likelihood(model, x, num_steps=1, chains=chains, seed=seed, start="encoder")
+    eps = torch.randn((chains + 1) * images, 3, generator=torch.Generator().manual_seed(seed))  # pilot rows first
+    with torch.no_grad():
+        q = model.encode(x)
+        loc, scale = (v.repeat(chains + 1, 1) for v in (q.base_dist.loc, q.base_dist.scale))  # chain-major rows
+        z = loc + scale * eps
+        log_w = (model.decode(z).log_prob(x.repeat(chains + 1, 1, 1, 1)) + model.prior().log_prob(z)
+                 - Independent(Normal(loc, scale), 1).log_prob(z))
+    torch.testing.assert_close(result.log_weights, log_w[images:].view(chains, images).T.double(), rtol=1e-5,
+                               atol=1e-3)
+    assert result.start == "encoder"
+
+
 # ------------------------------------------------------------------------------------- BDMC
 @pytest.mark.parametrize("start", ["prior", "encoder"])
 @pytest.mark.parametrize("latent_dim", [2, 8])

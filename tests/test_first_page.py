@@ -142,7 +142,27 @@ def test_the_overview_chart_is_kept_on_disk_and_an_unwritable_home_still_shows_i
         found = counts(page)
         assert found["static charts"] == 1 and found["exceptions"] == 0, found
 
-    for own_home in (home, unwritable):
+    kept = []
+    for own_home in (home, home, unwritable):  # the second start finds the first's picture
         with streamlit_server(tiny_zoo, env={"HOME": str(own_home)}) as (url, _), chromium() as page:
             visit(page, url, check=lambda: shows_the_chart(page))
-    assert [f.suffix for f in (home / ".streamlit" / "cache").iterdir()] == [".memo"]
+        if own_home == home:
+            kept.append({f.name: f.stat().st_mtime_ns for f in (home / ".streamlit" / "cache").iterdir()})
+    assert len(kept[0]) == 1 and next(iter(kept[0])).endswith(".memo")
+    assert kept[1] == kept[0]  # read, not drawn and written again
+
+
+def test_the_kept_and_the_plain_picture_do_not_empty_each_other(monkeypatch):
+    """Two caches of one drawing: Streamlit names a cache by its function's code, and one function cached twice with
+    other settings would have each call empty the other's cache (and draw again)."""
+    import uuid
+
+    from explorer import svg_worker
+
+    drawn = []
+    monkeypatch.setattr(svg_worker, "draw", lambda spec, png_scale=None: drawn.append(spec) or "<svg></svg>")
+    a, b = (json.dumps({"chart": str(uuid.uuid4())}) for _ in range(2))
+    for _ in range(2):
+        charts.picture(a)
+        charts.kept_picture(b, charts.DRAWING_VERSION)
+    assert drawn == [a, b]

@@ -79,14 +79,14 @@ class AISResult:
     log_px: Tensor              # (N,) float64: log of the mean importance weight over chains
     log_weights: Tensor         # (N, chains) float64: each chain's log w
     acceptance: float           # mean Metropolis acceptance probability over all transitions
-    # (N,) bool: a chain started where log p(x|z) is not finite, or the pilot could not move even from the prior
-    # mean; log_px is NaN there
+    # (N,) bool: a chain started where log p(x|z) is not finite, or the pilot could not move even from the start
+    # density's mean (the prior's, or q(z|x)'s); log_px is NaN there
     nonfinite_start: Tensor
     # (N,) int64: chains that started where log p(x|z) is finite but its gradient is not (a float32 decoder far out
     # in the prior overflows there). A proposal is rejected when its leapfrog path meets a non-finite gradient; the
     # rule depends only on the positions a path visits, which its reverse shares, so the kernel keeps detailed
     # balance, and it is the identity at such a state: the chain stays put and E[w] = p(x) still holds over all
-    # chains, though a frozen chain's weight p(x|z_0) is of no help.
+    # chains, though a frozen chain's weight (p(x|z_0), or p(x, z_0) / q(z_0|x) from the encoder) is of no help.
     frozen_chains: Tensor
     final_step_size: Tensor     # (N,) each image's leapfrog step size at the end, as its pilot adapted it
     # (N,) int64: HMC proposals rejected because log p(x|z) was not finite there. Counted, not flagged: with a sharp
@@ -100,11 +100,12 @@ class AISResult:
     step_size: float
     seed: int
     seconds: float
+    start: str = "prior"        # where the chains started (STARTS)
 
     @property
     def flagged(self) -> Tensor:
         """(N,) bool: images with no estimate (NaN): the decoder was not finite where a chain started, or the pilot
-        could not move even from the prior mean."""
+        could not move even from the start density's mean."""
         return self.nonfinite_start
 
     @property
@@ -128,7 +129,7 @@ class BDMCResult:
 
     x: Tensor                # (N, *event) the simulated images, x ~ p(x|z)
     z: Tensor                # (N, L) the latents they were drawn from, z ~ p(z): exact posterior samples given x
-    forward: AISResult       # prior -> posterior: lower = forward.log_px
+    forward: AISResult       # start (prior or q(z|x)) -> posterior: lower = forward.log_px
     reverse_log_weights: Tensor  # (N, chains) float64: log w of the reverse chains (estimates of -log p(x))
     reverse_acceptance: float
 
@@ -193,7 +194,7 @@ def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_st
                              gradient, base))
     bar.close()
     return _result(parts, num_steps, leapfrog_steps, chains, step_size, seed, time.perf_counter() - began,
-                   gradient.compiled)
+                   gradient.compiled, start)
 
 
 def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
@@ -233,7 +234,7 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
         parts.append(_anneal(model, xb, zb.repeat(chains + 1, 1), reversed_betas, leapfrog_steps, step_size, gen_rev,
                              bar, gradient, base))
     bar.close()
-    reverse = _result(parts, num_steps, leapfrog_steps, chains, step_size, seed + 2, 0.0, gradient.compiled)
+    reverse = _result(parts, num_steps, leapfrog_steps, chains, step_size, seed + 2, 0.0, gradient.compiled, start)
     return BDMCResult(x=x.cpu(), z=z.cpu(), forward=forward, reverse_log_weights=reverse.log_weights,
                       reverse_acceptance=reverse.acceptance)
 
@@ -421,7 +422,7 @@ def _compiled_likelihood_grad() -> Callable:
 
 
 def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, seed, seconds,
-            compiled: bool) -> AISResult:
+            compiled: bool, start: str) -> AISResult:
     log_w = torch.cat([p["log_w"] for p in parts])  # (N, C)
     nonfinite_start = torch.cat([p["nonfinite_start"] for p in parts])
     log_w[nonfinite_start] = math.nan
@@ -439,7 +440,7 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
                      frozen_chains=frozen, final_step_size=final_step,
                      nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
                      leapfrog_steps=leapfrog_steps, chains=chains, step_size=float(step_size), seed=seed,
-                     seconds=seconds)
+                     seconds=seconds, start=start)
 
 
 def _randn(shape, gen: torch.Generator, dtype: torch.dtype, device) -> Tensor:

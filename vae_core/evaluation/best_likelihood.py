@@ -59,7 +59,8 @@ def default_settings(method: str) -> dict:
 
 def check_ais_overrides(overrides) -> dict:
     """A zoo entry's ``ais`` table, checked: only the keys of ``AIS_OVERRIDES``, each a whole number >= 1, and
-    ``AIS_START``, one of ``ais.STARTS``. The default start (the prior) is not written: absent means the prior."""
+    ``AIS_START``, which can only be "encoder": the default start (the prior) is never written, so that absent means
+    the prior and the eval.json files computed before the setting existed still match their entries."""
     if not isinstance(overrides, dict):
         raise ValueError(f"ais must be a table such as {{ num_steps = 1000, chains = 16 }}; got {overrides!r}")
     unknown = sorted(set(overrides) - set(AIS_OVERRIDES) - {AIS_START})
