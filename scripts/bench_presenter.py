@@ -382,6 +382,12 @@ def controls(page, url: str, runs: int, shots: Path | None) -> dict[str, list[fl
     for name, shortcut in board.SHORTCUTS.items():
         timed(f"board: {name} ({shortcut})", key(shortcut.lower()))
     switch_and_shot("board", f"{url}/board?{models}&{presenter.KEY}=true")
+    if page.locator(f".st-key-{presenter.KEY}").count():  # the same keys as a room sees them: no sidebar
+        page.goto(f"{url}/board?{models}&{presenter.KEY}=true")
+        wait_idle(page, 300)
+        page.mouse.click(5, 400)
+        for name, shortcut in board.SHORTCUTS.items():
+            timed(f"board, presenter mode: {name} ({shortcut})", key(shortcut.lower()))
     page.goto(f"{url}/story?{story.STEP_KEY}={story.STEPS[0].slug}")
     wait_idle(page, 300)
     for _ in story.STEPS[1:]:  # every step once: the figures' caches warm
