@@ -62,7 +62,20 @@ FLOOR = {"a data grid (12 x 9)": "st.dataframe(grid, hide_index=True)\n",
                                            "rows = [{'hconcat': [panel, panel]}] * 4 + [panel]\n"
                                            "st.vega_lite_chart({'vconcat': rows})\n"),
          "a picture (84 x 84)": "st.image(np.zeros((84, 84), dtype=np.uint8))\n",
-         "20 lines of Markdown": "for i in range(20):\n    st.markdown(f'**line {i}** of text')\n"}
+         "20 lines of Markdown": "for i in range(20):\n    st.markdown(f'**line {i}** of text')\n",
+         # the explorer's sidebar (context.sidebar), whole and by its heaviest widgets
+         "the explorer's sidebar widgets": (
+             "names = [f'mnist-model-{i}' for i in range(21)]\n"
+             "st.sidebar.header('Zoo')\nst.sidebar.text_input('Source', 'checkpoints')\n"
+             "st.sidebar.selectbox('Dataset', ['mnist', 'fashion-mnist'])\n"
+             "st.sidebar.segmented_control('Architecture', ['MLP', 'Convolutional'], default='MLP')\n"
+             "st.sidebar.multiselect('Models', names, default=names[:3])\n"
+             "st.sidebar.header('Run')\nst.sidebar.selectbox('Device', ['cpu'])\n"
+             "st.sidebar.number_input('Seed', 0, 2**31 - 1, 0)\n"),
+         "a multiselect of 21 options, 3 chosen, in the sidebar": (
+             "names = [f'mnist-model-{i}' for i in range(21)]\n"
+             "st.sidebar.multiselect('Models', names, default=names[:3])\n"),
+         "a selectbox in the sidebar": "st.sidebar.selectbox('Dataset', ['mnist', 'fashion-mnist'])\n"}
 KEEP = "<!-- notes: kept when the script rewrites this file -->"
 
 DRAWN = """() => { const app = document.querySelector('[data-testid="stApp"]');
