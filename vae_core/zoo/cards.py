@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vae_core.base.data import UNBOUNDED_REASON, is_bounded
-from vae_core.evaluation.best_likelihood import not_best
+from vae_core.evaluation.best_likelihood import AIS_START, not_best
 from vae_core.files.atomic import atomic_write
 from vae_core.files.names import CARD_NAME, EVAL_NAME, LEDGER_JSON
 from vae_core.files.schema import Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary
@@ -102,8 +102,11 @@ def best_rows(ev: Evaluation) -> str:
     def num(v, fmt=".2f"):
         return "n/a" if v is None else format(v, fmt)
 
+    s = b.settings or {}
+    run = (f" (T = {s['num_steps']:,} x {s['chains']} chains{', from q(z|x)' if AIS_START in s else ''})"
+           if "num_steps" in s and "chains" in s else "")
     what = ("exact, by adaptive quadrature over the latent plane" if b.method == "quadrature"
-            else "annealed importance sampling, a stochastic lower bound")
+            else f"annealed importance sampling{run}, a stochastic lower bound")
     n, why_not = b.num_images, not_best(b)
     return (f"\n| log p(x), best estimate: {what} ({n} images) | {num(b.estimate)} ± {num(b.estimate_stderr)} |"
             f"\n| IWAE (k={b.iwae_k}) on the same {n} images | {num(b.iwae)} ± {num(b.iwae_stderr)} |"
