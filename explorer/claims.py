@@ -16,7 +16,7 @@ import pandas as pd
 
 from explorer import findings_tables, raw_runs, tables
 from explorer.compute.drawing import prepare_drawing
-from vae_core.evaluation.judge import AIS, AIS_START, QUADRATURE
+from vae_core.evaluation.judge import AIS, AIS_CHOICES, QUADRATURE, ais_run
 from vae_core.files.schema import or_nan
 from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
 from vae_core.zoo.checkpoints import Checkpoint
@@ -806,12 +806,6 @@ def instrument_sentence(ckpt: Checkpoint, model: VAE, images: np.ndarray) -> str
 
 
 # ------------------------------------------------------------------------------------------ the AIS settings
-def _ais_setting(ev) -> str:
-    s = ev.log_likelihood.settings
-    start = ", from q(z|x)" if AIS_START in s else ""
-    return f"{s.get('num_steps', 0):,} x {s.get('chains', 0)}{start}"
-
-
 def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
     """Which entries ran AIS longer than the default (zoo.toml ``ais``, recorded in eval.json), on how many images,
     where it still fell far below IWAE or had chains frozen, and the images the default conv runs used."""
@@ -820,7 +814,7 @@ def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
     default = default_settings(AIS)
     ais_runs = [c for c in checkpoints if c.evaluation and c.evaluation.log_likelihood
                 and c.evaluation.log_likelihood.method == AIS]
-    longer = [c for c in ais_runs if AIS_START in c.evaluation.log_likelihood.settings
+    longer = [c for c in ais_runs if AIS_CHOICES.keys() & c.evaluation.log_likelihood.settings.keys()
               or any(c.evaluation.log_likelihood.settings.get(k) != v for k, v in default.items())]
     if not ais_runs:
         return None
@@ -829,14 +823,14 @@ def ais_settings_sentence(checkpoints: list[Checkpoint]) -> str | None:
         b = c.evaluation.log_likelihood
         far = f", {b.images_far_below_iwae} far below IWAE" if b.images_far_below_iwae else ""
         frozen = f", a frozen chain on {b.frozen_chains}" if b.frozen_chains else ""
-        return f"{c.name} ({_ais_setting(c.evaluation)}, {b.num_images} images{far}{frozen})"
+        return f"{c.name} ({ais_run(b.settings)}, {b.num_images} images{far}{frozen})"
 
     parts = []
     for network in dict.fromkeys(NETWORK_NAMES[c.config.network] for c in longer):
         own = [c for c in longer if NETWORK_NAMES[c.config.network] == network]
         parts.append(f"{len(own)} {network} entries: {', '.join(described(c) for c in own)}")
     said = (f"AIS runs T = {default['num_steps']:,} transitions x {default['chains']} chains per image by default; "
-            f"other settings (T x chains; where chains start, if not the prior) for {'; '.join(parts)}." if longer else
+            f"other settings for {'; '.join(parts)}." if longer else
             f"Every entry runs AIS at the default T = {default['num_steps']:,} x {default['chains']} chains.")
     rest_conv = sorted({c.evaluation.log_likelihood.num_images for c in ais_runs
                         if c not in longer and c.config.network != MLP})

@@ -7,6 +7,8 @@ Images are the first test images (the sample embedded in the package, in model f
     python -m scripts.bench_ais curve --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed \\
         --images 100 --steps 100 300 1000 3000
     python -m scripts.bench_ais bdmc --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed --images 50
+    python -m scripts.bench_ais --threads 1 bdmc --models mnist-gaussian-pixel --images 16 --start encoder \
+        --masses identity encoder   # HMC's steps scaled by q(z|x) or not, on the same simulated images
     python -m scripts.bench_ais --threads 1 paths --model mnist-bernoulli --images 20   # old code vs eager vs compiled
     python -m scripts.bench_ais --threads 1 settings --model fashion-mnist-gaussian-pixel --images 50 \
         --settings 300x4 1000x4 2000x4 1000x8 --data-dir ../shared/datasets   # which setting converges on a model
@@ -31,7 +33,7 @@ import torch
 
 from vae_core.base import devices
 from vae_core.base.data import fixed_test_input, load_sample, load_split
-from vae_core.evaluation.ais import CHAINS, LEAPFROG_STEPS, NUM_STEPS, ais_log_likelihood, bdmc
+from vae_core.evaluation.ais import CHAINS, LEAPFROG_STEPS, MASSES, NUM_STEPS, STARTS, ais_log_likelihood, bdmc
 from vae_core.evaluation.best_likelihood import FAR_BELOW_IWAE
 from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
 from vae_core.files.names import DEFAULT_ZOO
@@ -102,18 +104,19 @@ def curve(args) -> list[dict]:
 
 
 def bdmc_rows(args) -> list[dict]:
-    """Forward (lower) and reverse (upper) AIS on images simulated from each model, at ``--steps``."""
+    """Forward (lower) and reverse (upper) AIS on images simulated from each model, at ``--steps``, from ``--start``,
+    with each of ``--masses`` (the same simulated images for all: the same seed)."""
     rows = []
     for name in args.models:
         model = load_model(DEFAULT_ZOO / name)
-        for steps in args.steps:
+        for steps, mass in ((s, m) for s in args.steps for m in args.masses):
             start = time.perf_counter()
-            result = bdmc(model, args.images, num_steps=steps, seed=0, progress=True)
+            result = bdmc(model, args.images, num_steps=steps, seed=0, progress=True, start=args.start, mass=mass)
             lower, lower_se = mean_and_stderr(result.lower)
             upper, upper_se = mean_and_stderr(result.upper)
             gap, gap_se = mean_and_stderr(result.gap)
             rows.append({"part": "bdmc", "model": name, "images": args.images, "num_steps": steps, "chains": CHAINS,
-                         "lower": round(lower, 2), "lower_stderr": round(lower_se, 2), "upper": round(upper, 2),
+                         "start": args.start, "mass": mass, "lower": round(lower, 2), "lower_stderr": round(lower_se, 2), "upper": round(upper, 2),
                          "upper_stderr": round(upper_se, 2), "gap": round(gap, 2), "gap_stderr": round(gap_se, 2),
                          "gap_median": round(float(result.gap.median()), 2),
                          "forward_acceptance": round(result.forward.acceptance, 3),
@@ -220,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--models", nargs="+", default=["mnist-bernoulli", "mnist-gaussian-pixel", "mnist-gaussian-fixed"])
     d.add_argument("--images", type=int, default=50)
     d.add_argument("--steps", type=int, nargs="+", default=[NUM_STEPS])
+    d.add_argument("--start", choices=STARTS, default=STARTS[0], help="where the chains start (evaluation.ais)")
+    d.add_argument("--masses", nargs="+", choices=MASSES, default=MASSES[:1], help="HMC's mass matrices to compare")
     e = sub.add_parser("paths")
     e.add_argument("--model", default="mnist-bernoulli")
     e.add_argument("--images", type=int, default=20)

@@ -11,13 +11,16 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 class LinearGaussianModel:
     """``shift`` and ``inflate`` make q(z|x) deliberately imperfect: the exact posterior mean shifted by ``shift``
-    posterior standard deviations, its marginal std scaled by ``inflate``. ``sigma`` sets how sharp p(x|z) is."""
+    posterior standard deviations, its marginal std scaled by ``inflate``. ``sigma`` sets how sharp p(x|z) is;
+    ``spread`` > 1 scales W's columns from 1 to ``spread`` (geometrically), so the posterior's widths differ by about
+    that factor between the first latent dimension and the last."""
 
     def __init__(self, data_dim: int = 5, latent_dim: int = 2, sigma: float = 0.5, seed: int = 0,
-                 shift: float = 1.0, inflate: float = 1.8):
+                 shift: float = 1.0, inflate: float = 1.8, spread: float = 1.0):
         g = torch.Generator().manual_seed(seed)
         self.D, self.L = data_dim, latent_dim
-        self.W = torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64)
+        columns = spread ** torch.linspace(0, 1, latent_dim, dtype=torch.float64)  # (L,)
+        self.W = torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64) * columns
         self.b = torch.randn(data_dim, generator=g, dtype=torch.float64)
         self.sigma = sigma
         self.config = SimpleNamespace(latent_dim=latent_dim)

@@ -46,29 +46,33 @@ def test_sigmoid_schedule_runs_from_zero_to_one_increasing(num_steps):
 
 
 # ------------------------------------------------------------------------------------- against the closed form
-@pytest.mark.parametrize(("latent_dim", "start", "tolerance"), [
+@pytest.mark.parametrize(("latent_dim", "start", "mass", "tolerance"), [
     # Measured over AIS seeds 0..9 with these settings (T = 200, 4 chains, the same 50 images): the mean over
     # images of log_px - exact was -0.10 (sd 0.07 across seeds) for L = 2 and -0.58 (sd 0.20) for L = 8 from the
-    # prior; from the model's (deliberately shifted, widened) q(z|x) -0.007 (sd 0.019) and -0.067 (sd 0.052). The
-    # tolerance is |mean| + 5 sd, rounded up: a systematic error that large fails, seed noise does not.
-    (2, "prior", 0.5),
-    (8, "prior", 1.6),
-    (2, "encoder", 0.11),
-    (8, "encoder", 0.33),
+    # prior; from the model's (deliberately shifted, widened) q(z|x) -0.007 (sd 0.019) and -0.067 (sd 0.052), and
+    # with steps scaled by q(z|x) -0.017 (sd 0.029) and -0.101 (sd 0.073). The tolerance is |mean| + 5 sd, rounded
+    # up: a systematic error that large fails, seed noise does not.
+    (2, "prior", "identity", 0.5),
+    (8, "prior", "identity", 1.6),
+    (2, "encoder", "identity", 0.11),
+    (8, "encoder", "identity", 0.33),
+    (2, "encoder", "encoder", 0.17),
+    (8, "encoder", "encoder", 0.47),
 ])
-def test_ais_matches_the_closed_form_marginal(latent_dim, start, tolerance):
+def test_ais_matches_the_closed_form_marginal(latent_dim, start, mass, tolerance):
     model = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=latent_dim)
     x, exact = simulated(model)
-    result = ais_log_likelihood(model, x, num_steps=200, chains=CHAINS, seed=1, start=start)
-    assert isinstance(result, AISResult)
+    result = ais_log_likelihood(model, x, num_steps=200, chains=CHAINS, seed=1, start=start, mass=mass)
+    assert isinstance(result, AISResult) and (result.start, result.mass) == (start, mass)
     assert result.log_px.shape == (NUM_IMAGES,) and result.log_px.dtype == torch.float64
     assert result.log_weights.shape == (NUM_IMAGES, CHAINS)
-    assert not result.flagged.any() and 0.4 < result.acceptance < 0.95
+    # steps scaled by q(z|x) at L = 2 reach the step size's clamp (half a q width) with 96% of proposals accepted
+    assert not result.flagged.any() and 0.4 < result.acceptance < (0.95 if mass == "identity" else 0.98)
     diff = result.log_px - exact
     assert abs(float(diff.mean())) < tolerance
     # E[w] = p(x) exactly (Neal 2001): the weight ratio w / p(x), pooled over images and chains, averages to 1
     # (measured 0.98 +- 0.08 across seeds for L = 2, 1.02 +- 0.28 for L = 8; from q(z|x) 1.001 +- 0.019 and
-    # 1.013 +- 0.055; a chain adapting its own step size gave 1.09 +- 0.05 for L = 2, which is why the step size
+    # 1.013 +- 0.055, with scaled steps 1.003 +- 0.030 and 1.026 +- 0.070; a chain adapting its own step size gave 1.09 +- 0.05 for L = 2, which is why the step size
     # comes from a pilot chain).
     ratio = torch.exp(result.log_weights - exact[:, None]).flatten()
     assert abs(float(ratio.mean()) - 1) < 4 * float(ratio.std() / math.sqrt(len(ratio)))
@@ -115,6 +119,16 @@ def test_from_the_encoder_one_step_is_importance_sampling_from_q_image_by_image(
     torch.testing.assert_close(result.log_weights, log_w[images:].view(chains, images).T.double(), rtol=1e-5,
                                atol=1e-3)
     assert result.start == "encoder"
+
+
+def test_steps_scaled_by_the_encoder_reach_a_posterior_whose_widths_differ_by_a_thousandfold():
+    """W's columns span 1 to 1,000 and sigma = 0.05: the posterior is ~1e-4 wide in one direction and ~0.1 in
+    another. Measured at T = 100 over seeds 0..2 (30 simulated images): BDMC gap 12.2-13.2 nats with one step size
+    for every dimension, 0.49-0.56 with steps scaled by q(z|x) (spread 100: 5.2-5.7 against 0.46-0.56)."""
+    skewed = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=8, sigma=0.05, spread=1000)
+    gaps = {mass: bdmc(skewed, 30, num_steps=100, chains=CHAINS, seed=0, start="encoder", mass=mass).mean_gap
+            for mass in ("identity", "encoder")}
+    assert gaps["identity"] > 8 and gaps["encoder"] < 1.0, gaps
 
 
 # ------------------------------------------------------------------------------------- BDMC
@@ -167,7 +181,7 @@ def test_a_seed_reproduces_the_estimate_and_batching_does_not_bias_it():
     ("leapfrog_steps", 0), ("leapfrog_steps", -1),
     ("chains", 0), ("chains", -3),
     ("step_size", 0.0), ("step_size", -0.1), ("step_size", math.nan), ("step_size", math.inf),
-    ("start", "posterior"), ("start", None),
+    ("start", "posterior"), ("start", None), ("mass", "diagonal"), ("mass", None),
 ])
 def test_bad_settings_are_refused_with_one_sentence(setting, value):
     model = LinearGaussianModel(data_dim=DATA_DIM, latent_dim=2)
@@ -416,9 +430,11 @@ def test_long_runs_compile_and_short_runs_stay_eager(pixel_model_and_images, mon
 
 # ------------------------------------------------------------------------------------- per-model AIS settings
 @pytest.mark.parametrize(("ais", "message"), [
-    ({"num_step": 1000}, "ais has unknown setting(s) num_step; allowed: num_steps, leapfrog_steps, chains, start"),
-    ({"start": "posterior"}, 'ais.start must be "encoder" (chains from q(z|x); leave it out for the prior); got'),
+    ({"num_step": 1000}, "ais has unknown setting(s) num_step; allowed: num_steps, leapfrog_steps, chains, start, "
+                         "mass"),
+    ({"start": "posterior"}, 'ais.start must be "encoder" (from q(z|x); leave it out for the default); got'),
     ({"start": "prior"}, 'ais.start must be "encoder"'),  # the default is left out, so a rerun is not asked
+    ({"mass": "identity"}, 'ais.mass must be "encoder" (steps scaled by q(z|x); leave it out for the default); got'),
     ({"num_steps": 0}, "ais.num_steps must be a whole number of intermediate distributions, at least 1; got 0"),
     ({"chains": -4}, "ais.chains must be a whole number of AIS chains per image, at least 1; got -4"),
     ({"leapfrog_steps": 2.5}, "ais.leapfrog_steps must be a whole number of leapfrog steps"),
@@ -445,6 +461,19 @@ def _toml(v):
     return ("true" if v else "false") if isinstance(v, bool) else f'"{v}"' if isinstance(v, str) else str(v)
 
 
+@pytest.mark.parametrize(("settings", "words"), [
+    ({"num_steps": 300, "leapfrog_steps": 10, "chains": 4, "seed": 0}, "T = 300 x 4 chains"),
+    ({"num_steps": 1000, "chains": 16}, "T = 1,000 x 16 chains"),
+    ({"num_steps": 300, "chains": 4, "start": "encoder"}, "T = 300 x 4 chains, from q(z|x)"),
+    ({"num_steps": 300, "chains": 4, "start": "encoder", "mass": "encoder"},
+     "T = 300 x 4 chains, from q(z|x), steps scaled by q(z|x)"),
+])
+def test_an_ais_run_is_named_by_its_steps_chains_and_choices(settings, words):
+    from vae_core.evaluation.judge import ais_run
+
+    assert ais_run(settings) == words  # the words of the model cards, the findings and evaluate_likelihoods
+
+
 def test_ais_settings_for_a_2d_model_are_refused():
     from vae_core.evaluation.best_likelihood import settings_for
 
@@ -453,7 +482,7 @@ def test_ais_settings_for_a_2d_model_are_refused():
 
 
 @pytest.mark.parametrize("ais", [None, {}, {"num_steps": 1000, "chains": 16}, {"leapfrog_steps": 20},
-                                 {"start": "encoder"}])
+                                 {"start": "encoder"}, {"start": "encoder", "mass": "encoder"}])
 def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
     from vae_core.evaluation import ais as shipped
     from vae_core.evaluation.best_likelihood import settings_for
@@ -462,7 +491,8 @@ def test_ais_settings_override_the_shipped_ones_key_by_key(ais):
     for key, default in (("num_steps", shipped.NUM_STEPS), ("leapfrog_steps", shipped.LEAPFROG_STEPS),
                          ("chains", shipped.CHAINS), ("seed", 0)):
         assert settings[key] == (ais or {}).get(key, default), key
-    assert settings.get("start") == (ais or {}).get("start")  # written only where it is not the prior
+    for choice in ("start", "mass"):  # written only where it is not the default
+        assert settings.get(choice) == (ais or {}).get(choice)
     assert set(settings) == {"num_steps", "leapfrog_steps", "chains", "seed", *(ais or {})}
 
 

@@ -99,6 +99,8 @@ def test_the_card_gives_one_row_for_why_a_best_estimate_is_not_the_best(block, r
     ({}, "annealed importance sampling, a stochastic lower bound"),
     ({"num_steps": 1000, "chains": 16, "seed": 0}, "annealed importance sampling (T = 1,000 x 16 chains), a"),
     ({"num_steps": 300, "chains": 4, "start": "encoder"}, "(T = 300 x 4 chains, from q(z|x)), a stochastic"),
+    ({"num_steps": 300, "chains": 4, "start": "encoder", "mass": "encoder"},
+     "(T = 300 x 4 chains, from q(z|x), steps scaled by q(z|x)), a stochastic"),
 ])
 def test_the_card_says_how_the_ais_estimate_was_run(settings, said):
     assert said in best_rows(Evaluation(log_likelihood=BestLogLikelihood(**AIS_BLOCK, settings=settings)))

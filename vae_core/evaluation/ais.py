@@ -16,6 +16,12 @@ per chain. Where the posterior is far narrower than the prior (a decoder sigma o
 the prior has thousands of nats of likelihood to climb and at a few hundred steps ends far below IWAE; one from
 q(z|x) starts where IWAE's samples are. Reversed (BDMC), the path runs from the exact z back to q(z|x).
 
+``mass="encoder"`` gives HMC the diagonal mass matrix diag(1 / s^2), s being q(z|x)'s standard deviations: the same
+as running it in the coordinates u = z / s (Neal 2011, Sec. 4.1), one fixed linear map per image, so every kernel
+keeps its target and E[w] = p(x) still holds. Where the posterior's widths differ by orders of magnitude between
+latent dimensions (active and collapsed units under a sharp decoder), one step size for all of them is set by the
+narrowest and barely moves the rest; scaled by s, each dimension takes a step in proportion to its own width.
+
 Chains are batched as rows (chains * B, L), chain-major: row c * B + b is chain c of image b.
 
 Cost: almost all of it is log p(x|z) and its gradient in z, evaluated T * leapfrog_steps times per row. For a VAE
@@ -52,6 +58,7 @@ LEAPFROG_STEPS = 10        # leapfrog steps per HMC transition (as Wu et al. 201
 CHAINS = 4                 # independent chains per image; log p(x) is the log of their mean weight
 STEP_SIZE = 0.05           # initial leapfrog step size of every chain, then adapted per chain
 STARTS = ("prior", "encoder")  # where the path starts: p(z), or the encoder's q(z|x) (module docstring)
+MASSES = ("identity", "encoder")  # HMC's diagonal mass matrix: I, or q(z|x)'s precisions (module docstring)
 SCHEDULE_RADIUS = 4.0      # sigmoid schedule beta_t = sigma(r (2t/T - 1)), rescaled to [0, 1] (Grosse et al. 2015)
 TARGET_ACCEPTANCE = 0.65   # step size adaptation target (Neal 2011; Wu et al. 2017)
 # Per transition the step size grows by this factor while the chain's running acceptance is above the target and
@@ -101,6 +108,7 @@ class AISResult:
     seed: int
     seconds: float
     start: str = "prior"        # where the chains started (STARTS)
+    mass: str = "identity"      # HMC's diagonal mass matrix (MASSES)
 
     @property
     def flagged(self) -> Tensor:
@@ -165,13 +173,14 @@ def sigmoid_schedule(num_steps: int, radius: float = SCHEDULE_RADIUS) -> Tensor:
 def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
                        chains: int = CHAINS, step_size: float = STEP_SIZE, seed: int = 0, progress: bool = False,
                        batch_size: int | None = None, compiled: bool | None = None,
-                       device: str | torch.device | None = None, start: str = "prior") -> AISResult:
+                       device: str | torch.device | None = None, start: str = "prior",
+                       mass: str = "identity") -> AISResult:
     """Forward AIS from p(z) (or with ``start="encoder"`` from q(z|x)) to p(z|x) for each image of x (N, *event)
     in model form (see data.py); see the module docstring. ``batch_size`` images run together (default: as many as
     fit ``MAX_ROWS`` rows of chains). ``compiled``: fuse the likelihood's gradient with torch.compile (None: when
     the run is long enough to repay it, see ``COMPILE_MIN_ROW_EVALUATIONS``); where compiling fails it warns and
     runs eagerly. ``device``: where to run (None: where the model is); the results come back on the CPU."""
-    _check_settings(num_steps, leapfrog_steps, chains, step_size, start)
+    _check_settings(num_steps, leapfrog_steps, chains, step_size, start, mass)
     x = _check_images(model, x)
     x = place(model, x, device)  # (N, *event) on the model's device, once
     check_float64(model.device, "AIS")
@@ -187,20 +196,21 @@ def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_st
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(model.device)
         z0 = _randn(((chains + 1) * len(xb), model.config.latent_dim), gen, dtype, model.device)  # ((C+1)*B, L)
-        base = _encoder_base(model, xb) if start == "encoder" else None
+        q = _encoder_base(model, xb) if "encoder" in (start, mass) else None
+        base = q if start == "encoder" else None
         if base is not None:  # z0 ~ q(z|x), chain-major like the rows
             z0 = base[0].repeat(chains + 1, 1) + base[1].repeat(chains + 1, 1) * z0
         parts.append(_anneal(model, xb, z0, sigmoid_schedule(num_steps), leapfrog_steps, step_size, gen, bar,
-                             gradient, base))
+                             gradient, base, _scales(q, mass, chains + 1)))
     bar.close()
     return _result(parts, num_steps, leapfrog_steps, chains, step_size, seed, time.perf_counter() - began,
-                   gradient.compiled, start)
+                   gradient.compiled, start, mass)
 
 
 def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int = LEAPFROG_STEPS,
          chains: int = CHAINS, step_size: float = STEP_SIZE, seed: int = 0, progress: bool = False,
          batch_size: int | None = None, compiled: bool | None = None,
-         device: str | torch.device | None = None, start: str = "prior") -> BDMCResult:
+         device: str | torch.device | None = None, start: str = "prior", mass: str = "identity") -> BDMCResult:
     """Simulate z ~ p(z), x ~ p(x|z) (``num_images`` pairs), then run forward AIS on x and reverse AIS from the
     exact z (posterior -> prior, or -> q(z|x) with ``start="encoder"``, the schedule reversed) with the same
     settings (Grosse et al. 2015; Wu et al. 2017, Sec. 5). x is a valid input for the model's likelihood: binary for
@@ -208,7 +218,7 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
     run (None: where the model is); x ~ p(x|z) is drawn there, so on a GPU the simulated images differ from the
     CPU's."""
     _check_count("num_images", num_images, "simulated images")
-    _check_settings(num_steps, leapfrog_steps, chains, step_size, start)
+    _check_settings(num_steps, leapfrog_steps, chains, step_size, start, mass)
     move_model(model, device)
     check_float64(model.device, "AIS")
     model.eval()
@@ -220,7 +230,8 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
             x = model.decode(z).sample()  # (N, *event) ~ p(x|z)
     forward = ais_log_likelihood(model, x, num_steps, leapfrog_steps, chains, step_size, seed=seed + 1,
-                                 progress=progress, batch_size=batch_size, compiled=compiled, start=start)
+                                 progress=progress, batch_size=batch_size, compiled=compiled, start=start,
+                                 mass=mass)
     gen_rev = torch.Generator(device="cpu").manual_seed(seed + 2)
     batch_size = batch_size or max(1, MAX_ROWS // (chains + 1))
     reversed_betas = sigmoid_schedule(num_steps).flip(0)
@@ -230,11 +241,12 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
                disable=not progress, leave=False)
     for i in range(0, num_images, batch_size):
         xb, zb = x[i:i + batch_size], z[i:i + batch_size]
-        base = _encoder_base(model, xb) if start == "encoder" else None
+        q = _encoder_base(model, xb) if "encoder" in (start, mass) else None
         parts.append(_anneal(model, xb, zb.repeat(chains + 1, 1), reversed_betas, leapfrog_steps, step_size, gen_rev,
-                             bar, gradient, base))
+                             bar, gradient, q if start == "encoder" else None, _scales(q, mass, chains + 1)))
     bar.close()
-    reverse = _result(parts, num_steps, leapfrog_steps, chains, step_size, seed + 2, 0.0, gradient.compiled, start)
+    reverse = _result(parts, num_steps, leapfrog_steps, chains, step_size, seed + 2, 0.0, gradient.compiled, start,
+                      mass)
     return BDMCResult(x=x.cpu(), z=z.cpu(), forward=forward, reverse_log_weights=reverse.log_weights,
                       reverse_acceptance=reverse.acceptance)
 
@@ -250,9 +262,15 @@ def _encoder_base(model, x: Tensor) -> tuple[Tensor, Tensor]:
     return q.base_dist.loc.detach(), q.base_dist.scale.detach()
 
 
+def _scales(q: tuple[Tensor, Tensor] | None, mass: str, chains: int) -> Tensor | None:
+    """Each row's leapfrog step per latent dimension, relative to the pilot's step size ((C+1)*B, L), or None for
+    the identity mass matrix: with ``mass="encoder"``, q(z|x)'s standard deviations."""
+    return None if mass == "identity" else q[1].repeat(chains, 1)
+
+
 def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, step_size: float,
             gen: torch.Generator, bar, gradient: _LikelihoodGradient,
-            base: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+            base: tuple[Tensor, Tensor] | None = None, scales: Tensor | None = None) -> dict[str, Tensor]:
     """One AIS run along ``betas`` for images x (B, *event) from states z ((C+1)*B, L), chain-major; returns each
     image's C log weights and statistics. Works in either direction: log w sums (beta_t - beta_{t-1}) log p(x|z)
     whatever their sign. ``base``: q(z|x)'s means and standard deviations (B, L) where the path starts at the
@@ -314,6 +332,8 @@ def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, ste
         # U = -(log p(z) + beta log p(x|z)).
         p0 = _randn(z.shape, gen, z.dtype, z.device)  # (C*B, L)
         eps_rows = eps.repeat(chains, 1)  # ((C+1)*B, 1)
+        if scales is not None:
+            eps_rows = eps_rows * scales  # ((C+1)*B, L)
         z_new, p = z, p0 + 0.5 * eps_rows * (g_lp + beta * g_ll)
         for step in range(leapfrog_steps):
             z_new = z_new + eps_rows * p
@@ -422,7 +442,7 @@ def _compiled_likelihood_grad() -> Callable:
 
 
 def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, seed, seconds,
-            compiled: bool, start: str) -> AISResult:
+            compiled: bool, start: str, mass: str) -> AISResult:
     log_w = torch.cat([p["log_w"] for p in parts])  # (N, C)
     nonfinite_start = torch.cat([p["nonfinite_start"] for p in parts])
     log_w[nonfinite_start] = math.nan
@@ -440,7 +460,7 @@ def _result(parts: list[dict], num_steps, leapfrog_steps, chains, step_size, see
                      frozen_chains=frozen, final_step_size=final_step,
                      nonfinite_proposals=rejected, compiled=compiled, num_steps=num_steps,
                      leapfrog_steps=leapfrog_steps, chains=chains, step_size=float(step_size), seed=seed,
-                     seconds=seconds, start=start)
+                     seconds=seconds, start=start, mass=mass)
 
 
 def _randn(shape, gen: torch.Generator, dtype: torch.dtype, device) -> Tensor:
@@ -453,7 +473,8 @@ def _check_count(name: str, value, what: str) -> None:
         raise ValueError(f"{name} must be a whole number of {what}, at least 1; got {value!r}")
 
 
-def _check_settings(num_steps, leapfrog_steps, chains, step_size, start: str = "prior") -> None:
+def _check_settings(num_steps, leapfrog_steps, chains, step_size, start: str = "prior", mass: str = "identity"
+                    ) -> None:
     _check_count("num_steps", num_steps, "intermediate distributions")
     _check_count("leapfrog_steps", leapfrog_steps, "leapfrog steps per HMC transition")
     _check_count("chains", chains, "AIS chains per image")
@@ -461,6 +482,8 @@ def _check_settings(num_steps, leapfrog_steps, chains, step_size, start: str = "
         raise ValueError(f"step_size must be a positive finite number (the initial leapfrog step); got {step_size!r}")
     if start not in STARTS:
         raise ValueError(f"start must be one of {', '.join(STARTS)} (where each chain starts); got {start!r}")
+    if mass not in MASSES:
+        raise ValueError(f"mass must be one of {', '.join(MASSES)} (HMC's diagonal mass matrix); got {mass!r}")
 
 
 def _check_images(model, x) -> Tensor:

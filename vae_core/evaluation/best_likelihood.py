@@ -20,7 +20,7 @@ from torch import Tensor
 
 from vae_core.base.devices import check_float64, place
 from vae_core.evaluation import ais
-from vae_core.evaluation.judge import AIS, AIS_START, FAR_BELOW_IWAE, QUADRATURE, not_best  # noqa: F401  also read here
+from vae_core.evaluation.judge import AIS, AIS_CHOICES, FAR_BELOW_IWAE, QUADRATURE, not_best  # noqa: F401  also read here
 from vae_core.evaluation.metrics import bits_per_dim, elbo_terms, iwae_log_likelihood, mean_and_stderr
 from vae_core.evaluation.quadrature import LATENT_DIM, exact_log_likelihood
 from vae_core.model.vae import VAE
@@ -45,7 +45,8 @@ def method_for_latent_dim(latent_dim: int) -> str:
 
 
 # What a zoo entry may set for its AIS run (zoo.toml: ais = { num_steps = 1000, chains = 16 }), each a positive count,
-# and where its chains start (ais = { start = "encoder" }: q(z|x) instead of the prior; vae_core.evaluation.ais).
+# and the choices of AIS_CHOICES: where its chains start (start = "encoder": q(z|x) instead of the prior) and how HMC
+# scales its steps (mass = "encoder": by q(z|x)'s standard deviations; vae_core.evaluation.ais).
 AIS_OVERRIDES = {"num_steps": "intermediate distributions", "leapfrog_steps": "leapfrog steps per HMC transition",
                  "chains": "AIS chains per image"}
 
@@ -58,20 +59,21 @@ def default_settings(method: str) -> dict:
 
 
 def check_ais_overrides(overrides) -> dict:
-    """A zoo entry's ``ais`` table, checked: only the keys of ``AIS_OVERRIDES``, each a whole number >= 1, and
-    ``AIS_START``, which can only be "encoder": the default start (the prior) is never written, so that absent means
-    the prior and the eval.json files computed before the setting existed still match their entries."""
+    """A zoo entry's ``ais`` table, checked: only the keys of ``AIS_OVERRIDES``, each a whole number >= 1, and those
+    of ``AIS_CHOICES``, each only its one non-default value: a default is never written, so that absent means the
+    default and the eval.json files computed before a choice existed still match their entries."""
     if not isinstance(overrides, dict):
         raise ValueError(f"ais must be a table such as {{ num_steps = 1000, chains = 16 }}; got {overrides!r}")
-    unknown = sorted(set(overrides) - set(AIS_OVERRIDES) - {AIS_START})
+    unknown = sorted(set(overrides) - set(AIS_OVERRIDES) - set(AIS_CHOICES))
     if unknown:
         raise ValueError(f"ais has unknown setting(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join([*AIS_OVERRIDES, AIS_START])}")
+                         f"{', '.join([*AIS_OVERRIDES, *AIS_CHOICES])}")
     for key, value in overrides.items():
-        if key == AIS_START:
-            if value not in ais.STARTS[1:]:
-                raise ValueError(f"ais.start must be \"{ais.STARTS[1]}\" (chains from q(z|x); leave it out for the "
-                                 f"prior); got {value!r}")
+        if key in AIS_CHOICES:
+            allowed, words = AIS_CHOICES[key]
+            if value != allowed:
+                raise ValueError(f"ais.{key} must be \"{allowed}\" ({words}; leave it out for the default); "
+                                 f"got {value!r}")
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"ais.{key} must be a whole number of {AIS_OVERRIDES[key]}, at least 1; got {value!r}")

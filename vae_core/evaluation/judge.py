@@ -10,7 +10,17 @@ from vae_core.files.schema import BestLogLikelihood
 QUADRATURE = "quadrature"
 AIS = "ais"
 AIS_START = "start"       # the AIS setting saying where chains start: "encoder" (q(z|x)); absent: the prior
+AIS_MASS = "mass"         # the AIS setting saying how HMC scales its steps: "encoder" (by q(z|x)'s spread); absent: not
+# Each written AIS choice: the one value it may take and the words a report adds for it. The defaults (the prior, the
+# same step in every direction) are never written, so eval.json files made before a choice existed still match.
+AIS_CHOICES = {AIS_START: ("encoder", "from q(z|x)"), AIS_MASS: ("encoder", "steps scaled by q(z|x)")}
 FAR_BELOW_IWAE = 5.0      # nats: per-image AIS - IWAE spread is < 1 nat where both converge (bernoulli, 50 images)
+
+
+def ais_run(settings: dict) -> str:
+    """An AIS run's settings as every report writes them: "T = 1,000 x 4 chains, from q(z|x)"."""
+    choices = [words for key, (value, words) in AIS_CHOICES.items() if settings.get(key) == value]
+    return ", ".join([f"T = {settings['num_steps']:,} x {settings['chains']} chains", *choices])
 
 
 def not_best(block: BestLogLikelihood) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vae_core.base.data import UNBOUNDED_REASON, is_bounded
-from vae_core.evaluation.best_likelihood import AIS_START, not_best
+from vae_core.evaluation.judge import ais_run, not_best
 from vae_core.files.atomic import atomic_write
 from vae_core.files.names import CARD_NAME, EVAL_NAME, LEDGER_JSON
 from vae_core.files.schema import Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary
@@ -103,8 +103,7 @@ def best_rows(ev: Evaluation) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     s = b.settings or {}
-    run = (f" (T = {s['num_steps']:,} x {s['chains']} chains{', from q(z|x)' if AIS_START in s else ''})"
-           if "num_steps" in s and "chains" in s else "")
+    run = f" ({ais_run(s)})" if "num_steps" in s and "chains" in s else ""
     what = ("exact, by adaptive quadrature over the latent plane" if b.method == "quadrature"
             else f"annealed importance sampling{run}, a stochastic lower bound")
     n, why_not = b.num_images, not_best(b)

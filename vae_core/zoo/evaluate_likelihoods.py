@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from vae_core.base.devices import add_device_option, check_device
-from vae_core.evaluation.best_likelihood import AIS_START, QUADRATURE
+from vae_core.evaluation.best_likelihood import QUADRATURE
+from vae_core.evaluation.judge import ais_run
 from vae_core.evaluation.quadrature import LATENT_DIM
 from vae_core.model.vae import load_config
 from vae_core.zoo.evaluate import update_best_log_likelihood
@@ -69,9 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             print("  already done at these settings; skipped", flush=True)
             continue
         settings = block["settings"]
-        label = "exact" if block["method"] == QUADRATURE else (f"AIS (T={settings['num_steps']}, "
-                                                              f"{settings['chains']} chains"
-                                                              f"{', from q(z|x)' if AIS_START in settings else ''})")
+        label = "exact" if block["method"] == QUADRATURE else f"AIS ({ais_run(settings)})"
         print(f"  {label} {block['estimate']:.2f} ± {block['estimate_stderr']:.2f} on {block['num_images']} images "
               f"({block['excluded_images']} flagged); IWAE k={block['iwae_k']} {block['iwae']:.2f}; "
               f"best - IWAE {block['best_minus_iwae']:.2f} ± {block['best_minus_iwae_stderr']:.2f} "
