@@ -116,7 +116,8 @@ def bdmc_rows(args) -> list[dict]:
             upper, upper_se = mean_and_stderr(result.upper)
             gap, gap_se = mean_and_stderr(result.gap)
             rows.append({"part": "bdmc", "model": name, "images": args.images, "num_steps": steps, "chains": CHAINS,
-                         "start": args.start, "mass": mass, "lower": round(lower, 2), "lower_stderr": round(lower_se, 2), "upper": round(upper, 2),
+                         "start": args.start, "mass": mass, "lower": round(lower, 2),
+                         "lower_stderr": round(lower_se, 2), "upper": round(upper, 2),
                          "upper_stderr": round(upper_se, 2), "gap": round(gap, 2), "gap_stderr": round(gap_se, 2),
                          "gap_median": round(float(result.gap.median()), 2),
                          "forward_acceptance": round(result.forward.acceptance, 3),

@@ -72,8 +72,8 @@ def test_ais_matches_the_closed_form_marginal(latent_dim, start, mass, tolerance
     assert abs(float(diff.mean())) < tolerance
     # E[w] = p(x) exactly (Neal 2001): the weight ratio w / p(x), pooled over images and chains, averages to 1
     # (measured 0.98 +- 0.08 across seeds for L = 2, 1.02 +- 0.28 for L = 8; from q(z|x) 1.001 +- 0.019 and
-    # 1.013 +- 0.055, with scaled steps 1.003 +- 0.030 and 1.026 +- 0.070; a chain adapting its own step size gave 1.09 +- 0.05 for L = 2, which is why the step size
-    # comes from a pilot chain).
+    # 1.013 +- 0.055, with scaled steps 1.003 +- 0.030 and 1.026 +- 0.070; a chain adapting its own step size gave
+    # 1.09 +- 0.05 for L = 2, which is why the step size comes from a pilot chain).
     ratio = torch.exp(result.log_weights - exact[:, None]).flatten()
     assert abs(float(ratio.mean()) - 1) < 4 * float(ratio.std() / math.sqrt(len(ratio)))
 
