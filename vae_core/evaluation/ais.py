@@ -68,7 +68,7 @@ TARGET_ACCEPTANCE = 0.65   # step size adaptation target (Neal 2011; Wu et al. 2
 STEP_SIZE_GROWTH = 1.1
 STEP_SIZE_SHRINK = 0.9
 ACCEPTANCE_SMOOTHING = 0.9  # running acceptance: a <- s a + (1 - s) P(accept) after every transition
-STEP_SIZE_RANGE = (1e-6, 0.5)  # clamp on the adapted step size
+STEP_SIZE_RANGE = (1e-6, 0.5)  # clamp on the adapted step size (with mass="encoder": in units of q's widths)
 MAX_ROWS = 4096            # chains * images evaluated in one decoder call (memory and cache size)
 # The likelihood part of a VAE's gradient is ~30 elementwise passes over (rows, 784) tensors: eagerly, 256 rows at a
 # time keep them in a core's L2 cache (-19% CPU at 4,095 rows, nothing at a few hundred; docs/bench_ais.md).
