@@ -14,6 +14,19 @@ from vae_core.base.data import DATA_DIR_ENV, load_split
 SKIP_REASON = f"set {DATA_DIR_ENV}=../shared/datasets to run tests on the full datasets"
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, the cores shared out between the workers: torch in each worker, and the processes it
+    starts (train.py, Streamlit servers), use cores / workers threads. Two workers of two threads each on two cores
+    spin against each other: a 2-D AIS test took 65 s so and 15 s with one thread (docs/test_suite.md)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The folder holding <dataset>/ IDX files, from $VAE_ZOO_DATA; skips the test without it."""

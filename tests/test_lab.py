@@ -370,8 +370,12 @@ def test_single_thread_restores_the_setting() -> None:
     from vae_core.lab import single_thread
 
     before = torch.get_num_threads()
-    with single_thread():
+    torch.set_num_threads(2)  # not 1 already (the test workers run one thread each: conftest.py)
+    try:
         with single_thread():
+            with single_thread():
+                assert torch.get_num_threads() == 1
             assert torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
