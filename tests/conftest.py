@@ -29,9 +29,8 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """The modules holding a ``slow`` test run first. Under ``--dist loadscope`` a module runs whole on one worker,
-    and xdist hands out the modules with the most tests first unless told not to (pyproject.toml): the resume
-    campaigns (test_resume_kills.py, four tests, about 3.5 minutes) came last and ran alone while the other worker,
-    done, waited (docs/test_suite.md)."""
+    in the order collected: the resume campaigns (test_resume_kills.py, about 3.5 minutes) came last and ran alone
+    while the other worker, done, waited (docs/test_suite.md)."""
     slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)  # stable: each part keeps its order
 
