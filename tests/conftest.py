@@ -27,14 +27,6 @@ def pytest_configure(config):
         torch.set_num_threads(threads)
 
 
-def pytest_collection_modifyitems(config, items):
-    """The modules holding a ``slow`` test run first. Under ``--dist loadscope`` a module runs whole on one worker,
-    in the order collected: the resume campaigns (test_resume_kills.py, about 3.5 minutes) came last and ran alone
-    while the other worker, done, waited (docs/test_suite.md)."""
-    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)  # stable: each part keeps its order
-
-
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The folder holding <dataset>/ IDX files, from $VAE_ZOO_DATA; skips the test without it."""
