@@ -17,7 +17,7 @@ SKIP_REASON = f"set {DATA_DIR_ENV}=../shared/datasets to run tests on the full d
 def pytest_configure(config):
     """Under pytest-xdist, the cores shared out between the workers: torch in each worker, and the processes it
     starts (train.py, Streamlit servers), use cores / workers threads. Two workers of two threads each on two cores
-    spin against each other: a 2-D AIS test took 65 s so and 15 s with one thread (docs/test_suite.md)."""
+    spin against each other: a 2-D AIS test took 65 s that way, 15 s with one thread (docs/test_suite.md)."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
         import torch
