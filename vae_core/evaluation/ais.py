@@ -196,12 +196,11 @@ def ais_log_likelihood(model, x: Tensor, num_steps: int = NUM_STEPS, leapfrog_st
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(model.device)
         z0 = _randn(((chains + 1) * len(xb), model.config.latent_dim), gen, dtype, model.device)  # ((C+1)*B, L)
-        q = _encoder_base(model, xb) if "encoder" in (start, mass) else None
-        base = q if start == "encoder" else None
+        base, scales = _from_encoder(model, xb, start, mass, chains + 1)
         if base is not None:  # z0 ~ q(z|x), chain-major like the rows
             z0 = base[0].repeat(chains + 1, 1) + base[1].repeat(chains + 1, 1) * z0
         parts.append(_anneal(model, xb, z0, sigmoid_schedule(num_steps), leapfrog_steps, step_size, gen, bar,
-                             gradient, base, _scales(q, mass, chains + 1)))
+                             gradient, base, scales))
     bar.close()
     return _result(parts, num_steps, leapfrog_steps, chains, step_size, seed, time.perf_counter() - began,
                    gradient.compiled, start, mass)
@@ -241,9 +240,9 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
                disable=not progress, leave=False)
     for i in range(0, num_images, batch_size):
         xb, zb = x[i:i + batch_size], z[i:i + batch_size]
-        q = _encoder_base(model, xb) if "encoder" in (start, mass) else None
+        base, scales = _from_encoder(model, xb, start, mass, chains + 1)
         parts.append(_anneal(model, xb, zb.repeat(chains + 1, 1), reversed_betas, leapfrog_steps, step_size, gen_rev,
-                             bar, gradient, q if start == "encoder" else None, _scales(q, mass, chains + 1)))
+                             bar, gradient, base, scales))
     bar.close()
     reverse = _result(parts, num_steps, leapfrog_steps, chains, step_size, seed + 2, 0.0, gradient.compiled, start,
                       mass)
@@ -255,17 +254,18 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _encoder_base(model, x: Tensor) -> tuple[Tensor, Tensor]:
-    """q(z|x)'s means and standard deviations (B, L) each: the start of ``start="encoder"``."""
+def _from_encoder(model, x: Tensor, start: str, mass: str, chains: int
+                  ) -> tuple[tuple[Tensor, Tensor] | None, Tensor | None]:
+    """What a run over images x (B, *event) takes from q(z|x), with ``chains`` rows per image (the pilot's
+    included): its means and standard deviations (B, L) each where the path starts there (else None), and each
+    row's leapfrog step per latent dimension relative to the pilot's, q's standard deviations ((chains*B, L)), with
+    ``mass="encoder"`` (else None: the identity mass matrix). The encoder runs only if either needs it."""
+    if "encoder" not in (start, mass):
+        return None, None
     with torch.no_grad():
         q = model.encode(x)
-    return q.base_dist.loc.detach(), q.base_dist.scale.detach()
-
-
-def _scales(q: tuple[Tensor, Tensor] | None, mass: str, chains: int) -> Tensor | None:
-    """Each row's leapfrog step per latent dimension, relative to the pilot's step size ((C+1)*B, L), or None for
-    the identity mass matrix: with ``mass="encoder"``, q(z|x)'s standard deviations."""
-    return None if mass == "identity" else q[1].repeat(chains, 1)
+    loc, scale = q.base_dist.loc.detach(), q.base_dist.scale.detach()
+    return (loc, scale) if start == "encoder" else None, scale.repeat(chains, 1) if mass == "encoder" else None
 
 
 def _anneal(model, x: Tensor, z: Tensor, betas: Tensor, leapfrog_steps: int, step_size: float,
