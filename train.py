@@ -33,6 +33,8 @@ Examples:
     python train.py --zoo zoo.toml --only 'mnist-*' --checkpoints checkpoints
     # ... trained and evaluated on a GPU (without --device, each entry's spec `device`, the CPU by default)
     python train.py --zoo zoo.toml --only 'mnist-bernoulli*' --device cuda
+    # an entry with `continues = "<name>"` starts as a copy of that entry's checkpoint (the recipe above, by spec)
+    python train.py --zoo zoo.toml --only mnist-bernoulli-burda-extended
 """
 from __future__ import annotations
 

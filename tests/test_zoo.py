@@ -5,6 +5,7 @@ import functools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -335,3 +336,72 @@ def test_a_run_still_in_training_is_not_listed_until_it_finishes(tmp_path: Path)
     assert resumed.returncode == 0, resumed.stderr[-500:]
     found, problems = scan(tmp_path / "zoo")
     assert [c.name for c in found] == ["run"] and problems == []
+
+
+# ------------------------------------------------------------------------- an entry that continues another
+CONTINUED_SPEC = """
+[defaults]
+dataset = "mnist"
+decoder = "bernoulli"
+hidden = [16]
+latent_dim = 2
+max_train_images = 200
+val_size = 50
+
+[[model]]
+name = "short"
+epochs = 2
+snapshots = [1]
+
+[[model]]
+name = "longer"
+continues = "short"
+epochs = 3
+"""
+
+
+def test_a_continued_entry_is_the_run_it_continues_trained_on(tmp_path: Path, data_dir: Path):
+    """`continues` (Burda's row in the paper's passes continues the third): the entry starts as a copy of the other
+    entry's finished checkpoint, keeps its epochs, and trains on with Adam started afresh; the same weights as
+    `train.py --resume --restart-optimizer` on a copy, bit for bit. Before the other is built it is refused."""
+    import shutil
+
+    from vae_core.base.data import load_split
+    from vae_core.files.names import OPTIMIZER_NAME, WEIGHTS_NAME
+    from vae_core.training.loop import train
+    from vae_core.zoo.build import train_zoo
+    from vae_core.zoo.spec import split_entry
+
+    spec, zoo = tmp_path / "zoo.toml", tmp_path / "zoo"
+    spec.write_text(CONTINUED_SPEC)
+    with pytest.raises(ValueError, match="continues 'short', but .* holds no trained run; build short first"):
+        train_zoo(spec, only="longer", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
+    train_zoo(spec, only="short", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
+    (zoo / "short" / EVAL_NAME).write_text("{}")  # the other checkpoint's evaluation is not the continued one's
+    by_hand = tmp_path / "by-hand"
+    shutil.copytree(zoo / "short", by_hand, ignore=shutil.ignore_patterns(EVAL_NAME))
+    train_zoo(spec, only="longer", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
+
+    lines = [json.loads(line) for line in (zoo / "longer" / HISTORY_NAME).read_text().splitlines()]
+    short = [json.loads(line) for line in (zoo / "short" / HISTORY_NAME).read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3] and lines[:2] == short
+    assert lines[2].get("optimizer_restarted") is True
+    assert (zoo / "longer" / "snapshots" / "epoch-0001").is_dir() and not (zoo / "longer" / EVAL_NAME).exists()
+    assert not (zoo / "longer" / OPTIMIZER_NAME).exists()  # shipped without it, as every entry
+    model_cfg, train_cfg, _ = split_entry(read_spec(spec)[1])
+    train_cfg.progress = False
+    train(model_cfg, train_cfg, load_split("mnist", "train", data_dir)[0], by_hand, resume=True,
+          restart_optimizer=True)
+    assert (by_hand / WEIGHTS_NAME).read_bytes() == (zoo / "longer" / WEIGHTS_NAME).read_bytes()
+
+
+@pytest.mark.parametrize("change, message", [
+    (('continues = "short"', 'continues = "longest"'), "continues 'longest', which is not an entry listed before it"),
+    (('epochs = 3', 'epochs = 3\nlatent_dim = 4'), "continues 'short', a different model (latent_dim differ)"),
+    (('name = "longer"', 'name = "longer"\ndecoder = "gaussian-pixel"'), "a different model (decoder differ)"),
+])
+def test_zoo_spec_refuses_a_continued_entry_it_cannot_build(tmp_path: Path, change: tuple[str, str], message: str):
+    spec = tmp_path / "zoo.toml"
+    spec.write_text(CONTINUED_SPEC.replace(*change))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        read_spec(spec)

@@ -7,17 +7,34 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shutil
 from pathlib import Path
 
 from vae_core.base.data import load_split
 from vae_core.base.devices import check_device, check_float64, resolve_device
 from vae_core.files.atomic import atomic_temp_of
-from vae_core.files.names import EVAL_NAME, INDEX_NAME, WEIGHTS_NAME
+from vae_core.files.names import (
+    CONFIG_NAME,
+    EVAL_NAME,
+    HISTORY_NAME,
+    INDEX_NAME,
+    OPTIMIZER_NAME,
+    SAMPLE_MARKER,
+    SNAPSHOTS_DIR,
+    STATE_NAME,
+    WEIGHTS_NAME,
+)
+from vae_core.files.schema import TrainingState
 from vae_core.training.loop import train
 from vae_core.training.run_folder import check_same_model, drop_optimizer, foreign_entries, listed, recover, shown
 from vae_core.zoo.evaluate import evaluate_checkpoint
 from vae_core.zoo.index import write_index
-from vae_core.zoo.spec import read_spec, split_entry
+from vae_core.zoo.spec import CONTINUES, read_spec, split_entry
+
+# What a continued entry takes from the checkpoint it continues: the run (Adam's state where it was kept), not that
+# checkpoint's evaluation or card. The training state goes last: until it is there the copy holds no committed
+# epoch, and an interrupted copy is made again.
+CONTINUED_FILES = (CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, OPTIMIZER_NAME, SAMPLE_MARKER, SNAPSHOTS_DIR, STATE_NAME)
 
 
 def check_zoo_root(checkpoints: str | Path, what: str = "the zoo folder") -> None:
@@ -51,6 +68,22 @@ def foreign_entries_of_zoo(root: Path) -> list[str]:
     return foreign
 
 
+def copy_run(source: Path, out: Path, name: str) -> TrainingState:
+    """Start ``out`` as a copy of the finished run in ``source`` (its weights, history, snapshots and training
+    state), for a zoo entry that continues it; returns the copied state."""
+    state = recover(source, apply=False) if source.is_dir() else None
+    if state is None:
+        raise ValueError(f"zoo entry {name!r} continues {source.name!r}, but {shown(source)} holds no trained run; "
+                         f"build {source.name} first")
+    out.mkdir(parents=True, exist_ok=True)
+    for item in CONTINUED_FILES:
+        if (source / item).is_dir():
+            shutil.copytree(source / item, out / item, dirs_exist_ok=True)
+        elif (source / item).is_file():
+            shutil.copy2(source / item, out / item)
+    return recover(out)
+
+
 def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "checkpoints", data_dir=None,
               download: bool = False, evaluate: bool = True, progress: bool = True, device: str | None = None) -> None:
     """Train (resuming finished or partial runs) and evaluate every entry whose name matches ``only``, each on its
@@ -75,13 +108,17 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         train_cfg.progress = progress
         out = Path(checkpoints) / entry["name"]
         state = recover(out) if out.is_dir() else None  # finish or discard a save a kill interrupted
+        if state is None and CONTINUES in entry:
+            state = copy_run(Path(checkpoints) / entry[CONTINUES], out, entry["name"])
         if state is not None:
             check_same_model(out, model_cfg)  # the spec changed since this folder was trained: say so
         done = state is not None and (state.epoch >= train_cfg.epochs or state.diverged)
         if not done:
             print(f"== training {entry['name']}", flush=True)
             images, _ = load_split(model_cfg.dataset, "train", data_dir, download=download)
-            train(model_cfg, train_cfg, images, out, resume=state is not None)
+            # A continued checkpoint was shipped without Adam's state: its first resume starts Adam afresh.
+            restart = state is not None and CONTINUES in entry and OPTIMIZER_NAME not in (state.files or {})
+            train(model_cfg, train_cfg, images, out, resume=state is not None, restart_optimizer=restart)
         drop_optimizer(out)  # shipped checkpoints are for use, not resumption
         evaluated = out / EVAL_NAME
         if evaluate and not (evaluated.is_file() and evaluated.stat().st_mtime >= (out / WEIGHTS_NAME).stat().st_mtime):

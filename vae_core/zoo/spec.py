@@ -2,6 +2,8 @@
 
     [defaults]            settings every entry starts from (VAEConfig and TrainConfig fields)
     [[model]]             one per checkpoint: name, dataset, decoder, and any overrides
+    continues = "<name>"  the entry starts as a copy of that earlier entry's finished checkpoint and trains on
+                          (a longer schedule of the same model, e.g. Burda's row in the paper's passes)
 
 Training the entries is zoo.build's job, evaluating them zoo.evaluate's.
 """
@@ -21,6 +23,7 @@ MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 # ais: AIS settings for this model's best estimate where the shipped ones do not converge (best_likelihood.py)
 EVAL_FIELDS = {"iwae_k", "iwae_images", "frechet_images", "best_images", "description", "ais"}
+CONTINUES = "continues"  # how the entry's training starts: from another entry's checkpoint (zoo.build)
 
 
 def read_spec(path: str | Path) -> list[dict]:
@@ -30,7 +33,7 @@ def read_spec(path: str | Path) -> list[dict]:
     entries = []
     for raw in spec.get("model", []):
         entry = {**defaults, **raw}
-        unknown = set(entry) - MODEL_FIELDS - TRAIN_FIELDS - EVAL_FIELDS - {"name"}
+        unknown = set(entry) - MODEL_FIELDS - TRAIN_FIELDS - EVAL_FIELDS - {"name", CONTINUES}
         bounds = sorted(k for k in unknown if "sigma" in k or "var" in k)
         if bounds:  # e.g. a "sigma_clip" in a training recipe: a floor on sigma is another density, not a recipe
             raise ValueError(f"{path}: entry {raw.get('name', raw)}: {bounds[0]} would bound the decoder's sigma, "
@@ -43,7 +46,27 @@ def read_spec(path: str | Path) -> list[dict]:
     names = [e["name"] for e in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate entry names")
+    for i, entry in enumerate(entries):
+        if CONTINUES in entry:
+            _check_continues(path, entry, entries[:i])
     return entries
+
+
+def _check_continues(path, entry: dict, earlier: list[dict]) -> None:
+    """An entry continues an earlier entry of the same model: the same network and likelihood on the same data,
+    trained further (``zoo.build`` copies that checkpoint and resumes it)."""
+    source = next((e for e in earlier if e["name"] == entry[CONTINUES]), None)
+    if source is None:
+        raise ValueError(f"{path}: entry {entry['name']}: continues {entry[CONTINUES]!r}, which is not an entry "
+                         f"listed before it")
+    try:
+        configs = [VAEConfig(**{k: v for k, v in e.items() if k in MODEL_FIELDS}) for e in (entry, source)]
+    except (TypeError, ValueError):
+        return  # a bad setting: split_entry names it with its entry
+    differ = sorted(f for f in MODEL_FIELDS if getattr(configs[0], f) != getattr(configs[1], f))
+    if differ:
+        raise ValueError(f"{path}: entry {entry['name']}: continues {source['name']!r}, a different model "
+                         f"({', '.join(differ)} differ); a continued run keeps its network, likelihood and data")
 
 
 def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
