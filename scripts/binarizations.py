@@ -4,7 +4,8 @@ The zoo scores binary models on one fixed binarization (``fixed_test_input(test,
 al. 2016's code binarizes its test set once with its own generator; another draw is another test set. This scores a
 checkpoint's -IWAE_k on the same images under other binarization seeds and records each, so the shipped number can
 be shown with the spread a redraw gives. Rows go to a JSON record one at a time (an interrupted run keeps the rows it
-finished; a row already there is not redone), and the markdown table is generated from it.
+finished; a row already there for the same weights is not redone, one scored on other weights is replaced), and
+the markdown table is generated from it.
 
     python -m scripts.binarizations checkpoints/mnist-bernoulli-burda-third --seeds 1,2,3 --data-dir ../shared/datasets
     python -m scripts.binarizations checkpoints/mnist-bernoulli --seeds 1,2,3 --k 1000 --images 2000
@@ -13,28 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from vae_core.base.data import DataError, fixed_test_input, load_split
 from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
+from vae_core.files.names import BINARIZATIONS_JSON
 from vae_core.zoo.checkpoints import ZooError, load_model
-
-RECORD = Path(__file__).resolve().parent.parent / "docs" / "binarizations.json"
-KEYS = ("model", "seed", "k", "images")  # what makes a row the same measurement
-
-
-def read_rows(path: Path) -> list[dict]:
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
-def spread(rows: list[dict]) -> dict:
-    """Across the seeds of one (model, k, images): the range and the standard deviation of the NLL."""
-    nll = [r["nll"] for r in rows]
-    return {"seeds": [r["seed"] for r in rows], "min": min(nll), "max": max(nll), "range": max(nll) - min(nll),
-            "sd": statistics.stdev(nll) if len(nll) > 1 else float("nan")}
+from vae_core.zoo.ledger import BINARIZATION_KEYS, read_binarizations, spread, weights_digest
 
 
 def markdown(rows: list[dict]) -> str:
@@ -62,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=5000, help="IWAE samples per image")
     parser.add_argument("--images", type=int, default=10_000, help="the first N test images")
     parser.add_argument("--data-dir", help="folder holding mnist/ IDX files (default $VAE_ZOO_DATA)")
-    parser.add_argument("--record", type=Path, default=RECORD)
+    parser.add_argument("--record", type=Path, default=BINARIZATIONS_JSON)
     args = parser.parse_args(argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -81,16 +69,23 @@ def main(argv: list[str] | None = None) -> int:
         test, _ = load_split(model.config.dataset, "test", args.data_dir)
     except DataError as e:
         parser.error(str(e))
-    rows = read_rows(args.record)
+    try:
+        rows = read_binarizations(args.record)
+    except ValueError as e:
+        parser.error(str(e))
+    digest = weights_digest(Path(args.checkpoint))
     for seed in seeds:
         key = {"model": name, "seed": seed, "k": args.k, "images": args.images}
-        if any(all(r[k] == key[k] for k in KEYS) for r in rows):
+        same = [r for r in rows if all(r[k] == key[k] for k in BINARIZATION_KEYS)]
+        if any(r["weights_sha256"] == digest for r in same):
             print(f"{name}, binarization seed {seed}: already in {args.record}")
             continue
+        rows = [r for r in rows if r not in same]  # scored on weights the checkpoint no longer holds
         x = fixed_test_input(test, "binary", seed=seed)[: args.images]  # (N, 1, 28, 28)
         t0 = time.perf_counter()
         nll, se = mean_and_stderr(-iwae_log_likelihood(model, x, k=args.k, seed=0, progress=True))
-        rows.append({**key, "nll": nll, "nll_stderr": se, "seconds": time.perf_counter() - t0})
+        rows.append({**key, "nll": nll, "nll_stderr": se, "seconds": time.perf_counter() - t0,
+                     "weights_sha256": digest})
         args.record.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.record.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(rows, indent=1) + "\n")

@@ -71,10 +71,13 @@ def print_claims(root: str) -> None:
             print(sentence)
     from vae_core.zoo import ledger
 
-    rows = ledger.read_ledger()
+    rows, redrawn = ledger.read_ledger(), ledger.read_binarizations()
     for ckpt in checkpoints:
         if ckpt.evaluation is not None and any(r.get("model") == ckpt.name for r in rows):
             print(ledger.target_sentence(ckpt.evaluation))
+            spread = ledger.binarization_sentence(ckpt.evaluation, ledger.weights_digest(ckpt.path), redrawn)
+            if spread:
+                print(spread)
             print("\n".join(ledger.progress_sentences(rows, ckpt.evaluation)))
     print(claims.training_sentence(checkpoints))
     classifiers = claims.classifier_sentence()

@@ -163,3 +163,62 @@ def test_shipped_model_cards_show_the_ledger_rows_that_name_them():
         pytest.skip("no shipped checkpoint is named in docs/burda_ledger.json")
     for name in shipped:
         assert (DEFAULT_ZOO / name / "README.md").read_text().endswith(card_section(name)), name
+
+
+# ------------------------------------------------------------------------------- other binarizations of the test set
+def test_other_binarizations_are_scored_on_these_weights_and_kept(run, data_dir, tmp_path, capsys):
+    """scripts.binarizations: -IWAE on the first N test images under each other draw, a row per seed naming the
+    weights it scored; a rerun scores nothing again, and rows of weights the checkpoint no longer holds are redone."""
+    from scripts import binarizations
+    from vae_core.files.names import WEIGHTS_NAME
+    from vae_core.zoo.ledger import weights_digest
+
+    folder, record = tmp_path / "run", tmp_path / "binarizations.json"
+    shutil.copytree(run, folder)
+    args = [str(folder), "--seeds", "1,2", "--k", "5", "--images", "20", "--data-dir", str(data_dir),
+            "--record", str(record)]
+    assert binarizations.main(args) == 0
+    rows = json.loads(record.read_text())
+    assert [r["seed"] for r in rows] == [1, 2] and {r["weights_sha256"] for r in rows} == {weights_digest(folder)}
+    x = fixed_test_input(load_split("mnist", "test", data_dir)[0], "binary", seed=2)[:20]
+    expected = -iwae_log_likelihood(VAE.from_pretrained(folder), x, k=5, seed=0)
+    assert rows[1]["nll"] == pytest.approx(float(expected.double().mean()), rel=1e-9)
+    assert rows[0]["nll"] != rows[1]["nll"]  # another draw is another test set
+    before = record.read_bytes()
+    assert binarizations.main(args) == 0 and record.read_bytes() == before
+    assert capsys.readouterr().out.count("already in") == 2
+    shutil.copy(run / "snapshots" / "epoch-0001" / WEIGHTS_NAME, folder / WEIGHTS_NAME)  # other weights, same name
+    assert binarizations.main(args) == 0
+    again = json.loads(record.read_text())
+    assert [r["seed"] for r in again] == [1, 2] and {r["weights_sha256"] for r in again} == {weights_digest(folder)}
+    assert again[0]["nll"] != rows[0]["nll"]
+
+
+BURDA_THIRD = "mnist-bernoulli-burda-third"
+SPREAD_ROWS = {  # case -> (how the rows differ from the shipped entry's measurement, the sentence's words or None)
+    "three seeds": ({}, "on 3 other binarization(s) of the test set (seeds 1, 2, 3; the zoo's own is seed 0): test "
+                        "NLL 86.50 to 87.00, standard deviation 0.25 (each ± 0.23 or less)"),
+    "other weights": ({"weights_sha256": "0" * 64}, None),
+    "another k": ({"k": 1000}, None),
+    "other images": ({"images": 2000}, None),
+    "another model": ({"model": "mnist-bernoulli-burda"}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(SPREAD_ROWS))
+def test_the_binarization_spread_is_said_only_of_the_weights_and_protocol_it_measured(case):
+    from vae_core.zoo.checkpoints import read_evaluation
+    from vae_core.zoo.ledger import PAPER_NLL, binarization_sentence, weights_digest
+
+    ev, _ = read_evaluation(DEFAULT_ZOO / BURDA_THIRD / EVAL_NAME)
+    digest = weights_digest(DEFAULT_ZOO / BURDA_THIRD)
+    change, words = SPREAD_ROWS[case]
+    rows = [{"model": BURDA_THIRD, "seed": seed, "k": ev.test.iwae_k, "images": ev.test.iwae_images, "nll": nll,
+             "nll_stderr": 0.23, "seconds": 1.0, "weights_sha256": digest, **change}
+            for seed, nll in ((3, 86.5), (1, 87.0), (2, 86.75))]
+    said = binarization_sentence(ev, digest, rows)
+    if words is None:
+        assert said is None
+    else:
+        assert words in said and f"against {-ev.test.iwae:.2f} on seed 0; 2 of 3 at or below" in said
+        assert str(PAPER_NLL) in said

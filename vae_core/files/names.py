@@ -31,3 +31,4 @@ DEFAULT_ZOO = REPO_ROOT / "checkpoints"
 DEFAULT_SPEC = REPO_ROOT / "zoo.toml"
 CLASSIFIER_DIR = REPO_ROOT / "classifiers"
 LEDGER_JSON = REPO_ROOT / "docs" / "burda_ledger.json"
+BINARIZATIONS_JSON = REPO_ROOT / "docs" / "binarizations.json"  # a binary model's test NLL under other draws

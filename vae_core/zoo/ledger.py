@@ -4,13 +4,19 @@ et al. 2016's Table 1 model, so a speed-up is a curve rather than a claim.
 ``docs/burda_ledger.json`` is the record, one row per (schedule, epoch), written by ``scripts/burda_ledger.py``.
 It is shown twice, from the same rows: as ``docs/burda_ledger.md`` and on the model card of the zoo entry each row
 names (its ``model`` key).
+
+``docs/binarizations.json`` records a binary model's test NLL on other binarizations of the test set (another draw
+is another test set), one row per (model, seed, k, images), written by ``scripts/binarizations.py``: the spread a
+redraw gives, shown beside the zoo's own number.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import statistics
 from pathlib import Path
 
-from vae_core.files.names import LEDGER_JSON
+from vae_core.files.names import BINARIZATIONS_JSON, LEDGER_JSON, WEIGHTS_NAME
 from vae_core.files.schema import Evaluation
 from vae_core.training.schedules import SCHEDULES
 
@@ -131,3 +137,54 @@ def progress_sentences(rows: list[dict], ev: Evaluation) -> list[str]:
                     f"training.seconds, the epochs' wall-clock seconds summed) and its evaluation "
                     f"{(ev.evaluation_seconds or 0) / 60:.0f} minutes (evaluation_seconds).")
     return said
+
+
+# ------------------------------------------------------------------------------- other binarizations of the test set
+BINARIZATION_KEYS = ("model", "seed", "k", "images")  # what makes a row the same measurement
+BINARIZATION_ROW = (*BINARIZATION_KEYS, "nll", "nll_stderr", "seconds", "weights_sha256")
+
+
+def weights_digest(folder: Path) -> str:
+    """The sha256 of a checkpoint's weights: a row scored on other weights says nothing about these."""
+    return hashlib.sha256((Path(folder) / WEIGHTS_NAME).read_bytes()).hexdigest()
+
+
+def read_binarizations(path: Path = BINARIZATIONS_JSON) -> list[dict]:
+    """The rows of the binarization record ([] where there is none); a damaged file is a ValueError of one
+    sentence."""
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a readable JSON record ({e}); restore it from git") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in BINARIZATION_ROW)
+                                            for r in rows):
+        raise ValueError(f"{path} is not a list of rows with {', '.join(BINARIZATION_ROW)}; restore it from git")
+    return rows
+
+
+def spread(rows: list[dict]) -> dict:
+    """Across the seeds of one (model, k, images): the range and the standard deviation of the NLL."""
+    nll = [r["nll"] for r in rows]
+    return {"seeds": [r["seed"] for r in rows], "min": min(nll), "max": max(nll), "range": max(nll) - min(nll),
+            "sd": statistics.stdev(nll) if len(nll) > 1 else float("nan")}
+
+
+def binarization_sentence(ev: Evaluation, digest: str, rows: list[dict]) -> str | None:
+    """A binary entry's test NLL (-IWAE, from eval.json) beside the same measurement on other binarizations of the
+    test set, from rows scored on these weights (``digest``) at the same k and images; None without such rows."""
+    t = ev.test
+    if t is None or t.iwae is None:
+        return None
+    own = sorted((r for r in rows if r["model"] == ev.name and r["weights_sha256"] == digest
+                  and (r["k"], r["images"]) == (t.iwae_k, t.iwae_images)), key=lambda r: r["seed"])
+    if not own:
+        return None
+    s = spread(own)
+    below = sum(r["nll"] <= PAPER_NLL for r in own)
+    sd = f", standard deviation {s['sd']:.2f}" if len(own) > 1 else ""
+    return (f"{ev.name} on {len(own)} other binarization(s) of the test set (seeds {', '.join(map(str, s['seeds']))}; "
+            f"the zoo's own is seed 0): test NLL {s['min']:.2f} to {s['max']:.2f}{sd} (each ± "
+            f"{max(r['nll_stderr'] for r in own):.2f} or less), against {-t.iwae:.2f} on seed 0; {below} of "
+            f"{len(own)} at or below Table 1's {PAPER_NLL}.")
