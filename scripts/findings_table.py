@@ -72,13 +72,15 @@ def print_claims(root: str) -> None:
     from vae_core.zoo import ledger
 
     rows, redrawn = ledger.read_ledger(), ledger.read_binarizations()
-    for ckpt in checkpoints:
-        if ckpt.evaluation is not None and any(r.get("model") == ckpt.name for r in rows):
-            print(ledger.target_sentence(ckpt.evaluation))
-            spread = ledger.binarization_sentence(ckpt.evaluation, ledger.weights_digest(ckpt.path), redrawn)
-            if spread:
-                print(spread)
-            print("\n".join(ledger.progress_sentences(rows, ckpt.evaluation)))
+    burda = ledger.entries(checkpoints, rows)
+    if burda:
+        print(ledger.verdict_sentence([c.evaluation for c in burda]))
+    for ckpt in burda:
+        print(ledger.target_sentence(ckpt.evaluation))
+        spread = ledger.binarization_sentence(ckpt.evaluation, ledger.weights_digest(ckpt.path), redrawn)
+        if spread:
+            print(spread)
+        print("\n".join(ledger.progress_sentences(rows, ckpt.evaluation)))
     print(claims.training_sentence(checkpoints))
     classifiers = claims.classifier_sentence()
     if classifiers:

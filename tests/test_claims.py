@@ -197,6 +197,8 @@ def test_the_findings_say_how_far_the_burda_entries_are_from_table_1(findings_do
 
     said = [ledger.target_sentence(c.evaluation) for c in CHECKPOINTS if "-burda" in c.name]
     assert said and all(s and words(s) in findings_doc for s in said), said
+    verdict = ledger.verdict_sentence([c.evaluation for c in ledger.entries(CHECKPOINTS, ledger.read_ledger())])
+    assert verdict is None or words(verdict) in findings_doc, verdict  # "Table 1's 86.76 is (not) reached: ..."
     redrawn = ledger.read_binarizations()  # the spread another binarization gives, where it was measured
     spreads = [ledger.binarization_sentence(c.evaluation, ledger.weights_digest(c.path), redrawn)
                for c in CHECKPOINTS if "-burda" in c.name]

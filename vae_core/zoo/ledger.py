@@ -93,6 +93,28 @@ def target_sentence(ev: Evaluation) -> str | None:
             f"bound), {where} Table 1's {PAPER_NLL}; {t.active_units} of {ev.latent_dim} units active.")
 
 
+def entries(checkpoints: list, rows: list[dict]) -> list:
+    """The evaluated zoo checkpoints (zoo.checkpoints.Checkpoint) that ledger rows name: the Burda entries."""
+    named = {r.get("model") for r in rows}
+    return [c for c in checkpoints if c.evaluation is not None and c.name in named]
+
+
+def verdict_sentence(evaluations: list[Evaluation]) -> str | None:
+    """Whether Table 1's test NLL is reached: the Burda entries' -IWAE on all 10,000 test images (eval.json) against
+    PAPER_NLL, the closest first; None when no entry was scored that way."""
+    scored = sorted((-ev.test.iwae, ev) for ev in evaluations
+                    if ev.test is not None and ev.test.iwae is not None and ev.test.iwae_images == 10_000)
+    if not scored:
+        return None
+    nll, ev = scored[0]
+    gap, se = nll - PAPER_NLL, ev.test.iwae_stderr
+    where = (f"{gap:.2f} nats above it" if gap > 0 else
+             f"{-gap:.2f} nats below it ({-gap / se:.1f} standard errors)" if se else f"{-gap:.2f} nats below it")
+    verdict = "is not reached" if gap > 0 else "is reached"
+    return (f"Table 1's {PAPER_NLL} {verdict}: the closest entry, {ev.name} ({ev.training.epochs:,} epochs), reads "
+            f"{nll:.2f} ± {se:.2f} on all 10,000 test images (k = {ev.test.iwae_k:,}), {where}.")
+
+
 def progress_sentences(rows: list[dict], ev: Evaluation) -> list[str]:
     """What the ledger's rows of zoo entry ``ev`` show, read from the rows and eval.json: the subset NLL as training
     went, the active units, the subset against the full test set, and where the tail at the last learning rate
