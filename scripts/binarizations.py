@@ -58,10 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds must be whole numbers separated by commas, got {args.seeds!r}")
     if not seeds or args.k < 1 or not 1 <= args.images <= 10_000:
         parser.error("--seeds needs at least one seed, --k at least 1, --images from 1 to 10,000")
+    if 0 in seeds:
+        parser.error("seed 0 is the zoo's own binarization (eval.json scores it); give other seeds")
     try:
+        digest = weights_digest(Path(args.checkpoint))  # of the weights loaded: checked again after the load
         model = load_model(args.checkpoint)
-    except ZooError as e:
+    except (OSError, ZooError) as e:
         parser.error(str(e))
+    if weights_digest(Path(args.checkpoint)) != digest:
+        parser.error(f"{args.checkpoint}'s weights changed while they were loaded (is it still training?); try again "
+                     f"once it is finished")
     name = Path(args.checkpoint).resolve().name
     if model.data_kind != "binary":
         parser.error(f"{name} models {model.data_kind} pixels; only a binary model's test set is binarized")
@@ -73,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_binarizations(args.record)
     except ValueError as e:
         parser.error(str(e))
-    digest = weights_digest(Path(args.checkpoint))
     for seed in seeds:
         key = {"model": name, "seed": seed, "k": args.k, "images": args.images}
         same = [r for r in rows if all(r[k] == key[k] for k in BINARIZATION_KEYS)]

@@ -195,13 +195,15 @@ def test_the_findings_paragraphs_say_what_the_files_say(findings_doc, frame):
 def test_the_findings_say_how_far_the_burda_entries_are_from_table_1(findings_doc):
     from vae_core.zoo import ledger
 
-    said = [ledger.target_sentence(c.evaluation) for c in CHECKPOINTS if "-burda" in c.name]
-    assert said and all(s and words(s) in findings_doc for s in said), said
-    verdict = ledger.verdict_sentence([c.evaluation for c in ledger.entries(CHECKPOINTS, ledger.read_ledger())])
-    assert verdict is None or words(verdict) in findings_doc, verdict  # "Table 1's 86.76 is (not) reached: ..."
+    burda = ledger.entries(CHECKPOINTS, ledger.read_ledger())  # the entries the ledger's rows name
+    if not burda:
+        pytest.skip("no Burda ledger in this checkout")
+    said = [ledger.target_sentence(c.evaluation) for c in burda]
+    assert all(s and words(s) in findings_doc for s in said), said
+    verdict = ledger.verdict_sentence([c.evaluation for c in burda])  # "Table 1's 86.76 is (not) reached: ..."
+    assert verdict and words(verdict) in findings_doc, verdict
     redrawn = ledger.read_binarizations()  # the spread another binarization gives, where it was measured
-    spreads = [ledger.binarization_sentence(c.evaluation, ledger.weights_digest(c.path), redrawn)
-               for c in CHECKPOINTS if "-burda" in c.name]
+    spreads = [ledger.binarization_sentence(c.evaluation, ledger.weights_digest(c.path), redrawn) for c in burda]
     assert all(words(s) in findings_doc for s in spreads if s), spreads
 
 

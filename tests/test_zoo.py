@@ -374,12 +374,19 @@ def test_a_continued_entry_is_the_run_it_continues_trained_on(tmp_path: Path, da
 
     spec, zoo = tmp_path / "zoo.toml", tmp_path / "zoo"
     spec.write_text(CONTINUED_SPEC)
-    with pytest.raises(ValueError, match="continues 'short', but .* holds no trained run; build short first"):
+    with pytest.raises(ValueError, match="continues 'short', but .* holds no trained run; build short in .* first"):
         train_zoo(spec, only="longer", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
     train_zoo(spec, only="short", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
     (zoo / "short" / EVAL_NAME).write_text("{}")  # the other checkpoint's evaluation is not the continued one's
     by_hand = tmp_path / "by-hand"
     shutil.copytree(zoo / "short", by_hand, ignore=shutil.ignore_patterns(EVAL_NAME))
+    unfinished = tmp_path / "unfinished.toml"  # the other entry asked for more epochs than its run has
+    unfinished.write_text(CONTINUED_SPEC.replace("name = \"short\"\nepochs = 2", "name = \"short\"\nepochs = 3")
+                          .replace("continues = \"short\"\nepochs = 3", "continues = \"short\"\nepochs = 4"))
+    with pytest.raises(ValueError, match="whose run in .* is at epoch 2 of 3; only a finished run is continued"):
+        train_zoo(unfinished, only="longer", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
+    (zoo / "longer").mkdir()
+    (zoo / "longer" / "config.json").write_text("{")  # a copy a kill interrupted: made again
     train_zoo(spec, only="longer", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
 
     lines = [json.loads(line) for line in (zoo / "longer" / HISTORY_NAME).read_text().splitlines()]
@@ -393,12 +400,19 @@ def test_a_continued_entry_is_the_run_it_continues_trained_on(tmp_path: Path, da
     train(model_cfg, train_cfg, load_split("mnist", "train", data_dir)[0], by_hand, resume=True,
           restart_optimizer=True)
     assert (by_hand / WEIGHTS_NAME).read_bytes() == (zoo / "longer" / WEIGHTS_NAME).read_bytes()
+    spec.write_text(CONTINUED_SPEC.replace("continues = \"short\"\nepochs = 3", "continues = \"short\"\nepochs = 4"))
+    with pytest.raises(ValueError, match="finished without its optimizer state"):  # Adam restarts once, not again
+        train_zoo(spec, only="longer", checkpoints=zoo, data_dir=data_dir, evaluate=False, progress=False)
 
 
 @pytest.mark.parametrize("change, message", [
     (('continues = "short"', 'continues = "longest"'), "continues 'longest', which is not an entry listed before it"),
-    (('epochs = 3', 'epochs = 3\nlatent_dim = 4'), "continues 'short', a different model (latent_dim differ)"),
-    (('name = "longer"', 'name = "longer"\ndecoder = "gaussian-pixel"'), "a different model (decoder differ)"),
+    (('epochs = 3', 'epochs = 3\nlatent_dim = 4'), "continues 'short', a different model (latent_dim differs)"),
+    (('name = "longer"', 'name = "longer"\ndecoder = "gaussian-pixel"'), "a different model (decoder differs)"),
+    (('epochs = 3', 'epochs = 3\nseed = 1'), "continues 'short' with other data or optimizer settings (seed)"),
+    (('epochs = 3', 'epochs = 3\nadam_eps = 1e-4'), "other data or optimizer settings (adam_eps)"),
+    (('epochs = 3', 'epochs = 3\nlr_schedule = "burda"'), "other data or optimizer settings (lr_schedule)"),
+    (('epochs = 3', 'epochs = 2'), "continues 'short' for 2 epochs, no more than its 2"),
 ])
 def test_zoo_spec_refuses_a_continued_entry_it_cannot_build(tmp_path: Path, change: tuple[str, str], message: str):
     spec = tmp_path / "zoo.toml"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vae_core.base.data import load_split
 from vae_core.base.devices import check_device, check_float64, resolve_device
-from vae_core.files.atomic import atomic_temp_of
+from vae_core.files.atomic import atomic_temp_of, atomic_write
 from vae_core.files.names import (
     CONFIG_NAME,
     EVAL_NAME,
@@ -68,19 +68,23 @@ def foreign_entries_of_zoo(root: Path) -> list[str]:
     return foreign
 
 
-def copy_run(source: Path, out: Path, name: str) -> TrainingState:
-    """Start ``out`` as a copy of the finished run in ``source`` (its weights, history, snapshots and training
-    state), for a zoo entry that continues it; returns the copied state."""
-    state = recover(source, apply=False) if source.is_dir() else None
+def copy_run(source: Path, out: Path, name: str, epochs: int) -> TrainingState:
+    """Start ``out`` as a copy of the run in ``source``, finished at its ``epochs`` (its weights, history, snapshots
+    and training state), for zoo entry ``name`` that continues it; returns the copied state."""
+    state = recover(source) if source.is_dir() else None  # a committed save rolled into place before it is copied
     if state is None:
         raise ValueError(f"zoo entry {name!r} continues {source.name!r}, but {shown(source)} holds no trained run; "
-                         f"build {source.name} first")
+                         f"build {source.name} in {shown(source.parent)} first")
+    if state.diverged or state.epoch < epochs:
+        why = "diverged" if state.diverged else f"is at epoch {state.epoch} of {epochs}"
+        raise ValueError(f"zoo entry {name!r} continues {source.name!r}, whose run in {shown(source)} {why}; only a "
+                         f"finished run is continued")
     out.mkdir(parents=True, exist_ok=True)
     for item in CONTINUED_FILES:
         if (source / item).is_dir():
             shutil.copytree(source / item, out / item, dirs_exist_ok=True)
         elif (source / item).is_file():
-            shutil.copy2(source / item, out / item)
+            atomic_write(out / item, lambda tmp, item=item: shutil.copy2(source / item, tmp))
     return recover(out)
 
 
@@ -92,7 +96,8 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         check_device(device)  # before the spec is read or anything written
     check_zoo_root(checkpoints)
     patterns = [p.strip() for p in only.split(",") if p.strip()]
-    entries = [e for e in read_spec(spec) if any(fnmatch.fnmatch(e["name"], p) for p in patterns)]
+    entries_of_spec = read_spec(spec)
+    entries = [e for e in entries_of_spec if any(fnmatch.fnmatch(e["name"], p) for p in patterns)]
     if not entries:
         raise ValueError(f"no zoo entry matches {only!r}")
     if device is not None:
@@ -108,16 +113,21 @@ def train_zoo(spec: str | Path, only: str = "*", checkpoints: str | Path = "chec
         train_cfg.progress = progress
         out = Path(checkpoints) / entry["name"]
         state = recover(out) if out.is_dir() else None  # finish or discard a save a kill interrupted
-        if state is None and CONTINUES in entry:
-            state = copy_run(Path(checkpoints) / entry[CONTINUES], out, entry["name"])
+        copied_at = None  # the epoch a continued entry was copied at
+        if CONTINUES in entry:
+            source = next(e for e in entries_of_spec if e["name"] == entry[CONTINUES])
+            copied_at = split_entry(source)[1].epochs
+            if state is None:
+                state = copy_run(Path(checkpoints) / entry[CONTINUES], out, entry["name"], copied_at)
         if state is not None:
             check_same_model(out, model_cfg)  # the spec changed since this folder was trained: say so
         done = state is not None and (state.epoch >= train_cfg.epochs or state.diverged)
         if not done:
             print(f"== training {entry['name']}", flush=True)
             images, _ = load_split(model_cfg.dataset, "train", data_dir, download=download)
-            # A continued checkpoint was shipped without Adam's state: its first resume starts Adam afresh.
-            restart = state is not None and CONTINUES in entry and OPTIMIZER_NAME not in (state.files or {})
+            # A continued checkpoint, shipped without Adam's state, starts Adam afresh once: at the epoch it was
+            # copied at. Later, a run without it is refused as any other.
+            restart = state is not None and state.epoch == copied_at and OPTIMIZER_NAME not in (state.files or {})
             train(model_cfg, train_cfg, images, out, resume=state is not None, restart_optimizer=restart)
         drop_optimizer(out)  # shipped checkpoints are for use, not resumption
         evaluated = out / EVAL_NAME

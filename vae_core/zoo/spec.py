@@ -18,6 +18,8 @@ from vae_core.evaluation.best_likelihood import settings_for
 from vae_core.model.likelihoods import make_likelihood
 from vae_core.model.vae import VAEConfig
 from vae_core.training.config import TrainConfig
+from vae_core.training.run_folder import SAME_DATA_FIELDS, SAME_OPTIMIZER_DEFAULTS
+from vae_core.training.schedules import extends
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -53,20 +55,36 @@ def read_spec(path: str | Path) -> list[dict]:
 
 
 def _check_continues(path, entry: dict, earlier: list[dict]) -> None:
-    """An entry continues an earlier entry of the same model: the same network and likelihood on the same data,
-    trained further (``zoo.build`` copies that checkpoint and resumes it)."""
+    """An entry continues an earlier entry of the same model, trained further on the same data with the same
+    optimizer (a schedule that gives the rates of the other's epochs): what a resumed run may change
+    (run_folder.check_output_folder), checked here before the other's checkpoint is copied (``zoo.build``)."""
     source = next((e for e in earlier if e["name"] == entry[CONTINUES]), None)
     if source is None:
         raise ValueError(f"{path}: entry {entry['name']}: continues {entry[CONTINUES]!r}, which is not an entry "
                          f"listed before it")
     try:
-        configs = [VAEConfig(**{k: v for k, v in e.items() if k in MODEL_FIELDS}) for e in (entry, source)]
+        models = [VAEConfig(**{k: v for k, v in e.items() if k in MODEL_FIELDS}) for e in (entry, source)]
+        runs = [TrainConfig(**{k: v for k, v in e.items() if k in TRAIN_FIELDS}) for e in (entry, source)]
     except (TypeError, ValueError):
         return  # a bad setting: split_entry names it with its entry
-    differ = sorted(f for f in MODEL_FIELDS if getattr(configs[0], f) != getattr(configs[1], f))
+    said = f"{path}: entry {entry['name']}: continues {source['name']!r}"
+    differ = sorted(f for f in MODEL_FIELDS if getattr(models[0], f) != getattr(models[1], f))
     if differ:
-        raise ValueError(f"{path}: entry {entry['name']}: continues {source['name']!r}, a different model "
-                         f"({', '.join(differ)} differ); a continued run keeps its network, likelihood and data")
+        raise ValueError(f"{said}, a different model ({', '.join(differ)} {'differ' if len(differ) > 1 else 'differs'}"
+                         f"); a continued run keeps its network and likelihood")
+    kept = [*SAME_DATA_FIELDS, *SAME_OPTIMIZER_DEFAULTS, *(["lr"] if runs[0].lr_schedule != "constant" else [])]
+    differ = [f for f in kept if f != "lr_schedule" and getattr(runs[0], f) != getattr(runs[1], f)]
+    try:
+        same_rates = extends(runs[0].lr_schedule, runs[1].lr_schedule, runs[1].epochs)
+    except ValueError:  # the schedule ends before the epochs it would continue
+        same_rates = False
+    if differ or not same_rates:
+        raise ValueError(f"{said} with other data or optimizer settings ({', '.join(differ) or 'lr_schedule'}); a "
+                         f"continued run sees the same images in the same order, with the same optimizer and a "
+                         f"schedule that gave the rates of the epochs it continues")
+    if runs[0].epochs <= runs[1].epochs:
+        raise ValueError(f"{said} for {runs[0].epochs} epochs, no more than its {runs[1].epochs}; a continued run "
+                         f"trains further")
 
 
 def split_entry(entry: dict) -> tuple[VAEConfig, TrainConfig, dict]:
