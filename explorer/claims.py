@@ -712,9 +712,7 @@ def burda_ais_sentence(checkpoints: list[Checkpoint]) -> str | None:
     IWAE on those images: not Table 1's protocol."""
     from vae_core.zoo import ledger
 
-    rows = ledger.read_ledger()
-    named = {r.get("model") for r in rows}
-    burda = [c for c in checkpoints if c.name in named and c.evaluation and c.evaluation.log_likelihood
+    burda = [c for c in ledger.entries(checkpoints, ledger.read_ledger()) if c.evaluation.log_likelihood
              and c.evaluation.log_likelihood.method == AIS
              and None not in (c.evaluation.log_likelihood.estimate, c.evaluation.log_likelihood.estimate_stderr,
                               c.evaluation.log_likelihood.best_minus_iwae,
