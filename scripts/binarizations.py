@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds needs at least one seed, --k at least 1, --images from 1 to 10,000")
     if 0 in seeds:
         parser.error("seed 0 is the zoo's own binarization (eval.json scores it); give other seeds")
+    try:  # a damaged record is refused before any work
+        rows = read_binarizations(args.record)
+    except ValueError as e:
+        parser.error(str(e))
     try:
         digest = weights_digest(Path(args.checkpoint))  # of the weights loaded: checked again after the load
         model = load_model(args.checkpoint)
@@ -74,10 +78,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         test, _ = load_split(model.config.dataset, "test", args.data_dir)
     except DataError as e:
-        parser.error(str(e))
-    try:
-        rows = read_binarizations(args.record)
-    except ValueError as e:
         parser.error(str(e))
     for seed in seeds:
         key = {"model": name, "seed": seed, "k": args.k, "images": args.images}

@@ -253,3 +253,28 @@ def test_the_verdict_on_table_1_tells_noise_from_a_difference(case):
     else:
         assert said.startswith(words) and f"reads {nll:.2f} ± {se:.2f} on all 10,000 test images" in said
         assert "partial" not in said  # a subset's NLL is not the test set's
+
+
+@pytest.mark.parametrize("text, words", [
+    ('[{"model": ', "is not a readable JSON record"),
+    ('[{"model": "run", "seed": 1}]', "row 0 lacks k, images, nll"),
+])
+def test_a_damaged_binarization_record_is_one_sentence_and_left_as_it_is(text, words, run, tmp_path, capsys):
+    from scripts import binarizations
+
+    record = tmp_path / "binarizations.json"
+    record.write_text(text)
+    with pytest.raises(SystemExit) as exit_:
+        binarizations.main([str(run), "--seeds", "1", "--record", str(record), "--data-dir", "/nonexistent/data"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and words in err and "Traceback" not in err, err
+    assert record.read_text() == text
+
+
+def test_the_zoos_own_binarization_is_not_scored_as_another(run, tmp_path, capsys):
+    from scripts import binarizations
+
+    with pytest.raises(SystemExit) as exit_:
+        binarizations.main([str(run), "--seeds", "0,1", "--record", str(tmp_path / "b.json")])
+    assert exit_.value.code == 2 and "seed 0 is the zoo's own binarization" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()

@@ -38,16 +38,22 @@ PROTOCOL = (f"Test NLL = -IWAE (k = {IWAE_K:,}) on a fixed {IWAE_IMAGES:,}-image
 
 def read_ledger(path: Path = LEDGER_JSON) -> list[dict]:
     """The ledger's rows ([] where there is no ledger); a damaged file is a ValueError of one sentence."""
+    return _read_rows(path, ROW_KEYS, "ledger")
+
+
+def _read_rows(path: Path, keys: tuple[str, ...], what: str) -> list[dict]:
+    """A JSON list of rows, each holding ``keys`` ([] where there is no file); anything else is a ValueError of one
+    sentence naming the ``what`` (ledger, record) and what is wrong with it."""
     if not path.is_file():
         return []
     try:
         rows = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not a readable JSON ledger ({e}); restore it from git") from None
+        raise ValueError(f"{path} is not a readable JSON {what} ({e}); restore it from git") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise ValueError(f"{path} is not a list of ledger rows; restore it from git")
+        raise ValueError(f"{path} is not a list of {what} rows; restore it from git")
     for i, row in enumerate(rows):
-        missing = [k for k in ROW_KEYS if k not in row]
+        missing = [k for k in keys if k not in row]
         if missing:
             raise ValueError(f"{path}: row {i} lacks {', '.join(missing)}; restore it from git")
     return rows
@@ -179,16 +185,7 @@ def weights_digest(folder: Path) -> str:
 def read_binarizations(path: Path = BINARIZATIONS_JSON) -> list[dict]:
     """The rows of the binarization record ([] where there is none); a damaged file is a ValueError of one
     sentence."""
-    if not path.is_file():
-        return []
-    try:
-        rows = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not a readable JSON record ({e}); restore it from git") from None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in BINARIZATION_ROW)
-                                            for r in rows):
-        raise ValueError(f"{path} is not a list of rows with {', '.join(BINARIZATION_ROW)}; restore it from git")
-    return rows
+    return _read_rows(path, BINARIZATION_ROW, "record")
 
 
 def spread(rows: list[dict]) -> dict:
