@@ -169,8 +169,8 @@ def test_shipped_model_cards_show_the_ledger_rows_that_name_them():
 def test_other_binarizations_are_scored_on_these_weights_and_kept(run, data_dir, tmp_path, capsys):
     """scripts.binarizations: -IWAE on the first N test images under each other draw, a row per seed naming the
     weights it scored; a rerun scores nothing again, and rows of weights the checkpoint no longer holds are redone."""
-    from scripts import binarizations
     from vae_core.files.names import WEIGHTS_NAME
+    from vae_core.zoo import binarizations
     from vae_core.zoo.ledger import weights_digest
 
     folder, record = tmp_path / "run", tmp_path / "binarizations.json"
@@ -260,7 +260,7 @@ def test_the_verdict_on_table_1_tells_noise_from_a_difference(case):
     ('[{"model": "run", "seed": 1}]', "row 0 lacks k, images, nll"),
 ])
 def test_a_damaged_binarization_record_is_one_sentence_and_left_as_it_is(text, words, run, tmp_path, capsys):
-    from scripts import binarizations
+    from vae_core.zoo import binarizations
 
     record = tmp_path / "binarizations.json"
     record.write_text(text)
@@ -272,7 +272,7 @@ def test_a_damaged_binarization_record_is_one_sentence_and_left_as_it_is(text, w
 
 
 def test_the_zoos_own_binarization_is_not_scored_as_another(run, tmp_path, capsys):
-    from scripts import binarizations
+    from vae_core.zoo import binarizations
 
     with pytest.raises(SystemExit) as exit_:
         binarizations.main([str(run), "--seeds", "0,1", "--record", str(tmp_path / "b.json")])

@@ -6,8 +6,8 @@ It is shown twice, from the same rows: as ``docs/burda_ledger.md`` and on the mo
 names (its ``model`` key).
 
 ``docs/binarizations.json`` records a binary model's test NLL on other binarizations of the test set (another draw
-is another test set), one row per (model, seed, k, images), written by ``scripts/binarizations.py``: the spread a
-redraw gives, shown beside the zoo's own number.
+is another test set), one row per (model, seed, k, images), written by ``vae_core.zoo.binarizations`` (``python -m
+scripts.binarizations``): the spread a redraw gives, shown beside the zoo's own number.
 """
 from __future__ import annotations
 
