@@ -262,22 +262,31 @@ def check_output_folder(out: str | os.PathLike, model_config: VAEConfig, train_c
                          f"started afresh (--restart-optimizer)")
     check_same_model(out, model_config)
     recover(out, apply=False)
-    saved = state.train_config
-    diff = [f"{f}: {saved.get(f)!r} there, {getattr(train_config, f)!r} asked for" for f in SAME_DATA_FIELDS
-            if saved.get(f) != getattr(train_config, f)]
+    data, optimizer = changed_settings(state.train_config, train_config, state.epoch)
+    diff = [f"{f}: {there!r} there, {asked!r} asked for" for f, there, asked in data]
     if diff:
         raise ValueError(f"cannot resume {out} with other data settings ({'; '.join(diff)}); a resumed run must "
                          f"see the same images in the same order")
-    fields = {**SAME_OPTIMIZER_DEFAULTS, **({"lr": None} if train_config.lr_schedule != "constant" else {})}
-    schedule = saved.get("lr_schedule", SAME_OPTIMIZER_DEFAULTS["lr_schedule"])
-    if schedule in SCHEDULES and extends(train_config.lr_schedule, schedule, state.epoch):  # same rates so far
-        fields.pop("lr_schedule")
-    diff = [f"{f}: {saved.get(f, default)!r} there, {getattr(train_config, f)!r} asked for"
-            for f, default in fields.items() if saved.get(f, default) != getattr(train_config, f)]
+    diff = [f"{f}: {there!r} there, {asked!r} asked for" for f, there, asked in optimizer]
     if diff:
         raise ValueError(f"cannot resume {out} with another learning-rate schedule or optimizer setting "
                          f"({'; '.join(diff)}); a resumed run keeps the ones it was started with (or a schedule "
                          f"with the same rates in the epochs trained), so ask for those or train in a new folder")
+
+
+def changed_settings(saved: dict, train_config: TrainConfig, epochs_done: int) -> tuple[list, list]:
+    """What continuing a run trained ``epochs_done`` epochs with settings ``saved`` (a TrainConfig as a dict) under
+    ``train_config`` would change that a continued run must keep: (data settings, optimizer settings), each a list
+    of (field, saved value, asked value). A schedule that gave the same rates so far (``extends``) is no change."""
+    data = [(f, saved.get(f), getattr(train_config, f)) for f in SAME_DATA_FIELDS
+            if saved.get(f) != getattr(train_config, f)]
+    fields = {**SAME_OPTIMIZER_DEFAULTS, **({"lr": None} if train_config.lr_schedule != "constant" else {})}
+    schedule = saved.get("lr_schedule", SAME_OPTIMIZER_DEFAULTS["lr_schedule"])
+    if schedule in SCHEDULES and extends(train_config.lr_schedule, schedule, epochs_done):  # same rates so far
+        fields.pop("lr_schedule")
+    optimizer = [(f, saved.get(f, default), getattr(train_config, f)) for f, default in fields.items()
+                 if saved.get(f, default) != getattr(train_config, f)]
+    return data, optimizer
 
 
 def _check_writable(out: Path) -> None:

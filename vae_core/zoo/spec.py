@@ -10,7 +10,7 @@ Training the entries is zoo.build's job, evaluating them zoo.evaluate's.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from vae_core.base.limits import check_setting
@@ -18,8 +18,7 @@ from vae_core.evaluation.best_likelihood import settings_for
 from vae_core.model.likelihoods import make_likelihood
 from vae_core.model.vae import VAEConfig
 from vae_core.training.config import TrainConfig
-from vae_core.training.run_folder import SAME_DATA_FIELDS, SAME_OPTIMIZER_DEFAULTS
-from vae_core.training.schedules import extends
+from vae_core.training.run_folder import changed_settings
 
 MODEL_FIELDS = {f.name for f in fields(VAEConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -72,16 +71,15 @@ def _check_continues(path, entry: dict, earlier: list[dict]) -> None:
     if differ:
         raise ValueError(f"{said}, a different model ({', '.join(differ)} {'differ' if len(differ) > 1 else 'differs'}"
                          f"); a continued run keeps its network and likelihood")
-    kept = [*SAME_DATA_FIELDS, *SAME_OPTIMIZER_DEFAULTS, *(["lr"] if runs[0].lr_schedule != "constant" else [])]
-    differ = [f for f in kept if f != "lr_schedule" and getattr(runs[0], f) != getattr(runs[1], f)]
     try:
-        same_rates = extends(runs[0].lr_schedule, runs[1].lr_schedule, runs[1].epochs)
+        data, optimizer = changed_settings(asdict(runs[1]), runs[0], runs[1].epochs)
     except ValueError:  # the schedule ends before the epochs it would continue
-        same_rates = False
-    if differ or not same_rates:
-        raise ValueError(f"{said} with other data or optimizer settings ({', '.join(differ) or 'lr_schedule'}); a "
-                         f"continued run sees the same images in the same order, with the same optimizer and a "
-                         f"schedule that gave the rates of the epochs it continues")
+        data, optimizer = [], [("lr_schedule", runs[1].lr_schedule, runs[0].lr_schedule)]
+    if data or optimizer:
+        raise ValueError(f"{said} with other data or optimizer settings "
+                         f"({', '.join(f for f, _, _ in data + optimizer)}); a continued run sees the same images "
+                         f"in the same order, with the same optimizer and a schedule that gave the rates of the "
+                         f"epochs it continues")
     if runs[0].epochs <= runs[1].epochs:
         raise ValueError(f"{said} for {runs[0].epochs} epochs, no more than its {runs[1].epochs}; a continued run "
                          f"trains further")
