@@ -13,7 +13,7 @@ from vae_core.files.names import DEFAULT_ZOO, EVAL_NAME, STATE_NAME
 from vae_core.model.vae import VAE, VAEConfig
 from vae_core.training.config import TrainConfig
 from vae_core.training.loop import train
-from vae_core.zoo import burda_ledger
+from vae_core.zoo import binarizations, burda_ledger
 from vae_core.zoo.evaluate import write_evaluation
 from vae_core.zoo.ledger import card_section, read_ledger
 
@@ -140,19 +140,29 @@ def test_a_run_folder_names_the_model_it_is_given_and_its_later_rows_follow(run,
     assert (shipped_card.read_bytes() if shipped_card.is_file() else None) == before
 
 
-@pytest.mark.parametrize("text, words", [
-    ('[{"schedule": ', "is not a readable JSON ledger"),
-    ('{"rows": []}', "is not a list of ledger rows"),
-    ('[{"schedule": "s", "run": "r", "epoch": 1}]', "row 0 lacks updates, train_seconds"),
-])
-def test_a_damaged_ledger_is_one_sentence_and_left_as_it_is(text, words, run, tmp_path, capsys):
-    ledger = tmp_path / "ledger.json"
-    ledger.write_text(text)
+DAMAGED_RECORDS = {  # case -> (the command, its arguments before the record's flag, the record's flag, text, words)
+    "ledger: not JSON": (burda_ledger.main, [], "--ledger", '[{"schedule": ', "is not a readable JSON ledger"),
+    "ledger: not a list": (burda_ledger.main, [], "--ledger", '{"rows": []}', "is not a list of ledger rows"),
+    "ledger: a row short": (burda_ledger.main, [], "--ledger", '[{"schedule": "s", "run": "r", "epoch": 1}]',
+                            "row 0 lacks updates, train_seconds"),
+    "binarizations: not JSON": (binarizations.main, ["--seeds", "1"], "--record", '[{"model": ',
+                                "is not a readable JSON record"),
+    "binarizations: a row short": (binarizations.main, ["--seeds", "1"], "--record", '[{"model": "run", "seed": 1}]',
+                                   "row 0 lacks k, images, nll"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_RECORDS))
+def test_a_damaged_record_is_one_sentence_and_left_as_it_is(case, run, tmp_path, capsys):
+    """The ledger and the binarization record: refused before any work (no data is read), nothing rewritten."""
+    command, args, flag, text, words = DAMAGED_RECORDS[case]
+    record = tmp_path / "record.json"
+    record.write_text(text)
     with pytest.raises(SystemExit) as exit_:
-        burda_ledger.main([str(run), "--ledger", str(ledger), "--data-dir", "/nonexistent/vae-zoo-data"])
+        command([str(run), *args, flag, str(record), "--data-dir", "/nonexistent/vae-zoo-data"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and words in err and "Traceback" not in err, err
-    assert ledger.read_text() == text and not (tmp_path / "ledger.md").exists()
+    assert record.read_text() == text and not record.with_suffix(".md").exists()
 
 
 def test_shipped_model_cards_show_the_ledger_rows_that_name_them():
@@ -170,7 +180,6 @@ def test_other_binarizations_are_scored_on_these_weights_and_kept(run, data_dir,
     """scripts.binarizations: -IWAE on the first N test images under each other draw, a row per seed naming the
     weights it scored; a rerun scores nothing again, and rows of weights the checkpoint no longer holds are redone."""
     from vae_core.files.names import WEIGHTS_NAME
-    from vae_core.zoo import binarizations
     from vae_core.zoo.ledger import weights_digest
 
     folder, record = tmp_path / "run", tmp_path / "binarizations.json"
@@ -255,25 +264,7 @@ def test_the_verdict_on_table_1_tells_noise_from_a_difference(case):
         assert "partial" not in said  # a subset's NLL is not the test set's
 
 
-@pytest.mark.parametrize("text, words", [
-    ('[{"model": ', "is not a readable JSON record"),
-    ('[{"model": "run", "seed": 1}]', "row 0 lacks k, images, nll"),
-])
-def test_a_damaged_binarization_record_is_one_sentence_and_left_as_it_is(text, words, run, tmp_path, capsys):
-    from vae_core.zoo import binarizations
-
-    record = tmp_path / "binarizations.json"
-    record.write_text(text)
-    with pytest.raises(SystemExit) as exit_:
-        binarizations.main([str(run), "--seeds", "1", "--record", str(record), "--data-dir", "/nonexistent/data"])
-    err = capsys.readouterr().err
-    assert exit_.value.code == 2 and words in err and "Traceback" not in err, err
-    assert record.read_text() == text
-
-
 def test_the_zoos_own_binarization_is_not_scored_as_another(run, tmp_path, capsys):
-    from vae_core.zoo import binarizations
-
     with pytest.raises(SystemExit) as exit_:
         binarizations.main([str(run), "--seeds", "0,1", "--record", str(tmp_path / "b.json")])
     assert exit_.value.code == 2 and "seed 0 is the zoo's own binarization" in capsys.readouterr().err
