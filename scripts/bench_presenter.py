@@ -16,6 +16,7 @@ Writes a Markdown report (default docs/bench_presenter.md) and the presenter scr
     python -m scripts.bench_presenter --before-rev ec04f49 --controls 3  # controls only, before and after in turn
     python -m scripts.bench_presenter --tab-parts 3            # where a fresh tab's time goes, this tree only
     python -m scripts.bench_presenter --tab-parts 5 --before-rev 9606926  # and against a commit, tabs interleaved
+    python -m scripts.bench_presenter --cached-tabs 4          # first visits against tabs with a warm cache
     python -m scripts.bench_presenter --element-floor 5        # the one-line app plus one grid, one chart, ...
 """
 from __future__ import annotations
@@ -152,9 +153,10 @@ def click(selector: str):
     return lambda page: page.locator(selector).first.click()
 
 
-def fresh_tab(browser, url: str, timeout_s: float = 300.0) -> float:
-    """Milliseconds from opening ``url`` in a new tab to the page drawn."""
-    page = browser.new_page(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
+def fresh_tab(browser, url: str, timeout_s: float = 300.0, context=None) -> float:
+    """Milliseconds from opening ``url`` in a new tab to the page drawn: in a browser context of its own (a first
+    visit: nothing cached), or in ``context`` (a browser that may have opened the app before: its caches)."""
+    page = context.new_page() if context else browser.new_page(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
     try:
         page.add_init_script(READY)
         page.goto(url)
@@ -258,6 +260,55 @@ def floor_report(found: dict[str, list[dict[str, float]]], command: str, load: t
     head = [table[0], "", "| app | drawn / one-line app |", "|---|---:|"]
     head += [f"| {name} | {statistics.median(t['drawn'] for t in tabs) / base:.2f} |" for name, tabs in found.items()]
     return "\n".join(head + [""] + table[2:])
+
+
+def cached_tabs(zoo: str, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Fresh tabs (``fresh_tab``, ms) of the one-line app and of every page of this tree, each ``rounds`` times as a
+    first visit and as a new tab in a browser that has opened that page once (HTTP and code caches warm),
+    interleaved; the one-line app before and after the pages. {view: {"first visit": [...], "cached": [...]}}."""
+    out: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as folder, chromium(VIEWPORT) as page:
+        browser = page.context.browser
+        context = browser.new_context(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
+        script = Path(folder) / "one_line.py"
+        script.write_text(ONE_LINE)
+
+        def measure(label: str, url: str) -> None:
+            fresh_tab(browser, url)
+            fresh_tab(browser, url, context=context)  # untimed: now the context has seen the page
+            out[label] = {"first visit": [], "cached": []}
+            for _ in range(rounds):
+                out[label]["first visit"].append(fresh_tab(browser, url))
+                out[label]["cached"].append(fresh_tab(browser, url, context=context))
+            print(f"  {label}: " + ", ".join(f"{k} {statistics.median(v):.0f} ms" for k, v in out[label].items()),
+                  flush=True)
+
+        with streamlit_server(folder, script=script) as (url, _):
+            measure("one-line app", url)
+        with streamlit_server(zoo, script=entry(ROOT), env=_env(ROOT), timeout=300) as (url, _):
+            fresh_tab(browser, url)
+            warmed(url, ROOT)
+            for label, path in page_views().items():
+                measure(label, f"{url}/{path}")
+        with streamlit_server(folder, script=script) as (url, _):
+            measure("one-line app, again", url)
+    return out
+
+
+def cached_tabs_report(found: dict[str, dict[str, list[float]]], command: str, load: tuple[float, ...]) -> str:
+    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    start = " / ".join(f"{v:.1f}" for v in load)
+    base = {kind: statistics.median(found["one-line app"][kind] + found["one-line app, again"][kind])
+            for kind in ("first visit", "cached")}
+    lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
+             f"{end} at the end): drawn, ms from the navigation's start, median of the tabs; ratios over the one-line "
+             "app's tabs before and after the pages.", "",
+             "| page | first visit | / one-line app | cached | / one-line app |", "|---|---:|---:|---:|---:|"]
+    for page, kinds in found.items():
+        med = {kind: statistics.median(v) for kind, v in kinds.items()}
+        lines.append(f"| {page} | {med['first visit']:.0f} | {med['first visit'] / base['first visit']:.2f} | "
+                     f"{med['cached']:.0f} | {med['cached'] / base['cached']:.2f} |")
+    return "\n".join(lines)
 
 
 def page_views() -> dict[str, str]:
@@ -725,6 +776,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tab-parts", type=int, default=0, metavar="ROUNDS",
                    help="only show where a fresh tab's time goes, the one-line app and every page of this tree, "
                         "ROUNDS tabs each; with --before or --before-rev, that tree's pages too, interleaved")
+    p.add_argument("--cached-tabs", type=int, default=0, metavar="ROUNDS",
+                   help="only compare, for the one-line app and every page of this tree, a first visit with a new "
+                        "tab in a browser that has opened the page before, ROUNDS tabs each, interleaved")
     p.add_argument("--presenter", action="store_true",
                    help="with --tab-parts: the Board and every Story step in presenter mode instead of the pages")
     p.add_argument("--pages", help="with --tab-parts and a before tree: only these views, comma-separated "
@@ -739,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
     load, t0 = os.getloadavg(), time.perf_counter()
     if args.element_floor:
         print(floor_report(element_floor(args.element_floor), args.command, load))
+        return 0
+    if args.cached_tabs:
+        print(cached_tabs_report(cached_tabs(zoo, args.cached_tabs), args.command, load))
         return 0
     if args.tab_parts and not (args.before or args.before_rev):
         print(tab_parts_report(tab_parts_all(zoo, args.tab_parts), args.command, load))
