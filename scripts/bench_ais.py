@@ -9,6 +9,8 @@ Images are the first test images (the sample embedded in the package, in model f
     python -m scripts.bench_ais bdmc --models mnist-bernoulli mnist-gaussian-pixel mnist-gaussian-fixed --images 50
     python -m scripts.bench_ais --threads 1 bdmc --models mnist-gaussian-pixel --images 16 --start encoder \
         --masses identity encoder   # HMC's steps scaled by q(z|x) or not, on the same simulated images
+    python -m scripts.bench_ais --threads 1 images --model mnist-gaussian-shared-resconv --images 20 --steps 100 \
+        --start encoder   # which simulated images a sandwich's gap comes from, and how far q(z|x) is from their z
     python -m scripts.bench_ais --threads 1 paths --model mnist-bernoulli --images 20   # old code vs eager vs compiled
     python -m scripts.bench_ais --threads 1 settings --model fashion-mnist-gaussian-pixel --images 50 \
         --settings 300x4 1000x4 2000x4 1000x8 --data-dir ../shared/datasets   # which setting converges on a model
@@ -33,7 +35,16 @@ import torch
 
 from vae_core.base import devices
 from vae_core.base.data import fixed_test_input, load_sample, load_split
-from vae_core.evaluation.ais import CHAINS, LEAPFROG_STEPS, MASSES, NUM_STEPS, STARTS, ais_log_likelihood, bdmc
+from vae_core.evaluation.ais import (
+    CHAINS,
+    LEAPFROG_STEPS,
+    MASSES,
+    NUM_STEPS,
+    STARTS,
+    ais_log_likelihood,
+    bdmc,
+    simulate,
+)
 from vae_core.evaluation.best_likelihood import FAR_BELOW_IWAE
 from vae_core.evaluation.metrics import iwae_log_likelihood, mean_and_stderr
 from vae_core.files.names import DEFAULT_ZOO
@@ -125,6 +136,51 @@ def bdmc_rows(args) -> list[dict]:
                          "seconds": round(time.perf_counter() - start, 1), "machine": machine()})
             print(rows[-1], flush=True)
     return rows
+
+
+def z_scores(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(N,) how far the encoder's q(z|x) puts each true latent z (N, L): the root mean square over latent dimensions
+    of (z - mean) / sd. About 1 where q(z|x) covers the posterior that z was drawn from."""
+    with torch.no_grad():
+        q = model.encode(x).base_dist
+        return ((z - q.loc) / q.scale).pow(2).mean(1).sqrt()
+
+
+def image_rows(args) -> list[dict]:
+    """One row per image simulated from ``--model`` (the seed of the zoo's sandwich, so its images): the true
+    latent's distance from q(z|x), for x as simulated and for the decoder's noise-free mean at z; with ``--steps``,
+    also its BDMC bounds and gap. Sorted by gap (else by distance), so the images a mean gap comes from lead."""
+    model = load_model(DEFAULT_ZOO / args.model)
+    start = time.perf_counter()
+    if args.steps:
+        result = bdmc(model, args.images, num_steps=args.steps, seed=0, progress=True, start=args.start)
+        x, z = result.x, result.z
+    else:
+        result = None
+        x, z = simulate(model, args.images, seed=0)
+    with torch.no_grad():
+        clean = model.decode(z).mean  # (N, *event) x's mean given its z: the simulated image without the noise
+    distance, clean_distance = z_scores(model, x, z), z_scores(model, clean.to(x.dtype), z)
+    rows = [{"part": "images", "model": args.model, "image": i, "|z|": round(float(z[i].norm()), 2),
+             "z-score from x": round(float(distance[i]), 1),
+             "z-score from its mean": round(float(clean_distance[i]), 1),
+             **({"lower": round(float(result.lower[i]), 1), "upper": round(float(result.upper[i]), 1),
+                 "gap": round(float(result.gap[i]), 2)} if result else {}), "machine": machine()}
+            for i in range(len(z))]
+    rows.sort(key=lambda r: -r.get("gap", r["z-score from x"]))
+    if result is not None:
+        gaps = result.gap.double()
+        top = gaps.sort(descending=True).values
+        print(f"{args.model}, T = {args.steps} x {CHAINS} from {args.start}: mean gap {float(gaps.mean()):.2f}, "
+              f"median {float(gaps.median()):.2f}; the two widest hold {float(top[:2].sum() / gaps.sum()):.0%} of it; "
+              f"Spearman correlation of gap and z-score {spearman(gaps, distance.double()):.2f} "
+              f"({time.perf_counter() - start:.0f} s)")
+    return rows
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    ra, rb = (v.argsort().argsort().double() for v in (a, b))
+    return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
 
 
 def reference_ais(commit: str):
@@ -226,6 +282,11 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--steps", type=int, nargs="+", default=[NUM_STEPS])
     d.add_argument("--start", choices=STARTS, default=STARTS[0], help="where the chains start (evaluation.ais)")
     d.add_argument("--masses", nargs="+", choices=MASSES, default=MASSES[:1], help="HMC's mass matrices to compare")
+    i = sub.add_parser("images")
+    i.add_argument("--model", default="mnist-gaussian-shared-resconv")
+    i.add_argument("--images", type=int, default=20)
+    i.add_argument("--steps", type=int, default=0, help="AIS steps for the per-image gaps (0: distances only)")
+    i.add_argument("--start", choices=STARTS, default=STARTS[1], help="where the chains start (evaluation.ais)")
     e = sub.add_parser("paths")
     e.add_argument("--model", default="mnist-bernoulli")
     e.add_argument("--images", type=int, default=20)
@@ -242,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = {"budget": budget, "curve": curve, "bdmc": bdmc_rows, "paths": paths,
-            "settings": settings_rows}[args.part](args)
+            "settings": settings_rows, "images": image_rows}[args.part](args)
     print(markdown(rows))
     if args.json:
         with open(args.json, "a") as f:

@@ -220,14 +220,7 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
     _check_settings(num_steps, leapfrog_steps, chains, step_size, start, mass)
     move_model(model, device)
     check_float64(model.device, "AIS")
-    model.eval()
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    dtype = model.prior().mean.dtype
-    with torch.no_grad():
-        z = _randn((num_images, model.config.latent_dim), gen, dtype, model.device)  # (N, L) ~ p(z)
-        with torch.random.fork_rng(devices=[]):  # torch.distributions sample from the global generator
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
-            x = model.decode(z).sample()  # (N, *event) ~ p(x|z)
+    x, z = simulate(model, num_images, seed)
     forward = ais_log_likelihood(model, x, num_steps, leapfrog_steps, chains, step_size, seed=seed + 1,
                                  progress=progress, batch_size=batch_size, compiled=compiled, start=start,
                                  mass=mass)
@@ -248,6 +241,18 @@ def bdmc(model, num_images: int, num_steps: int = NUM_STEPS, leapfrog_steps: int
                       mass)
     return BDMCResult(x=x.cpu(), z=z.cpu(), forward=forward, reverse_log_weights=reverse.log_weights,
                       reverse_acceptance=reverse.acceptance)
+
+
+def simulate(model, num_images: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """BDMC's data: z ~ p(z) (N, L) and x ~ p(x|z) (N, *event), drawn where the model is, from ``seed``."""
+    model.eval()
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    with torch.no_grad():
+        z = _randn((num_images, model.config.latent_dim), gen, model.prior().mean.dtype, model.device)
+        with torch.random.fork_rng(devices=[]):  # torch.distributions sample from the global generator
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+            x = model.decode(z).sample()
+    return x, z
 
 
 # ------------------------------------------------------------------------------------------------ the sampler
