@@ -15,7 +15,15 @@ import torch
 from linear_gaussian import LinearGaussianModel
 
 from vae_core.base.data import fixed_test_input, load_sample
-from vae_core.evaluation.ais import STEP_SIZE_RANGE, AISResult, BDMCResult, ais_log_likelihood, bdmc, sigmoid_schedule
+from vae_core.evaluation.ais import (
+    STEP_SIZE_RANGE,
+    AISResult,
+    BDMCResult,
+    ais_log_likelihood,
+    bdmc,
+    sigmoid_schedule,
+    simulate,
+)
 from vae_core.evaluation.metrics import elbo_terms, iwae_log_likelihood
 from vae_core.files.names import DEFAULT_ZOO
 from vae_core.model.vae import VAE, VAEConfig
@@ -163,6 +171,16 @@ def test_bdmc_simulates_valid_inputs_for_each_likelihood():
         result = bdmc(model, 4, num_steps=3, leapfrog_steps=2, chains=2, seed=0)
         assert result.x.shape == (4, 1, 28, 28) and check(result.x), decoder
         assert torch.isfinite(result.lower).all() and torch.isfinite(result.upper).all()
+
+
+def test_bdmc_runs_on_the_images_simulate_draws_from_its_seed():
+    """A sandwich's simulated images can be drawn again without its AIS (scripts/bench_ais.py images): whatever the
+    settings, bdmc's (x, z) are simulate's at the same seed, and another seed draws others."""
+    model = VAE(VAEConfig(decoder="gaussian-pixel", latent_dim=3, hidden=[16])).eval()
+    result = bdmc(model, 4, num_steps=3, leapfrog_steps=2, chains=2, seed=7, start="encoder")
+    x, z = simulate(model, 4, seed=7)
+    assert torch.equal(result.x, x) and torch.equal(result.z, z)
+    assert not torch.equal(simulate(model, 4, seed=8)[1], z)
 
 
 # ------------------------------------------------------------------------------------- seeds and batching
