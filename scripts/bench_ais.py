@@ -160,13 +160,16 @@ def image_rows(args) -> list[dict]:
         x, z = simulate(model, args.images, seed=0)
     with torch.no_grad():
         clean = model.decode(z).mean  # (N, *event) x's mean given its z: the simulated image without the noise
-    distance, clean_distance = z_scores(model, x, z), z_scores(model, clean.to(x.dtype), z)
-    rows = [{"part": "images", "model": args.model, "image": i, "|z|": round(float(z[i].norm()), 2),
-             "z-score from x": round(float(distance[i]), 1),
-             "z-score from its mean": round(float(clean_distance[i]), 1),
-             **({"lower": round(float(result.lower[i]), 1), "upper": round(float(result.upper[i]), 1),
-                 "gap": round(float(result.gap[i]), 2)} if result else {}), "machine": machine()}
-            for i in range(len(z))]
+    distance, clean_distance = z_scores(model, x, z), z_scores(model, clean, z)
+    rows = []
+    for i in range(len(z)):
+        rows.append({"part": "images", "model": args.model, "image": i, "|z|": round(float(z[i].norm()), 2),
+                     "z-score from x": round(float(distance[i]), 1),
+                     "z-score from its mean": round(float(clean_distance[i]), 1)})
+        if result is not None:
+            rows[-1] |= {"lower": round(float(result.lower[i]), 1), "upper": round(float(result.upper[i]), 1),
+                         "gap": round(float(result.gap[i]), 2)}
+        rows[-1]["machine"] = machine()
     rows.sort(key=lambda r: -r.get("gap", r["z-score from x"]))
     if result is not None:
         gaps = result.gap.double()
@@ -179,6 +182,7 @@ def image_rows(args) -> list[dict]:
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rank correlation of two (N,) tensors (ties ranked by position)."""
     ra, rb = (v.argsort().argsort().double() for v in (a, b))
     return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
 

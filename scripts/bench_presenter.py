@@ -44,6 +44,7 @@ TARGETS = {"fresh tab / one-line app": 1.5, "first page after start (s)": 5.0, "
 VIEWPORT = presenter.VIEWPORT
 BOARD_MODELS = [f"mnist-{s}" for s in board.MODEL_SETS["likelihood against samples"]]
 ONE_LINE = "import streamlit as st\n\nst.title('One line')\n"
+ONE_LINE_AGAIN = "one-line app, again"  # cached_tabs measures it before and after the pages
 # The one-line app plus one element of a kind that the pages draw, each as small as such an element comes: what a
 # fresh tab pays for the first element of each kind (its frontend code loaded, run and drawn), whatever a page adds.
 FLOOR_DATA = """import numpy as np, pandas as pd
@@ -116,6 +117,11 @@ HEAR = """(() => { if (window.__heard !== undefined) return; window.__heard = 0;
   window.WebSocket = class extends Socket { constructor(...args) { super(...args);
     this.addEventListener('message', () => { window.__heard += 1; window.__heardAt = performance.now(); }); } };
 })();"""
+
+
+def averages(load: tuple[float, ...]) -> str:
+    """Load averages (1 / 5 / 15 min) as a report writes them."""
+    return " / ".join(f"{v:.1f}" for v in load)
 
 
 def stats(ms: list[float]) -> dict[str, float]:
@@ -291,14 +297,14 @@ def cached_tabs(zoo: str, rounds: int) -> dict[str, dict[str, list[float]]]:
             for label, path in page_views().items():
                 measure(label, f"{url}/{path}")
         with streamlit_server(folder, script=script) as (url, _):
-            measure("one-line app, again", url)
+            measure(ONE_LINE_AGAIN, url)
+        context.close()
     return out
 
 
 def cached_tabs_report(found: dict[str, dict[str, list[float]]], command: str, load: tuple[float, ...]) -> str:
-    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-    start = " / ".join(f"{v:.1f}" for v in load)
-    base = {kind: statistics.median(found["one-line app"][kind] + found["one-line app, again"][kind])
+    start, end = averages(load), averages(os.getloadavg())
+    base = {kind: statistics.median(found["one-line app"][kind] + found[ONE_LINE_AGAIN][kind])
             for kind in ("first visit", "cached")}
     lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
              f"{end} at the end): drawn, ms from the navigation's start, median of the tabs; ratios over the one-line "
@@ -354,8 +360,7 @@ def tab_parts_side_by_side(trees: dict[str, Path], zoo: str, rounds: int, views:
 
 
 def tab_parts_report(found: dict[str, list[dict[str, float]]], command: str, load: tuple[float, ...]) -> str:
-    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-    start = " / ".join(f"{v:.1f}" for v in load)
+    start, end = averages(load), averages(os.getloadavg())
     names = list(next(iter(found.values()))[0])
     lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
              f"{end} at the end, the machine shared): median of the tabs; ms from the navigation's start.", "",
@@ -371,8 +376,7 @@ def side_by_side_report(found: dict[str, dict[str, list[dict]]], command: str, l
                         before_label: str) -> str:
     """Drawn (ms, median) per page of each app, over the one-line app's tabs interleaved with them; then where the
     after tree's time goes (``tab_parts_report``)."""
-    end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-    start = " / ".join(f"{v:.1f}" for v in load)
+    start, end = averages(load), averages(os.getloadavg())
     limit = TARGETS["fresh tab / one-line app"]
     lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {start} at the start and "
              f"{end} at the end, the machine shared). Before: {before_label}; after: the working tree. Per page the "
@@ -629,8 +633,8 @@ def report(results: dict[str, dict[str, list[float]]], args, seconds: float, loa
         "The one-line app (`st.title`), the before tree and the after tree were measured one after the other in the "
         "same run, each with its own server.",
         f"Machine: {os.cpu_count()} CPU cores, CPython {platform.python_version()}, load average "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the start and "
-        + " / ".join(f"{v:.1f}" for v in os.getloadavg()) + " at the end. **The machine was shared**: other helpers "
+        f"{averages(load)} (1 / 5 / 15 min) at the start and {averages(os.getloadavg())} at the end. "
+        "**The machine was shared**: other helpers "
         "ran test suites, servers and browsers on the same two cores throughout, so every absolute figure here is "
         "an upper bound and the ratios (same run, same load) are the comparison.",
         "",
@@ -733,7 +737,7 @@ def parts(trees: dict[str, Path], zoo: str, rounds: int) -> dict[str, dict[str, 
 
 
 def parts_report(found: dict[str, dict[str, list[list[float]]]], command: str) -> str:
-    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    load = averages(os.getloadavg())
     lines = [f"Measured by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, load average {load} at the end, the "
              "machine shared with other helpers' jobs): seconds, median of the rounds (each round a fresh process "
              "per tree, interleaved); wall clock, and the CPU time of the process (what the part costs, which the "
