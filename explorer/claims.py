@@ -16,7 +16,15 @@ import pandas as pd
 
 from explorer import findings_tables, raw_runs, tables
 from explorer.compute.drawing import prepare_drawing
-from vae_core.evaluation.judge import AIS, AIS_CHOICES, QUADRATURE, ais_run
+from vae_core.evaluation.judge import (
+    AIS,
+    AIS_CHOICES,
+    QUADRATURE,
+    ais_run,
+    has_sandwich,
+    misses_bdmc_target,
+    sandwich_not_finite,
+)
 from vae_core.files.schema import or_nan
 from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
 from vae_core.zoo.checkpoints import Checkpoint
@@ -641,15 +649,15 @@ def images_sentence(checkpoints: list[Checkpoint]) -> str | None:
 
 def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
     """How many AIS best estimates carry their sandwich in eval.json (best_likelihood.sandwich), how many meet their
-    BDMC target (findings_tables.misses_bdmc_target) and which do not; the rest are said to have none yet."""
+    BDMC target (judge.misses_bdmc_target) and which do not; the rest are said to have none yet."""
     from vae_core.evaluation.best_likelihood import BDMC_TARGET_OTHER, BDMC_TARGETS
 
     ais = sorted((c for c in checkpoints if c.evaluation and c.evaluation.log_likelihood
                   and c.evaluation.log_likelihood.method == AIS), key=lambda c: c.name)
     if not ais:
         return None
-    done = [c for c in ais if findings_tables.has_sandwich(c.evaluation.log_likelihood)]
-    missed = [c for c in done if findings_tables.misses_bdmc_target(c.evaluation.log_likelihood)]
+    done = [c for c in ais if has_sandwich(c.evaluation.log_likelihood)]
+    missed = [c for c in done if misses_bdmc_target(c.evaluation.log_likelihood)]
     rest = len(ais) - len(done)
     said = (f"BDMC sandwiches of the AIS best estimates, read from eval.json: {len(done)} of the {len(ais)} models "
             f"with an AIS estimate {'has' if len(done) == 1 else 'have'} one"
@@ -657,7 +665,9 @@ def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
                else ""))
     if done:
         met = len(done) - len(missed)
-        gaps = [f"{c.name} ({b.bdmc_gap:.2f} ± {findings_tables.fmt(b.bdmc_gap_stderr, '.2f')} nats against "
+        gaps = [f"{c.name} (a bound not finite on some of its {b.bdmc_images} simulated images)"
+                if sandwich_not_finite(b) else
+                f"{c.name} ({b.bdmc_gap:.2f} ± {findings_tables.fmt(b.bdmc_gap_stderr, '.2f')} nats against "
                 f"{b.bdmc_target:g})" for c in missed for b in [c.evaluation.log_likelihood]]
         if len(done) == 1:
             said += f"; it misses its BDMC target: {gaps[0]}" if missed else "; it meets its BDMC target"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from explorer import render
 from vae_core.base.data import DATA_KINDS
-from vae_core.evaluation.judge import AIS, QUADRATURE, not_best
+from vae_core.evaluation.judge import AIS, QUADRATURE, has_sandwich, misses_bdmc_target, not_best, sandwich_not_finite
 from vae_core.files.names import EVAL_NAME
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
 from vae_core.model.config import NETWORK_NAMES, load_config, twin_pairs
@@ -75,21 +75,13 @@ def likelihood_row(ev: Evaluation) -> list[str]:
             fmt(None if why_not else b.bits_per_dim, ".3f"), why_not or "–"]
 
 
-def has_sandwich(block: BestLogLikelihood) -> bool:
-    """Whether an AIS block carries its BDMC sandwich (best_likelihood.sandwich); an exact estimate needs none."""
-    return block.method == AIS and block.bdmc_gap is not None and block.bdmc_target is not None
-
-
-def misses_bdmc_target(block: BestLogLikelihood) -> bool | None:
-    """Whether the BDMC gap (its mean over the simulated images) is wider than the target stored beside it (1 nat
-    for binarized pixels, 3 for the rest: issue 22); None without a sandwich."""
-    return block.bdmc_gap > block.bdmc_target if has_sandwich(block) else None
-
-
 def bdmc_cell(block: BestLogLikelihood) -> str:
-    """"0.32 ± 0.12 (≤ 1: met)", or – where the block has no sandwich (yet, or an exact estimate)."""
+    """"0.32 ± 0.12 (≤ 1: met)", "not finite (≤ 3: missed)", or – where the block has no sandwich (yet, or an exact
+    estimate)."""
     if not has_sandwich(block):
         return "–"
+    if sandwich_not_finite(block):
+        return f"not finite (≤ {block.bdmc_target:g}: missed)"
     verdict = "missed" if misses_bdmc_target(block) else "met"
     return f"{block.bdmc_gap:.2f} ± {fmt(block.bdmc_gap_stderr, '.2f')} (≤ {block.bdmc_target:g}: {verdict})"
 

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from vae_core.base.data import DATA_KINDS, UNBOUNDED_REASON, is_bounded
-from vae_core.evaluation.judge import AIS, QUADRATURE, not_best
+from vae_core.evaluation.judge import AIS, QUADRATURE, not_best, sandwich_not_finite
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary, or_nan
 from vae_core.model.config import NETWORK_NAMES
 from vae_core.zoo.checkpoints import Checkpoint
@@ -80,7 +80,7 @@ def leaderboard(checkpoints: list[Checkpoint]) -> pd.DataFrame:
             "IWAE (test set)": iwae,
             "best - IWAE": or_nan(best.best_minus_iwae) if best else np.nan,
             "± (best - IWAE)": or_nan(best.best_minus_iwae_stderr) if best else np.nan,
-            "BDMC gap": or_nan(best.bdmc_gap) if best else np.nan,
+            "BDMC gap": (np.inf if sandwich_not_finite(best) else or_nan(best.bdmc_gap)) if best else np.nan,
             "not best": why_not or "",
             "bits/dim": np.nan if is_raw or not usable else or_nan(best.bits_per_dim),
             "bits/dim (IWAE bound)": np.nan if is_raw else or_nan(test.bits_per_dim),
@@ -117,7 +117,8 @@ COLUMNS = {
     "± (best - IWAE)": st.column_config.NumberColumn(help="standard error of the paired difference", format="%.2f"),
     "BDMC gap": st.column_config.NumberColumn(help="the width of the BDMC sandwich at the best estimate's AIS "
                                               "settings (Grosse et al. 2015), on images simulated from the model: "
-                                              "how far AIS there can miss log p(x)", format="%.2f"),
+                                              "how far AIS there can miss log p(x); inf where a bound there was not "
+                                              "finite", format="%.2f"),
     "bits/dim": st.column_config.NumberColumn(help="from the best estimate; lower is better; binarized and 8-bit "
                                                    "are not comparable", format="%.3f"),
     "bits/dim (IWAE bound)": st.column_config.NumberColumn(help="from the IWAE bound: an upper bound on bits/dim",

@@ -136,3 +136,15 @@ def test_the_leaderboard_shows_the_iwae_where_the_wider_proposal_beats_ais(tmp_p
     assert "IWAE" in row["estimate"] and row["log-lik"] == ckpt.evaluation.test.iwae and np.isnan(row["bits/dim"])
     assert row["BDMC gap"] == 1.04 and "wider-proposal IWAE" in row["not best"]
     assert name in not_best_sentence(frame) and "lengthen AIS" in not_best_sentence(frame)
+
+
+def test_the_leaderboard_gives_a_sandwich_that_is_not_finite_as_an_infinite_gap(tmp_path):
+    from explorer.tables import leaderboard
+    from vae_core.zoo.checkpoints import read_checkpoint
+
+    name = "mnist-bernoulli"
+    folder = shutil.copytree(DEFAULT_ZOO / name, tmp_path / name, ignore=shutil.ignore_patterns("snapshots"))
+    ev = json.loads((folder / "eval.json").read_text())
+    ev["log_likelihood"].update(bdmc_images=50, bdmc_lower=None, bdmc_gap=None, bdmc_gap_stderr=None)
+    (folder / "eval.json").write_text(json.dumps(ev))
+    assert leaderboard([read_checkpoint(folder)]).iloc[0]["BDMC gap"] == np.inf

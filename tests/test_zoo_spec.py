@@ -106,6 +106,17 @@ def test_the_card_says_how_the_ais_estimate_was_run(settings, said):
     assert said in best_rows(Evaluation(log_likelihood=BestLogLikelihood(**AIS_BLOCK, settings=settings)))
 
 
+@pytest.mark.parametrize(("sandwich", "said"), [
+    ({"bdmc_images": 20, "bdmc_gap": 0.44, "bdmc_gap_stderr": 0.2, "bdmc_target": 3.0}, "| 0.44 ± 0.20 |"),
+    ({"bdmc_images": 20, "bdmc_target": 3.0}, "| not finite: AIS gave a bound that is not finite on some simulated"),
+    ({}, None),  # no sandwich: no row
+])
+def test_the_card_gives_the_sandwich_or_says_it_is_not_finite(sandwich, said):
+    rows = best_rows(Evaluation(log_likelihood=BestLogLikelihood(**AIS_BLOCK, **sandwich)))
+    row = [r for r in rows.splitlines() if r.startswith("| BDMC sandwich width")]
+    assert (said in row[0]) if said else row == []
+
+
 def test_rewrite_cards_rewrites_the_stale_cards_only_and_no_other_file(tmp_path):
     fresh = evaluated(tmp_path, "mnist-a")
     stale = evaluated(tmp_path, "mnist-b", log_likelihood={**AIS_BLOCK, "images_far_below_iwae": 7,
