@@ -148,8 +148,9 @@ def z_scores(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 def image_rows(args) -> list[dict]:
     """One row per image simulated from ``--model`` (the seed of the zoo's sandwich, so its images): the true
-    latent's distance from q(z|x), for x as simulated and for the decoder's noise-free mean at z; with ``--steps``,
-    also its BDMC bounds and gap. Sorted by gap (else by distance), so the images a mean gap comes from lead."""
+    latent's distance from q(z|x), for x as simulated and for the decoder's noise-free mean at z, and the decoder's
+    smallest sigma at z (where it has one); with ``--steps``, also its BDMC bounds and gap. Sorted by gap (else by
+    distance), so the images a mean gap comes from lead."""
     model = load_model(DEFAULT_ZOO / args.model)
     start = time.perf_counter()
     if args.steps:
@@ -159,13 +160,17 @@ def image_rows(args) -> list[dict]:
         result = None
         x, z = simulate(model, args.images, seed=0)
     with torch.no_grad():
-        clean = model.decode(z).mean  # (N, *event) x's mean given its z: the simulated image without the noise
+        decoded = model.decode(z)
+        clean = decoded.mean  # (N, *event) x's mean given its z: the simulated image without the noise
+        sigma = decoded.stddev.flatten(1).min(1).values if model.likelihood.has_sigma() else None  # (N,)
     distance, clean_distance = z_scores(model, x, z), z_scores(model, clean, z)
     rows = []
     for i in range(len(z)):
         rows.append({"part": "images", "model": args.model, "image": i, "|z|": round(float(z[i].norm()), 2),
                      "z-score from x": round(float(distance[i]), 1),
                      "z-score from its mean": round(float(clean_distance[i]), 1)})
+        if sigma is not None:
+            rows[-1]["smallest sigma at z"] = f"{float(sigma[i]):.2e}"
         if result is not None:
             rows[-1] |= {"lower": round(float(result.lower[i]), 1), "upper": round(float(result.upper[i]), 1),
                          "gap": round(float(result.gap[i]), 2)}
