@@ -162,7 +162,7 @@ def image_rows(args) -> list[dict]:
     with torch.no_grad():
         decoded = model.decode(z)
         clean = decoded.mean  # (N, *event) x's mean given its z: the simulated image without the noise
-        sigma = decoded.stddev.flatten(1).min(1).values if model.likelihood.has_sigma() else None  # (N,)
+        sigma = decoded.base_dist.stddev.flatten(1).min(1).values if model.likelihood.has_sigma() else None  # (N,)
     distance, clean_distance = z_scores(model, x, z), z_scores(model, clean, z)
     rows = []
     for i in range(len(z)):
