@@ -175,13 +175,16 @@ def image_rows(args) -> list[dict]:
             rows[-1] |= {"lower": round(float(result.lower[i]), 1), "upper": round(float(result.upper[i]), 1),
                          "gap": round(float(result.gap[i]), 2)}
         rows[-1]["machine"] = machine()
-    rows.sort(key=lambda r: -r.get("gap", r["z-score from x"]))
+    key = "gap" if result is not None else "z-score from x"
+    rows.sort(key=lambda r: (math.isfinite(r[key]), -r[key]))  # a bound that is not finite first: the worst
     if result is not None:
-        gaps = result.gap.double()
+        finite = result.gap.double().isfinite()
+        gaps, distance = result.gap.double()[finite], distance.double()[finite]
         top = gaps.sort(descending=True).values
-        print(f"{args.model}, T = {args.steps} x {CHAINS} from {args.start}: mean gap {float(gaps.mean()):.2f}, "
+        print(f"{args.model}, T = {args.steps} x {CHAINS} from {args.start}: a bound not finite on "
+              f"{int((~finite).sum())} of {len(finite)} images; on the others mean gap {float(gaps.mean()):.2f}, "
               f"median {float(gaps.median()):.2f}; the two widest hold {float(top[:2].sum() / gaps.sum()):.0%} of it; "
-              f"Spearman correlation of gap and z-score {spearman(gaps, distance.double()):.2f} "
+              f"Spearman correlation of gap and z-score {spearman(gaps, distance):.2f} "
               f"({time.perf_counter() - start:.0f} s)")
     return rows
 
