@@ -19,6 +19,7 @@ from explorer.compute.drawing import prepare_drawing
 from vae_core.evaluation.judge import (
     AIS,
     AIS_CHOICES,
+    FAR_BELOW_IWAE,
     QUADRATURE,
     ais_run,
     has_sandwich,
@@ -364,6 +365,17 @@ def exact_gap_sentence(frame: pd.DataFrame, dataset: str) -> str | None:
             f"{_nats(r['best - IWAE'], r['± (best - IWAE)'])} for {r['model']}" for i, (_, r) in
             enumerate(rows.iterrows())]
     return f"With the exact value on {on} 2-D model of {dataset}, IWAE lies below it by {_names(gaps)}."
+
+
+def not_best_findings_sentence(frame: pd.DataFrame) -> str | None:
+    """The leaderboard's sentence on the AIS estimates not shown as the best (tables.not_best_sentence), or, where
+    none is, that every one is: so the findings never keep a model named there after its estimate was redone. None
+    for a zoo without AIS estimates."""
+    if frame.empty or not (frame["estimate"] == tables.METHODS[AIS]).any():
+        return None
+    return tables.not_best_sentence(frame) or (
+        "Every AIS estimate in the zoo is shown as the best log p(x) of its model: none lies below another lower "
+        f"bound on the same images, and on no image do its chains lie more than {FAR_BELOW_IWAE:g} nats below IWAE.")
 
 
 def ais_gap_rows(frame: pd.DataFrame, dataset: str, shown_only: bool = True) -> pd.DataFrame:

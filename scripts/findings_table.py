@@ -66,7 +66,7 @@ def print_claims(root: str) -> None:
     for sentence in claims.paragraph_sentences(frame, checkpoints):
         print(f"  {sentence}")
     print(claims.cost_sentence(checkpoints, Path(root)))
-    for sentence in (claims.ais_settings_sentence(checkpoints), tables.not_best_sentence(frame)):
+    for sentence in (claims.ais_settings_sentence(checkpoints), claims.not_best_findings_sentence(frame)):
         if sentence:
             print(sentence)
     from vae_core.zoo import ledger

@@ -321,8 +321,19 @@ def test_the_findings_say_what_the_instruments_measure_on_the_per_pixel_gaussian
 
 def test_the_findings_name_the_longer_ais_runs_and_the_rows_ranked_by_iwae(findings_doc, frame):
     assert words(claims.ais_settings_sentence(CHECKPOINTS)) in findings_doc
-    flagged = tables.not_best_sentence(frame)
-    assert flagged is None or words(flagged) in findings_doc
+    assert words(claims.not_best_findings_sentence(frame)) in findings_doc
+
+
+def test_the_not_best_sentence_names_the_models_that_fall_short_or_says_none_does(frame):
+    """A redone estimate cannot leave its model named in the findings: with none flagged the sentence says so."""
+    ais = frame.index[frame["estimate"] == tables.METHODS["ais"]]
+    clear = frame.assign(**{"not best": ""})
+    flagged = clear.copy()
+    flagged.loc[ais[0], "not best"] = "a reason"
+    assert claims.not_best_findings_sentence(clear).startswith("Every AIS estimate in the zoo is shown as the best")
+    said = claims.not_best_findings_sentence(flagged)
+    assert said.startswith("AIS estimate not shown as the best") and f"{frame.loc[ais[0], 'model']}: a reason" in said
+    assert claims.not_best_findings_sentence(frame.iloc[0:0]) is None
 
 
 def test_the_findings_cost_is_what_the_files_record(findings_doc):
