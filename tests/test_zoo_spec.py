@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core.evaluation.best_likelihood import not_best
-from vae_core.files.names import CARD_NAME, DEFAULT_ZOO, EVAL_NAME, INDEX_NAME
+from vae_core.evaluation.best_likelihood import not_best, settings_for
+from vae_core.files.names import CARD_NAME, DEFAULT_SPEC, DEFAULT_ZOO, EVAL_NAME, INDEX_NAME
 from vae_core.files.schema import SCHEMA_VERSION, BestLogLikelihood, Evaluation
 from vae_core.model.vae import VAE, VAEConfig
 from vae_core.zoo.cards import best_rows, rewrite_cards, stale_cards
@@ -224,3 +224,21 @@ def test_an_entrys_evaluation_settings_are_what_the_likelihood_script_uses(tmp_p
     assert ais_settings(spec, "m") == {"num_steps": 10}
     assert evaluation_settings(spec, "plain") == {} and ais_settings(spec, "plain") is None
     assert evaluation_settings(spec, "not listed") == {}
+
+
+@shipped
+def test_every_shipped_ais_estimate_was_made_at_the_setting_its_zoo_entry_asks_for():
+    """zoo.toml is how an estimate is reproduced: an entry whose ``ais`` line says another setting than its eval.json
+    was made at (a line changed without the evaluation it asks for) would reproduce another number."""
+    from vae_core.zoo.checkpoints import scan
+    from vae_core.zoo.spec import read_spec, split_entry
+
+    entries = {e["name"]: split_entry(e)[2].get("ais") for e in read_spec(DEFAULT_SPEC)}
+    wrong = {}
+    for c in scan(DEFAULT_ZOO)[0]:
+        b = c.evaluation.log_likelihood if c.evaluation else None
+        if c.name in entries and b is not None and b.method == "ais":
+            asked = settings_for(c.config.latent_dim, entries[c.name])
+            if b.settings != asked:
+                wrong[c.name] = {"zoo.toml": asked, "eval.json": b.settings}
+    assert wrong == {}
