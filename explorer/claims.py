@@ -25,6 +25,7 @@ from vae_core.evaluation.judge import (
     has_sandwich,
     misses_bdmc_target,
     sandwich_not_finite,
+    where_not_finite,
 )
 from vae_core.files.schema import or_nan
 from vae_core.model.config import MLP, NETWORK_NAMES, twin_suffix
@@ -677,7 +678,7 @@ def sandwich_sentence(checkpoints: list[Checkpoint]) -> str | None:
                else ""))
     if done:
         met = len(done) - len(missed)
-        gaps = [f"{c.name} (a bound not finite on some of its {b.bdmc_images} simulated images)"
+        gaps = [f"{c.name} (a bound not finite {where_not_finite(b)})"
                 if sandwich_not_finite(b) else
                 f"{c.name} ({b.bdmc_gap:.2f} ± {findings_tables.fmt(b.bdmc_gap_stderr, '.2f')} nats against "
                 f"{b.bdmc_target:g})" for c in missed for b in [c.evaluation.log_likelihood]]

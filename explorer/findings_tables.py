@@ -20,7 +20,15 @@ from pathlib import Path
 
 from explorer import render
 from vae_core.base.data import DATA_KINDS
-from vae_core.evaluation.judge import AIS, QUADRATURE, has_sandwich, misses_bdmc_target, not_best, sandwich_not_finite
+from vae_core.evaluation.judge import (
+    AIS,
+    QUADRATURE,
+    has_sandwich,
+    misses_bdmc_target,
+    not_best,
+    sandwich_not_finite,
+    where_not_finite,
+)
 from vae_core.files.names import EVAL_NAME
 from vae_core.files.schema import BestLogLikelihood, Evaluation, Frechet, SigmaStats, TrainingSummary
 from vae_core.model.config import NETWORK_NAMES, load_config, twin_pairs
@@ -76,12 +84,12 @@ def likelihood_row(ev: Evaluation) -> list[str]:
 
 
 def bdmc_cell(block: BestLogLikelihood) -> str:
-    """"0.32 ± 0.12 (≤ 1: met)", "not finite (≤ 3: missed)", or – where the block has no sandwich (yet, or an exact
-    estimate)."""
+    """"0.32 ± 0.12 (≤ 1: met)", "not finite on 13 of its 50 simulated images (≤ 3: missed)", or – where the
+    block has no sandwich (yet, or an exact estimate)."""
     if not has_sandwich(block):
         return "–"
     if sandwich_not_finite(block):
-        return f"not finite (≤ {block.bdmc_target:g}: missed)"
+        return f"not finite {where_not_finite(block)} (≤ {block.bdmc_target:g}: missed)"
     verdict = "missed" if misses_bdmc_target(block) else "met"
     return f"{block.bdmc_gap:.2f} ± {fmt(block.bdmc_gap_stderr, '.2f')} (≤ {block.bdmc_target:g}: {verdict})"
 

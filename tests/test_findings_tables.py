@@ -34,7 +34,9 @@ SANDWICH = {"wider_iwae_k": 20_000, "wider_iwae_scale": 1.5, "best_minus_wider_i
     ({**AIS, **SANDWICH, "bdmc_gap": 2.5, "bdmc_target": 3.0}, "-0.08 ± 0.11", "2.50 ± 0.12 (≤ 3: met)"),
     ({**AIS, **SANDWICH, "bdmc_images": None, "bdmc_gap": None}, "-0.08 ± 0.11", "–"),  # a wider IWAE, no BDMC
     ({**AIS, **SANDWICH, "bdmc_gap": None, "bdmc_gap_stderr": None, "bdmc_target": 3.0}, "-0.08 ± 0.11",
-     "not finite (≤ 3: missed)"),  # BDMC run, a bound not finite on some simulated image
+     "not finite on some of its 50 simulated images (≤ 3: missed)"),  # an eval.json from before the count
+    ({**AIS, **SANDWICH, "bdmc_gap": None, "bdmc_gap_stderr": None, "bdmc_nonfinite_images": 13, "bdmc_target": 3.0},
+     "-0.08 ± 0.11", "not finite on 13 of its 50 simulated images (≤ 3: missed)"),
     ({**AIS, "method": "quadrature"}, "–", "–"),                                 # exact: no sandwich needed
 ])
 def test_each_likelihood_row_shows_its_sandwich_or_a_dash(fields, wider, bdmc):
@@ -74,6 +76,8 @@ NOT_FINITE = {**SANDWICH, "bdmc_gap": None, "bdmc_gap_stderr": None, "bdmc_targe
      "against 1).", ["fashion-mnist-bernoulli"]),
     ({"mnist-gaussian-pixel": NOT_FINITE}, "it misses its BDMC target: mnist-gaussian-pixel (a bound not finite on "
      "some of its 50 simulated images).", []),
+    ({"mnist-gaussian-pixel": {**NOT_FINITE, "bdmc_nonfinite_images": 13}}, "it misses its BDMC target: "
+     "mnist-gaussian-pixel (a bound not finite on 13 of its 50 simulated images).", []),
     ({"mnist-bernoulli": SANDWICH, "fashion-mnist-bernoulli": MISSED, "mnist-gaussian-pixel": GAUSS_MISSED},
      "3 of the {n} models with an AIS estimate have one (the other {m}: no sandwich yet); 1 of those 3 meet their "
      "BDMC target and 2 miss it:", ["fashion-mnist-bernoulli", "mnist-gaussian-pixel"]),

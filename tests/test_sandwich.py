@@ -70,7 +70,7 @@ def test_the_sandwich_holds_the_exact_marginal_and_pairs_the_wider_iwae_with_the
     assert (block["wider_iwae_k"], block["wider_iwae_scale"], block["bdmc_images"]) == (40, WIDER_SCALE, NUM_IMAGES)
     assert block["bdmc_target"] == target
     assert block["bdmc_gap"] == pytest.approx(block["bdmc_upper"] - block["bdmc_lower"], abs=1e-9)
-    assert 0 < block["bdmc_gap"] < 5 and block["bdmc_gap_stderr"] > 0
+    assert 0 < block["bdmc_gap"] < 5 and block["bdmc_gap_stderr"] > 0 and block["bdmc_nonfinite_images"] == 0
     # simulated images have the exact marginal too: it lies between the two bounds, within their noise
     assert block["bdmc_lower"] - 3 * block["bdmc_gap_stderr"] < float(exact.mean()) + 3 * float(exact.std())
     schema_keys = set(BestLogLikelihood.__dataclass_fields__)

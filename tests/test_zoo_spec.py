@@ -108,7 +108,10 @@ def test_the_card_says_how_the_ais_estimate_was_run(settings, said):
 
 @pytest.mark.parametrize(("sandwich", "said"), [
     ({"bdmc_images": 20, "bdmc_gap": 0.44, "bdmc_gap_stderr": 0.2, "bdmc_target": 3.0}, "| 0.44 ± 0.20 |"),
-    ({"bdmc_images": 20, "bdmc_target": 3.0}, "| not finite: AIS gave a bound that is not finite on some simulated"),
+    ({"bdmc_images": 20, "bdmc_target": 3.0}, "| not finite: AIS gave a bound that is not finite on some of its 20 "
+     "simulated images |"),
+    ({"bdmc_images": 20, "bdmc_nonfinite_images": 3, "bdmc_target": 3.0}, "| not finite: AIS gave a bound that is "
+     "not finite on 3 of its 20 simulated images |"),
     ({}, None),  # no sandwich: no row
 ])
 def test_the_card_gives_the_sandwich_or_says_it_is_not_finite(sandwich, said):

@@ -170,6 +170,7 @@ def sandwich(model: VAE, x: Tensor, best: Tensor, settings: dict, wider_k: int =
             **_mean("best_minus_wider_iwae", best.double() - wider),
             "bdmc_images": len(x), "bdmc_lower": float(result.lower.double().mean()),
             "bdmc_upper": float(result.upper.double().mean()), "bdmc_gap": gap_mean, "bdmc_gap_stderr": gap_se,
+            "bdmc_nonfinite_images": int((~torch.isfinite(result.gap)).sum()),
             "bdmc_target": BDMC_TARGETS.get(model.data_kind, BDMC_TARGET_OTHER),
             "sandwich_seconds": time.perf_counter() - start}
 

@@ -34,6 +34,13 @@ def sandwich_not_finite(block: BestLogLikelihood) -> bool:
     return has_sandwich(block) and block.bdmc_gap is None
 
 
+def where_not_finite(block: BestLogLikelihood) -> str:
+    """Where a sandwich's bound is not finite, in words: "on 13 of its 50 simulated images" ("some of" in an
+    eval.json written before the count was stored)."""
+    count = "some" if block.bdmc_nonfinite_images is None else block.bdmc_nonfinite_images
+    return f"on {count} of its {block.bdmc_images} simulated images"
+
+
 def misses_bdmc_target(block: BestLogLikelihood) -> bool | None:
     """Whether the BDMC gap (its mean over the simulated images) is wider than the target stored beside it (1 nat
     for binarized pixels, 3 for the rest: issue 22), a gap that is not finite included; None without a sandwich."""

@@ -153,6 +153,7 @@ class BestLogLikelihood:
     bdmc_upper: float | None = None             # reverse AIS from the exact z: a stochastic upper bound
     bdmc_gap: float | None = None               # upper - lower: how far AIS at these settings can miss log p(x)
     bdmc_gap_stderr: float | None = None
+    bdmc_nonfinite_images: int | None = None    # simulated images with a bound that is not finite (then gap: null)
     bdmc_target: float | None = None            # the gap a best estimate should reach (issue 22), in nats
     sandwich_seconds: float | None = None
 

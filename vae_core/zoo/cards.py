@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vae_core.base.data import UNBOUNDED_REASON, is_bounded
-from vae_core.evaluation.judge import ais_run, not_best, sandwich_not_finite
+from vae_core.evaluation.judge import ais_run, not_best, sandwich_not_finite, where_not_finite
 from vae_core.files.atomic import atomic_write
 from vae_core.files.names import CARD_NAME, EVAL_NAME, LEDGER_JSON
 from vae_core.files.schema import Evaluation, Frechet, Metrics, SigmaStats, TrainingSummary
@@ -117,7 +117,7 @@ def best_rows(ev: Evaluation) -> str:
                if b.wider_iwae_k else "")
             + (f"\n| BDMC sandwich width at the same AIS settings, {b.bdmc_images} images simulated from the model "
                f"(target {num(b.bdmc_target, 'g')}) | "
-               + ("not finite: AIS gave a bound that is not finite on some simulated image" if sandwich_not_finite(b)
+               + (f"not finite: AIS gave a bound that is not finite {where_not_finite(b)}" if sandwich_not_finite(b)
                   else f"{num(b.bdmc_gap)} ± {num(b.bdmc_gap_stderr)}") + " |"
                if b.bdmc_images else "")
             # one row for one cause: the rule's reason (judge.not_best) covers the evaluation's warning on
