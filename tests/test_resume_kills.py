@@ -253,7 +253,7 @@ def test_every_crash_point_of_a_save_and_of_a_resume(reference, tmp_path, data_d
 def test_random_kill_campaign(tmp_path, data_dir):
     """Test that 12-epoch runs killed at random times (VAE_ZOO_KILLS kills in all, 4 unless set; seed
     VAE_ZOO_KILL_SEED) resume to the bits of the run that never stopped. Prints how many landed inside a save.
-    Four keep the suite within its ten minutes (each kill is a process start, ~6 s beside the other worker); every
+    Four keep the suite within its ten minutes (each kill is a process start, mostly importing torch); every
     phase of a save is killed on purpose by the crash-point campaign above, so a longer campaign (VAE_ZOO_KILLS=50)
     adds kills at new instants, not new kinds of state."""
     epochs, kills = 12, int(os.environ.get("VAE_ZOO_KILLS", "4"))
